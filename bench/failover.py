@@ -1,0 +1,129 @@
+#!/usr/bin/python3
+"""Crash-failover benchmark (not a CTest test).
+
+Brings up a 3-node cluster with `flotilla local up`, prints each agent's RSS
+on the idle cluster, then runs TRIALS crash-failover trials: SIGKILL the
+leader's agent and postmaster and measure the time from the kill to the
+first write acknowledged by the new primary through rw_dsn (a writer retries
+every 20 ms). Between trials the killed agent is restarted and the cluster
+waits for 3 healthy nodes. Prints each trial, the median and the max.
+
+  sudo /usr/bin/python3 bench/failover.py --build-dir build [--trials 5] [--sync]
+"""
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+import psycopg2  # noqa: E402
+
+from harness import Cluster, log, wait_for  # noqa: E402
+
+
+def rss_kb(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class RetryingWriter(threading.Thread):
+    """Tries one INSERT through rw_dsn every 20 ms, reconnecting as needed;
+    records (time, server port) of each acknowledged write."""
+
+    def __init__(self, dsn, interval=0.02):
+        super().__init__(daemon=True)
+        self.dsn = dsn
+        self.interval = interval
+        self.stop_event = threading.Event()
+        self.lock = threading.Lock()
+        self.acks = []
+
+    def run(self):
+        conn = None
+        while not self.stop_event.is_set():
+            try:
+                if conn is None:
+                    conn = psycopg2.connect(self.dsn, connect_timeout=1, options="-c statement_timeout=2000")
+                    conn.autocommit = True
+                with conn.cursor() as cur:
+                    cur.execute("INSERT INTO bench_failover (at) VALUES (clock_timestamp()) RETURNING inet_server_port()")
+                    port = cur.fetchone()[0]
+                with self.lock:
+                    self.acks.append((time.monotonic(), port))
+            except Exception:  # noqa: BLE001
+                if conn is not None:
+                    try:
+                        conn.close()
+                    except Exception:  # noqa: BLE001
+                        pass
+                conn = None
+            self.stop_event.wait(self.interval)
+
+    def first_ack_after(self, t, not_port):
+        with self.lock:
+            for at, port in self.acks:
+                if at >= t and port != not_port:
+                    return at, port
+        return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build-dir", help="build directory (default: FLOTILLA_BUILD_DIR)")
+    ap.add_argument("--trials", type=int, default=5)
+    ap.add_argument("--sync", action="store_true", help="synchronous mode")
+    args = ap.parse_args()
+    if args.build_dir:
+        os.environ["FLOTILLA_BUILD_DIR"] = args.build_dir
+
+    with Cluster(nodes=3, sync=args.sync) as c:
+        leader = c.wait_healthy(60)
+        time.sleep(3)  # idle
+        print("agent RSS on the idle cluster (leader %s):" % leader)
+        for n in c.names():
+            pid = c.agent_pid(n)
+            print("  %s agent pid %d: VmRSS %s kB" % (n, pid, rss_kb(pid)))
+        c.q(leader, "CREATE TABLE bench_failover (id bigserial PRIMARY KEY, at timestamptz)")
+
+        w = RetryingWriter(c.rw_dsn)
+        w.start()
+        results = []
+        for trial in range(1, args.trials + 1):
+            leader = c.wait_healthy(120)
+            wait_for(lambda: w.first_ack_after(time.monotonic() - 0.5, None), 30, "the writer acknowledged on %s" % leader)
+            old_port = int(c.node(leader)["pg_port"])
+            t_kill = time.monotonic()
+            c.kill_node(leader)
+            at, port = wait_for(lambda: w.first_ack_after(t_kill, old_port), 120,
+                                "a write acknowledged by a new primary (trial %d)" % trial)
+            dt = at - t_kill
+            results.append(dt)
+            print("trial %d: killed %s, first write acknowledged by %s after %.3f s"
+                  % (trial, leader, c.name_of_port(port), dt), flush=True)
+            c.start_agent(leader)
+            wait_for(lambda: c.healthy() and c.role(leader) == "replica", 180,
+                     "3 healthy nodes after restarting %s" % leader)
+        w.stop_event.set()
+        w.join(10)
+        print("failover (kill -> first acknowledged write), %d trials: median %.3f s, max %.3f s, min %.3f s"
+              % (len(results), statistics.median(results), max(results), min(results)))
+        print("agent RSS at the end:")
+        for n in c.names():
+            pid = c.agent_pid(n)
+            print("  %s agent pid %d: VmRSS %s kB" % (n, pid, rss_kb(pid)))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except AssertionError as e:
+        log("bench failed: %s" % e)
+        sys.exit(1)

@@ -1,0 +1,47 @@
+/*
+ * config: loads a daemon's settings from one libconfig file, driven by the
+ * daemon's option table. Each option is declared once, with its path, type,
+ * default, range and environment name; this module parses, validates (unknown
+ * settings, wrong types, out-of-range values are errors naming the line),
+ * applies environment overrides and prints the documented sample file.
+ */
+#ifndef FL_CONFIG_H
+#define FL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "err.h"
+
+typedef enum opt_type { OPT_STRING, OPT_INT, OPT_DOUBLE, OPT_BOOL, OPT_LIST } opt_type;
+
+typedef struct str_list {
+	int n;
+	char **v;
+} str_list;
+
+typedef struct opt_def {
+	const char *path;  /* libconfig path, e.g. "tags.priority" */
+	opt_type type;
+	const char *def;   /* default as text; NULL when the option is required */
+	double min, max;   /* range for numbers; ignored when min > max */
+	bool reload;       /* applied by a reload (SIGHUP) without restart */
+	const char *env;   /* environment variable that overrides the file, or NULL */
+	size_t offset;     /* where the value lives in the daemon's options struct */
+	const char *doc;   /* one line for --help, the sample and the docs */
+} opt_def;
+
+/*
+ * Loads `path` into `out` (a struct whose fields match the table's offsets:
+ * char * for strings, long for ints, double, bool, str_list). Strings and
+ * lists are heap copies released by config_free.
+ */
+int config_load(const opt_def *table, size_t n, void *out, const char *path, fl_err *err);
+void config_free(const opt_def *table, size_t n, void *out);
+/* Prints a commented sample configuration with every default. */
+void config_print_sample(const opt_def *table, size_t n, FILE *f);
+/* Prints a markdown table of the options, for the docs. */
+void config_print_markdown(const opt_def *table, size_t n, FILE *f);
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * etcd: a small synchronous client for etcd v3's JSON gateway (etcd >= 3.4),
+ * built on libevent's HTTP client and jansson. Each call runs a private
+ * event_base until the answer arrives or the per-request timeout passes, so
+ * a caller always gets control back within the timeout, even when etcd is
+ * unreachable or black-holed. Keys and values are plain C strings here and
+ * base64 on the wire. Endpoints are tried in order; the last one that
+ * answered is tried first next time.
+ */
+#ifndef FL_ETCD_H
+#define FL_ETCD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+
+typedef struct etcd etcd;
+
+typedef struct etcd_kv {
+	char *key;
+	char *value;
+	int64_t create_revision;
+	int64_t mod_revision;
+	int64_t lease;
+} etcd_kv;
+
+typedef struct etcd_kvs {
+	etcd_kv *v;
+	int n;
+	int64_t revision; /* the store's revision when the answer was made */
+} etcd_kvs;
+
+/* endpoints: URLs like "http://127.0.0.1:2379". */
+etcd *etcd_new(char *const *endpoints, int n, fl_err *err);
+void etcd_free(etcd *e);
+/* Seconds one request (all endpoints together) may take; default 1.0. */
+void etcd_set_timeout(etcd *e, double seconds);
+
+/* Every key starting with prefix, sorted by key. */
+int etcd_get_prefix(etcd *e, const char *prefix, etcd_kvs *out, fl_err *err);
+/* One key; *found is false when absent (out is then zeroed). */
+int etcd_get(etcd *e, const char *key, etcd_kv *out, bool *found, fl_err *err);
+/* lease 0 means no lease. */
+int etcd_put(etcd *e, const char *key, const char *value, int64_t lease, fl_err *err);
+int etcd_delete(etcd *e, const char *key, fl_err *err);
+/* Creates key only if it does not exist (create_revision == 0), in one transaction. */
+int etcd_create(etcd *e, const char *key, const char *value, int64_t lease, bool *created, fl_err *err);
+/* Puts key only if its current value equals expect, in one transaction. */
+int etcd_put_if_value(etcd *e, const char *key, const char *expect, const char *value, int64_t lease, bool *done, fl_err *err);
+/* Deletes key only if its current value equals expect, in one transaction. */
+int etcd_delete_if_value(etcd *e, const char *key, const char *expect, bool *done, fl_err *err);
+
+int etcd_lease_grant(etcd *e, long ttl, int64_t *id, fl_err *err);
+/* Renews a lease; *ttl_left is 0 when the lease no longer exists. */
+int etcd_lease_keepalive(etcd *e, int64_t id, long *ttl_left, fl_err *err);
+/* Remaining seconds of a lease, -1 when it does not exist. */
+int etcd_lease_ttl(etcd *e, int64_t id, long *ttl_left, fl_err *err);
+int etcd_lease_revoke(etcd *e, int64_t id, fl_err *err);
+
+void etcd_kv_clear(etcd_kv *kv);
+void etcd_kvs_free(etcd_kvs *kvs);
+
+#endif

@@ -1,0 +1,198 @@
+/*
+ * cluster: parsing of the keys under <prefix>/<scope>/ into a cluster_view,
+ * and JSON encoding of the records this node writes. Unknown keys are
+ * ignored so that newer agents can add records.
+ */
+#include "cluster.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int lsn_parse(const char *text, uint64_t *out)
+{
+	unsigned hi, lo;
+	char tail;
+	if (text == NULL || sscanf(text, "%X/%X%c", &hi, &lo, &tail) != 2)
+		return -1;
+	*out = ((uint64_t)hi << 32) | lo;
+	return 0;
+}
+
+void lsn_format(uint64_t lsn, char *buf, int len)
+{
+	snprintf(buf, (size_t)len, "%X/%X", (unsigned)(lsn >> 32), (unsigned)lsn);
+}
+
+const member *cluster_member(const cluster_view *v, const char *name)
+{
+	for (int i = 0; i < v->n_members; i++)
+		if (strcmp(v->members[i].name, name) == 0)
+			return &v->members[i];
+	return NULL;
+}
+
+bool cluster_in_sync(const cluster_view *v, const char *name)
+{
+	for (int i = 0; i < v->n_sync; i++)
+		if (strcmp(v->sync[i], name) == 0)
+			return true;
+	return false;
+}
+
+static void copy_str(char *dst, size_t len, json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+	snprintf(dst, len, "%s", s ? s : "");
+}
+
+static uint64_t get_lsn(json_t *obj, const char *key)
+{
+	uint64_t v = 0;
+	if (lsn_parse(json_string_value(json_object_get(obj, key)), &v) < 0)
+		return 0;
+	return v;
+}
+
+int member_from_json(const char *text, member *m, fl_err *err)
+{
+	json_error_t jerr;
+	json_t *o = json_loads(text, 0, &jerr);
+	if (o == NULL || !json_is_object(o)) {
+		json_decref(o);
+		return fl_fail(err, FL_ERR_CONFLICT, "member record is not a JSON object: %s", o ? "wrong type" : jerr.text);
+	}
+	memset(m, 0, sizeof *m);
+	copy_str(m->name, sizeof m->name, o, "name");
+	copy_str(m->role, sizeof m->role, o, "role");
+	copy_str(m->conn_address, sizeof m->conn_address, o, "conn_address");
+	copy_str(m->api_url, sizeof m->api_url, o, "api_url");
+	m->running = json_is_true(json_object_get(o, "running"));
+	m->streaming = json_is_true(json_object_get(o, "streaming"));
+	m->timeline = (long)json_integer_value(json_object_get(o, "timeline"));
+	m->wal_lsn = get_lsn(o, "wal_lsn");
+	m->received_lsn = get_lsn(o, "received_lsn");
+	m->replayed_lsn = get_lsn(o, "replayed_lsn");
+	m->fenced_term = (int64_t)json_integer_value(json_object_get(o, "fenced_term"));
+	json_t *tags = json_object_get(o, "tags");
+	m->nofailover = json_is_true(json_object_get(tags, "nofailover"));
+	m->noloadbalance = json_is_true(json_object_get(tags, "noloadbalance"));
+	m->priority = (long)json_integer_value(json_object_get(tags, "priority"));
+	json_decref(o);
+	if (m->name[0] == '\0')
+		return fl_fail(err, FL_ERR_CONFLICT, "member record has no name");
+	return 0;
+}
+
+char *member_to_json(const member *m)
+{
+	char wal[32], rec[32], rep[32];
+	lsn_format(m->wal_lsn, wal, sizeof wal);
+	lsn_format(m->received_lsn, rec, sizeof rec);
+	lsn_format(m->replayed_lsn, rep, sizeof rep);
+	json_t *o = json_pack("{s:s, s:s, s:b, s:b, s:I, s:s, s:s, s:s, s:I, s:s, s:s, s:{s:b, s:b, s:I}}",
+			      "name", m->name, "role", m->role, "running", m->running, "streaming", m->streaming,
+			      "timeline", (json_int_t)m->timeline, "wal_lsn", wal, "received_lsn", rec,
+			      "replayed_lsn", rep, "fenced_term", (json_int_t)m->fenced_term, "conn_address",
+			      m->conn_address, "api_url", m->api_url, "tags", "nofailover", m->nofailover,
+			      "noloadbalance", m->noloadbalance, "priority", (json_int_t)m->priority);
+	char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return s;
+}
+
+char *status_to_json(const char *leader, int64_t term, uint64_t lsn, long timeline)
+{
+	char l[32];
+	lsn_format(lsn, l, sizeof l);
+	json_t *o = json_pack("{s:s, s:I, s:s, s:I}", "leader", leader, "term", (json_int_t)term, "lsn", l,
+			      "timeline", (json_int_t)timeline);
+	char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return s;
+}
+
+char *sync_to_json(const char *leader, int64_t term, char names[][CLUSTER_NAME_MAX], int n)
+{
+	json_t *arr = json_array();
+	for (int i = 0; i < n; i++)
+		json_array_append_new(arr, json_string(names[i]));
+	json_t *o = json_pack("{s:s, s:I, s:o}", "leader", leader, "term", (json_int_t)term, "members", arr);
+	char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return s;
+}
+
+static void parse_status(cluster_view *v, const char *text)
+{
+	json_t *o = json_loads(text, 0, NULL);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return;
+	}
+	v->has_status = true;
+	copy_str(v->last_leader, sizeof v->last_leader, o, "leader");
+	v->last_term = (int64_t)json_integer_value(json_object_get(o, "term"));
+	v->last_lsn = get_lsn(o, "lsn");
+	v->last_timeline = (long)json_integer_value(json_object_get(o, "timeline"));
+	json_decref(o);
+}
+
+static void parse_sync(cluster_view *v, const char *text)
+{
+	json_t *o = json_loads(text, 0, NULL);
+	json_t *arr = json_object_get(o, "members");
+	if (!json_is_object(o) || !json_is_array(arr)) {
+		json_decref(o);
+		return;
+	}
+	v->has_sync = true;
+	v->sync_term = (int64_t)json_integer_value(json_object_get(o, "term"));
+	size_t i;
+	json_t *item;
+	json_array_foreach(arr, i, item)
+	{
+		if (v->n_sync < CLUSTER_MAX_MEMBERS && json_is_string(item))
+			snprintf(v->sync[v->n_sync++], CLUSTER_NAME_MAX, "%s", json_string_value(item));
+	}
+	json_decref(o);
+}
+
+int cluster_parse(const etcd_kvs *kvs, const char *root, cluster_view *out, fl_err *err)
+{
+	size_t rlen = strlen(root);
+	memset(out, 0, sizeof *out);
+	out->revision = kvs->revision;
+	for (int i = 0; i < kvs->n; i++) {
+		const etcd_kv *kv = &kvs->v[i];
+		if (strncmp(kv->key, root, rlen) != 0)
+			continue;
+		const char *k = kv->key + rlen;
+		const char *val = kv->value ? kv->value : "";
+		if (strcmp(k, "initialize") == 0) {
+			out->initialized = true;
+			snprintf(out->init_owner, sizeof out->init_owner, "%s", val);
+		} else if (strcmp(k, "leader") == 0) {
+			out->has_leader = true;
+			snprintf(out->leader, sizeof out->leader, "%s", val);
+			out->leader_term = kv->create_revision;
+			out->leader_lease = kv->lease;
+		} else if (strcmp(k, "status") == 0) {
+			parse_status(out, val);
+		} else if (strcmp(k, "sync") == 0) {
+			parse_sync(out, val);
+		} else if (strcmp(k, "pause") == 0) {
+			out->paused = true;
+		} else if (strncmp(k, "members/", 8) == 0 && out->n_members < CLUSTER_MAX_MEMBERS) {
+			member *m = &out->members[out->n_members];
+			if (member_from_json(val, m, NULL) == 0 && strcmp(m->name, k + 8) == 0) {
+				m->lease = kv->lease;
+				out->n_members++;
+			}
+		}
+	}
+	(void)err;
+	return 0;
+}

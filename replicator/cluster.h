@@ -1,0 +1,85 @@
+/*
+ * cluster: the cluster as etcd holds it, parsed into plain structs, and the
+ * encoding of this node's own member record. Everything here is pure: it
+ * turns a list of keys into a view and a member into JSON and back, so the
+ * decisions that read the view can be tested without etcd.
+ *
+ * Keys, under <prefix>/<scope>/:
+ *   initialize      name of the node that won the bootstrap race (no lease)
+ *   leader          name of the leader, bound to the leader's lease
+ *   members/<name>  member record (JSON), bound to that member's lease
+ *   status          last leader's term, name, WAL position, timeline (no lease)
+ *   sync            synchronous set published by the leader of a term (no lease)
+ *   history         timeline switches (JSON array, no lease)
+ *   pause           present when automatic failover is paused
+ */
+#ifndef FL_CLUSTER_H
+#define FL_CLUSTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "etcd.h"
+
+#define CLUSTER_MAX_MEMBERS 32
+#define CLUSTER_NAME_MAX 64
+
+typedef struct member {
+	char name[CLUSTER_NAME_MAX];
+	char role[16];          /* primary, replica, uninitialized, stopped */
+	bool running;           /* PostgreSQL answers */
+	bool streaming;         /* a walreceiver streams from the leader */
+	long timeline;
+	uint64_t wal_lsn;       /* primary: current WAL insert position */
+	uint64_t received_lsn;  /* replica: last WAL position flushed from the stream */
+	uint64_t replayed_lsn;
+	int64_t fenced_term;    /* term this replica stopped receiving for, 0 if none */
+	bool nofailover;
+	bool noloadbalance;
+	long priority;
+	char conn_address[128]; /* host:port of PostgreSQL */
+	char api_url[160];
+	int64_t lease;          /* filled from the key, not the JSON */
+} member;
+
+typedef struct cluster_view {
+	int64_t revision;
+	bool initialized;
+	char init_owner[CLUSTER_NAME_MAX];
+	bool has_leader;
+	char leader[CLUSTER_NAME_MAX];
+	int64_t leader_term;  /* create_revision of the leader key */
+	int64_t leader_lease;
+	bool has_status;
+	char last_leader[CLUSTER_NAME_MAX];
+	int64_t last_term;
+	uint64_t last_lsn;
+	long last_timeline;
+	bool has_sync;
+	int64_t sync_term;
+	int n_sync;
+	char sync[CLUSTER_MAX_MEMBERS][CLUSTER_NAME_MAX];
+	bool paused;
+	int n_members;
+	member members[CLUSTER_MAX_MEMBERS];
+} cluster_view;
+
+/* Builds the view from every key under root ("<prefix>/<scope>/"). Malformed member records are skipped with a warning in err_msg. */
+int cluster_parse(const etcd_kvs *kvs, const char *root, cluster_view *out, fl_err *err);
+const member *cluster_member(const cluster_view *v, const char *name);
+bool cluster_in_sync(const cluster_view *v, const char *name);
+
+/* Member record as JSON (malloc'd string) and back. */
+char *member_to_json(const member *m);
+int member_from_json(const char *json, member *m, fl_err *err);
+
+/* Status and sync records. */
+char *status_to_json(const char *leader, int64_t term, uint64_t lsn, long timeline);
+char *sync_to_json(const char *leader, int64_t term, char names[][CLUSTER_NAME_MAX], int n);
+
+/* "0/3000060" <-> 64-bit LSN. */
+int lsn_parse(const char *text, uint64_t *out);
+void lsn_format(uint64_t lsn, char *buf, int len);
+
+#endif

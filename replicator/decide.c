@@ -1,0 +1,236 @@
+/*
+ * decide: the state machine. Guard clauses run from the most urgent rule
+ * (fencing) down to the steady states; each returns one action with a static
+ * reason that the agent logs when the action changes.
+ */
+#include "decide.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static decision act(action a, const char *target, const char *reason)
+{
+	decision d = {.act = a, .reason = reason};
+	if (target)
+		snprintf(d.target, sizeof d.target, "%s", target);
+	return d;
+}
+
+static bool streq(const char *a, const char *b) { return strcmp(a, b) == 0; }
+
+double decide_fence_deadline(const decide_config *cfg, const agent_state *agent)
+{
+	return agent->lease_renewed_at + (double)cfg->ttl - cfg->fence_margin;
+}
+
+static uint64_t position(uint64_t received, uint64_t replayed) { return received > replayed ? received : replayed; }
+
+/* 1 when a is a better candidate than b: more WAL, then more replayed, then priority, then name. */
+static int better(const member *a, const member *b)
+{
+	uint64_t pa = position(a->received_lsn, a->replayed_lsn), pb = position(b->received_lsn, b->replayed_lsn);
+	if (pa != pb)
+		return pa > pb;
+	if (a->replayed_lsn != b->replayed_lsn)
+		return a->replayed_lsn > b->replayed_lsn;
+	if (a->priority != b->priority)
+		return a->priority > b->priority;
+	return strcmp(a->name, b->name) < 0;
+}
+
+static bool lag_ok(const decide_config *cfg, const cluster_view *view, uint64_t pos)
+{
+	if (!view->has_status || view->last_lsn <= pos)
+		return true;
+	return view->last_lsn - pos <= (uint64_t)cfg->maximum_lag;
+}
+
+/* This node as a member record built from local state, for comparisons. */
+static member self_member(const decide_config *cfg, const local_state *local)
+{
+	member m = {0};
+	snprintf(m.name, sizeof m.name, "%s", cfg->name);
+	m.received_lsn = local->received_lsn;
+	m.replayed_lsn = local->replayed_lsn;
+	m.priority = cfg->priority;
+	m.nofailover = cfg->nofailover;
+	return m;
+}
+
+static int election_sync(const decide_config *cfg, const member *self, const cluster_view *view, int64_t term,
+			 const char **why)
+{
+	if (!view->has_sync || view->sync_term != term || view->n_sync == 0) {
+		*why = "synchronous mode: no synchronous set was published for the lost term, no node can be promoted safely";
+		return -1;
+	}
+	if (!cluster_in_sync(view, cfg->name)) {
+		*why = "synchronous mode: not in the synchronous set";
+		return -1;
+	}
+	for (int i = 0; i < view->n_sync; i++) {
+		if (streq(view->sync[i], cfg->name))
+			continue;
+		const member *m = cluster_member(view, view->sync[i]);
+		if (m == NULL || m->fenced_term != term) {
+			*why = "synchronous mode: waiting for every synchronous member to stop receiving and report its position";
+			return 0;
+		}
+		if (!m->nofailover && better(m, self)) {
+			*why = "a more advanced synchronous member will take the leader key";
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int election_async(const decide_config *cfg, const member *self, const agent_state *agent,
+			  const cluster_view *view, int64_t term, double now, const char **why)
+{
+	if (!lag_ok(cfg, view, position(self->received_lsn, self->replayed_lsn))) {
+		*why = "lag behind the last leader position exceeds maximum_lag_on_failover";
+		return -1;
+	}
+	bool waited = agent->election_since > 0 && now - agent->election_since >= cfg->election_wait;
+	for (int i = 0; i < view->n_members; i++) {
+		const member *m = &view->members[i];
+		if (streq(m->name, cfg->name) || streq(m->role, "primary") || streq(m->role, "uninitialized"))
+			continue;
+		if (m->fenced_term != term) {
+			if (!waited && m->running) {
+				*why = "waiting for the other replicas to stop receiving and report their positions";
+				return 0;
+			}
+			continue;
+		}
+		if (!m->nofailover && lag_ok(cfg, view, position(m->received_lsn, m->replayed_lsn)) && better(m, self)) {
+			*why = "a more advanced replica will take the leader key";
+			return 0;
+		}
+	}
+	return 1;
+}
+
+int decide_election(const decide_config *cfg, const local_state *local, const agent_state *agent,
+		    const cluster_view *view, double now, const char **why)
+{
+	int64_t term = view->has_status ? view->last_term : 0;
+	if (agent->fenced_term != term || local->receiver_active) {
+		*why = "still receiving WAL from the lost leader";
+		return 0;
+	}
+	if (view->paused) {
+		*why = "automatic failover is paused";
+		return -1;
+	}
+	if (cfg->nofailover) {
+		*why = "tagged nofailover";
+		return -1;
+	}
+	member self = self_member(cfg, local);
+	*why = "most advanced eligible member";
+	if (cfg->synchronous_mode)
+		return election_sync(cfg, &self, view, term, why);
+	return election_async(cfg, &self, agent, view, term, now, why);
+}
+
+static decision decide_no_data(const decide_config *cfg, const local_state *local, const cluster_view *view,
+			       bool other_leads)
+{
+	if (local->running)
+		return act(ACT_NONE, NULL, "postgres runs without a valid data directory");
+	if (!view->initialized)
+		return act(ACT_TAKE_INIT, NULL, "cluster not initialised: racing for the initialize key");
+	if (other_leads)
+		return act(ACT_CLONE, view->leader, "cloning from the leader");
+	if (streq(view->init_owner, cfg->name) && !view->has_status && !view->has_leader)
+		return act(ACT_INITDB, NULL, "won the initialize race: bootstrapping");
+	return act(ACT_NONE, NULL, "waiting for a leader to clone from");
+}
+
+static decision decide_stopped(const decide_config *cfg, const local_state *local, const cluster_view *view,
+			       bool i_lead, bool other_leads)
+{
+	if (i_lead) {
+		if (local->recent_crashes > cfg->max_restarts)
+			return act(ACT_GIVE_UP, NULL, "postmaster crashed too often: releasing the leader key");
+		return act(ACT_START_PRIMARY, NULL, "leader with postgres down: starting it");
+	}
+	if (other_leads) {
+		if (local->was_primary && local->rewind_failed)
+			return act(ACT_RECLONE, view->leader, "pg_rewind impossible: re-cloning from the leader");
+		if (local->was_primary)
+			return act(ACT_REWIND, view->leader, "former primary: rewinding to follow the leader");
+		return act(ACT_START_REPLICA, view->leader, "starting as a replica of the leader");
+	}
+	return act(ACT_START_REPLICA, "", "no leader: starting read-only to take part in the election");
+}
+
+static decision decide_primary(const decide_config *cfg, const cluster_view *view, bool i_lead, bool other_leads,
+			       bool stale_self)
+{
+	if (i_lead)
+		return act(ACT_LEAD, NULL, "leader");
+	if (other_leads || stale_self)
+		return act(ACT_DEMOTE, view->leader, "another node holds the leader key: demoting");
+	if (streq(view->init_owner, cfg->name) && !view->has_status)
+		return act(ACT_TAKE_LEADER, NULL, "bootstrapped: taking the leader key");
+	return act(ACT_DEMOTE, NULL, "running as primary without the leader key: demoting");
+}
+
+static decision decide_replica(const decide_config *cfg, const local_state *local, const agent_state *agent,
+			       const cluster_view *view, double now, bool i_lead, bool other_leads, bool stale_self)
+{
+	if (i_lead)
+		return act(ACT_PROMOTE, NULL, "holding the leader key: promoting");
+	if (other_leads) {
+		if (!streq(local->upstream, view->leader))
+			return act(ACT_FOLLOW, view->leader, "following the leader");
+		return act(ACT_NONE, NULL, "replica");
+	}
+	if (stale_self)
+		return act(ACT_NONE, NULL, "waiting for the leader key of a previous run of this node to expire");
+	int64_t term = view->has_status ? view->last_term : 0;
+	if (agent->fenced_term != term || local->receiver_active)
+		return act(ACT_STOP_RECEIVING, NULL, "leader key gone: stopping WAL reception before the election");
+	const char *why = NULL;
+	if (decide_election(cfg, local, agent, view, now, &why) == 1)
+		return act(ACT_TAKE_LEADER, NULL, why);
+	return act(ACT_NONE, NULL, why);
+}
+
+decision decide(const decide_config *cfg, const local_state *local, const agent_state *agent,
+		const cluster_view *view, double now)
+{
+	if (agent->leader && now >= decide_fence_deadline(cfg, agent))
+		return act(ACT_FENCE, NULL, "lease not renewed in time: fencing");
+	if (!agent->etcd_ok)
+		return act(ACT_NONE, NULL, "etcd unreachable");
+	bool me_named = view->has_leader && streq(view->leader, cfg->name);
+	bool i_lead = me_named && agent->lease != 0 && view->leader_lease == agent->lease;
+	bool other_leads = view->has_leader && !me_named;
+	bool stale_self = me_named && !i_lead;
+	if (agent->leader && !i_lead)
+		return act(ACT_FENCE, NULL, "leader key lost: fencing");
+	if (!local->data_valid)
+		return decide_no_data(cfg, local, view, other_leads);
+	if (!local->running)
+		return decide_stopped(cfg, local, view, i_lead, other_leads);
+	if (!local->answering)
+		return act(ACT_NONE, NULL, "postgres is starting");
+	if (!local->in_recovery)
+		return decide_primary(cfg, view, i_lead, other_leads, stale_self);
+	return decide_replica(cfg, local, agent, view, now, i_lead, other_leads, stale_self);
+}
+
+const char *action_name(action a)
+{
+	static const char *const names[] = {
+		[ACT_NONE] = "none", [ACT_TAKE_INIT] = "take_init", [ACT_INITDB] = "initdb",
+		[ACT_CLONE] = "clone", [ACT_START_PRIMARY] = "start_primary", [ACT_START_REPLICA] = "start_replica",
+		[ACT_FOLLOW] = "follow", [ACT_LEAD] = "lead", [ACT_FENCE] = "fence", [ACT_DEMOTE] = "demote",
+		[ACT_STOP_RECEIVING] = "stop_receiving", [ACT_TAKE_LEADER] = "take_leader", [ACT_PROMOTE] = "promote",
+		[ACT_REWIND] = "rewind", [ACT_RECLONE] = "reclone", [ACT_GIVE_UP] = "give_up",
+	};
+	return (unsigned)a < sizeof names / sizeof names[0] ? names[a] : "unknown";
+}

@@ -1,0 +1,106 @@
+/*
+ * decide: the replication agent's state machine as one pure function. Given
+ * what PostgreSQL looks like locally, what the agent remembers, what etcd
+ * says and the time, it returns the one action the agent takes now. It reads
+ * no clock and touches no socket; node.c gathers the inputs and carries out
+ * the action. Every transition has a row in tests/replicator/test_decide.c.
+ *
+ * Safety rules it encodes:
+ *  - A leader whose lease was last renewed more than ttl - fence_margin
+ *    seconds ago stops PostgreSQL at once, before etcd can expire the lease.
+ *  - When the leader key disappears, every replica first stops receiving WAL
+ *    and publishes the position it holds (fenced for the lost term); a
+ *    candidate promotes only after every member whose data may hold an
+ *    acknowledged commit has done so (in synchronous mode: the whole
+ *    published synchronous set of that term), and only if it is the most
+ *    advanced of them.
+ *  - A node never takes the leader key while another node holds it; one
+ *    that finds another leader demotes and rejoins.
+ */
+#ifndef FL_DECIDE_H
+#define FL_DECIDE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cluster.h"
+
+typedef enum action {
+	ACT_NONE,           /* nothing to do this tick */
+	ACT_TAKE_INIT,      /* race for the initialize key */
+	ACT_INITDB,         /* won the race: initdb, start, create roles, take the leader key */
+	ACT_CLONE,          /* pg_basebackup from the leader (target) */
+	ACT_START_PRIMARY,  /* holds the leader key, PostgreSQL down: start it as primary */
+	ACT_START_REPLICA,  /* start as a standby following target ("" = no upstream yet) */
+	ACT_FOLLOW,         /* re-point primary_conninfo to target and reload */
+	ACT_LEAD,           /* leader housekeeping: status, slots, synchronous set */
+	ACT_FENCE,          /* lost or stale leadership: stop PostgreSQL immediately */
+	ACT_DEMOTE,         /* running primary while another node leads: stop, then rejoin */
+	ACT_STOP_RECEIVING, /* election: stop the walreceiver and publish the position */
+	ACT_TAKE_LEADER,    /* election won: take the leader key, then promote */
+	ACT_PROMOTE,        /* holds the key but still a standby: promote */
+	ACT_REWIND,         /* former primary: pg_rewind from target, then start as replica */
+	ACT_RECLONE,        /* data unusable: remove it and clone from target */
+	ACT_GIVE_UP,        /* leader's postmaster keeps crashing: release the leader key */
+} action;
+
+typedef struct local_state {
+	bool data_valid;         /* the data directory holds a cluster */
+	bool running;            /* our postmaster child is alive */
+	bool answering;          /* it accepts connections */
+	bool in_recovery;
+	bool was_primary;        /* control file says it last ran as a primary */
+	bool rewind_failed;      /* pg_rewind from the current leader failed */
+	long timeline;
+	uint64_t wal_lsn;
+	uint64_t received_lsn;
+	uint64_t replayed_lsn;
+	bool receiver_active;    /* a walreceiver process exists */
+	char upstream[CLUSTER_NAME_MAX]; /* node primary_conninfo points at, "" for none */
+	int recent_crashes;      /* unexpected postmaster exits within restart_window */
+} local_state;
+
+typedef struct agent_state {
+	bool etcd_ok;            /* this tick's etcd reads succeeded */
+	int64_t lease;           /* our lease, 0 when none */
+	bool leader;             /* we believe we hold the leader key */
+	double lease_renewed_at; /* monotonic time the last successful renewal was sent */
+	int64_t fenced_term;     /* term we stopped receiving for, 0 when none */
+	double election_since;   /* monotonic time the leader key was first seen missing, 0 when present */
+} agent_state;
+
+typedef struct decide_config {
+	const char *name;
+	long ttl;
+	double fence_margin;     /* seconds before lease expiry at which a leader fences */
+	double election_wait;    /* async mode: how long to wait for silent members' positions */
+	long maximum_lag;
+	bool synchronous_mode;
+	bool nofailover;
+	long priority;
+	long max_restarts;
+} decide_config;
+
+typedef struct decision {
+	action act;
+	char target[CLUSTER_NAME_MAX];
+	const char *reason;      /* static text for the log */
+} decision;
+
+decision decide(const decide_config *cfg, const local_state *local, const agent_state *agent,
+		const cluster_view *view, double now);
+
+/* The monotonic time by which a leader must have fenced itself. */
+double decide_fence_deadline(const decide_config *cfg, const agent_state *agent);
+
+/*
+ * Election verdict, exposed for tests and logs: 1 when this node should take
+ * the key now, 0 when it must wait (why says for what), -1 when it is not a
+ * candidate.
+ */
+int decide_election(const decide_config *cfg, const local_state *local, const agent_state *agent,
+		    const cluster_view *view, double now, const char **why);
+
+const char *action_name(action a);
+
+#endif

@@ -1,0 +1,177 @@
+/*
+ * flotilla-replicator: the per-node agent. main owns the event loop: it
+ * loads and validates the configuration, prepares the node (secrets, etcd,
+ * an orphaned postmaster), then runs the HA tick on a timer and reacts to
+ * signals: SIGCHLD (postmaster exit: tick now), SIGHUP (reload), SIGTERM and
+ * SIGINT (clean shutdown). Exit codes are the error catalogue's codes.
+ */
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+#include "node.h"
+#include "options.h"
+
+#define VERSION "0.1.0"
+
+typedef struct agent {
+	struct event_base *base;
+	struct event *tick;
+	node *node;
+	options *opts;
+	const char *config_path;
+} agent;
+
+static void schedule(agent *a, double seconds)
+{
+	struct timeval tv = {(time_t)seconds, (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
+	evtimer_add(a->tick, &tv);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	agent *a = arg;
+	schedule(a, node_tick(a->node));
+}
+
+static void on_sigchld(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	agent *a = arg;
+	if (node_child_exited(a->node))
+		schedule(a, 0);
+}
+
+static void on_sighup(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	agent *a = arg;
+	options next;
+	fl_err err = {0};
+	if (options_load(&next, a->config_path, &err) < 0) {
+		log_error("reload refused, keeping the running configuration: %s", err.msg);
+		options_free(&next);
+		return;
+	}
+	node_reload(a->node, &next);
+	options_free(&next);
+}
+
+static void on_sigterm(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	agent *a = arg;
+	node_shutdown(a->node);
+	event_base_loopbreak(a->base);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: flotilla-replicator --config FILE\n"
+		   "       flotilla-replicator --check --config FILE    validate the configuration and exit\n"
+		   "       flotilla-replicator --sample-config          print a documented configuration\n"
+		   "       flotilla-replicator --config-doc             print the settings as a markdown table\n"
+		   "       flotilla-replicator --version\n\n"
+		   "Runs beside one PostgreSQL node: bootstraps or clones it, holds or follows the\n"
+		   "leader lease in etcd, promotes, fences, follows and rejoins.\n");
+}
+
+static int fail(const fl_err *err)
+{
+	log_error("%s", err->msg);
+	return err->code ? err->code : FL_ERR_INTERNAL;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
+		{"sample-config", no_argument, NULL, 's'}, {"config-doc", no_argument, NULL, 'd'},
+		{"version", no_argument, NULL, 'V'},       {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *config_path = NULL;
+	bool check = false;
+	int c;
+	log_setup("replicator", NULL);
+	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'k':
+			check = true;
+			break;
+		case 's':
+			config_print_sample(options_table, options_table_len, stdout);
+			return 0;
+		case 'd':
+			config_print_markdown(options_table, options_table_len, stdout);
+			return 0;
+		case 'V':
+			printf("flotilla-replicator %s\n", VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return FL_ERR_USAGE;
+		}
+	}
+	if (config_path == NULL || optind != argc) {
+		usage(stderr);
+		return FL_ERR_USAGE;
+	}
+	options opts;
+	fl_err err = {0};
+	if (options_load(&opts, config_path, &err) < 0) {
+		options_free(&opts);
+		return fail(&err);
+	}
+	log_setup("replicator", opts.name);
+	log_level_parse(opts.log_level, &log_threshold);
+	if (check) {
+		printf("configuration %s is valid\n", config_path);
+		options_free(&opts);
+		return 0;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	agent a = {.opts = &opts, .config_path = config_path};
+	a.node = node_new(&opts, &err);
+	if (a.node == NULL || node_start(a.node, &err) < 0) {
+		node_free(a.node);
+		options_free(&opts);
+		return fail(&err);
+	}
+	log_info("flotilla-replicator %s started (scope %s, ttl %ld s, loop_wait %g s)", VERSION, opts.scope, opts.ttl,
+		 opts.loop_wait);
+	a.base = event_base_new();
+	a.tick = evtimer_new(a.base, on_tick, &a);
+	struct event *sigs[] = {
+		evsignal_new(a.base, SIGCHLD, on_sigchld, &a), evsignal_new(a.base, SIGHUP, on_sighup, &a),
+		evsignal_new(a.base, SIGTERM, on_sigterm, &a), evsignal_new(a.base, SIGINT, on_sigterm, &a),
+	};
+	for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		evsignal_add(sigs[i], NULL);
+	schedule(&a, 0);
+	event_base_dispatch(a.base);
+	for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		event_free(sigs[i]);
+	event_free(a.tick);
+	event_base_free(a.base);
+	node_free(a.node);
+	options_free(&opts);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,707 @@
+/*
+ * node: one tick of the HA loop and the execution of each action. The order
+ * inside a tick matters for safety: the fencing deadline is checked before
+ * any I/O (a stalled agent that wakes up stops its primary first), etcd
+ * requests never outlive the deadline, and this member's record is published
+ * only after the action, so that a replica's reported position is the one it
+ * holds once it stopped receiving.
+ */
+#include "node.h"
+
+#include <libpq-fe.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "cluster.h"
+#include "decide.h"
+#include "etcd.h"
+#include "log.h"
+#include "postgres.h"
+#include "secret.h"
+#include "sync.h"
+
+/* Slots of members gone for this long are dropped; long enough to cover a clone or a restart. */
+#define SLOT_KEEP_SECONDS 300.0
+#define FENCE_MARGIN 1.0
+
+typedef struct seen {
+	char name[CLUSTER_NAME_MAX];
+	double at;
+} seen;
+
+struct node {
+	options *o;
+	etcd *etcd;
+	postgres *pg;
+	char root[256];        /* <prefix>/<scope>/ */
+	agent_state agent;
+	local_state local;
+	cluster_view view;
+	int64_t term;          /* leader key revision we hold */
+	sync_state sync;
+	seen members_seen[CLUSTER_MAX_MEMBERS];
+	int n_seen;
+	action last_act;
+	const char *last_reason;
+	bool rewind_failed;
+	int64_t lost_term_logged;
+};
+
+static void key(const node *n, const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s", n->root, name);
+}
+
+static int etcd_connect(node *n, fl_err *err)
+{
+	etcd_free(n->etcd);
+	n->etcd = etcd_new(n->o->etcd_endpoints.v, n->o->etcd_endpoints.n, err);
+	if (n->etcd == NULL)
+		return -1;
+	etcd_set_timeout(n->etcd, n->o->retry_timeout);
+	return 0;
+}
+
+node *node_new(options *o, fl_err *err)
+{
+	node *n = calloc(1, sizeof *n);
+	n->o = o;
+	snprintf(n->root, sizeof n->root, "%s/%s/", o->etcd_prefix, o->scope);
+	n->pg = postgres_new(o, err);
+	if (n->pg == NULL || etcd_connect(n, err) < 0) {
+		node_free(n);
+		return NULL;
+	}
+	n->last_act = ACT_NONE;
+	return n;
+}
+
+void node_free(node *n)
+{
+	if (n == NULL)
+		return;
+	etcd_free(n->etcd);
+	postgres_free(n->pg);
+	free(n);
+}
+
+static decide_config config_of(const node *n)
+{
+	const options *o = n->o;
+	return (decide_config){
+		.name = o->name,
+		.ttl = o->ttl,
+		.fence_margin = FENCE_MARGIN,
+		.election_wait = 2 * o->loop_wait + o->retry_timeout,
+		.maximum_lag = o->maximum_lag_on_failover,
+		.synchronous_mode = o->synchronous_mode,
+		.nofailover = o->nofailover,
+		.priority = o->priority,
+		.max_restarts = o->max_restarts,
+	};
+}
+
+int node_start(node *n, fl_err *err)
+{
+	if (postgres_write_passfile(n->pg, err) < 0)
+		return -1;
+	double deadline = clock_mono() + 10.0;
+	fl_err last = {0};
+	while (etcd_lease_grant(n->etcd, n->o->ttl, &n->agent.lease, &last) < 0) {
+		if (clock_mono() > deadline)
+			return fl_fail(err, FL_ERR_ETCD, "%s\nHINT: check etcd.endpoints and that etcd runs", last.msg);
+		clock_sleep(0.5);
+	}
+	n->agent.lease_renewed_at = clock_mono();
+	log_info("etcd reachable, lease %lld granted (ttl %ld s)", (long long)n->agent.lease, n->o->ttl);
+	if (postgres_stop(n->pg, PG_STOP_FAST, 60, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* Renews (or re-grants) our lease and reads the cluster; sets agent.etcd_ok. */
+static void refresh(node *n, double now)
+{
+	double timeout = n->o->retry_timeout;
+	if (n->agent.leader) {
+		double left = decide_fence_deadline(&(decide_config){.ttl = n->o->ttl, .fence_margin = FENCE_MARGIN}, &n->agent) - now;
+		timeout = left < timeout ? left : timeout;
+		if (timeout < 0.05)
+			timeout = 0.05;
+	}
+	etcd_set_timeout(n->etcd, timeout);
+	n->agent.etcd_ok = false;
+	fl_err err = {0};
+	double sent = clock_mono();
+	if (n->agent.lease != 0) {
+		long left = 0;
+		if (etcd_lease_keepalive(n->etcd, n->agent.lease, &left, &err) < 0) {
+			log_warn("lease renewal failed: %s", err.msg);
+			return;
+		}
+		if (left <= 0) {
+			log_warn("lease %lld expired", (long long)n->agent.lease);
+			n->agent.lease = 0;
+		} else {
+			n->agent.lease_renewed_at = sent;
+		}
+	}
+	if (n->agent.lease == 0) {
+		sent = clock_mono();
+		if (etcd_lease_grant(n->etcd, n->o->ttl, &n->agent.lease, &err) < 0) {
+			log_warn("lease grant failed: %s", err.msg);
+			return;
+		}
+		n->agent.lease_renewed_at = sent;
+	}
+	etcd_kvs kvs = {0};
+	if (etcd_get_prefix(n->etcd, n->root, &kvs, &err) < 0) {
+		log_warn("reading the cluster failed: %s", err.msg);
+		return;
+	}
+	cluster_parse(&kvs, n->root, &n->view, NULL);
+	etcd_kvs_free(&kvs);
+	n->agent.etcd_ok = true;
+}
+
+static void probe(node *n, double now)
+{
+	local_state *ls = &n->local;
+	memset(ls, 0, sizeof *ls);
+	ls->data_valid = postgres_data_valid(n->pg);
+	postgres_probe(n->pg, ls);
+	ls->recent_crashes = postgres_recent_crashes(n->pg, now, n->o->restart_window);
+	ls->rewind_failed = n->rewind_failed;
+	if (ls->data_valid && !ls->running) {
+		fl_err err = {0};
+		if (postgres_control(n->pg, &ls->was_primary, &ls->timeline, &err) < 0)
+			log_warn("%s", err.msg);
+	}
+}
+
+static void publish_member(node *n)
+{
+	const local_state *ls = &n->local;
+	member m = {0};
+	snprintf(m.name, sizeof m.name, "%s", n->o->name);
+	snprintf(m.role, sizeof m.role, "%s",
+		 !ls->data_valid ? "uninitialized" : !ls->answering ? "stopped" : ls->in_recovery ? "replica" : "primary");
+	m.running = ls->answering;
+	m.streaming = ls->receiver_active;
+	m.timeline = ls->timeline;
+	m.wal_lsn = ls->wal_lsn;
+	m.received_lsn = ls->received_lsn;
+	m.replayed_lsn = ls->replayed_lsn;
+	m.fenced_term = n->agent.fenced_term;
+	m.nofailover = n->o->nofailover;
+	m.noloadbalance = n->o->noloadbalance;
+	m.priority = n->o->priority;
+	snprintf(m.conn_address, sizeof m.conn_address, "%s", n->o->connect_address);
+	snprintf(m.api_url, sizeof m.api_url, "http://%s", n->o->api_connect_address);
+	char *json = member_to_json(&m);
+	char k[320];
+	snprintf(k, sizeof k, "%smembers/%s", n->root, n->o->name);
+	fl_err err = {0};
+	if (etcd_put(n->etcd, k, json, n->agent.lease, &err) < 0)
+		log_warn("publishing the member record failed: %s", err.msg);
+	free(json);
+}
+
+static const char *address_of(const node *n, const char *name)
+{
+	const member *m = cluster_member(&n->view, name);
+	return m && m->conn_address[0] ? m->conn_address : NULL;
+}
+
+static void replica_runtime(const node *n, const char *target, pg_runtime *rt)
+{
+	memset(rt, 0, sizeof *rt);
+	const char *addr = target && target[0] ? address_of(n, target) : NULL;
+	if (addr) {
+		snprintf(rt->upstream, sizeof rt->upstream, "%s", target);
+		snprintf(rt->upstream_address, sizeof rt->upstream_address, "%s", addr);
+	}
+}
+
+static void forget_leadership(node *n)
+{
+	n->agent.leader = false;
+	n->term = 0;
+	memset(&n->sync, 0, sizeof n->sync);
+}
+
+static void write_status(node *n)
+{
+	char *json = status_to_json(n->o->name, n->term, n->local.wal_lsn, n->local.timeline);
+	char k[320];
+	key(n, "status", k, sizeof k);
+	fl_err err = {0};
+	if (etcd_put(n->etcd, k, json, 0, &err) < 0)
+		log_warn("writing the status failed: %s", err.msg);
+	free(json);
+}
+
+static void append_history(node *n, uint64_t lsn, long timeline)
+{
+	char k[320];
+	key(n, "history", k, sizeof k);
+	etcd_kv kv = {0};
+	bool found = false;
+	fl_err err = {0};
+	if (etcd_get(n->etcd, k, &kv, &found, &err) < 0)
+		return;
+	json_t *arr = found ? json_loads(kv.value, 0, NULL) : NULL;
+	etcd_kv_clear(&kv);
+	if (!json_is_array(arr)) {
+		json_decref(arr);
+		arr = json_array();
+	}
+	char l[32];
+	lsn_format(lsn, l, sizeof l);
+	json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:f}", "timeline", (json_int_t)timeline, "lsn", l, "leader",
+					     n->o->name, "time", clock_wall()));
+	char *text = json_dumps(arr, JSON_COMPACT);
+	etcd_put(n->etcd, k, text, 0, NULL);
+	free(text);
+	json_decref(arr);
+}
+
+static bool take_leader_key(node *n)
+{
+	char k[320];
+	key(n, "leader", k, sizeof k);
+	bool created = false;
+	fl_err err = {0};
+	if (etcd_create(n->etcd, k, n->o->name, n->agent.lease, &created, &err) < 0) {
+		log_warn("taking the leader key failed: %s", err.msg);
+		return false;
+	}
+	if (!created) {
+		log_info("another node took the leader key first");
+		return false;
+	}
+	etcd_kv kv = {0};
+	bool found = false;
+	if (etcd_get(n->etcd, k, &kv, &found, &err) == 0 && found)
+		n->term = kv.create_revision;
+	etcd_kv_clear(&kv);
+	n->agent.leader = true;
+	log_info("took the leader key (term %lld)", (long long)n->term);
+	return true;
+}
+
+/* In synchronous mode a new leader starts with every other eligible member as a potential synchronous standby. */
+static void sync_on_promotion(node *n, pg_runtime *rt)
+{
+	memset(&n->sync, 0, sizeof n->sync);
+	if (!n->o->synchronous_mode)
+		return;
+	for (int i = 0; i < n->view.n_members; i++) {
+		const member *m = &n->view.members[i];
+		if (strcmp(m->name, n->o->name) != 0 && !m->nofailover)
+			name_set_add(&n->sync.ssn, m->name);
+	}
+	n->sync.pending_lsn = n->local.replayed_lsn > n->local.received_lsn ? n->local.replayed_lsn : n->local.received_lsn;
+	name_set_ssn(&n->sync.ssn, rt->ssn, sizeof rt->ssn);
+}
+
+static void do_promote(node *n)
+{
+	fl_err err = {0};
+	pg_runtime rt = *postgres_runtime(n->pg);
+	rt.upstream[0] = rt.upstream_address[0] = '\0';
+	sync_on_promotion(n, &rt);
+	if (postgres_apply(n->pg, &rt, &err) < 0 || postgres_promote(n->pg, &err) < 0) {
+		log_error("promotion failed: %s", err.msg);
+		return;
+	}
+	probe(n, clock_mono());
+	log_info("promoted to leader (timeline %ld)", n->local.timeline);
+	write_status(n);
+	append_history(n, n->local.wal_lsn, n->local.timeline);
+}
+
+static void lead_slots(node *n, double now)
+{
+	for (int i = 0; i < n->view.n_members; i++) {
+		const char *name = n->view.members[i].name;
+		if (strcmp(name, n->o->name) == 0)
+			continue;
+		int j = 0;
+		while (j < n->n_seen && strcmp(n->members_seen[j].name, name) != 0)
+			j++;
+		if (j == n->n_seen) {
+			if (n->n_seen == CLUSTER_MAX_MEMBERS)
+				continue;
+			snprintf(n->members_seen[n->n_seen++].name, CLUSTER_NAME_MAX, "%s", name);
+		}
+		n->members_seen[j].at = now;
+	}
+	name_set slots = {0};
+	for (int j = 0; j < n->n_seen; j++) {
+		if (now - n->members_seen[j].at > SLOT_KEEP_SECONDS)
+			continue;
+		char slot[CLUSTER_NAME_MAX];
+		postgres_slot_name(n->members_seen[j].name, slot, sizeof slot);
+		name_set_add(&slots, slot);
+	}
+	fl_err err = {0};
+	if (postgres_sync_slots(n->pg, &slots, &err) < 0)
+		log_warn("managing replication slots failed: %s", err.msg);
+}
+
+static void lead_sync(node *n)
+{
+	fl_err err = {0};
+	pg_runtime rt = *postgres_runtime(n->pg);
+	if (!n->o->synchronous_mode) {
+		if (rt.ssn[0]) {
+			rt.ssn[0] = '\0';
+			if (postgres_apply(n->pg, &rt, &err) == 0)
+				log_info("synchronous replication off");
+		}
+		return;
+	}
+	pg_replica reps[CLUSTER_MAX_MEMBERS];
+	int nr = postgres_replicas(n->pg, reps, CLUSTER_MAX_MEMBERS, &err);
+	if (nr < 0)
+		return;
+	sync_replica sr[CLUSTER_MAX_MEMBERS];
+	for (int i = 0; i < nr; i++) {
+		const member *m = cluster_member(&n->view, reps[i].name);
+		snprintf(sr[i].name, sizeof sr[i].name, "%s", reps[i].name);
+		sr[i].streaming = reps[i].streaming && m != NULL;
+		sr[i].eligible = m != NULL && !m->nofailover;
+		sr[i].flush_lsn = reps[i].flush_lsn;
+	}
+	name_set out = {0};
+	switch (sync_plan(&n->sync, sr, nr, &out)) {
+	case SYNC_NOTHING:
+		return;
+	case SYNC_PUBLISH: {
+		char *json = sync_to_json(n->o->name, n->term, out.v, out.n);
+		char k[320];
+		key(n, "sync", k, sizeof k);
+		if (etcd_put(n->etcd, k, json, 0, &err) == 0) {
+			n->sync.published = out;
+			log_info("synchronous set published: %s", json);
+		}
+		free(json);
+		return;
+	}
+	case SYNC_SET_SSN:
+		name_set_ssn(&out, rt.ssn, sizeof rt.ssn);
+		probe(n, clock_mono());
+		if (postgres_apply(n->pg, &rt, &err) == 0) {
+			n->sync.ssn = out;
+			n->sync.pending_lsn = n->local.wal_lsn;
+			log_info("synchronous_standby_names = '%s'", rt.ssn);
+		}
+		return;
+	}
+}
+
+static void start_replica(node *n, const char *target)
+{
+	pg_runtime rt;
+	replica_runtime(n, target, &rt);
+	fl_err err = {0};
+	if (postgres_start(n->pg, true, &rt, &err) < 0)
+		log_error("starting postgres failed: %s", err.msg);
+}
+
+static void do_rejoin(node *n, const char *target, bool reclone)
+{
+	fl_err err = {0};
+	const char *addr = address_of(n, target);
+	if (addr == NULL) {
+		log_info("waiting for the leader %s to publish its address", target);
+		return;
+	}
+	if (postgres_stop(n->pg, PG_STOP_FAST, 60, &err) < 0) {
+		log_error("%s", err.msg);
+		return;
+	}
+	if (!reclone) {
+		if (postgres_rewind(n->pg, addr, &err) == 0) {
+			log_info("rejoin: pg_rewind succeeded");
+			start_replica(n, target);
+			return;
+		}
+		log_warn("rejoin: pg_rewind from %s failed: %s", target, err.msg);
+		n->rewind_failed = true;
+		return;
+	}
+	log_info("rejoin: re-cloning from %s", target);
+	if (postgres_remove_data(n->pg, &err) < 0 || postgres_clone(n->pg, addr, &err) < 0) {
+		log_error("re-clone failed: %s", err.msg);
+		return;
+	}
+	n->rewind_failed = false;
+	start_replica(n, target);
+}
+
+static int wait_answering(node *n, double timeout)
+{
+	double deadline = clock_mono() + timeout;
+	while (clock_mono() < deadline) {
+		postgres_reap(n->pg, clock_mono());
+		probe(n, clock_mono());
+		if (n->local.answering)
+			return 0;
+		if (!n->local.running)
+			return -1;
+		clock_sleep(0.1);
+	}
+	return -1;
+}
+
+static int create_roles(node *n, fl_err *err)
+{
+	char repl[512];
+	if (secret_read("replication password", n->o->replication_password_file, repl, sizeof repl, err) < 0)
+		return -1;
+	char port[16], conninfo[1024];
+	snprintf(port, sizeof port, "%s", strrchr(n->o->listen, ':') + 1);
+	snprintf(conninfo, sizeof conninfo, "host=%s port=%s user=%s dbname=postgres", n->o->state_dir, port, n->o->superuser);
+	PGconn *c = PQconnectdb(conninfo);
+	char *verifier = PQstatus(c) == CONNECTION_OK ? PQencryptPasswordConn(c, repl, n->o->replication_user, "scram-sha-256") : NULL;
+	explicit_bzero(repl, sizeof repl);
+	int rc = -1;
+	if (verifier) {
+		char *ident = PQescapeIdentifier(c, n->o->replication_user, strlen(n->o->replication_user));
+		char *lit = PQescapeLiteral(c, verifier, strlen(verifier));
+		char sql[2048];
+		snprintf(sql, sizeof sql, "CREATE ROLE %s WITH REPLICATION LOGIN PASSWORD %s", ident, lit);
+		PGresult *r = PQexec(c, sql);
+		rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+		if (rc < 0)
+			fl_fail(err, FL_ERR_POSTGRES, "creating the replication role failed: %s", PQerrorMessage(c));
+		PQclear(r);
+		PQfreemem(ident);
+		PQfreemem(lit);
+		PQfreemem(verifier);
+	} else {
+		fl_fail(err, FL_ERR_POSTGRES, "connecting to the new cluster failed: %s", PQerrorMessage(c));
+	}
+	PQfinish(c);
+	return rc;
+}
+
+static void do_initdb(node *n)
+{
+	fl_err err = {0};
+	pg_runtime rt = {0};
+	if (postgres_remove_data(n->pg, &err) == 0 && postgres_initdb(n->pg, &err) == 0 &&
+	    postgres_start(n->pg, false, &rt, &err) == 0 && wait_answering(n, 60) == 0 && create_roles(n, &err) == 0) {
+		log_info("bootstrap: cluster initialised");
+		return;
+	}
+	log_error("bootstrap failed: %s", err.msg[0] ? err.msg : "postgres did not start");
+	postgres_stop(n->pg, PG_STOP_IMMEDIATE, 10, NULL);
+	postgres_remove_data(n->pg, NULL);
+	char k[320];
+	key(n, "initialize", k, sizeof k);
+	bool done = false;
+	etcd_delete_if_value(n->etcd, k, n->o->name, &done, NULL);
+}
+
+static void execute(node *n, const decision *d, double now)
+{
+	fl_err err = {0};
+	char k[320];
+	switch (d->act) {
+	case ACT_NONE:
+		return;
+	case ACT_TAKE_INIT: {
+		bool created = false;
+		key(n, "initialize", k, sizeof k);
+		if (etcd_create(n->etcd, k, n->o->name, 0, &created, &err) == 0 && created)
+			log_info("won the initialize race");
+		return;
+	}
+	case ACT_INITDB:
+		do_initdb(n);
+		return;
+	case ACT_CLONE: {
+		const char *addr = address_of(n, d->target);
+		if (addr == NULL)
+			return;
+		log_info("cloning from %s (%s)", d->target, addr);
+		if (postgres_clone(n->pg, addr, &err) < 0) {
+			log_warn("clone failed: %s", err.msg);
+			return;
+		}
+		start_replica(n, d->target);
+		return;
+	}
+	case ACT_START_PRIMARY: {
+		pg_runtime rt = {0};
+		if (n->o->synchronous_mode)
+			name_set_ssn(&n->sync.ssn, rt.ssn, sizeof rt.ssn);
+		if (postgres_start(n->pg, false, &rt, &err) < 0)
+			log_error("starting postgres failed: %s", err.msg);
+		return;
+	}
+	case ACT_START_REPLICA:
+		start_replica(n, d->target);
+		return;
+	case ACT_FOLLOW: {
+		pg_runtime rt;
+		replica_runtime(n, d->target, &rt);
+		if (rt.upstream[0] == '\0')
+			return;
+		if (postgres_apply(n->pg, &rt, &err) < 0)
+			log_warn("following %s failed: %s", d->target, err.msg);
+		else
+			log_info("following %s", d->target);
+		return;
+	}
+	case ACT_LEAD:
+		write_status(n);
+		lead_slots(n, now);
+		lead_sync(n);
+		return;
+	case ACT_FENCE:
+		if (n->local.running)
+			log_warn("fencing: lease not renewed for %.1f s, stopping postgres", now - n->agent.lease_renewed_at);
+		postgres_stop(n->pg, PG_STOP_IMMEDIATE, 10, NULL);
+		forget_leadership(n);
+		return;
+	case ACT_DEMOTE:
+		postgres_stop(n->pg, PG_STOP_IMMEDIATE, 10, NULL);
+		forget_leadership(n);
+		return;
+	case ACT_STOP_RECEIVING: {
+		int64_t term = n->view.has_status ? n->view.last_term : 0;
+		if (postgres_stop_receiving(n->pg, 5.0, &err) < 0) {
+			log_warn("stopping WAL reception failed: %s", err.msg);
+			return;
+		}
+		n->agent.fenced_term = term;
+		probe(n, now);
+		char lsn[32];
+		lsn_format(n->local.received_lsn > n->local.replayed_lsn ? n->local.received_lsn : n->local.replayed_lsn, lsn, sizeof lsn);
+		log_info("election: stopped receiving WAL for lost term %lld at %s", (long long)term, lsn);
+		return;
+	}
+	case ACT_TAKE_LEADER:
+		if (!take_leader_key(n))
+			return;
+		if (n->local.in_recovery)
+			do_promote(n);
+		else
+			write_status(n);
+		return;
+	case ACT_PROMOTE:
+		do_promote(n);
+		return;
+	case ACT_REWIND:
+		do_rejoin(n, d->target, false);
+		return;
+	case ACT_RECLONE:
+		do_rejoin(n, d->target, true);
+		return;
+	case ACT_GIVE_UP:
+		key(n, "leader", k, sizeof k);
+		bool done = false;
+		etcd_delete_if_value(n->etcd, k, n->o->name, &done, NULL);
+		forget_leadership(n);
+		return;
+	}
+}
+
+/* Seconds until the next tick. */
+static double next_delay(const node *n, const decision *d, double now)
+{
+	double delay = n->o->loop_wait;
+	if (d->act != ACT_NONE && d->act != ACT_LEAD && d->act != ACT_FOLLOW)
+		delay = 0.05;
+	else if (n->local.running && !n->local.answering)
+		delay = 0.2;
+	else if (!n->view.has_leader && n->agent.etcd_ok)
+		delay = 0.1;
+	if (n->agent.leader) {
+		double left = decide_fence_deadline(&(decide_config){.ttl = n->o->ttl, .fence_margin = FENCE_MARGIN}, &n->agent) - now;
+		if (left < delay)
+			delay = left > 0.01 ? left : 0.01;
+	}
+	return delay;
+}
+
+double node_tick(node *n)
+{
+	double now = clock_mono();
+	decide_config cfg = config_of(n);
+	postgres_reap(n->pg, now);
+	if (n->agent.leader && now >= decide_fence_deadline(&cfg, &n->agent)) {
+		/* Before any I/O: a leader past its deadline (for example after being stopped) must not accept writes. */
+		probe(n, now);
+		decision d = decide(&cfg, &n->local, &n->agent, &n->view, now);
+		execute(n, &d, now);
+	}
+	probe(n, now);
+	refresh(n, now);
+	now = clock_mono();
+	if (n->view.has_leader || !n->agent.etcd_ok)
+		n->agent.election_since = 0;
+	else if (n->agent.election_since == 0)
+		n->agent.election_since = now;
+	decision d = decide(&cfg, &n->local, &n->agent, &n->view, now);
+	if (d.act != n->last_act || d.reason != n->last_reason) {
+		if (d.act == ACT_NONE || d.act == ACT_LEAD)
+			log_info("%s", d.reason);
+		else
+			log_info("action %s%s%s: %s", action_name(d.act), d.target[0] ? " " : "", d.target, d.reason);
+		n->last_act = d.act;
+		n->last_reason = d.reason;
+	}
+	execute(n, &d, now);
+	if (d.act != ACT_NONE && d.act != ACT_LEAD)
+		probe(n, clock_mono());
+	if (n->agent.etcd_ok && n->agent.lease != 0)
+		publish_member(n);
+	return next_delay(n, &d, clock_mono());
+}
+
+bool node_child_exited(node *n)
+{
+	return postgres_reap(n->pg, clock_mono());
+}
+
+void node_reload(node *n, options *next)
+{
+	bool endpoints_changed = next->etcd_endpoints.n != n->o->etcd_endpoints.n;
+	for (int i = 0; !endpoints_changed && i < next->etcd_endpoints.n; i++)
+		endpoints_changed = strcmp(next->etcd_endpoints.v[i], n->o->etcd_endpoints.v[i]) != 0;
+	options_apply_reloadable(n->o, next);
+	log_level lvl;
+	if (log_level_parse(n->o->log_level, &lvl) == 0)
+		log_threshold = lvl;
+	fl_err err = {0};
+	if (endpoints_changed && etcd_connect(n, &err) < 0)
+		log_error("%s", err.msg);
+	log_info("config reloaded");
+}
+
+void node_shutdown(node *n)
+{
+	fl_err err = {0};
+	log_info("shutting down");
+	if (postgres_stop(n->pg, PG_STOP_FAST, 60, &err) < 0)
+		log_error("%s", err.msg);
+	etcd_set_timeout(n->etcd, n->o->retry_timeout);
+	if (n->agent.leader) {
+		char k[320];
+		key(n, "leader", k, sizeof k);
+		bool done = false;
+		if (etcd_delete_if_value(n->etcd, k, n->o->name, &done, &err) == 0 && done)
+			log_info("leader key released");
+	}
+	if (n->agent.lease != 0)
+		etcd_lease_revoke(n->etcd, n->agent.lease, NULL);
+	forget_leadership(n);
+}

@@ -1,0 +1,28 @@
+/*
+ * node: the HA loop of one replication agent. Each tick gathers the local
+ * PostgreSQL state and the cluster view from etcd, renews the lease, asks
+ * decide() for one action, carries it out and publishes this member's
+ * record. main.c owns the event loop and calls node_tick on a timer.
+ */
+#ifndef FL_NODE_H
+#define FL_NODE_H
+
+#include "err.h"
+#include "options.h"
+
+typedef struct node node;
+
+node *node_new(options *o, fl_err *err);
+void node_free(node *n);
+/* Checks secrets and etcd, stops an orphaned postmaster; fails without touching the data directory. */
+int node_start(node *n, fl_err *err);
+/* Runs one iteration; returns the seconds until the next one. */
+double node_tick(node *n);
+/* Called on SIGCHLD: true when the postmaster exited unexpectedly. */
+bool node_child_exited(node *n);
+/* Applies a reloaded configuration (reloadable settings only). */
+void node_reload(node *n, options *next);
+/* Clean shutdown: stops PostgreSQL, releases the leader key and the lease. */
+void node_shutdown(node *n);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * options: every setting of flotilla-replicator, declared once in a table
+ * (options.c) that drives parsing, validation, --help, the sample file and
+ * the docs. Cross-setting rules (ttl against loop_wait) live in
+ * options_validate.
+ */
+#ifndef FL_REPLICATOR_OPTIONS_H
+#define FL_REPLICATOR_OPTIONS_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "log.h"
+
+typedef struct options {
+	char *scope;
+	char *name;
+	char *data_dir;
+	char *bin_dir;
+	char *state_dir;
+	char *listen;           /* host:port PostgreSQL listens on */
+	char *connect_address;  /* host:port other nodes use to reach this PostgreSQL */
+	char *api_listen;       /* host:port of the REST API */
+	char *api_connect_address;
+	str_list etcd_endpoints;
+	char *etcd_prefix;
+	long ttl;
+	double loop_wait;
+	double retry_timeout;
+	long maximum_lag_on_failover;
+	bool synchronous_mode;
+	long max_restarts;
+	double restart_window;
+	bool nofailover;
+	bool noloadbalance;
+	long priority;
+	char *superuser;
+	char *superuser_password_file;
+	char *replication_user;
+	char *replication_password_file;
+	char *log_level;
+	str_list pg_parameters; /* extra "name=value" PostgreSQL settings */
+} options;
+
+extern const opt_def options_table[];
+extern const unsigned options_table_len;
+
+/* Loads and validates `path`; on failure `err` names the setting and line. */
+int options_load(options *o, const char *path, fl_err *err);
+/* Checks rules that involve several settings and the local machine (bin_dir). */
+int options_validate(const options *o, fl_err *err);
+void options_free(options *o);
+
+
+
+/* Moves reloadable settings of next into cur (next keeps the old values, to be freed) and warns about the others. */
+void options_apply_reloadable(options *cur, options *next);
+#endif

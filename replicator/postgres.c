@@ -1,0 +1,685 @@
+/*
+ * postgres: process control and SQL for the local PostgreSQL. The postmaster
+ * is started directly (not through pg_ctl) so that it is our child: its exit
+ * is seen through SIGCHLD at once, and a stop waits on waitpid. Tools
+ * (initdb, pg_basebackup, pg_rewind, pg_controldata) run to completion in the
+ * foreground; the agent holds no lease-critical duty while they run.
+ */
+#include "postgres.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+#include "secret.h"
+
+#define MAX_CRASHES 64
+
+struct postgres {
+	const options *o;
+	pid_t pid;               /* our postmaster child, 0 when none */
+	bool stopping;           /* a stop we asked for is under way */
+	PGconn *conn;
+	pg_runtime rt;
+	char passfile[PATH_MAX];
+	char host[128];          /* listen host */
+	int port;
+	double crashes[MAX_CRASHES];
+	int n_crashes;
+};
+
+static int split_hostport(const char *hp, char *host, size_t hlen, int *port)
+{
+	const char *colon = strrchr(hp, ':');
+	if (colon == NULL)
+		return -1;
+	snprintf(host, hlen, "%.*s", (int)(colon - hp), hp);
+	*port = atoi(colon + 1);
+	return 0;
+}
+
+postgres *postgres_new(const options *o, fl_err *err)
+{
+	postgres *pg = calloc(1, sizeof *pg);
+	pg->o = o;
+	split_hostport(o->listen, pg->host, sizeof pg->host, &pg->port);
+	snprintf(pg->passfile, sizeof pg->passfile, "%s/pgpass", o->state_dir);
+	if (mkdir(o->state_dir, 0700) < 0 && errno != EEXIST) {
+		fl_fail(err, FL_ERR_IO, "state_dir: cannot create %s: %s", o->state_dir, strerror(errno));
+		free(pg);
+		return NULL;
+	}
+	return pg;
+}
+
+void postgres_free(postgres *pg)
+{
+	if (pg == NULL)
+		return;
+	PQfinish(pg->conn);
+	free(pg);
+}
+
+const pg_runtime *postgres_runtime(const postgres *pg) { return &pg->rt; }
+
+void postgres_slot_name(const char *member, char *buf, int len)
+{
+	snprintf(buf, (size_t)len, "%s", member);
+	for (char *p = buf; *p; p++)
+		if (*p == '-')
+			*p = '_';
+}
+
+int postgres_write_passfile(postgres *pg, fl_err *err)
+{
+	char su[512], repl[512];
+	if (secret_read("superuser password", pg->o->superuser_password_file, su, sizeof su, err) < 0 ||
+	    secret_read("replication password", pg->o->replication_password_file, repl, sizeof repl, err) < 0)
+		return -1;
+	for (const char *p = su; *p; p++)
+		if (*p == ':' || *p == '\\')
+			return fl_fail(err, FL_ERR_SECRET, "secret: superuser password holds ':' or '\\', which a passfile cannot carry");
+	int fd = open(pg->passfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return fl_fail(err, FL_ERR_IO, "cannot write %s: %s", pg->passfile, strerror(errno));
+	FILE *f = fdopen(fd, "w");
+	fprintf(f, "*:*:*:%s:%s\n*:*:*:%s:%s\n", pg->o->replication_user, repl, pg->o->superuser, su);
+	fclose(f);
+	explicit_bzero(su, sizeof su);
+	explicit_bzero(repl, sizeof repl);
+	return 0;
+}
+
+static void data_path(const postgres *pg, const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", pg->o->data_dir, name);
+}
+
+bool postgres_data_valid(const postgres *pg)
+{
+	char p1[PATH_MAX], p2[PATH_MAX];
+	data_path(pg, "PG_VERSION", p1, sizeof p1);
+	data_path(pg, "global/pg_control", p2, sizeof p2);
+	return access(p1, R_OK) == 0 && access(p2, R_OK) == 0;
+}
+
+/* Runs a program of bin_dir with argv, waits, captures stdout into out (may be NULL). */
+static int run_tool(postgres *pg, const char *prog, char *argv[], char *out, size_t outlen, fl_err *err)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/%s", pg->o->bin_dir, prog);
+	int pipefd[2] = {-1, -1};
+	if (out && pipe(pipefd) < 0)
+		return fl_fail(err, FL_ERR_IO, "%s: pipe: %s", prog, strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0)
+		return fl_fail(err, FL_ERR_IO, "%s: fork: %s", prog, strerror(errno));
+	if (pid == 0) {
+		if (out) {
+			dup2(pipefd[1], 1);
+			close(pipefd[0]);
+			close(pipefd[1]);
+		} else {
+			int null = open("/dev/null", O_WRONLY);
+			dup2(null, 1);
+		}
+		setenv("PGPASSFILE", pg->passfile, 1);
+		setenv("LC_ALL", "C", 1);
+		/* A full argv[0] lets pg_rewind and initdb find their sibling programs. */
+		argv[0] = path;
+		execv(path, argv);
+		_exit(127);
+	}
+	size_t used = 0;
+	if (out) {
+		close(pipefd[1]);
+		ssize_t r;
+		while ((r = read(pipefd[0], out + used, outlen - 1 - used)) > 0 && used + (size_t)r < outlen - 1)
+			used += (size_t)r;
+		if (r > 0)
+			used += (size_t)r;
+		out[used] = '\0';
+		close(pipefd[0]);
+	}
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return fl_fail(err, FL_ERR_POSTGRES, "%s failed (exit status %d)", prog,
+			       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	return 0;
+}
+
+int postgres_control(postgres *pg, bool *was_primary, long *timeline, fl_err *err)
+{
+	char out[8192];
+	char *argv[] = {"pg_controldata", "-D", pg->o->data_dir, NULL};
+	if (run_tool(pg, "pg_controldata", argv, out, sizeof out, err) < 0)
+		return -1;
+	const char *state = strstr(out, "Database cluster state:");
+	const char *tli = strstr(out, "Latest checkpoint's TimeLineID:");
+	if (state == NULL)
+		return fl_fail(err, FL_ERR_POSTGRES, "pg_controldata: no cluster state in its output");
+	state += strlen("Database cluster state:");
+	while (*state == ' ')
+		state++;
+	*was_primary = strncmp(state, "in production", 13) == 0 ||
+		       (strncmp(state, "shut down", 9) == 0 && strncmp(state, "shut down in recovery", 21) != 0);
+	*timeline = tli ? atol(tli + strlen("Latest checkpoint's TimeLineID:")) : 0;
+	return 0;
+}
+
+static int write_file(const char *path, const char *text, fl_err *err)
+{
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (f == NULL)
+		return fl_fail(err, FL_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+	fputs(text, f);
+	if (fclose(f) != 0 || rename(tmp, path) < 0)
+		return fl_fail(err, FL_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+	return 0;
+}
+
+static const char hba[] =
+	"# Written by flotilla-replicator at bootstrap.\n"
+	"# The local socket lives in the agent's private state_dir (mode 0700).\n"
+	"local   all             all                     trust\n"
+	"local   replication     all                     trust\n"
+	"host    all             all         all         scram-sha-256\n"
+	"host    replication     all         all         scram-sha-256\n";
+
+/* Appends the include of flotilla.conf to postgresql.conf once. */
+static int ensure_include(postgres *pg, fl_err *err)
+{
+	char path[PATH_MAX];
+	data_path(pg, "postgresql.conf", path, sizeof path);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return fl_fail(err, FL_ERR_DATADIR, "data_dir: cannot read %s: %s", path, strerror(errno));
+	char line[1024];
+	bool found = false;
+	while (fgets(line, sizeof line, f))
+		found |= strncmp(line, "include_if_exists = 'flotilla.conf'", 35) == 0;
+	fclose(f);
+	if (found)
+		return 0;
+	f = fopen(path, "a");
+	if (f == NULL)
+		return fl_fail(err, FL_ERR_DATADIR, "data_dir: cannot append to %s: %s", path, strerror(errno));
+	fprintf(f, "\n# Settings managed by flotilla-replicator; they override the ones above.\ninclude_if_exists = 'flotilla.conf'\n");
+	fclose(f);
+	return 0;
+}
+
+static int write_conf(postgres *pg, const pg_runtime *rt, fl_err *err)
+{
+	const options *o = pg->o;
+	char buf[16384];
+	char listen[160];
+	snprintf(listen, sizeof listen, "%s", strcmp(pg->host, "0.0.0.0") == 0 ? "*" : pg->host);
+	int off = snprintf(buf, sizeof buf,
+		"# Managed by flotilla-replicator: rewritten on every start and role change.\n"
+		"listen_addresses = '%s'\n"
+		"port = %d\n"
+		"unix_socket_directories = '%s'\n"
+		"cluster_name = '%s-%s'\n"
+		"wal_level = replica\n"
+		"hot_standby = on\n"
+		"max_wal_senders = 10\n"
+		"max_replication_slots = 10\n"
+		"wal_keep_size = '128MB'\n"
+		"wal_log_hints = on\n"
+		"hot_standby_feedback = on\n"
+		"wal_receiver_status_interval = '1s'\n"
+		"wal_retrieve_retry_interval = '500ms'\n"
+		"recovery_target_timeline = 'latest'\n"
+		"log_line_prefix = '%%m [%%p] postgres node=%s '\n"
+		"synchronous_standby_names = '%s'\n",
+		listen, pg->port, o->state_dir, o->scope, o->name, o->name, rt->ssn);
+	if (rt->upstream[0]) {
+		char host[128];
+		int port = 0;
+		char slot[CLUSTER_NAME_MAX];
+		split_hostport(rt->upstream_address, host, sizeof host, &port);
+		postgres_slot_name(o->name, slot, sizeof slot);
+		off += snprintf(buf + off, sizeof buf - (size_t)off,
+			"primary_conninfo = 'host=%s port=%d user=%s passfile=''%s'' application_name=%s connect_timeout=2'\n"
+			"primary_slot_name = '%s'\n",
+			host, port, o->replication_user, pg->passfile, o->name, slot);
+	} else {
+		off += snprintf(buf + off, sizeof buf - (size_t)off, "primary_conninfo = ''\nprimary_slot_name = ''\n");
+	}
+	for (int i = 0; i < o->pg_parameters.n && off < (int)sizeof buf; i++) {
+		const char *eq = strchr(o->pg_parameters.v[i], '=');
+		off += snprintf(buf + off, sizeof buf - (size_t)off, "%.*s = '%s'\n", (int)(eq - o->pg_parameters.v[i]),
+				o->pg_parameters.v[i], eq + 1);
+	}
+	char path[PATH_MAX];
+	data_path(pg, "flotilla.conf", path, sizeof path);
+	if (write_file(path, buf, err) < 0 || ensure_include(pg, err) < 0)
+		return -1;
+	pg->rt = *rt;
+	return 0;
+}
+
+int postgres_initdb(postgres *pg, fl_err *err)
+{
+	char pwfile[PATH_MAX + 16], user[128];
+	snprintf(pwfile, sizeof pwfile, "--pwfile=%s", pg->o->superuser_password_file);
+	snprintf(user, sizeof user, "--username=%s", pg->o->superuser);
+	char *argv[] = {"initdb", "-D", pg->o->data_dir, "--data-checksums", "--encoding=UTF8", "--locale=C.UTF-8", user,
+			pwfile, "--auth-local=trust", "--auth-host=scram-sha-256", NULL};
+	if (run_tool(pg, "initdb", argv, NULL, 0, err) < 0)
+		return -1;
+	char path[PATH_MAX];
+	data_path(pg, "pg_hba.conf", path, sizeof path);
+	return write_file(path, hba, err);
+}
+
+int postgres_clone(postgres *pg, const char *leader_address, fl_err *err)
+{
+	char host[128], conninfo[PATH_MAX + 256];
+	int port = 0;
+	split_hostport(leader_address, host, sizeof host, &port);
+	snprintf(conninfo, sizeof conninfo, "host=%s port=%d user=%s passfile=%s application_name=%s connect_timeout=5", host,
+		 port, pg->o->replication_user, pg->passfile, pg->o->name);
+	char *argv[] = {"pg_basebackup", "-D", pg->o->data_dir, "-d", conninfo, "-X", "stream", "-c", "fast", "--no-password", NULL};
+	if (run_tool(pg, "pg_basebackup", argv, NULL, 0, err) < 0) {
+		postgres_remove_data(pg, NULL);
+		return -1;
+	}
+	char path[PATH_MAX];
+	data_path(pg, "postmaster.pid", path, sizeof path);
+	unlink(path);
+	return 0;
+}
+
+int postgres_rewind(postgres *pg, const char *leader_address, fl_err *err)
+{
+	char host[128], conninfo[PATH_MAX + 256];
+	int port = 0;
+	split_hostport(leader_address, host, sizeof host, &port);
+	snprintf(conninfo, sizeof conninfo, "host=%s port=%d user=%s dbname=postgres passfile=%s connect_timeout=5", host,
+		 port, pg->o->superuser, pg->passfile);
+	char source[sizeof conninfo + 32];
+	snprintf(source, sizeof source, "--source-server=%s", conninfo);
+	char *argv[] = {"pg_rewind", "-D", pg->o->data_dir, source, NULL};
+	return run_tool(pg, "pg_rewind", argv, NULL, 0, err);
+}
+
+static int remove_tree(const char *path)
+{
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return errno == ENOENT ? 0 : unlink(path);
+	struct dirent *e;
+	int rc = 0;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		char child[PATH_MAX];
+		snprintf(child, sizeof child, "%s/%s", path, e->d_name);
+		struct stat st;
+		if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
+			rc |= remove_tree(child);
+		else
+			rc |= unlink(child);
+	}
+	closedir(d);
+	return rc | rmdir(path);
+}
+
+int postgres_remove_data(postgres *pg, fl_err *err)
+{
+	/* Keep the directory itself: it may be a mount point. */
+	DIR *d = opendir(pg->o->data_dir);
+	if (d == NULL)
+		return errno == ENOENT ? 0 : fl_fail(err, FL_ERR_DATADIR, "data_dir: cannot open %s: %s", pg->o->data_dir, strerror(errno));
+	struct dirent *e;
+	int rc = 0;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		char child[PATH_MAX];
+		snprintf(child, sizeof child, "%s/%s", pg->o->data_dir, e->d_name);
+		rc |= remove_tree(child);
+	}
+	closedir(d);
+	if (rc != 0)
+		return fl_fail(err, FL_ERR_DATADIR, "data_dir: cannot empty %s", pg->o->data_dir);
+	return 0;
+}
+
+int postgres_start(postgres *pg, bool standby, const pg_runtime *rt, fl_err *err)
+{
+	if (pg->pid > 0)
+		return fl_fail(err, FL_ERR_INTERNAL, "postgres already runs (pid %d)", (int)pg->pid);
+	if (chmod(pg->o->data_dir, 0700) < 0)
+		return fl_fail(err, FL_ERR_DATADIR, "data_dir: chmod %s: %s", pg->o->data_dir, strerror(errno));
+	if (write_conf(pg, rt, err) < 0)
+		return -1;
+	char sig[PATH_MAX];
+	data_path(pg, "standby.signal", sig, sizeof sig);
+	if (standby) {
+		if (write_file(sig, "", err) < 0)
+			return -1;
+	} else {
+		unlink(sig);
+	}
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/postgres", pg->o->bin_dir);
+	pid_t pid = fork();
+	if (pid < 0)
+		return fl_fail(err, FL_ERR_IO, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		/* Own process group: a terminal's ^C reaches the agent, which stops PostgreSQL in order. */
+		setpgid(0, 0);
+		int null = open("/dev/null", O_RDONLY);
+		dup2(null, 0);
+		dup2(2, 1);
+		setenv("LC_ALL", "C", 1);
+		execl(path, "postgres", "-D", pg->o->data_dir, (char *)NULL);
+		_exit(127);
+	}
+	pg->pid = pid;
+	pg->stopping = false;
+	log_info("postgres started as %s (pid %d)", standby ? "standby" : "primary", (int)pid);
+	return 0;
+}
+
+bool postgres_running(const postgres *pg) { return pg->pid > 0; }
+
+bool postgres_reap(postgres *pg, double now)
+{
+	if (pg->pid <= 0)
+		return false;
+	int status;
+	pid_t r = waitpid(pg->pid, &status, WNOHANG);
+	if (r != pg->pid)
+		return false;
+	bool unexpected = !pg->stopping;
+	pg->pid = 0;
+	PQfinish(pg->conn);
+	pg->conn = NULL;
+	if (unexpected) {
+		log_warn("postgres exited unexpectedly (%s %d)", WIFEXITED(status) ? "exit status" : "signal",
+			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+		memmove(pg->crashes + 1, pg->crashes, sizeof(double) * (MAX_CRASHES - 1));
+		pg->crashes[0] = now;
+		if (pg->n_crashes < MAX_CRASHES)
+			pg->n_crashes++;
+	}
+	return unexpected;
+}
+
+int postgres_recent_crashes(const postgres *pg, double now, double window)
+{
+	int n = 0;
+	for (int i = 0; i < pg->n_crashes; i++)
+		if (now - pg->crashes[i] <= window)
+			n++;
+	return n;
+}
+
+/* pid of a postmaster recorded in postmaster.pid that is still alive (an orphan of an earlier agent), or 0. */
+static pid_t orphan_pid(postgres *pg)
+{
+	char path[PATH_MAX];
+	data_path(pg, "postmaster.pid", path, sizeof path);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	long pid = 0;
+	if (fscanf(f, "%ld", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	if (pid <= 1 || kill((pid_t)pid, 0) < 0)
+		return 0;
+	char exe[PATH_MAX], link[64];
+	snprintf(link, sizeof link, "/proc/%ld/exe", pid);
+	ssize_t n = readlink(link, exe, sizeof exe - 1);
+	if (n <= 0)
+		return 0;
+	exe[n] = '\0';
+	return strstr(exe, "postgres") ? (pid_t)pid : 0;
+}
+
+int postgres_stop(postgres *pg, pg_stop_mode mode, double timeout, fl_err *err)
+{
+	static const int sigs[] = {SIGTERM, SIGINT, SIGQUIT};
+	static const char *const names[] = {"smart", "fast", "immediate"};
+	bool child = pg->pid > 0;
+	pid_t pid = child ? pg->pid : orphan_pid(pg);
+	if (pid <= 0)
+		return 0;
+	PQfinish(pg->conn);
+	pg->conn = NULL;
+	pg->stopping = true;
+	log_info("stopping postgres (pid %d, %s)", (int)pid, names[mode]);
+	kill(pid, sigs[mode]);
+	double deadline = clock_mono() + timeout;
+	bool escalated = false;
+	for (;;) {
+		bool gone;
+		if (child) {
+			int status;
+			gone = waitpid(pid, &status, WNOHANG) == pid;
+		} else {
+			gone = kill(pid, 0) < 0;
+		}
+		if (gone)
+			break;
+		if (clock_mono() > deadline) {
+			if (escalated)
+				return fl_fail(err, FL_ERR_TIMEOUT, "postgres (pid %d) did not stop", (int)pid);
+			log_warn("postgres did not stop within %.0f s: stopping it immediately", timeout);
+			kill(pid, SIGQUIT);
+			escalated = true;
+			deadline = clock_mono() + 10;
+		}
+		clock_sleep(0.01);
+	}
+	if (child)
+		pg->pid = 0;
+	pg->stopping = false;
+	log_info("postgres stopped");
+	return 0;
+}
+
+static PGconn *conn(postgres *pg)
+{
+	if (pg->pid <= 0)
+		return NULL;
+	if (pg->conn && PQstatus(pg->conn) == CONNECTION_OK)
+		return pg->conn;
+	PQfinish(pg->conn);
+	char port[16];
+	snprintf(port, sizeof port, "%d", pg->port);
+	const char *keys[] = {"host", "port", "user", "dbname", "connect_timeout", "application_name", NULL};
+	const char *vals[] = {pg->o->state_dir, port, pg->o->superuser, "postgres", "2", "flotilla-replicator", NULL};
+	pg->conn = PQconnectdbParams(keys, vals, 0);
+	if (PQstatus(pg->conn) != CONNECTION_OK) {
+		PQfinish(pg->conn);
+		pg->conn = NULL;
+	}
+	return pg->conn;
+}
+
+/* Runs a query; returns its result when it succeeded (caller clears), NULL otherwise with err filled. */
+static PGresult *query(postgres *pg, const char *sql, fl_err *err)
+{
+	PGconn *c = conn(pg);
+	if (c == NULL) {
+		fl_fail(err, FL_ERR_POSTGRES, "postgres does not accept connections");
+		return NULL;
+	}
+	PGresult *r = PQexec(c, sql);
+	ExecStatusType st = PQresultStatus(r);
+	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+		fl_fail(err, FL_ERR_POSTGRES, "query failed: %s", PQerrorMessage(c));
+		PQclear(r);
+		if (PQstatus(c) != CONNECTION_OK) {
+			PQfinish(pg->conn);
+			pg->conn = NULL;
+		}
+		return NULL;
+	}
+	return r;
+}
+
+static uint64_t value_lsn(PGresult *r, int row, int col)
+{
+	uint64_t v = 0;
+	if (!PQgetisnull(r, row, col))
+		lsn_parse(PQgetvalue(r, row, col), &v);
+	return v;
+}
+
+void postgres_probe(postgres *pg, local_state *ls)
+{
+	ls->running = pg->pid > 0;
+	ls->answering = false;
+	snprintf(ls->upstream, sizeof ls->upstream, "%s", pg->rt.upstream);
+	if (!ls->running)
+		return;
+	PGresult *r = query(pg,
+		"SELECT pg_is_in_recovery(), "
+		"CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn() END, "
+		"pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), "
+		"(SELECT timeline_id FROM pg_control_checkpoint()), "
+		"(SELECT count(*) FROM pg_stat_wal_receiver WHERE pid IS NOT NULL), "
+		"(SELECT received_tli FROM pg_stat_wal_receiver)",
+		NULL);
+	if (r == NULL)
+		return;
+	ls->answering = true;
+	ls->in_recovery = PQgetvalue(r, 0, 0)[0] == 't';
+	ls->wal_lsn = value_lsn(r, 0, 1);
+	ls->received_lsn = value_lsn(r, 0, 2);
+	ls->replayed_lsn = value_lsn(r, 0, 3);
+	ls->timeline = atol(PQgetvalue(r, 0, 4));
+	ls->receiver_active = atol(PQgetvalue(r, 0, 5)) > 0;
+	if (!PQgetisnull(r, 0, 6) && atol(PQgetvalue(r, 0, 6)) > ls->timeline)
+		ls->timeline = atol(PQgetvalue(r, 0, 6));
+	PQclear(r);
+	if (!ls->in_recovery) {
+		r = query(pg, "SELECT timeline_id FROM pg_control_checkpoint()", NULL);
+		PQclear(r);
+	}
+}
+
+int postgres_apply(postgres *pg, const pg_runtime *rt, fl_err *err)
+{
+	if (write_conf(pg, rt, err) < 0)
+		return -1;
+	PGresult *r = query(pg, "SELECT pg_reload_conf()", err);
+	if (r == NULL)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+int postgres_stop_receiving(postgres *pg, double timeout, fl_err *err)
+{
+	pg_runtime rt = pg->rt;
+	rt.upstream[0] = '\0';
+	rt.upstream_address[0] = '\0';
+	if (postgres_apply(pg, &rt, err) < 0)
+		return -1;
+	double deadline = clock_mono() + timeout;
+	for (;;) {
+		PGresult *r = query(pg, "SELECT count(*) FROM pg_stat_wal_receiver WHERE pid IS NOT NULL", err);
+		if (r == NULL)
+			return -1;
+		bool active = atol(PQgetvalue(r, 0, 0)) > 0;
+		PQclear(r);
+		if (!active)
+			return 0;
+		if (clock_mono() > deadline)
+			return fl_fail(err, FL_ERR_TIMEOUT, "the walreceiver did not stop within %.1f s", timeout);
+		clock_sleep(0.02);
+	}
+}
+
+int postgres_promote(postgres *pg, fl_err *err)
+{
+	PGresult *r = query(pg, "SELECT pg_promote(true, 60)", err);
+	if (r == NULL)
+		return -1;
+	bool ok = PQgetvalue(r, 0, 0)[0] == 't';
+	PQclear(r);
+	if (!ok)
+		return fl_fail(err, FL_ERR_POSTGRES, "pg_promote did not finish within 60 s");
+	return 0;
+}
+
+int postgres_checkpoint(postgres *pg, fl_err *err)
+{
+	PGresult *r = query(pg, "CHECKPOINT", err);
+	if (r == NULL)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+int postgres_sync_slots(postgres *pg, const name_set *names, fl_err *err)
+{
+	PGresult *r = query(pg, "SELECT slot_name, active FROM pg_replication_slots WHERE slot_type = 'physical'", err);
+	if (r == NULL)
+		return -1;
+	name_set have = {0};
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *slot = PQgetvalue(r, i, 0);
+		bool active = PQgetvalue(r, i, 1)[0] == 't';
+		name_set_add(&have, slot);
+		if (name_set_has(names, slot) || active)
+			continue;
+		char sql[256];
+		snprintf(sql, sizeof sql, "SELECT pg_drop_replication_slot('%s')", slot);
+		PQclear(query(pg, sql, NULL));
+		log_info("dropped replication slot %s of a departed member", slot);
+	}
+	PQclear(r);
+	for (int i = 0; i < names->n; i++) {
+		if (name_set_has(&have, names->v[i]))
+			continue;
+		char sql[256];
+		snprintf(sql, sizeof sql, "SELECT pg_create_physical_replication_slot('%s', true)", names->v[i]);
+		PGresult *c = query(pg, sql, err);
+		if (c == NULL)
+			return -1;
+		PQclear(c);
+		log_info("created replication slot %s", names->v[i]);
+	}
+	return 0;
+}
+
+int postgres_replicas(postgres *pg, pg_replica *out, int max, fl_err *err)
+{
+	PGresult *r = query(pg, "SELECT application_name, state, flush_lsn FROM pg_stat_replication WHERE application_name <> ''", err);
+	if (r == NULL)
+		return -1;
+	int n = 0;
+	for (int i = 0; i < PQntuples(r) && n < max; i++) {
+		snprintf(out[n].name, sizeof out[n].name, "%s", PQgetvalue(r, i, 0));
+		out[n].streaming = strcmp(PQgetvalue(r, i, 1), "streaming") == 0;
+		out[n].flush_lsn = value_lsn(r, i, 2);
+		n++;
+	}
+	PQclear(r);
+	return n;
+}

@@ -1,0 +1,75 @@
+/*
+ * postgres: the agent's hands on its PostgreSQL: the managed configuration
+ * file, the postmaster as a child process (start, stop in three modes,
+ * crash accounting), the local libpq connection and the programs initdb,
+ * pg_basebackup and pg_rewind. It decides nothing.
+ */
+#ifndef FL_POSTGRES_H
+#define FL_POSTGRES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "decide.h"
+#include "err.h"
+#include "options.h"
+#include "sync.h"
+
+typedef struct postgres postgres;
+
+typedef enum pg_stop_mode { PG_STOP_SMART, PG_STOP_FAST, PG_STOP_IMMEDIATE } pg_stop_mode;
+
+/* The settings the agent changes at run time. */
+typedef struct pg_runtime {
+	char upstream[CLUSTER_NAME_MAX];  /* node followed, "" for none */
+	char upstream_address[128];       /* its host:port */
+	char ssn[1024];                   /* synchronous_standby_names */
+} pg_runtime;
+
+typedef struct pg_replica {
+	char name[CLUSTER_NAME_MAX];
+	bool streaming;
+	uint64_t flush_lsn;
+} pg_replica;
+
+postgres *postgres_new(const options *o, fl_err *err);
+void postgres_free(postgres *pg);
+
+/* Writes the passfile the server and the tools use (from the secret files). */
+int postgres_write_passfile(postgres *pg, fl_err *err);
+bool postgres_data_valid(const postgres *pg);
+/* Reads pg_controldata: whether the cluster last ran as a primary. */
+int postgres_control(postgres *pg, bool *was_primary, long *timeline, fl_err *err);
+
+int postgres_initdb(postgres *pg, fl_err *err);
+int postgres_clone(postgres *pg, const char *leader_address, fl_err *err);
+int postgres_rewind(postgres *pg, const char *leader_address, fl_err *err);
+int postgres_remove_data(postgres *pg, fl_err *err);
+
+/* Writes flotilla.conf (and standby.signal when standby) and starts the postmaster as our child. */
+int postgres_start(postgres *pg, bool standby, const pg_runtime *rt, fl_err *err);
+/* Stops our postmaster (or an orphan found in postmaster.pid) and waits for it. */
+int postgres_stop(postgres *pg, pg_stop_mode mode, double timeout, fl_err *err);
+/* Rewrites flotilla.conf with rt and reloads. */
+int postgres_apply(postgres *pg, const pg_runtime *rt, fl_err *err);
+const pg_runtime *postgres_runtime(const postgres *pg);
+
+/* Reaps the postmaster if it exited; returns true when it did so unexpectedly. */
+bool postgres_reap(postgres *pg, double now);
+bool postgres_running(const postgres *pg);
+int postgres_recent_crashes(const postgres *pg, double now, double window);
+
+/* Fills the PostgreSQL part of local_state; answering=false when it does not answer. */
+void postgres_probe(postgres *pg, local_state *ls);
+/* Stops the walreceiver (primary_conninfo = '') and waits until it is gone. */
+int postgres_stop_receiving(postgres *pg, double timeout, fl_err *err);
+int postgres_promote(postgres *pg, fl_err *err);
+/* Makes the set of physical slots equal to names (creating, dropping inactive others). */
+int postgres_sync_slots(postgres *pg, const name_set *names, fl_err *err);
+int postgres_replicas(postgres *pg, pg_replica *out, int max, fl_err *err);
+int postgres_checkpoint(postgres *pg, fl_err *err);
+
+/* Slot name for a member name ('-' is not allowed in slot names). */
+void postgres_slot_name(const char *member, char *buf, int len);
+
+#endif

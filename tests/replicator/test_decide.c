@@ -1,0 +1,689 @@
+/*
+ * test_decide: one row per situation of the state machine. Each row starts
+ * from a healthy three-node cluster seen by n2 (a streaming replica of n1)
+ * and changes what the situation needs; the expected action (and target)
+ * follows. Election rows cover synchronous and asynchronous mode, lag,
+ * tags, priorities and the wait for other members' positions.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cunit_main.h"
+#include "decide.h"
+#include "sync.h"
+
+typedef struct scenario {
+	decide_config cfg;
+	local_state local;
+	agent_state agent;
+	cluster_view view;
+	double now;
+} scenario;
+
+static member *add_member(cluster_view *v, const char *name, const char *role, uint64_t lsn)
+{
+	member *m = &v->members[v->n_members++];
+	memset(m, 0, sizeof *m);
+	snprintf(m->name, sizeof m->name, "%s", name);
+	snprintf(m->role, sizeof m->role, "%s", role);
+	snprintf(m->conn_address, sizeof m->conn_address, "127.0.0.1:5432");
+	m->running = true;
+	m->received_lsn = m->replayed_lsn = lsn;
+	m->wal_lsn = lsn;
+	return m;
+}
+
+static member *find(scenario *s, const char *name)
+{
+	return (member *)cluster_member(&s->view, name);
+}
+
+/* n2 streams from leader n1; n3 streams too; lease 22 is n2's. */
+static void base(scenario *s)
+{
+	memset(s, 0, sizeof *s);
+	s->cfg = (decide_config){.name = "n2", .ttl = 3, .fence_margin = 1.0, .election_wait = 2.0,
+				 .maximum_lag = 1 << 20, .max_restarts = 3};
+	s->local = (local_state){.data_valid = true, .running = true, .answering = true, .in_recovery = true,
+				 .timeline = 1, .received_lsn = 1000, .replayed_lsn = 1000, .receiver_active = true};
+	snprintf(s->local.upstream, sizeof s->local.upstream, "n1");
+	s->agent = (agent_state){.etcd_ok = true, .lease = 22, .lease_renewed_at = 100.0};
+	s->now = 100.2;
+	cluster_view *v = &s->view;
+	v->initialized = true;
+	snprintf(v->init_owner, sizeof v->init_owner, "n1");
+	v->has_leader = true;
+	snprintf(v->leader, sizeof v->leader, "n1");
+	v->leader_term = 7;
+	v->leader_lease = 11;
+	v->has_status = true;
+	snprintf(v->last_leader, sizeof v->last_leader, "n1");
+	v->last_term = 7;
+	v->last_lsn = 1000;
+	add_member(v, "n1", "primary", 1000);
+	add_member(v, "n2", "replica", 1000);
+	add_member(v, "n3", "replica", 1000);
+}
+
+/* The leader key is gone (term 7 lost) and both replicas have stopped receiving. */
+static void election(scenario *s)
+{
+	s->view.has_leader = false;
+	s->view.n_members = 0;
+	add_member(&s->view, "n2", "replica", 1000)->fenced_term = 7;
+	add_member(&s->view, "n3", "replica", 1000)->fenced_term = 7;
+	s->local.receiver_active = false;
+	s->local.upstream[0] = '\0';
+	s->agent.fenced_term = 7;
+	s->agent.election_since = 100.0;
+}
+
+static void sync_set(scenario *s, const char *a, const char *b)
+{
+	s->cfg.synchronous_mode = true;
+	s->view.has_sync = true;
+	s->view.sync_term = 7;
+	s->view.n_sync = 0;
+	if (a)
+		snprintf(s->view.sync[s->view.n_sync++], CLUSTER_NAME_MAX, "%s", a);
+	if (b)
+		snprintf(s->view.sync[s->view.n_sync++], CLUSTER_NAME_MAX, "%s", b);
+}
+
+/* n2 as the leader holding the key with its lease. */
+static void leading(scenario *s)
+{
+	s->agent.leader = true;
+	snprintf(s->view.leader, sizeof s->view.leader, "n2");
+	s->view.leader_lease = 22;
+	s->local.in_recovery = false;
+	s->local.receiver_active = false;
+	s->local.upstream[0] = '\0';
+}
+
+/* --- rows --- */
+static void r_streaming_replica_rests(scenario *s) { (void)s; }
+static void r_fresh_node_races_for_init(scenario *s)
+{
+	s->view = (cluster_view){0};
+	s->local = (local_state){0};
+}
+static void r_init_winner_bootstraps(scenario *s)
+{
+	s->view = (cluster_view){.initialized = true};
+	snprintf(s->view.init_owner, CLUSTER_NAME_MAX, "n2");
+	s->local = (local_state){0};
+}
+static void r_init_loser_waits_for_leader(scenario *s)
+{
+	s->view = (cluster_view){.initialized = true};
+	snprintf(s->view.init_owner, CLUSTER_NAME_MAX, "n1");
+	s->local = (local_state){0};
+}
+static void r_empty_node_clones_from_leader(scenario *s) { s->local = (local_state){0}; }
+static void r_init_owner_with_history_does_not_reinit(scenario *s)
+{
+	s->local = (local_state){0};
+	s->view.has_leader = false;
+	snprintf(s->view.init_owner, CLUSTER_NAME_MAX, "n2");
+}
+static void r_bootstrapped_primary_takes_key(scenario *s)
+{
+	s->view.has_leader = false;
+	s->view.has_status = false;
+	s->view.n_members = 0;
+	snprintf(s->view.init_owner, CLUSTER_NAME_MAX, "n2");
+	s->local.in_recovery = false;
+}
+static void r_leader_leads(scenario *s) { leading(s); }
+static void r_leader_past_deadline_fences(scenario *s)
+{
+	leading(s);
+	s->now = 102.0;
+}
+static void r_leader_just_before_deadline_leads(scenario *s)
+{
+	leading(s);
+	s->now = 101.99;
+}
+static void r_leader_fences_even_when_etcd_down(scenario *s)
+{
+	leading(s);
+	s->agent.etcd_ok = false;
+	s->now = 103.0;
+}
+static void r_leader_waits_out_etcd_outage_before_deadline(scenario *s)
+{
+	leading(s);
+	s->agent.etcd_ok = false;
+	s->now = 101.0;
+}
+static void r_leader_whose_key_vanished_fences(scenario *s)
+{
+	leading(s);
+	s->view.has_leader = false;
+}
+static void r_leader_whose_key_was_taken_fences(scenario *s)
+{
+	leading(s);
+	snprintf(s->view.leader, sizeof s->view.leader, "n3");
+	s->view.leader_lease = 33;
+}
+static void r_leader_with_other_lease_fences(scenario *s)
+{
+	leading(s);
+	s->view.leader_lease = 99;
+}
+static void r_primary_without_key_demotes(scenario *s)
+{
+	s->local.in_recovery = false;
+}
+static void r_primary_of_stale_own_key_demotes(scenario *s)
+{
+	s->local.in_recovery = false;
+	snprintf(s->view.leader, sizeof s->view.leader, "n2");
+	s->view.leader_lease = 99;
+}
+static void r_orphan_primary_no_leader_demotes(scenario *s)
+{
+	s->local.in_recovery = false;
+	s->view.has_leader = false;
+}
+static void r_leader_crashed_pg_restarts(scenario *s)
+{
+	leading(s);
+	s->local.running = s->local.answering = false;
+	s->local.recent_crashes = 1;
+}
+static void r_leader_crashing_too_often_gives_up(scenario *s)
+{
+	leading(s);
+	s->local.running = s->local.answering = false;
+	s->local.recent_crashes = 4;
+}
+static void r_stopped_replica_starts_following(scenario *s)
+{
+	s->local.running = s->local.answering = false;
+}
+static void r_stopped_former_primary_rewinds(scenario *s)
+{
+	s->local.running = s->local.answering = false;
+	s->local.was_primary = true;
+}
+static void r_failed_rewind_reclones(scenario *s)
+{
+	s->local.running = s->local.answering = false;
+	s->local.was_primary = true;
+	s->local.rewind_failed = true;
+}
+static void r_stopped_without_leader_starts_readonly(scenario *s)
+{
+	s->local.running = s->local.answering = false;
+	s->view.has_leader = false;
+}
+static void r_starting_postgres_waits(scenario *s) { s->local.answering = false; }
+static void r_replica_of_old_leader_follows_new(scenario *s)
+{
+	snprintf(s->view.leader, sizeof s->view.leader, "n3");
+}
+static void r_etcd_down_replica_rests(scenario *s) { s->agent.etcd_ok = false; }
+static void r_key_gone_replica_stops_receiving(scenario *s)
+{
+	s->view.has_leader = false;
+}
+static void r_fenced_for_old_term_stops_again(scenario *s)
+{
+	election(s);
+	s->view.last_term = 9;
+}
+static void r_receiver_restarted_stops_again(scenario *s)
+{
+	election(s);
+	s->local.receiver_active = true;
+}
+static void r_most_advanced_takes_key(scenario *s)
+{
+	election(s);
+	s->local.received_lsn = 1200;
+	find(s, "n2")->received_lsn = 1200;
+}
+static void r_less_advanced_waits(scenario *s)
+{
+	election(s);
+	find(s, "n3")->received_lsn = 1200;
+}
+static void r_tie_broken_by_priority(scenario *s)
+{
+	election(s);
+	find(s, "n3")->priority = 5;
+}
+static void r_tie_broken_by_name(scenario *s) { election(s); }
+static void r_tie_lost_by_name(scenario *s)
+{
+	election(s);
+	s->cfg.name = "n4";
+	snprintf(find(s, "n2")->name, CLUSTER_NAME_MAX, "n4");
+}
+static void r_replay_breaks_receive_tie(scenario *s)
+{
+	election(s);
+	find(s, "n3")->received_lsn = 1000;
+	find(s, "n3")->replayed_lsn = 900;
+}
+static void r_nofailover_never_takes(scenario *s)
+{
+	election(s);
+	s->cfg.nofailover = true;
+	s->local.received_lsn = 5000;
+}
+static void r_nofailover_peer_is_skipped(scenario *s)
+{
+	election(s);
+	find(s, "n3")->received_lsn = 5000;
+	find(s, "n3")->nofailover = true;
+}
+static void r_lagging_replica_not_eligible(scenario *s)
+{
+	election(s);
+	s->view.last_lsn = 1000 + (2 << 20);
+}
+static void r_lagging_peer_is_skipped(scenario *s)
+{
+	election(s);
+	s->view.last_lsn = 1000 + (2 << 20);
+	s->local.received_lsn = s->local.replayed_lsn = s->view.last_lsn;
+	find(s, "n3")->received_lsn = 1000;
+}
+static void r_async_waits_for_silent_peer(scenario *s)
+{
+	election(s);
+	find(s, "n3")->fenced_term = 0;
+	s->now = 100.5;
+}
+static void r_async_gives_up_waiting_after_election_wait(scenario *s)
+{
+	election(s);
+	find(s, "n3")->fenced_term = 0;
+	s->now = 102.5;
+}
+static void r_async_ignores_stopped_peer(scenario *s)
+{
+	election(s);
+	find(s, "n3")->fenced_term = 0;
+	find(s, "n3")->running = false;
+}
+static void r_paused_cluster_does_not_fail_over(scenario *s)
+{
+	election(s);
+	s->view.paused = true;
+}
+static void r_sync_member_takes_key(scenario *s)
+{
+	election(s);
+	sync_set(s, "n2", "n3");
+}
+static void r_sync_non_member_never_takes(scenario *s)
+{
+	election(s);
+	sync_set(s, "n3", NULL);
+	s->local.received_lsn = 9000;
+}
+static void r_sync_waits_for_every_member(scenario *s)
+{
+	election(s);
+	sync_set(s, "n2", "n3");
+	find(s, "n3")->fenced_term = 0;
+	s->now = 200.0; /* no timeout in synchronous mode */
+}
+static void r_sync_waits_for_dead_member(scenario *s)
+{
+	election(s);
+	sync_set(s, "n2", "n3");
+	s->view.n_members = 1;
+	s->now = 200.0;
+}
+static void r_sync_more_advanced_member_wins(scenario *s)
+{
+	election(s);
+	sync_set(s, "n2", "n3");
+	find(s, "n3")->received_lsn = 1100;
+}
+static void r_sync_ignores_lag_limit(scenario *s)
+{
+	election(s);
+	sync_set(s, "n2", "n3");
+	s->view.last_lsn = 1000 + (4 << 20);
+}
+static void r_sync_set_of_older_term_blocks(scenario *s)
+{
+	election(s);
+	sync_set(s, "n2", "n3");
+	s->view.sync_term = 5;
+}
+static void r_sync_empty_set_blocks(scenario *s)
+{
+	election(s);
+	sync_set(s, NULL, NULL);
+}
+static void r_key_holder_in_recovery_promotes(scenario *s)
+{
+	s->agent.leader = true;
+	snprintf(s->view.leader, sizeof s->view.leader, "n2");
+	s->view.leader_lease = 22;
+}
+static void r_stale_own_key_replica_waits(scenario *s)
+{
+	snprintf(s->view.leader, sizeof s->view.leader, "n2");
+	s->view.leader_lease = 99;
+}
+static void r_stale_own_key_stopped_starts_readonly(scenario *s)
+{
+	r_stale_own_key_replica_waits(s);
+	s->local.running = s->local.answering = false;
+}
+static void r_no_data_no_leader_after_history_waits(scenario *s)
+{
+	s->local = (local_state){0};
+	s->view.has_leader = false;
+}
+static void r_running_without_data_waits(scenario *s)
+{
+	s->local.data_valid = false;
+}
+
+typedef struct row {
+	const char *name;
+	void (*setup)(scenario *);
+	action expect;
+	const char *target;
+} row;
+
+static const row rows[] = {
+	{"streaming replica rests", r_streaming_replica_rests, ACT_NONE, ""},
+	{"fresh node races for init", r_fresh_node_races_for_init, ACT_TAKE_INIT, ""},
+	{"init winner bootstraps", r_init_winner_bootstraps, ACT_INITDB, ""},
+	{"init loser waits for a leader", r_init_loser_waits_for_leader, ACT_NONE, ""},
+	{"empty node clones from the leader", r_empty_node_clones_from_leader, ACT_CLONE, "n1"},
+	{"init owner with history does not reinit", r_init_owner_with_history_does_not_reinit, ACT_NONE, ""},
+	{"bootstrapped primary takes the key", r_bootstrapped_primary_takes_key, ACT_TAKE_LEADER, ""},
+	{"leader leads", r_leader_leads, ACT_LEAD, ""},
+	{"leader past its deadline fences", r_leader_past_deadline_fences, ACT_FENCE, ""},
+	{"leader just before its deadline leads", r_leader_just_before_deadline_leads, ACT_LEAD, ""},
+	{"leader fences even when etcd is down", r_leader_fences_even_when_etcd_down, ACT_FENCE, ""},
+	{"leader waits out an etcd outage before its deadline", r_leader_waits_out_etcd_outage_before_deadline, ACT_NONE, ""},
+	{"leader whose key vanished fences", r_leader_whose_key_vanished_fences, ACT_FENCE, ""},
+	{"leader whose key was taken fences", r_leader_whose_key_was_taken_fences, ACT_FENCE, ""},
+	{"leader whose key has another lease fences", r_leader_with_other_lease_fences, ACT_FENCE, ""},
+	{"primary while another leads demotes", r_primary_without_key_demotes, ACT_DEMOTE, "n1"},
+	{"primary of a stale own key demotes", r_primary_of_stale_own_key_demotes, ACT_DEMOTE, "n2"},
+	{"primary with no leader key demotes", r_orphan_primary_no_leader_demotes, ACT_DEMOTE, ""},
+	{"leader's crashed postgres restarts", r_leader_crashed_pg_restarts, ACT_START_PRIMARY, ""},
+	{"leader crashing too often gives up", r_leader_crashing_too_often_gives_up, ACT_GIVE_UP, ""},
+	{"stopped replica starts following", r_stopped_replica_starts_following, ACT_START_REPLICA, "n1"},
+	{"stopped former primary rewinds", r_stopped_former_primary_rewinds, ACT_REWIND, "n1"},
+	{"failed rewind re-clones", r_failed_rewind_reclones, ACT_RECLONE, "n1"},
+	{"stopped node without leader starts read-only", r_stopped_without_leader_starts_readonly, ACT_START_REPLICA, ""},
+	{"starting postgres waits", r_starting_postgres_waits, ACT_NONE, ""},
+	{"replica of the old leader follows the new one", r_replica_of_old_leader_follows_new, ACT_FOLLOW, "n3"},
+	{"replica rests while etcd is down", r_etcd_down_replica_rests, ACT_NONE, ""},
+	{"key gone: replica stops receiving", r_key_gone_replica_stops_receiving, ACT_STOP_RECEIVING, ""},
+	{"fenced for an older term: stops again", r_fenced_for_old_term_stops_again, ACT_STOP_RECEIVING, ""},
+	{"receiver restarted: stops again", r_receiver_restarted_stops_again, ACT_STOP_RECEIVING, ""},
+	{"most advanced replica takes the key", r_most_advanced_takes_key, ACT_TAKE_LEADER, ""},
+	{"less advanced replica waits", r_less_advanced_waits, ACT_NONE, ""},
+	{"tie broken by priority", r_tie_broken_by_priority, ACT_NONE, ""},
+	{"tie broken by name (n2 before n3)", r_tie_broken_by_name, ACT_TAKE_LEADER, ""},
+	{"tie lost by name (n3 before n4)", r_tie_lost_by_name, ACT_NONE, ""},
+	{"replay position breaks a receive tie", r_replay_breaks_receive_tie, ACT_TAKE_LEADER, ""},
+	{"nofailover never takes the key", r_nofailover_never_takes, ACT_NONE, ""},
+	{"nofailover peer is skipped", r_nofailover_peer_is_skipped, ACT_TAKE_LEADER, ""},
+	{"lagging replica is not eligible", r_lagging_replica_not_eligible, ACT_NONE, ""},
+	{"lagging peer is skipped", r_lagging_peer_is_skipped, ACT_TAKE_LEADER, ""},
+	{"async: waits for a silent running peer", r_async_waits_for_silent_peer, ACT_NONE, ""},
+	{"async: stops waiting after election_wait", r_async_gives_up_waiting_after_election_wait, ACT_TAKE_LEADER, ""},
+	{"async: ignores a stopped peer", r_async_ignores_stopped_peer, ACT_TAKE_LEADER, ""},
+	{"paused cluster does not fail over", r_paused_cluster_does_not_fail_over, ACT_NONE, ""},
+	{"sync: member takes the key", r_sync_member_takes_key, ACT_TAKE_LEADER, ""},
+	{"sync: non-member never takes the key", r_sync_non_member_never_takes, ACT_NONE, ""},
+	{"sync: waits for every member, without timeout", r_sync_waits_for_every_member, ACT_NONE, ""},
+	{"sync: waits for a dead member", r_sync_waits_for_dead_member, ACT_NONE, ""},
+	{"sync: more advanced member wins", r_sync_more_advanced_member_wins, ACT_NONE, ""},
+	{"sync: lag limit does not apply", r_sync_ignores_lag_limit, ACT_TAKE_LEADER, ""},
+	{"sync: set of an older term blocks", r_sync_set_of_older_term_blocks, ACT_NONE, ""},
+	{"sync: empty set blocks", r_sync_empty_set_blocks, ACT_NONE, ""},
+	{"key holder in recovery promotes", r_key_holder_in_recovery_promotes, ACT_PROMOTE, ""},
+	{"replica waits for its stale own key", r_stale_own_key_replica_waits, ACT_NONE, ""},
+	{"stopped node with stale own key starts read-only", r_stale_own_key_stopped_starts_readonly, ACT_START_REPLICA, ""},
+	{"no data and no leader after history waits", r_no_data_no_leader_after_history_waits, ACT_NONE, ""},
+	{"running postgres without valid data waits", r_running_without_data_waits, ACT_NONE, ""},
+};
+
+static void test_every_row_of_the_transition_table(void)
+{
+	for (unsigned i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		scenario s;
+		base(&s);
+		rows[i].setup(&s);
+		decision d = decide(&s.cfg, &s.local, &s.agent, &s.view, s.now);
+		bool ok = d.act == rows[i].expect && strcmp(d.target, rows[i].target) == 0;
+		if (!ok)
+			fprintf(stderr, "row \"%s\": got %s \"%s\" (%s), want %s \"%s\"\n", rows[i].name, action_name(d.act),
+				d.target, d.reason, action_name(rows[i].expect), rows[i].target);
+		CU_ASSERT(ok);
+		CU_ASSERT_PTR_NOT_NULL(d.reason);
+	}
+}
+
+static void test_every_action_has_a_row(void)
+{
+	bool seen[ACT_GIVE_UP + 1] = {0};
+	for (unsigned i = 0; i < sizeof rows / sizeof rows[0]; i++)
+		seen[rows[i].expect] = true;
+	for (int a = 0; a <= ACT_GIVE_UP; a++) {
+		if (!seen[a])
+			fprintf(stderr, "no row expects %s\n", action_name((action)a));
+		CU_ASSERT(seen[a]);
+	}
+}
+
+/* Two replicas of one election, each deciding on its own view, never both take the key. */
+static void test_exactly_one_candidate_wins_every_election(void)
+{
+	const uint64_t lsns[] = {900, 1000, 1100};
+	const long prios[] = {0, 5};
+	for (int mode = 0; mode < 2; mode++)
+		for (unsigned a = 0; a < 3; a++)
+			for (unsigned b = 0; b < 3; b++)
+				for (unsigned pa = 0; pa < 2; pa++)
+					for (unsigned pb = 0; pb < 2; pb++) {
+						int winners = 0;
+						for (int who = 0; who < 2; who++) {
+							scenario s;
+							base(&s);
+							election(&s);
+							if (mode)
+								sync_set(&s, "n2", "n3");
+							member *m2 = find(&s, "n2"), *m3 = find(&s, "n3");
+							m2->received_lsn = m2->replayed_lsn = lsns[a];
+							m3->received_lsn = m3->replayed_lsn = lsns[b];
+							m2->priority = prios[pa];
+							m3->priority = prios[pb];
+							const member *me = who == 0 ? m2 : m3;
+							s.cfg.name = me->name;
+							s.cfg.priority = me->priority;
+							s.local.received_lsn = s.local.replayed_lsn = me->received_lsn;
+							decision d = decide(&s.cfg, &s.local, &s.agent, &s.view, s.now);
+							winners += d.act == ACT_TAKE_LEADER;
+						}
+						CU_ASSERT_EQUAL(winners, 1);
+					}
+}
+
+/* --- sync planner --- */
+static name_set set_of(const char *a, const char *b)
+{
+	name_set s = {0};
+	if (a)
+		name_set_add(&s, a);
+	if (b)
+		name_set_add(&s, b);
+	return s;
+}
+
+static void test_sync_first_replica_goes_into_ssn_before_publication(void)
+{
+	sync_state st = {0};
+	sync_replica r[] = {{"n2", true, true, 50}};
+	name_set out;
+	CU_ASSERT_EQUAL(sync_plan(&st, r, 1, &out), SYNC_SET_SSN);
+	CU_ASSERT(name_set_equal(&out, &(name_set){0}) == false && name_set_has(&out, "n2"));
+	st.ssn = out;
+	st.pending_lsn = 100;
+	CU_ASSERT_EQUAL(sync_plan(&st, r, 1, &out), SYNC_NOTHING); /* not caught up to 100 */
+	r[0].flush_lsn = 100;
+	CU_ASSERT_EQUAL(sync_plan(&st, r, 1, &out), SYNC_PUBLISH);
+	CU_ASSERT(name_set_equal(&out, &st.ssn));
+}
+
+static void test_sync_addition_is_published_before_ssn_changes(void)
+{
+	sync_state st = {.ssn = set_of("n2", NULL), .published = set_of("n2", NULL), .pending_lsn = 10};
+	sync_replica r[] = {{"n2", true, true, 100}, {"n3", true, true, 100}};
+	name_set out;
+	CU_ASSERT_EQUAL(sync_plan(&st, r, 2, &out), SYNC_PUBLISH);
+	CU_ASSERT(name_set_equal(&out, &(name_set){0}) == false && out.n == 2);
+	st.published = out;
+	CU_ASSERT_EQUAL(sync_plan(&st, r, 2, &out), SYNC_SET_SSN);
+	CU_ASSERT_EQUAL(out.n, 2);
+	st.ssn = out;
+	CU_ASSERT_EQUAL(sync_plan(&st, r, 2, &out), SYNC_NOTHING);
+}
+
+static void test_sync_removal_is_published_after_catch_up(void)
+{
+	sync_state st = {.ssn = set_of("n2", "n3"), .published = set_of("n2", "n3"), .pending_lsn = 10};
+	sync_replica r[] = {{"n2", true, true, 100}, {"n3", false, true, 100}};
+	name_set out;
+	CU_ASSERT_EQUAL(sync_plan(&st, r, 2, &out), SYNC_SET_SSN);
+	CU_ASSERT(name_set_equal(&out, &(name_set){0}) == false && out.n == 1 && name_set_has(&out, "n2"));
+	st.ssn = out;
+	st.pending_lsn = 200;
+	CU_ASSERT_EQUAL(sync_plan(&st, r, 2, &out), SYNC_NOTHING); /* published still n2,n3: a superset */
+	r[0].flush_lsn = 200;
+	CU_ASSERT_EQUAL(sync_plan(&st, r, 2, &out), SYNC_PUBLISH);
+	CU_ASSERT_EQUAL(out.n, 1);
+}
+
+static void test_sync_never_empties_ssn(void)
+{
+	sync_state st = {.ssn = set_of("n2", NULL), .published = set_of("n2", NULL)};
+	sync_replica r[] = {{"n2", false, true, 0}};
+	name_set out;
+	CU_ASSERT_EQUAL(sync_plan(&st, r, 1, &out), SYNC_NOTHING);
+	CU_ASSERT_EQUAL(sync_plan(&st, NULL, 0, &out), SYNC_NOTHING);
+}
+
+static void test_sync_excludes_nofailover_replicas(void)
+{
+	sync_state st = {0};
+	sync_replica r[] = {{"n2", true, false, 0}, {"n3", true, true, 0}};
+	name_set out;
+	CU_ASSERT_EQUAL(sync_plan(&st, r, 2, &out), SYNC_SET_SSN);
+	CU_ASSERT_EQUAL(out.n, 1);
+	CU_ASSERT(name_set_has(&out, "n3"));
+}
+
+static void test_ssn_text(void)
+{
+	char buf[128];
+	name_set s = set_of("n3", "n2");
+	name_set_ssn(&s, buf, sizeof buf);
+	CU_ASSERT_STRING_EQUAL(buf, "ANY 1 (\"n2\",\"n3\")");
+	name_set e = {0};
+	name_set_ssn(&e, buf, sizeof buf);
+	CU_ASSERT_STRING_EQUAL(buf, "");
+}
+
+/* --- cluster records --- */
+static void test_member_record_round_trips(void)
+{
+	member m = {0}, back;
+	snprintf(m.name, sizeof m.name, "n1");
+	snprintf(m.role, sizeof m.role, "replica");
+	m.received_lsn = 0x1234567890ULL;
+	m.replayed_lsn = 0x1234;
+	m.fenced_term = 42;
+	m.priority = -3;
+	m.nofailover = true;
+	char *json = member_to_json(&m);
+	CU_ASSERT_EQUAL(member_from_json(json, &back, NULL), 0);
+	CU_ASSERT_EQUAL(back.received_lsn, m.received_lsn);
+	CU_ASSERT_EQUAL(back.fenced_term, 42);
+	CU_ASSERT_EQUAL(back.priority, -3);
+	CU_ASSERT_TRUE(back.nofailover);
+	free(json);
+	fl_err err = {0};
+	CU_ASSERT_EQUAL(member_from_json("{not json", &back, &err), -1);
+	CU_ASSERT_EQUAL(member_from_json("[1]", &back, &err), -1);
+	CU_ASSERT_EQUAL(member_from_json("{}", &back, &err), -1);
+}
+
+static void test_cluster_parse_reads_every_record(void)
+{
+	etcd_kv kv[] = {
+		{"/f/s/initialize", "n1", 2, 2, 0},
+		{"/f/s/leader", "n1", 7, 9, 11},
+		{"/f/s/status", "{\"leader\":\"n1\",\"term\":7,\"lsn\":\"0/3000060\",\"timeline\":2}", 3, 3, 0},
+		{"/f/s/sync", "{\"leader\":\"n1\",\"term\":7,\"members\":[\"n2\",\"n3\"]}", 4, 4, 0},
+		{"/f/s/members/n2", "{\"name\":\"n2\",\"role\":\"replica\",\"received_lsn\":\"0/3000000\"}", 5, 5, 22},
+		{"/f/s/members/n3", "garbage", 6, 6, 33},
+		{"/f/s/members/n4", "{\"name\":\"other\"}", 6, 6, 33},
+		{"/f/s/pause", "", 8, 8, 0},
+	};
+	etcd_kvs kvs = {kv, 8, 10};
+	cluster_view v;
+	CU_ASSERT_EQUAL(cluster_parse(&kvs, "/f/s/", &v, NULL), 0);
+	CU_ASSERT_TRUE(v.initialized);
+	CU_ASSERT_STRING_EQUAL(v.leader, "n1");
+	CU_ASSERT_EQUAL(v.leader_term, 7);
+	CU_ASSERT_EQUAL(v.leader_lease, 11);
+	CU_ASSERT_EQUAL(v.last_lsn, 0x3000060);
+	CU_ASSERT_EQUAL(v.last_timeline, 2);
+	CU_ASSERT_EQUAL(v.n_sync, 2);
+	CU_ASSERT_TRUE(v.paused);
+	CU_ASSERT_EQUAL(v.n_members, 1); /* garbage and misnamed records are skipped */
+	CU_ASSERT_EQUAL(v.members[0].lease, 22);
+}
+
+static void test_lsn_text_round_trips(void)
+{
+	uint64_t v;
+	char buf[32];
+	CU_ASSERT_EQUAL(lsn_parse("16/B374D848", &v), 0);
+	CU_ASSERT_EQUAL(v, 0x16B374D848ULL);
+	lsn_format(v, buf, sizeof buf);
+	CU_ASSERT_STRING_EQUAL(buf, "16/B374D848");
+	CU_ASSERT_EQUAL(lsn_parse("16B374D848", &v), -1);
+	CU_ASSERT_EQUAL(lsn_parse("0/1x", &v), -1);
+	CU_ASSERT_EQUAL(lsn_parse(NULL, &v), -1);
+}
+
+void suite_register(void)
+{
+	CU_pSuite s = CU_add_suite("decide", NULL, NULL);
+	CU_add_test(s, "every row of the transition table", test_every_row_of_the_transition_table);
+	CU_add_test(s, "every action has a row", test_every_action_has_a_row);
+	CU_add_test(s, "exactly one candidate wins every election", test_exactly_one_candidate_wins_every_election);
+	CU_pSuite y = CU_add_suite("sync", NULL, NULL);
+	CU_add_test(y, "first replica goes into ssn before publication", test_sync_first_replica_goes_into_ssn_before_publication);
+	CU_add_test(y, "addition is published before ssn changes", test_sync_addition_is_published_before_ssn_changes);
+	CU_add_test(y, "removal is published after catch-up", test_sync_removal_is_published_after_catch_up);
+	CU_add_test(y, "ssn never becomes empty", test_sync_never_empties_ssn);
+	CU_add_test(y, "nofailover replicas are not synchronous", test_sync_excludes_nofailover_replicas);
+	CU_add_test(y, "synchronous_standby_names text", test_ssn_text);
+	CU_pSuite c = CU_add_suite("cluster", NULL, NULL);
+	CU_add_test(c, "member record round-trips", test_member_record_round_trips);
+	CU_add_test(c, "cluster_parse reads every record", test_cluster_parse_reads_every_record);
+	CU_add_test(c, "LSN text round-trips", test_lsn_text_round_trips);
+}

@@ -1,0 +1,92 @@
+/*
+ * test_options: the replicator's settings: the documented sample is valid,
+ * and cross-setting rules reject combinations that would break fencing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cunit_main.h"
+#include "options.h"
+
+static char path[64];
+
+static int load(const char *extra, options *o, fl_err *err)
+{
+	snprintf(path, sizeof path, "/tmp/test_options_%d.conf", (int)getpid());
+	FILE *f = fopen(path, "w");
+	fprintf(f, "scope = \"demo\";\n%sdata_dir = \"/tmp/x\";\nstate_dir = \"/tmp/y\";\n"
+		   "secrets = { superuser_password_file = \"/s\"; replication_password_file = \"/r\"; };\n%s",
+		strncmp(extra, "name =", 6) == 0 ? "" : "name = \"n1\";\n", extra);
+	fclose(f);
+	memset(err, 0, sizeof *err);
+	int rc = options_load(o, path, err);
+	unlink(path);
+	return rc;
+}
+
+static void test_minimal_config_gets_fast_failover_defaults(void)
+{
+	options o;
+	fl_err err;
+	CU_ASSERT_EQUAL_FATAL(load("", &o, &err), 0);
+	CU_ASSERT_EQUAL(o.ttl, 3);
+	CU_ASSERT_DOUBLE_EQUAL(o.loop_wait, 0.5, 1e-9);
+	CU_ASSERT_STRING_EQUAL(o.connect_address, "127.0.0.1:5432");
+	CU_ASSERT_EQUAL(o.etcd_endpoints.n, 1);
+	options_free(&o);
+}
+
+static const struct {
+	const char *extra;
+	fl_code code;
+	const char *expect;
+} bad[] = {
+	{"ttl = 1;\n", FL_ERR_CONFIG, "ttl = 1 is outside"},
+	{"ttl = 2;\nloop_wait = 1.5;\n", FL_ERR_CONFIG, "must exceed loop_wait + 1"},
+	{"retry_timeout = 5.0;\n", FL_ERR_CONFIG, "retry_timeout = 5"},
+	{"listen = \"nohost\";\n", FL_ERR_CONFIG, "listen = \"nohost\" is not host:port"},
+	{"listen = \"h:99999\";\n", FL_ERR_CONFIG, "is not host:port"},
+	{"name = \"N 1\";\n", FL_ERR_CONFIG, "may hold only"},
+	{"etcd = { endpoints = [\"https://x:1\"]; };\n", FL_ERR_CONFIG, "must start with http://"},
+	{"log_level = \"loud\";\n", FL_ERR_CONFIG, "log_level"},
+	{"bin_dir = \"/nonexistent/bin\";\n", FL_ERR_BINDIR, "/nonexistent/bin/postgres"},
+	{"postgresql = { parameters = [\"work_mem\"]; };\n", FL_ERR_CONFIG, "not name=value"},
+};
+
+static void test_invalid_combinations_are_rejected_by_name(void)
+{
+	for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		options o;
+		fl_err err;
+		CU_ASSERT_EQUAL(load(bad[i].extra, &o, &err), -1);
+		CU_ASSERT_EQUAL(err.code, bad[i].code);
+		if (strstr(err.msg, bad[i].expect) == NULL)
+			fprintf(stderr, "case %u: \"%s\" lacks \"%s\"\n", i, err.msg, bad[i].expect);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, bad[i].expect));
+		options_free(&o);
+	}
+}
+
+static void test_reload_moves_only_reloadable_settings(void)
+{
+	options cur, next;
+	fl_err err;
+	CU_ASSERT_EQUAL_FATAL(load("", &cur, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(load("loop_wait = 1.0;\nttl = 10;\netcd = { endpoints = [\"http://h:1\"]; };\n", &next, &err), 0);
+	options_apply_reloadable(&cur, &next);
+	CU_ASSERT_DOUBLE_EQUAL(cur.loop_wait, 1.0, 1e-9);
+	CU_ASSERT_STRING_EQUAL(cur.etcd_endpoints.v[0], "http://h:1");
+	CU_ASSERT_EQUAL(cur.ttl, 3);
+	options_free(&cur);
+	options_free(&next);
+}
+
+void suite_register(void)
+{
+	CU_pSuite s = CU_add_suite("options", NULL, NULL);
+	CU_add_test(s, "minimal config gets fast-failover defaults", test_minimal_config_gets_fast_failover_defaults);
+	CU_add_test(s, "invalid combinations are rejected by name", test_invalid_combinations_are_rejected_by_name);
+	CU_add_test(s, "reload moves only reloadable settings", test_reload_moves_only_reloadable_settings);
+}
