@@ -157,12 +157,18 @@ static decision decide_stopped(const decide_config *cfg, const local_state *loca
 		return act(ACT_START_PRIMARY, NULL, "leader with postgres down: starting it");
 	}
 	if (other_leads) {
-		if (local->was_primary && local->rewind_failed)
+		bool diverged = local->was_primary || local->recent_crashes >= 2;
+		if (diverged && local->rewind_failed)
 			return act(ACT_RECLONE, view->leader, "pg_rewind impossible: re-cloning from the leader");
 		if (local->was_primary)
 			return act(ACT_REWIND, view->leader, "former primary: rewinding to follow the leader");
+		if (diverged)
+			return act(ACT_REWIND, view->leader, "replica fails to start: rewinding to the leader's timeline");
 		return act(ACT_START_REPLICA, view->leader, "starting as a replica of the leader");
 	}
+	/* A former primary's WAL may hold what no other node has; only the last leader may offer it to an election. */
+	if (local->was_primary && view->has_status && !streq(view->last_leader, cfg->name))
+		return act(ACT_NONE, NULL, "former primary: waiting for a leader to rewind from");
 	return act(ACT_START_REPLICA, "", "no leader: starting read-only to take part in the election");
 }
 
@@ -186,6 +192,8 @@ static decision decide_replica(const decide_config *cfg, const local_state *loca
 	if (other_leads) {
 		if (!streq(local->upstream, view->leader))
 			return act(ACT_FOLLOW, view->leader, "following the leader");
+		if (local->receiver_stuck)
+			return act(ACT_REWIND, view->leader, "cannot stream from the leader: rewinding to its timeline");
 		return act(ACT_NONE, NULL, "replica");
 	}
 	if (stale_self)

@@ -26,6 +26,8 @@
 /* Slots of members gone for this long are dropped; long enough to cover a clone or a restart. */
 #define SLOT_KEEP_SECONDS 300.0
 #define FENCE_MARGIN 1.0
+/* A replica that cannot stream from its leader for this long is rewound onto the leader's timeline. */
+#define STUCK_SECONDS 15.0
 
 typedef struct seen {
 	char name[CLUSTER_NAME_MAX];
@@ -47,7 +49,7 @@ struct node {
 	action last_act;
 	const char *last_reason;
 	bool rewind_failed;
-	int64_t lost_term_logged;
+	double not_streaming_since; /* following an upstream without a walreceiver since, 0 otherwise */
 };
 
 static void key(const node *n, const char *name, char *buf, size_t len)
@@ -123,16 +125,26 @@ int node_start(node *n, fl_err *err)
 }
 
 /* Renews (or re-grants) our lease and reads the cluster; sets agent.etcd_ok. */
-static void refresh(node *n, double now)
+/* Seconds a leader has left before it must fence, or a large number for a non-leader. */
+static double fence_left(const node *n, double now)
 {
-	double timeout = n->o->retry_timeout;
-	if (n->agent.leader) {
-		double left = decide_fence_deadline(&(decide_config){.ttl = n->o->ttl, .fence_margin = FENCE_MARGIN}, &n->agent) - now;
-		timeout = left < timeout ? left : timeout;
-		if (timeout < 0.05)
-			timeout = 0.05;
-	}
+	if (!n->agent.leader)
+		return 1e9;
+	return decide_fence_deadline(&(decide_config){.ttl = n->o->ttl, .fence_margin = FENCE_MARGIN}, &n->agent) - now;
+}
+
+/* A leader's etcd requests never outlive its fencing deadline. */
+static void bound_etcd_timeout(node *n)
+{
+	double timeout = n->o->retry_timeout, left = fence_left(n, clock_mono());
+	if (left < timeout)
+		timeout = left > 0.05 ? left : 0.05;
 	etcd_set_timeout(n->etcd, timeout);
+}
+
+static void refresh(node *n)
+{
+	bound_etcd_timeout(n);
 	n->agent.etcd_ok = false;
 	fl_err err = {0};
 	double sent = clock_mono();
@@ -158,6 +170,7 @@ static void refresh(node *n, double now)
 		n->agent.lease_renewed_at = sent;
 	}
 	etcd_kvs kvs = {0};
+	bound_etcd_timeout(n);
 	if (etcd_get_prefix(n->etcd, n->root, &kvs, &err) < 0) {
 		log_warn("reading the cluster failed: %s", err.msg);
 		return;
@@ -175,6 +188,13 @@ static void probe(node *n, double now)
 	postgres_probe(n->pg, ls);
 	ls->recent_crashes = postgres_recent_crashes(n->pg, now, n->o->restart_window);
 	ls->rewind_failed = n->rewind_failed;
+	if (ls->answering && ls->in_recovery && ls->upstream[0] && !ls->receiver_active) {
+		if (n->not_streaming_since == 0)
+			n->not_streaming_since = now;
+		ls->receiver_stuck = now - n->not_streaming_since > STUCK_SECONDS;
+	} else {
+		n->not_streaming_since = 0;
+	}
 	if (ls->data_valid && !ls->running) {
 		fl_err err = {0};
 		if (postgres_control(n->pg, &ls->was_primary, &ls->timeline, &err) < 0)
@@ -428,6 +448,8 @@ static void do_rejoin(node *n, const char *target, bool reclone)
 	if (!reclone) {
 		if (postgres_rewind(n->pg, addr, &err) == 0) {
 			log_info("rejoin: pg_rewind succeeded");
+			postgres_forget_crashes(n->pg);
+			n->not_streaming_since = 0;
 			start_replica(n, target);
 			return;
 		}
@@ -441,6 +463,8 @@ static void do_rejoin(node *n, const char *target, bool reclone)
 		return;
 	}
 	n->rewind_failed = false;
+	postgres_forget_crashes(n->pg);
+	n->not_streaming_since = 0;
 	start_replica(n, target);
 }
 
@@ -618,17 +642,18 @@ static void execute(node *n, const decision *d, double now)
 static double next_delay(const node *n, const decision *d, double now)
 {
 	double delay = n->o->loop_wait;
-	if (d->act != ACT_NONE && d->act != ACT_LEAD && d->act != ACT_FOLLOW)
+	bool starting = d->act == ACT_START_PRIMARY || d->act == ACT_START_REPLICA;
+	if (starting && n->local.recent_crashes > 0)
+		delay = n->local.recent_crashes < 10 ? 0.5 * n->local.recent_crashes : 5.0; /* back off a crash loop */
+	else if (d->act != ACT_NONE && d->act != ACT_LEAD && d->act != ACT_FOLLOW)
 		delay = 0.05;
 	else if (n->local.running && !n->local.answering)
 		delay = 0.2;
 	else if (!n->view.has_leader && n->agent.etcd_ok)
 		delay = 0.1;
-	if (n->agent.leader) {
-		double left = decide_fence_deadline(&(decide_config){.ttl = n->o->ttl, .fence_margin = FENCE_MARGIN}, &n->agent) - now;
-		if (left < delay)
-			delay = left > 0.01 ? left : 0.01;
-	}
+	double left = fence_left(n, now);
+	if (left < delay)
+		delay = left > 0.01 ? left : 0.01;
 	return delay;
 }
 
@@ -644,7 +669,7 @@ double node_tick(node *n)
 		execute(n, &d, now);
 	}
 	probe(n, now);
-	refresh(n, now);
+	refresh(n);
 	now = clock_mono();
 	if (n->view.has_leader || !n->agent.etcd_ok)
 		n->agent.election_since = 0;

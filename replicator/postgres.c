@@ -435,6 +435,8 @@ int postgres_recent_crashes(const postgres *pg, double now, double window)
 	return n;
 }
 
+void postgres_forget_crashes(postgres *pg) { pg->n_crashes = 0; }
+
 /* pid of a postmaster recorded in postmaster.pid that is still alive (an orphan of an earlier agent), or 0. */
 static pid_t orphan_pid(postgres *pg)
 {
@@ -509,8 +511,10 @@ static PGconn *conn(postgres *pg)
 	PQfinish(pg->conn);
 	char port[16];
 	snprintf(port, sizeof port, "%d", pg->port);
-	const char *keys[] = {"host", "port", "user", "dbname", "connect_timeout", "application_name", NULL};
-	const char *vals[] = {pg->o->state_dir, port, pg->o->superuser, "postgres", "2", "flotilla-replicator", NULL};
+	/* statement_timeout bounds every query of the loop, so a stuck server cannot stall fencing. */
+	const char *keys[] = {"host", "port", "user", "dbname", "connect_timeout", "application_name", "options", NULL};
+	const char *vals[] = {pg->o->state_dir, port, pg->o->superuser, "postgres", "2", "flotilla-replicator",
+			      "-c statement_timeout=10s", NULL};
 	pg->conn = PQconnectdbParams(keys, vals, 0);
 	if (PQstatus(pg->conn) != CONNECTION_OK) {
 		PQfinish(pg->conn);
@@ -560,7 +564,8 @@ void postgres_probe(postgres *pg, local_state *ls)
 		"SELECT pg_is_in_recovery(), "
 		"CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn() END, "
 		"pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), "
-		"(SELECT timeline_id FROM pg_control_checkpoint()), "
+		"CASE WHEN pg_is_in_recovery() THEN (SELECT timeline_id FROM pg_control_checkpoint()) "
+		"ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END, "
 		"(SELECT count(*) FROM pg_stat_wal_receiver WHERE pid IS NOT NULL), "
 		"(SELECT received_tli FROM pg_stat_wal_receiver)",
 		NULL);
@@ -576,10 +581,6 @@ void postgres_probe(postgres *pg, local_state *ls)
 	if (!PQgetisnull(r, 0, 6) && atol(PQgetvalue(r, 0, 6)) > ls->timeline)
 		ls->timeline = atol(PQgetvalue(r, 0, 6));
 	PQclear(r);
-	if (!ls->in_recovery) {
-		r = query(pg, "SELECT timeline_id FROM pg_control_checkpoint()", NULL);
-		PQclear(r);
-	}
 }
 
 int postgres_apply(postgres *pg, const pg_runtime *rt, fl_err *err)
@@ -617,13 +618,13 @@ int postgres_stop_receiving(postgres *pg, double timeout, fl_err *err)
 
 int postgres_promote(postgres *pg, fl_err *err)
 {
-	PGresult *r = query(pg, "SELECT pg_promote(true, 60)", err);
+	PGresult *r = query(pg, "SELECT pg_promote(true, 8)", err);
 	if (r == NULL)
 		return -1;
 	bool ok = PQgetvalue(r, 0, 0)[0] == 't';
 	PQclear(r);
 	if (!ok)
-		return fl_fail(err, FL_ERR_POSTGRES, "pg_promote did not finish within 60 s");
+		return fl_fail(err, FL_ERR_POSTGRES, "pg_promote did not finish within 8 s");
 	return 0;
 }
 

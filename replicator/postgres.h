@@ -58,6 +58,7 @@ const pg_runtime *postgres_runtime(const postgres *pg);
 bool postgres_reap(postgres *pg, double now);
 bool postgres_running(const postgres *pg);
 int postgres_recent_crashes(const postgres *pg, double now, double window);
+void postgres_forget_crashes(postgres *pg);
 
 /* Fills the PostgreSQL part of local_state; answering=false when it does not answer. */
 void postgres_probe(postgres *pg, local_state *ls);

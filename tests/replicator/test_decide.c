@@ -222,6 +222,27 @@ static void r_stopped_without_leader_starts_readonly(scenario *s)
 	s->local.running = s->local.answering = false;
 	s->view.has_leader = false;
 }
+static void r_former_primary_waits_for_a_leader(scenario *s)
+{
+	r_stopped_without_leader_starts_readonly(s);
+	s->local.was_primary = true;
+}
+static void r_last_leader_joins_the_election(scenario *s)
+{
+	r_former_primary_waits_for_a_leader(s);
+	snprintf(s->view.last_leader, CLUSTER_NAME_MAX, "n2");
+}
+static void r_crash_looping_replica_rewinds(scenario *s)
+{
+	s->local.running = s->local.answering = false;
+	s->local.recent_crashes = 2;
+}
+static void r_crash_looping_replica_reclones_after_failed_rewind(scenario *s)
+{
+	r_crash_looping_replica_rewinds(s);
+	s->local.rewind_failed = true;
+}
+static void r_stuck_replica_rewinds(scenario *s) { s->local.receiver_stuck = true; }
 static void r_starting_postgres_waits(scenario *s) { s->local.answering = false; }
 static void r_replica_of_old_leader_follows_new(scenario *s)
 {
@@ -424,6 +445,11 @@ static const row rows[] = {
 	{"stopped former primary rewinds", r_stopped_former_primary_rewinds, ACT_REWIND, "n1"},
 	{"failed rewind re-clones", r_failed_rewind_reclones, ACT_RECLONE, "n1"},
 	{"stopped node without leader starts read-only", r_stopped_without_leader_starts_readonly, ACT_START_REPLICA, ""},
+	{"former primary waits for a leader to rewind from", r_former_primary_waits_for_a_leader, ACT_NONE, ""},
+	{"the last leader joins the election", r_last_leader_joins_the_election, ACT_START_REPLICA, ""},
+	{"crash-looping replica rewinds", r_crash_looping_replica_rewinds, ACT_REWIND, "n1"},
+	{"crash-looping replica re-clones after a failed rewind", r_crash_looping_replica_reclones_after_failed_rewind, ACT_RECLONE, "n1"},
+	{"replica that cannot stream rewinds", r_stuck_replica_rewinds, ACT_REWIND, "n1"},
 	{"starting postgres waits", r_starting_postgres_waits, ACT_NONE, ""},
 	{"replica of the old leader follows the new one", r_replica_of_old_leader_follows_new, ACT_FOLLOW, "n3"},
 	{"replica rests while etcd is down", r_etcd_down_replica_rests, ACT_NONE, ""},
