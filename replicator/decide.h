@@ -56,7 +56,8 @@ typedef struct local_state {
 	uint64_t received_lsn;
 	uint64_t replayed_lsn;
 	bool receiver_active;    /* a walreceiver process exists */
-	bool receiver_stuck;     /* following an upstream without a walreceiver for too long */
+	bool receiver_streaming; /* the walreceiver's status is streaming */
+	bool receiver_stuck;     /* following an upstream without streaming for too long */
 	char upstream[CLUSTER_NAME_MAX]; /* node primary_conninfo points at, "" for none */
 	int recent_crashes;      /* unexpected postmaster exits within restart_window */
 } local_state;

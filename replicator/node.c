@@ -188,7 +188,7 @@ static void probe(node *n, double now)
 	postgres_probe(n->pg, ls);
 	ls->recent_crashes = postgres_recent_crashes(n->pg, now, n->o->restart_window);
 	ls->rewind_failed = n->rewind_failed;
-	if (ls->answering && ls->in_recovery && ls->upstream[0] && !ls->receiver_active) {
+	if (ls->answering && ls->in_recovery && ls->upstream[0] && !ls->receiver_streaming) {
 		if (n->not_streaming_since == 0)
 			n->not_streaming_since = now;
 		ls->receiver_stuck = now - n->not_streaming_since > STUCK_SECONDS;
@@ -340,6 +340,8 @@ static void do_promote(node *n)
 	}
 	probe(n, clock_mono());
 	log_info("promoted to leader (timeline %ld)", n->local.timeline);
+	if (postgres_checkpoint(n->pg, &err) < 0)
+		log_warn("checkpoint after promotion failed: %s", err.msg);
 	write_status(n);
 	append_history(n, n->local.wal_lsn, n->local.timeline);
 }
@@ -436,9 +438,10 @@ static void start_replica(node *n, const char *target)
 static void do_rejoin(node *n, const char *target, bool reclone)
 {
 	fl_err err = {0};
+	const member *leader = cluster_member(&n->view, target);
 	const char *addr = address_of(n, target);
-	if (addr == NULL) {
-		log_info("waiting for the leader %s to publish its address", target);
+	if (addr == NULL || strcmp(leader->role, "primary") != 0) {
+		log_info("waiting for the leader %s to be promoted and publish its address", target);
 		return;
 	}
 	if (postgres_stop(n->pg, PG_STOP_FAST, 60, &err) < 0) {
@@ -446,6 +449,12 @@ static void do_rejoin(node *n, const char *target, bool reclone)
 		return;
 	}
 	if (!reclone) {
+		/* Right after a promotion the leader's control file may still name the old timeline,
+		 * and pg_rewind would wrongly find nothing to do. */
+		if (postgres_remote_checkpoint(n->pg, addr, &err) < 0) {
+			log_warn("rejoin: %s", err.msg);
+			return;
+		}
 		if (postgres_rewind(n->pg, addr, &err) == 0) {
 			log_info("rejoin: pg_rewind succeeded");
 			postgres_forget_crashes(n->pg);

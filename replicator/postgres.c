@@ -308,13 +308,38 @@ int postgres_clone(postgres *pg, const char *leader_address, fl_err *err)
 	return 0;
 }
 
+/* Connection string of a superuser session on another node. */
+static void remote_conninfo(const postgres *pg, const char *address, char *buf, size_t len)
+{
+	char host[128];
+	int port = 0;
+	split_hostport(address, host, sizeof host, &port);
+	snprintf(buf, len, "host=%s port=%d user=%s dbname=postgres passfile=%s connect_timeout=5", host, port,
+		 pg->o->superuser, pg->passfile);
+}
+
+int postgres_remote_checkpoint(postgres *pg, const char *address, fl_err *err)
+{
+	char conninfo[PATH_MAX + 256];
+	remote_conninfo(pg, address, conninfo, sizeof conninfo);
+	PGconn *c = PQconnectdb(conninfo);
+	int rc = 0;
+	if (PQstatus(c) != CONNECTION_OK) {
+		rc = fl_fail(err, FL_ERR_POSTGRES, "connecting to %s failed: %s", address, PQerrorMessage(c));
+	} else {
+		PGresult *r = PQexec(c, "CHECKPOINT");
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			rc = fl_fail(err, FL_ERR_POSTGRES, "CHECKPOINT on %s failed: %s", address, PQerrorMessage(c));
+		PQclear(r);
+	}
+	PQfinish(c);
+	return rc;
+}
+
 int postgres_rewind(postgres *pg, const char *leader_address, fl_err *err)
 {
-	char host[128], conninfo[PATH_MAX + 256];
-	int port = 0;
-	split_hostport(leader_address, host, sizeof host, &port);
-	snprintf(conninfo, sizeof conninfo, "host=%s port=%d user=%s dbname=postgres passfile=%s connect_timeout=5", host,
-		 port, pg->o->superuser, pg->passfile);
+	char conninfo[PATH_MAX + 256];
+	remote_conninfo(pg, leader_address, conninfo, sizeof conninfo);
 	char source[sizeof conninfo + 32];
 	snprintf(source, sizeof source, "--source-server=%s", conninfo);
 	char *argv[] = {"pg_rewind", "-D", pg->o->data_dir, source, NULL};
@@ -567,7 +592,8 @@ void postgres_probe(postgres *pg, local_state *ls)
 		"CASE WHEN pg_is_in_recovery() THEN (SELECT timeline_id FROM pg_control_checkpoint()) "
 		"ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END, "
 		"(SELECT count(*) FROM pg_stat_wal_receiver WHERE pid IS NOT NULL), "
-		"(SELECT received_tli FROM pg_stat_wal_receiver)",
+		"(SELECT received_tli FROM pg_stat_wal_receiver), "
+		"(SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming')",
 		NULL);
 	if (r == NULL)
 		return;
@@ -578,6 +604,7 @@ void postgres_probe(postgres *pg, local_state *ls)
 	ls->replayed_lsn = value_lsn(r, 0, 3);
 	ls->timeline = atol(PQgetvalue(r, 0, 4));
 	ls->receiver_active = atol(PQgetvalue(r, 0, 5)) > 0;
+	ls->receiver_streaming = atol(PQgetvalue(r, 0, 7)) > 0;
 	if (!PQgetisnull(r, 0, 6) && atol(PQgetvalue(r, 0, 6)) > ls->timeline)
 		ls->timeline = atol(PQgetvalue(r, 0, 6));
 	PQclear(r);

@@ -44,6 +44,8 @@ int postgres_control(postgres *pg, bool *was_primary, long *timeline, fl_err *er
 int postgres_initdb(postgres *pg, fl_err *err);
 int postgres_clone(postgres *pg, const char *leader_address, fl_err *err);
 int postgres_rewind(postgres *pg, const char *leader_address, fl_err *err);
+/* CHECKPOINT on another node, so that its control file names its current timeline before a rewind. */
+int postgres_remote_checkpoint(postgres *pg, const char *address, fl_err *err);
 int postgres_remove_data(postgres *pg, fl_err *err);
 
 /* Writes flotilla.conf (and standby.signal when standby) and starts the postmaster as our child. */
