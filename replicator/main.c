@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "err.h"
 #include "log.h"
 #include "node.h"
@@ -23,6 +24,8 @@ typedef struct agent {
 	struct event_base *base;
 	struct event *tick;
 	node *node;
+	api *api;
+	api_snapshot snap; /* copied into the API after every tick */
 	options *opts;
 	const char *config_path;
 } agent;
@@ -39,6 +42,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	agent *a = arg;
 	schedule(a, node_tick(a->node));
+	node_api_snapshot(a->node, &a->snap);
+	api_update(a->api, &a->snap);
 }
 
 static void on_sigchld(evutil_socket_t fd, short what, void *arg)
@@ -148,15 +153,24 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	agent a = {.opts = &opts, .config_path = config_path};
+	/* The API port is taken first: a busy port fails the start before anything is touched. */
+	a.base = event_base_new();
+	a.api = api_new(a.base, opts.api_listen, &err);
+	if (a.api == NULL) {
+		event_base_free(a.base);
+		options_free(&opts);
+		return fail(&err);
+	}
 	a.node = node_new(&opts, &err);
 	if (a.node == NULL || node_start(a.node, &err) < 0) {
 		node_free(a.node);
+		api_free(a.api);
+		event_base_free(a.base);
 		options_free(&opts);
 		return fail(&err);
 	}
 	log_info("flotilla-replicator %s started (scope %s, ttl %ld s, loop_wait %g s)", VERSION, opts.scope, opts.ttl,
 		 opts.loop_wait);
-	a.base = event_base_new();
 	a.tick = evtimer_new(a.base, on_tick, &a);
 	struct event *sigs[] = {
 		evsignal_new(a.base, SIGCHLD, on_sigchld, &a), evsignal_new(a.base, SIGHUP, on_sighup, &a),
@@ -169,6 +183,7 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		event_free(sigs[i]);
 	event_free(a.tick);
+	api_free(a.api);
 	event_base_free(a.base);
 	node_free(a.node);
 	options_free(&opts);

@@ -50,6 +50,7 @@ struct node {
 	const char *last_reason;
 	bool rewind_failed;
 	double not_streaming_since; /* following an upstream without a walreceiver since, 0 otherwise */
+	uint64_t lease_renewals, lease_failures, leader_changes;
 };
 
 static void key(const node *n, const char *name, char *buf, size_t len)
@@ -152,8 +153,10 @@ static void refresh(node *n)
 		long left = 0;
 		if (etcd_lease_keepalive(n->etcd, n->agent.lease, &left, &err) < 0) {
 			log_warn("lease renewal failed: %s", err.msg);
+			n->lease_failures++;
 			return;
 		}
+		n->lease_renewals++;
 		if (left <= 0) {
 			log_warn("lease %lld expired", (long long)n->agent.lease);
 			n->agent.lease = 0;
@@ -175,7 +178,11 @@ static void refresh(node *n)
 		log_warn("reading the cluster failed: %s", err.msg);
 		return;
 	}
+	char previous[CLUSTER_NAME_MAX];
+	snprintf(previous, sizeof previous, "%s", n->view.has_leader ? n->view.leader : "");
 	cluster_parse(&kvs, n->root, &n->view, NULL);
+	if (n->view.has_leader && strcmp(previous, n->view.leader) != 0)
+		n->leader_changes++;
 	etcd_kvs_free(&kvs);
 	n->agent.etcd_ok = true;
 }
@@ -202,13 +209,45 @@ static void probe(node *n, double now)
 	}
 }
 
+static const char *role_of(const local_state *ls)
+{
+	return !ls->data_valid ? "uninitialized" : !ls->answering ? "stopped" : ls->in_recovery ? "replica" : "primary";
+}
+
+void node_api_snapshot(const node *n, api_snapshot *out)
+{
+	const local_state *ls = &n->local;
+	memset(out, 0, sizeof *out);
+	snprintf(out->name, sizeof out->name, "%s", n->o->name);
+	snprintf(out->scope, sizeof out->scope, "%s", n->o->scope);
+	snprintf(out->role, sizeof out->role, "%s", role_of(ls));
+	out->running = ls->answering;
+	out->leader = n->agent.leader;
+	out->streaming = ls->receiver_active;
+	out->timeline = ls->timeline;
+	out->wal_lsn = ls->wal_lsn;
+	out->received_lsn = ls->received_lsn;
+	out->replayed_lsn = ls->replayed_lsn;
+	out->replay_lag_seconds = -1;
+	out->etcd_ok = n->agent.etcd_ok;
+	out->lease_renewals = n->lease_renewals;
+	out->lease_failures = n->lease_failures;
+	out->leader_changes = n->leader_changes;
+	out->view = n->view;
+	snprintf(out->history_json, sizeof out->history_json, "[]");
+	out->nofailover = n->o->nofailover;
+	out->noloadbalance = n->o->noloadbalance;
+	out->priority = n->o->priority;
+	snprintf(out->conn_address, sizeof out->conn_address, "%s", n->o->connect_address);
+	snprintf(out->api_url, sizeof out->api_url, "http://%s", n->o->api_connect_address);
+}
+
 static void publish_member(node *n)
 {
 	const local_state *ls = &n->local;
 	member m = {0};
 	snprintf(m.name, sizeof m.name, "%s", n->o->name);
-	snprintf(m.role, sizeof m.role, "%s",
-		 !ls->data_valid ? "uninitialized" : !ls->answering ? "stopped" : ls->in_recovery ? "replica" : "primary");
+	snprintf(m.role, sizeof m.role, "%s", role_of(ls));
 	m.running = ls->answering;
 	m.streaming = ls->receiver_active;
 	m.timeline = ls->timeline;

@@ -7,6 +7,7 @@
 #ifndef FL_NODE_H
 #define FL_NODE_H
 
+#include "api.h"
 #include "err.h"
 #include "options.h"
 
@@ -22,6 +23,8 @@ double node_tick(node *n);
 bool node_child_exited(node *n);
 /* Applies a reloaded configuration (reloadable settings only). */
 void node_reload(node *n, options *next);
+/* What the REST API serves until the next tick. */
+void node_api_snapshot(const node *n, api_snapshot *out);
 /* Clean shutdown: stops PostgreSQL, releases the leader key and the lease. */
 void node_shutdown(node *n);
 

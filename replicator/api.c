@@ -1,0 +1,788 @@
+/*
+ * api: the agent's REST API. A table of routes maps each path to either a
+ * health verdict (200 or 503, Patroni's semantics, answered with the node's
+ * status as JSON) or a document (/cluster, /history, /metrics, /patroni).
+ * api_route is pure: it parses the method, the URI and its query with
+ * libevent's parsers, validates every parameter (unknown ones, bad lag sizes
+ * and malformed queries get 400 with a JSON error naming the problem) and
+ * answers from the snapshot alone. The evhttp callback only turns a request
+ * into api_route's inputs and its answer into a reply, so a slow or hostile
+ * client costs a bounded connection and never the HA loop.
+ */
+#include "api.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include "log.h"
+
+#define API_URI_MAX 2048
+#define API_HEADERS_MAX 8192
+#define API_BODY_MAX 65536
+#define API_TIMEOUT_S 5
+#define API_ECHO_MAX 64 /* bytes of a client's value quoted back in an error */
+
+static const char content_json[] = "application/json";
+static const char content_metrics[] = "text/plain; version=0.0.4; charset=utf-8";
+static const char read_methods[] = "GET, HEAD, OPTIONS";
+
+/* Answers counted per status for /metrics; the last slot takes every other status. */
+static const int counted_status[] = {200, 400, 404, 405, 414, 500, 503, 0};
+#define API_N_COUNTED (sizeof counted_status / sizeof counted_status[0])
+
+typedef struct api_counters {
+	uint64_t requests[API_N_COUNTED];
+} api_counters;
+
+struct api {
+	struct evhttp *http;
+	api_snapshot snap;
+	api_counters counters;
+};
+
+/* Query parameters a route accepts. */
+enum { PARAM_LAG = 1, PARAM_TAGS = 2, PARAM_STATE = 4 };
+
+typedef struct request {
+	const api_snapshot *s;
+	const api_counters *counters;
+	const struct evkeyvalq *query;
+	bool has_lag;
+	uint64_t max_lag;
+	const char *replication_state; /* NULL when not asked */
+} request;
+
+typedef int (*verdict_fn)(const request *r);
+typedef void (*document_fn)(const request *r, api_answer *out);
+
+typedef struct route {
+	const char *path;
+	unsigned params;
+	verdict_fn verdict;   /* health endpoints: 200 or 503, body = node status */
+	document_fn document; /* everything else */
+} route;
+
+static bool streq(const char *a, const char *b) { return strcmp(a, b) == 0; }
+
+/* ---- facts about the node, from the snapshot ---- */
+
+static bool is_primary(const api_snapshot *s) { return s->leader && s->running && streq(s->role, "primary"); }
+
+static bool is_running_replica(const api_snapshot *s) { return s->running && streq(s->role, "replica"); }
+
+/* The leader's last known position: its member record if it has one, else the status record. */
+static uint64_t leader_position(const cluster_view *v)
+{
+	const member *m = v->has_leader ? cluster_member(v, v->leader) : NULL;
+	return m && m->wal_lsn ? m->wal_lsn : v->last_lsn;
+}
+
+static uint64_t lag_of(const cluster_view *v, uint64_t received, uint64_t replayed)
+{
+	uint64_t have = received > replayed ? received : replayed, want = leader_position(v);
+	return want > have ? want - have : 0;
+}
+
+static uint64_t node_lag(const api_snapshot *s) { return lag_of(&s->view, s->received_lsn, s->replayed_lsn); }
+
+/* The sync set counts only when the current leader's term published it. */
+static bool is_sync(const api_snapshot *s)
+{
+	const cluster_view *v = &s->view;
+	return v->has_sync && v->has_leader && v->sync_term == v->leader_term && cluster_in_sync(v, s->name);
+}
+
+static const char *replication_state(const api_snapshot *s)
+{
+	if (!is_running_replica(s))
+		return NULL;
+	return s->streaming ? "streaming" : "in archive recovery";
+}
+
+/* Tag values as Patroni compares them: booleans lowercase, numbers in decimal. */
+static const char *tag_value(const api_snapshot *s, const char *tag, char *buf, size_t len)
+{
+	if (streq(tag, "nofailover"))
+		return s->nofailover ? "true" : "false";
+	if (streq(tag, "noloadbalance"))
+		return s->noloadbalance ? "true" : "false";
+	if (streq(tag, "priority")) {
+		snprintf(buf, len, "%ld", s->priority);
+		return buf;
+	}
+	return NULL;
+}
+
+/* ---- health verdicts ---- */
+
+static bool replica_ok(const request *r)
+{
+	const api_snapshot *s = r->s;
+	if (!is_running_replica(s) || s->noloadbalance)
+		return false;
+	if (r->has_lag && node_lag(s) > r->max_lag)
+		return false;
+	return r->replication_state == NULL || streq(r->replication_state, replication_state(s));
+}
+
+static int verdict(bool ok) { return ok ? 200 : 503; }
+static int verdict_primary(const request *r) { return verdict(is_primary(r->s)); }
+static int verdict_leader(const request *r) { return verdict(r->s->leader); }
+static int verdict_replica(const request *r) { return verdict(replica_ok(r)); }
+static int verdict_read_only(const request *r) { return verdict(is_primary(r->s) || replica_ok(r)); }
+static int verdict_health(const request *r) { return verdict(r->s->running); }
+static int verdict_sync(const request *r) { return verdict(is_sync(r->s) && replica_ok(r)); }
+static int verdict_async(const request *r) { return verdict(!is_sync(r->s) && replica_ok(r)); }
+
+/* The API answers from the loop's thread, so an answer proves the loop turns. */
+static int verdict_liveness(const request *r)
+{
+	(void)r;
+	return 200;
+}
+
+static int verdict_readiness(const request *r)
+{
+	const api_snapshot *s = r->s;
+	if (s->leader)
+		return verdict(s->running);
+	if (!is_running_replica(s) || !s->streaming)
+		return 503;
+	return verdict(!r->has_lag || node_lag(s) <= r->max_lag);
+}
+
+/* ---- answers ---- */
+
+/* Copies at most API_ECHO_MAX bytes of client text, printable ASCII only, so errors stay valid UTF-8. */
+static const char *echo(const char *src, char *dst, size_t len)
+{
+	size_t i = 0;
+	for (; src[i] && i + 1 < len && i < API_ECHO_MAX; i++)
+		dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : '?';
+	dst[i] = '\0';
+	if (src[i])
+		snprintf(dst + (i > 3 ? i - 3 : 0), 4, "...");
+	return dst;
+}
+
+/* Takes o; a body that cannot be encoded becomes a 500. */
+static void answer_json(api_answer *out, int status, json_t *o)
+{
+	out->status = status;
+	out->content_type = content_json;
+	out->body = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(o);
+	if (out->body == NULL) {
+		out->status = 500;
+		out->body = strdup("{\"error\":\"api: cannot encode the answer\"}");
+	}
+}
+
+static void answer_error(api_answer *out, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void answer_error(api_answer *out, int status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	answer_json(out, status, json_pack("{s:s}", "error", msg));
+}
+
+/* JSON integers are signed; an LSN beyond 2^63 cannot occur, clamp rather than wrap. */
+static json_t *json_lsn(uint64_t lsn) { return json_integer(lsn > INT64_MAX ? INT64_MAX : (json_int_t)lsn); }
+
+static void set_new(json_t *o, const char *key, json_t *v) { json_object_set_new(o, key, v); }
+
+static json_t *tags_json(bool nofailover, bool noloadbalance, long priority)
+{
+	return json_pack("{s:b, s:b, s:I}", "nofailover", nofailover, "noloadbalance", noloadbalance, "priority",
+			 (json_int_t)priority);
+}
+
+/* Patroni's postmaster_start_time form, in UTC. */
+static json_t *start_time_json(double t)
+{
+	struct tm tm;
+	char buf[48];
+	if (!(t > 0 && t < 1e11)) /* unset, or not a time: no field rather than an undefined cast */
+		return NULL;
+	time_t secs = (time_t)t;
+	if (gmtime_r(&secs, &tm) == NULL)
+		return NULL;
+	int ms = (int)((t - (double)secs) * 1000.0);
+	snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%03d UTC", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms < 0 ? 0 : ms > 999 ? 999 : ms);
+	return json_string(buf);
+}
+
+/* The node's status, the body of every health endpoint and of /patroni (Patroni's keys). */
+static json_t *status_json(const api_snapshot *s)
+{
+	json_t *o = json_object();
+	set_new(o, "state", json_string(s->running ? "running" : "stopped"));
+	set_new(o, "role", json_string(s->role));
+	if (s->running) {
+		json_t *start = start_time_json(s->postmaster_start);
+		if (start)
+			set_new(o, "postmaster_start_time", start);
+		if (s->timeline > 0)
+			set_new(o, "timeline", json_integer(s->timeline));
+		if (streq(s->role, "primary"))
+			set_new(o, "xlog", json_pack("{s:o}", "location", json_lsn(s->wal_lsn)));
+		else
+			set_new(o, "xlog", json_pack("{s:o, s:o}", "received_location", json_lsn(s->received_lsn),
+						     "replayed_location", json_lsn(s->replayed_lsn)));
+	}
+	if (replication_state(s))
+		set_new(o, "replication_state", json_string(replication_state(s)));
+	if (is_running_replica(s) && is_sync(s))
+		set_new(o, "sync_standby", json_true());
+	if (!s->view.has_leader)
+		set_new(o, "cluster_unlocked", json_true());
+	if (s->view.paused)
+		set_new(o, "pause", json_true());
+	set_new(o, "tags", tags_json(s->nofailover, s->noloadbalance, s->priority));
+	set_new(o, "patroni", json_pack("{s:s, s:s}", "scope", s->scope, "name", s->name));
+	return o;
+}
+
+static void document_status(const request *r, api_answer *out) { answer_json(out, 200, status_json(r->s)); }
+
+static const char *member_role(const cluster_view *v, const member *m)
+{
+	if (v->has_leader && streq(v->leader, m->name))
+		return "leader";
+	if (v->has_sync && v->has_leader && v->sync_term == v->leader_term && cluster_in_sync(v, m->name))
+		return "sync_standby";
+	return m->role;
+}
+
+static const char *member_state(const cluster_view *v, const member *m)
+{
+	if (!m->running)
+		return "stopped";
+	if ((v->has_leader && streq(v->leader, m->name)) || !streq(m->role, "replica"))
+		return "running";
+	return m->streaming ? "streaming" : "in archive recovery";
+}
+
+/* host and port of "host:port" or "[v6]:port", the way Patroni's /cluster shows them. */
+static void member_address(json_t *o, const char *address)
+{
+	char host[128];
+	const char *colon = strrchr(address, ':');
+	if (colon == NULL) {
+		set_new(o, "host", json_string(address));
+		return;
+	}
+	const char *start = address[0] == '[' ? address + 1 : address;
+	size_t n = (size_t)(colon - start);
+	if (n > 0 && start[n - 1] == ']')
+		n--;
+	snprintf(host, sizeof host, "%.*s", (int)n, start);
+	set_new(o, "host", json_string(host));
+	set_new(o, "port", json_integer(strtol(colon + 1, NULL, 10)));
+}
+
+static json_t *member_json(const cluster_view *v, const member *m)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "name", m->name, "role", member_role(v, m), "state",
+			      member_state(v, m), "timeline", (json_int_t)m->timeline);
+	if (o == NULL)
+		return NULL;
+	if (m->api_url[0])
+		set_new(o, "api_url", json_string(m->api_url));
+	if (m->conn_address[0])
+		member_address(o, m->conn_address);
+	if (!(v->has_leader && streq(v->leader, m->name)))
+		set_new(o, "lag", leader_position(v) ? json_lsn(lag_of(v, m->received_lsn, m->replayed_lsn))
+						     : json_string("unknown"));
+	set_new(o, "tags", tags_json(m->nofailover, m->noloadbalance, m->priority));
+	return o;
+}
+
+static void document_cluster(const request *r, api_answer *out)
+{
+	const cluster_view *v = &r->s->view;
+	json_t *members = json_array();
+	for (int i = 0; i < v->n_members && i < CLUSTER_MAX_MEMBERS; i++)
+		json_array_append_new(members, member_json(v, &v->members[i]));
+	json_t *o = json_pack("{s:s, s:o}", "scope", r->s->scope, "members", members);
+	if (o && v->paused)
+		set_new(o, "pause", json_true());
+	answer_json(out, 200, o);
+}
+
+static void document_history(const request *r, api_answer *out)
+{
+	const char *h = r->s->history_json;
+	json_t *a = json_loadb(h, strnlen(h, sizeof r->s->history_json), 0, NULL);
+	if (!json_is_array(a)) {
+		json_decref(a);
+		answer_error(out, 500, "api: the history record is not a JSON array");
+		return;
+	}
+	answer_json(out, 200, a);
+}
+
+/* ---- /metrics, Prometheus text format 0.0.4 ---- */
+
+/* Label values escape backslash, quote and newline. */
+static void label_value(char *dst, size_t len, const char *src)
+{
+	size_t j = 0;
+	for (; *src && j + 2 < len; src++) {
+		char c = *src == '\n' ? 'n' : *src;
+		if (*src == '\\' || *src == '"' || *src == '\n')
+			dst[j++] = '\\';
+		dst[j++] = c;
+	}
+	dst[j] = '\0';
+}
+
+static void metric_head(struct evbuffer *b, const char *name, const char *type, const char *help)
+{
+	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void metric(struct evbuffer *b, const char *labels, const char *name, const char *type, const char *help,
+		   uint64_t value)
+{
+	metric_head(b, name, type, help);
+	evbuffer_add_printf(b, "%s{%s} %" PRIu64 "\n", name, labels, value);
+}
+
+static void metric_roles(struct evbuffer *b, const char *labels, const api_snapshot *s)
+{
+	static const char *const roles[] = {"primary", "replica", "uninitialized", "stopped"};
+	metric_head(b, "flotilla_role", "gauge", "1 for the role PostgreSQL runs in on this node.");
+	for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
+		evbuffer_add_printf(b, "flotilla_role{%s,role=\"%s\"} %d\n", labels, roles[i],
+				    streq(s->role, roles[i]));
+}
+
+static void metric_requests(struct evbuffer *b, const char *labels, const api_counters *c)
+{
+	metric_head(b, "flotilla_api_requests_total", "counter", "REST API requests answered, by status.");
+	for (size_t i = 0; i < API_N_COUNTED; i++) {
+		if (counted_status[i])
+			evbuffer_add_printf(b, "flotilla_api_requests_total{%s,code=\"%d\"} %" PRIu64 "\n", labels,
+					    counted_status[i], c->requests[i]);
+		else
+			evbuffer_add_printf(b, "flotilla_api_requests_total{%s,code=\"other\"} %" PRIu64 "\n", labels,
+					    c->requests[i]);
+	}
+}
+
+static void metrics_text(struct evbuffer *b, const request *r)
+{
+	const api_snapshot *s = r->s;
+	char scope[2 * CLUSTER_NAME_MAX], name[2 * CLUSTER_NAME_MAX], labels[5 * CLUSTER_NAME_MAX];
+	label_value(scope, sizeof scope, s->scope);
+	label_value(name, sizeof name, s->name);
+	snprintf(labels, sizeof labels, "scope=\"%s\",name=\"%s\"", scope, name);
+	bool replica = is_running_replica(s);
+
+	metric(b, labels, "flotilla_postgres_running", "gauge", "1 when PostgreSQL answers queries.", s->running);
+	metric(b, labels, "flotilla_leader", "gauge", "1 when this node holds the leader key.", s->leader);
+	metric(b, labels, "flotilla_primary", "gauge", "1 when this node runs as the primary with the leader key.",
+	       is_primary(s));
+	metric(b, labels, "flotilla_replica", "gauge", "1 when this node runs as a replica.", replica);
+	metric(b, labels, "flotilla_sync_standby", "gauge", "1 when this replica is in the published sync set.",
+	       replica && is_sync(s));
+	metric_roles(b, labels, s);
+	metric(b, labels, "flotilla_timeline", "gauge", "PostgreSQL timeline.",
+	       s->timeline > 0 ? (uint64_t)s->timeline : 0);
+	metric(b, labels, "flotilla_xlog_location_bytes", "gauge", "Primary: current WAL position.", s->wal_lsn);
+	metric(b, labels, "flotilla_xlog_received_location_bytes", "gauge", "Replica: WAL position received.",
+	       s->received_lsn);
+	metric(b, labels, "flotilla_xlog_replayed_location_bytes", "gauge", "Replica: WAL position replayed.",
+	       s->replayed_lsn);
+	metric(b, labels, "flotilla_replication_lag_bytes", "gauge", "Replica: bytes behind the leader's position.",
+	       replica ? node_lag(s) : 0);
+	if (replica && s->replay_lag_seconds >= 0) {
+		metric_head(b, "flotilla_replication_lag_seconds", "gauge",
+			    "Replica: seconds since the last replayed commit's timestamp.");
+		evbuffer_add_printf(b, "flotilla_replication_lag_seconds{%s} %.3f\n", labels, s->replay_lag_seconds);
+	}
+	metric(b, labels, "flotilla_cluster_unlocked", "gauge", "1 when no node holds the leader key.",
+	       !s->view.has_leader);
+	metric(b, labels, "flotilla_paused", "gauge", "1 when automatic failover is paused.", s->view.paused);
+	metric(b, labels, "flotilla_etcd_ok", "gauge", "1 when the last etcd exchange succeeded.", s->etcd_ok);
+	metric(b, labels, "flotilla_lease_renewals_total", "counter", "Lease renewals that succeeded.",
+	       s->lease_renewals);
+	metric(b, labels, "flotilla_lease_failures_total", "counter", "Lease renewals that failed.", s->lease_failures);
+	metric(b, labels, "flotilla_leader_changes_total", "counter", "Changes of the leader seen by this node.",
+	       s->leader_changes);
+	metric_requests(b, labels, r->counters);
+}
+
+static void document_metrics(const request *r, api_answer *out)
+{
+	struct evbuffer *b = evbuffer_new();
+	if (b == NULL) {
+		answer_error(out, 500, "api: out of memory");
+		return;
+	}
+	metrics_text(b, r);
+	size_t n = evbuffer_get_length(b);
+	out->body = malloc(n + 1);
+	if (out->body == NULL) {
+		evbuffer_free(b);
+		answer_error(out, 500, "api: out of memory");
+		return;
+	}
+	evbuffer_remove(b, out->body, n);
+	out->body[n] = '\0';
+	evbuffer_free(b);
+	out->status = 200;
+	out->content_type = content_metrics;
+}
+
+/* ---- routing ---- */
+
+static const route routes[] = {
+	{"/", 0, verdict_primary, NULL},
+	{"/primary", 0, verdict_primary, NULL},
+	{"/master", 0, verdict_primary, NULL},
+	{"/read-write", 0, verdict_primary, NULL},
+	{"/leader", 0, verdict_leader, NULL},
+	{"/replica", PARAM_LAG | PARAM_TAGS | PARAM_STATE, verdict_replica, NULL},
+	{"/read-only", PARAM_LAG | PARAM_TAGS, verdict_read_only, NULL},
+	{"/sync", PARAM_LAG | PARAM_TAGS, verdict_sync, NULL},
+	{"/synchronous", PARAM_LAG | PARAM_TAGS, verdict_sync, NULL},
+	{"/async", PARAM_LAG | PARAM_TAGS, verdict_async, NULL},
+	{"/asynchronous", PARAM_LAG | PARAM_TAGS, verdict_async, NULL},
+	{"/health", PARAM_TAGS, verdict_health, NULL},
+	{"/liveness", 0, verdict_liveness, NULL},
+	{"/readiness", PARAM_LAG, verdict_readiness, NULL},
+	{"/patroni", 0, NULL, document_status},
+	{"/cluster", 0, NULL, document_cluster},
+	{"/history", 0, NULL, document_history},
+	{"/metrics", 0, NULL, document_metrics},
+};
+
+/* Exact match, one trailing slash tolerated ("/replica/"), as Patroni's substring match allows. */
+static const route *route_find(const char *path)
+{
+	size_t n = strlen(path);
+	if (n > 1 && path[n - 1] == '/')
+		n--;
+	if (n == 0)
+		return &routes[0];
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+		if (strlen(routes[i].path) == n && strncmp(routes[i].path, path, n) == 0)
+			return &routes[i];
+	return NULL;
+}
+
+/* Bytes, or an integer followed by B, kB, MB, GB or TB (1024-based, as Patroni and PostgreSQL). NULL or the problem. */
+static const char *size_parse(const char *text, uint64_t *out)
+{
+	static const struct {
+		const char *unit;
+		int shift;
+	} units[] = {{"", 0}, {"B", 0}, {"kB", 10}, {"MB", 20}, {"GB", 30}, {"TB", 40}};
+	const char *p = text;
+	uint64_t n = 0;
+	if (*p < '0' || *p > '9')
+		return "is not a size";
+	for (; *p >= '0' && *p <= '9'; p++) {
+		unsigned d = (unsigned)(*p - '0');
+		if (n > (UINT64_MAX - d) / 10)
+			return "is too large";
+		n = n * 10 + d;
+	}
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+		if (!streq(p, units[i].unit))
+			continue;
+		if (n > (UINT64_MAX >> units[i].shift))
+			return "is too large";
+		*out = n << units[i].shift;
+		return NULL;
+	}
+	return "is not a size";
+}
+
+/* One parameter into r: NULL, or the problem (400) written into msg. */
+static const char *param_read(const route *rt, request *r, const struct evkeyval *kv, char *msg, size_t len)
+{
+	char echoed[API_ECHO_MAX + 1];
+	if ((rt->params & PARAM_LAG) && streq(kv->key, "lag")) {
+		const char *problem = r->has_lag ? "is given twice" : size_parse(kv->value, &r->max_lag);
+		r->has_lag = true;
+		if (problem)
+			snprintf(msg, len, "api: lag \"%s\" %s\nHINT: give bytes, or a number with B, kB, MB, GB or TB",
+				 echo(kv->value, echoed, sizeof echoed), problem);
+		return problem ? msg : NULL;
+	}
+	if ((rt->params & PARAM_STATE) && streq(kv->key, "replication_state")) {
+		if (r->replication_state)
+			return "api: replication_state is given twice";
+		r->replication_state = kv->value;
+		return NULL;
+	}
+	if ((rt->params & PARAM_TAGS) && strncmp(kv->key, "tag_", 4) == 0)
+		return kv->key[4] ? NULL : "api: query parameter \"tag_\" names no tag\nHINT: tag_<name>=<value>";
+	snprintf(msg, len, "api: unknown query parameter \"%s\" for %s", echo(kv->key, echoed, sizeof echoed),
+		 rt->path);
+	return msg;
+}
+
+/* Reads the query into r; on a bad parameter answers 400 and returns -1. */
+static int params_read(const route *rt, request *r, api_answer *out)
+{
+	const struct evkeyval *kv;
+	char msg[256];
+	TAILQ_FOREACH(kv, r->query, next)
+	{
+		const char *problem = param_read(rt, r, kv, msg, sizeof msg);
+		if (problem) {
+			answer_error(out, 400, "%s", problem);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Every tag_<name>=<value> must equal the node's tag; an unknown tag does not match (Patroni). */
+static bool tags_match(const request *r)
+{
+	const struct evkeyval *kv;
+	char buf[32];
+	TAILQ_FOREACH(kv, r->query, next)
+	{
+		if (strncmp(kv->key, "tag_", 4) != 0)
+			continue;
+		const char *have = tag_value(r->s, kv->key + 4, buf, sizeof buf);
+		if (have == NULL || !streq(have, kv->value))
+			return false;
+	}
+	return true;
+}
+
+static void answer_route(const route *rt, const request *r, api_answer *out)
+{
+	if (rt->document) {
+		rt->document(r, out);
+		return;
+	}
+	int status = rt->verdict(r);
+	if (status == 200 && (rt->params & PARAM_TAGS) && !tags_match(r))
+		status = 503;
+	answer_json(out, status, status_json(r->s));
+}
+
+/* Parses uri, finds the route, checks method and query, answers. The caller clears the query. */
+static void answer_uri(const api_snapshot *s, const api_counters *c, const char *method, const char *uri,
+		       struct evkeyvalq *query, api_answer *out)
+{
+	char m[API_ECHO_MAX + 1], p[API_ECHO_MAX + 1];
+	if (strnlen(uri, API_URI_MAX + 1) > API_URI_MAX) {
+		answer_error(out, 414, "api: uri is longer than %d bytes", API_URI_MAX);
+		return;
+	}
+	struct evhttp_uri *u = evhttp_uri_parse(uri);
+	if (u == NULL || (evhttp_uri_get_scheme(u) == NULL && (uri[0] != '/' || evhttp_uri_get_host(u) != NULL))) {
+		answer_error(out, 400, "api: malformed uri \"%s\"", echo(uri, p, sizeof p));
+		if (u)
+			evhttp_uri_free(u);
+		return;
+	}
+	const char *path = evhttp_uri_get_path(u) ? evhttp_uri_get_path(u) : "";
+	const route *rt = route_find(path);
+	const char *qs = evhttp_uri_get_query(u);
+	if (rt == NULL) {
+		answer_error(out, 404, "api: no endpoint %s", echo(path, p, sizeof p));
+	} else if (!streq(method, "GET") && !streq(method, "HEAD") && !streq(method, "OPTIONS")) {
+		answer_error(out, 405, "api: method %s is not allowed on %s", echo(method, m, sizeof m), rt->path);
+		snprintf(out->allow, sizeof out->allow, "%s", read_methods);
+	} else if (qs && evhttp_parse_query_str(qs, query) < 0) {
+		answer_error(out, 400, "api: malformed query \"%s\"\nHINT: name=value pairs joined by &",
+			     echo(qs, p, sizeof p));
+	} else {
+		request r = {.s = s, .counters = c, .query = query};
+		if (params_read(rt, &r, out) == 0)
+			answer_route(rt, &r, out);
+	}
+	evhttp_uri_free(u);
+}
+
+static void route_request(const api_snapshot *s, const api_counters *c, const char *method, const char *uri,
+			  api_answer *out)
+{
+	memset(out, 0, sizeof *out);
+	out->content_type = content_json;
+	if (method == NULL || uri == NULL) {
+		answer_error(out, 400, "api: request without %s", method ? "uri" : "method");
+		return;
+	}
+	struct evkeyvalq query;
+	TAILQ_INIT(&query);
+	answer_uri(s, c, method, uri, &query, out);
+	evhttp_clear_headers(&query);
+	if (streq(method, "OPTIONS") && (out->status == 200 || out->status == 503))
+		snprintf(out->allow, sizeof out->allow, "%s", read_methods);
+	/* HEAD and OPTIONS answer with the status alone, as HAProxy's checks expect. */
+	if (streq(method, "HEAD") || streq(method, "OPTIONS")) {
+		free(out->body);
+		out->body = NULL;
+	}
+}
+
+void api_route(const api_snapshot *s, const char *method, const char *uri, api_answer *out)
+{
+	static const api_counters none;
+	route_request(s, &none, method, uri, out);
+}
+
+void api_answer_clear(api_answer *a)
+{
+	if (a == NULL)
+		return;
+	free(a->body);
+	memset(a, 0, sizeof *a);
+}
+
+/* ---- the server ---- */
+
+static const char *method_name(enum evhttp_cmd_type cmd)
+{
+	static const struct {
+		enum evhttp_cmd_type cmd;
+		const char *name;
+	} names[] = {{EVHTTP_REQ_GET, "GET"},	  {EVHTTP_REQ_HEAD, "HEAD"},	   {EVHTTP_REQ_OPTIONS, "OPTIONS"},
+		     {EVHTTP_REQ_POST, "POST"},	  {EVHTTP_REQ_PUT, "PUT"},	   {EVHTTP_REQ_PATCH, "PATCH"},
+		     {EVHTTP_REQ_DELETE, "DELETE"}, {EVHTTP_REQ_TRACE, "TRACE"}, {EVHTTP_REQ_CONNECT, "CONNECT"}};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (names[i].cmd == cmd)
+			return names[i].name;
+	return "UNKNOWN";
+}
+
+static void count(api_counters *c, int status)
+{
+	size_t i = 0;
+	while (counted_status[i] != 0 && counted_status[i] != status)
+		i++;
+	c->requests[i]++;
+}
+
+static void api_on_request(struct evhttp_request *req, void *arg)
+{
+	api *a = arg;
+	api_answer ans;
+	const char *method = method_name(evhttp_request_get_command(req));
+	const char *uri = evhttp_request_get_uri(req);
+	route_request(&a->snap, &a->counters, method, uri, &ans);
+	count(&a->counters, ans.status);
+
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	evhttp_add_header(h, "Content-Type", ans.content_type);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	if (ans.allow[0])
+		evhttp_add_header(h, "Allow", ans.allow);
+	if (ans.body)
+		evbuffer_add(evhttp_request_get_output_buffer(req), ans.body, strlen(ans.body));
+	log_debug("api request method=%s uri=%.128s status=%d", method, uri ? uri : "", ans.status);
+	evhttp_send_reply(req, ans.status, NULL, NULL);
+	api_answer_clear(&ans);
+}
+
+/* "host:port" or "[v6]:port" into host and port. */
+static int listen_parse(const char *listen, char *host, size_t len, ev_uint16_t *port)
+{
+	const char *colon = listen ? strrchr(listen, ':') : NULL;
+	char *end = NULL;
+	long p = colon ? strtol(colon + 1, &end, 10) : -1;
+	if (colon == NULL || colon == listen || end == colon + 1 || *end != '\0' || p < 0 || p > 65535)
+		return -1;
+	const char *start = listen[0] == '[' ? listen + 1 : listen;
+	size_t n = (size_t)(colon - start);
+	if (start != listen && (n == 0 || start[n - 1] != ']'))
+		return -1;
+	if (start != listen)
+		n--;
+	if (n == 0 || n >= len)
+		return -1;
+	memcpy(host, start, n);
+	host[n] = '\0';
+	*port = (ev_uint16_t)p;
+	return 0;
+}
+
+static void snapshot_init(api_snapshot *s)
+{
+	memset(s, 0, sizeof *s);
+	snprintf(s->role, sizeof s->role, "uninitialized");
+	snprintf(s->history_json, sizeof s->history_json, "[]");
+	s->replay_lag_seconds = -1;
+}
+
+api *api_new(struct event_base *base, const char *listen, fl_err *err)
+{
+	char host[128];
+	ev_uint16_t port;
+	if (listen_parse(listen, host, sizeof host, &port) < 0) {
+		fl_fail(err, FL_ERR_CONFIG, "api: listen address \"%s\" is not host:port", listen ? listen : "");
+		return NULL;
+	}
+	api *a = calloc(1, sizeof *a);
+	if (a == NULL || (a->http = evhttp_new(base)) == NULL) {
+		free(a);
+		fl_fail(err, FL_ERR_INTERNAL, "api: cannot allocate the HTTP server");
+		return NULL;
+	}
+	snapshot_init(&a->snap);
+	evhttp_set_max_headers_size(a->http, API_HEADERS_MAX);
+	evhttp_set_max_body_size(a->http, API_BODY_MAX);
+	evhttp_set_timeout(a->http, API_TIMEOUT_S);
+	/* Mutating methods are let through so that they get our 405 with Allow, not evhttp's bare 501. */
+	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_POST |
+						    EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE);
+	evhttp_set_gencb(a->http, api_on_request, a);
+	if (evhttp_bind_socket_with_handle(a->http, host, port) == NULL) {
+		int e = errno;
+		api_free(a);
+		fl_fail(err, FL_ERR_IO, "api: cannot listen on %s: %s\nHINT: is another agent or Patroni on that port?",
+			listen, strerror(e));
+		return NULL;
+	}
+	log_info("api listening on %s", listen);
+	return a;
+}
+
+void api_free(api *a)
+{
+	if (a == NULL)
+		return;
+	if (a->http)
+		evhttp_free(a->http);
+	free(a);
+}
+
+void api_update(api *a, const api_snapshot *s)
+{
+	if (a == NULL || s == NULL)
+		return;
+	a->snap = *s;
+	/* Strings are read with %s and strcmp: make sure each one ends. */
+	a->snap.name[sizeof a->snap.name - 1] = '\0';
+	a->snap.scope[sizeof a->snap.scope - 1] = '\0';
+	a->snap.role[sizeof a->snap.role - 1] = '\0';
+	a->snap.conn_address[sizeof a->snap.conn_address - 1] = '\0';
+	a->snap.api_url[sizeof a->snap.api_url - 1] = '\0';
+}

@@ -1,0 +1,735 @@
+/*
+ * test_api: the REST API's answers, one row per situation. The health table
+ * gives, for each snapshot of a node (leader, streaming, lagging, stopped,
+ * noloadbalance, sync, async, ...), the status of every health endpoint
+ * under GET, HEAD and OPTIONS; further tables cover lag sizes, tag filters,
+ * methods and malformed requests, and the documents' JSON. The last test
+ * starts the real server on a loopback port and talks HTTP to it.
+ */
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "cunit_main.h"
+
+#define MB (1024ull * 1024ull)
+#define LEADER_LSN (256 * MB)
+
+static member *add_member(cluster_view *v, const char *name, const char *role, uint64_t lsn)
+{
+	member *m = &v->members[v->n_members++];
+	memset(m, 0, sizeof *m);
+	snprintf(m->name, sizeof m->name, "%s", name);
+	snprintf(m->role, sizeof m->role, "%s", role);
+	snprintf(m->conn_address, sizeof m->conn_address, "10.0.0.%d:5432", v->n_members);
+	snprintf(m->api_url, sizeof m->api_url, "http://10.0.0.%d:8008", v->n_members);
+	m->running = m->streaming = true;
+	m->timeline = 2;
+	m->wal_lsn = m->received_lsn = m->replayed_lsn = lsn;
+	return m;
+}
+
+/* Three nodes of scope "demo": n1 leads at 256 MB, n2 streams level with it, n3 32 MB behind. */
+static void view_base(cluster_view *v)
+{
+	memset(v, 0, sizeof *v);
+	v->initialized = true;
+	v->has_leader = true;
+	snprintf(v->leader, sizeof v->leader, "n1");
+	v->leader_term = 7;
+	v->has_status = true;
+	snprintf(v->last_leader, sizeof v->last_leader, "n1");
+	v->last_term = 7;
+	v->last_lsn = LEADER_LSN - MB;
+	add_member(v, "n1", "primary", LEADER_LSN);
+	add_member(v, "n2", "replica", LEADER_LSN);
+	add_member(v, "n3", "replica", LEADER_LSN - 32 * MB);
+}
+
+static void node_as(api_snapshot *s, const char *name, const char *role, uint64_t lsn)
+{
+	memset(s, 0, sizeof *s);
+	view_base(&s->view);
+	snprintf(s->name, sizeof s->name, "%s", name);
+	snprintf(s->scope, sizeof s->scope, "demo");
+	snprintf(s->role, sizeof s->role, "%s", role);
+	snprintf(s->history_json, sizeof s->history_json, "%s",
+		 "[[1,25623960,\"no recovery target specified\",\"2026-01-01T00:00:00Z\",\"n1\"]]");
+	s->running = s->streaming = s->etcd_ok = true;
+	s->timeline = 2;
+	s->wal_lsn = s->received_lsn = s->replayed_lsn = lsn;
+	s->replay_lag_seconds = 0.25;
+	s->postmaster_start = 1790000000.5;
+	s->priority = 1;
+	s->lease_renewals = 41;
+	s->lease_failures = 2;
+	s->leader_changes = 3;
+}
+
+static void leader(api_snapshot *s)
+{
+	node_as(s, "n1", "primary", LEADER_LSN);
+	s->leader = true;
+	s->streaming = false;
+	s->received_lsn = s->replayed_lsn = 0;
+	s->replay_lag_seconds = -1;
+}
+static void leader_pg_down(api_snapshot *s)
+{
+	leader(s);
+	s->running = false;
+}
+static void streaming(api_snapshot *s) { node_as(s, "n2", "replica", LEADER_LSN); }
+static void lagging(api_snapshot *s) { node_as(s, "n3", "replica", LEADER_LSN - 32 * MB); }
+static void archive_recovery(api_snapshot *s)
+{
+	streaming(s);
+	s->streaming = false;
+}
+static void stopped(api_snapshot *s)
+{
+	node_as(s, "n2", "stopped", 0);
+	s->running = s->streaming = false;
+}
+static void noloadbalance(api_snapshot *s)
+{
+	streaming(s);
+	s->noloadbalance = true;
+}
+static void publish_sync(cluster_view *v, int64_t term)
+{
+	v->has_sync = true;
+	v->sync_term = term;
+	v->n_sync = 1;
+	snprintf(v->sync[0], sizeof v->sync[0], "n2");
+}
+static void sync_replica(api_snapshot *s)
+{
+	streaming(s);
+	publish_sync(&s->view, 7);
+}
+static void async_replica(api_snapshot *s)
+{
+	lagging(s);
+	publish_sync(&s->view, 7);
+}
+/* n2 is named in a sync set of an earlier term: it no longer counts. */
+static void stale_sync(api_snapshot *s)
+{
+	streaming(s);
+	publish_sync(&s->view, 6);
+}
+/* No leader key: lag is measured from the status record's position. */
+static void unlocked(api_snapshot *s)
+{
+	lagging(s);
+	s->view.has_leader = false;
+}
+
+typedef void (*situation_fn)(api_snapshot *s);
+
+static const struct {
+	const char *name;
+	situation_fn make;
+} situations[] = {
+	{"leader", leader},	       {"leader_pg_down", leader_pg_down}, {"streaming", streaming},
+	{"lagging", lagging},	       {"archive_recovery", archive_recovery}, {"stopped", stopped},
+	{"noloadbalance", noloadbalance}, {"sync_replica", sync_replica},   {"async_replica", async_replica},
+	{"stale_sync", stale_sync},     {"unlocked", unlocked},
+};
+
+static situation_fn situation(const char *name)
+{
+	for (size_t i = 0; i < sizeof situations / sizeof situations[0]; i++)
+		if (strcmp(situations[i].name, name) == 0)
+			return situations[i].make;
+	CU_FAIL_FATAL("unknown situation");
+	return NULL;
+}
+
+/* ---- health endpoints: situation x endpoint ---- */
+
+static const char *const health_paths[] = {"/primary", "/master", "/read-write", "/",	    "/leader",
+					   "/replica", "/read-only", "/health",	    "/liveness", "/readiness",
+					   "/sync",    "/async",     "/synchronous", "/asynchronous"};
+#define N_HEALTH (sizeof health_paths / sizeof health_paths[0])
+
+static const struct {
+	const char *situation;
+	int status[N_HEALTH]; /* in the order of health_paths */
+} health_rows[] = {
+	/*                   pri  mas  rw   /    lead rep  ro   hea  liv  rdy  sync asyn sync asyn */
+	{"leader",           {200, 200, 200, 200, 200, 503, 200, 200, 200, 200, 503, 503, 503, 503}},
+	{"leader_pg_down",   {503, 503, 503, 503, 200, 503, 503, 503, 200, 503, 503, 503, 503, 503}},
+	{"streaming",        {503, 503, 503, 503, 503, 200, 200, 200, 200, 200, 503, 200, 503, 200}},
+	{"lagging",          {503, 503, 503, 503, 503, 200, 200, 200, 200, 200, 503, 200, 503, 200}},
+	{"archive_recovery", {503, 503, 503, 503, 503, 200, 200, 200, 200, 503, 503, 200, 503, 200}},
+	{"stopped",          {503, 503, 503, 503, 503, 503, 503, 503, 200, 503, 503, 503, 503, 503}},
+	{"noloadbalance",    {503, 503, 503, 503, 503, 503, 503, 200, 200, 200, 503, 503, 503, 503}},
+	{"sync_replica",     {503, 503, 503, 503, 503, 200, 200, 200, 200, 200, 200, 503, 200, 503}},
+	{"async_replica",    {503, 503, 503, 503, 503, 200, 200, 200, 200, 200, 503, 200, 503, 200}},
+	{"stale_sync",       {503, 503, 503, 503, 503, 200, 200, 200, 200, 200, 503, 200, 503, 200}},
+	{"unlocked",         {503, 503, 503, 503, 503, 200, 200, 200, 200, 200, 503, 200, 503, 200}},
+};
+
+static void test_every_health_endpoint_in_every_situation(void)
+{
+	static const char *const methods[] = {"GET", "HEAD", "OPTIONS"};
+	CU_ASSERT_EQUAL(sizeof health_rows / sizeof health_rows[0], sizeof situations / sizeof situations[0]);
+	for (size_t i = 0; i < sizeof health_rows / sizeof health_rows[0]; i++) {
+		api_snapshot s;
+		situation(health_rows[i].situation)(&s);
+		for (size_t j = 0; j < N_HEALTH; j++)
+			for (size_t k = 0; k < 3; k++) {
+				api_answer a;
+				api_route(&s, methods[k], health_paths[j], &a);
+				if (a.status != health_rows[i].status[j])
+					printf("\n  %s %s in %s: %d, want %d", methods[k], health_paths[j],
+					       health_rows[i].situation, a.status, health_rows[i].status[j]);
+				CU_ASSERT_EQUAL(a.status, health_rows[i].status[j]);
+				CU_ASSERT_STRING_EQUAL(a.content_type, "application/json");
+				CU_ASSERT_EQUAL(a.body != NULL, k == 0);
+				CU_ASSERT_STRING_EQUAL(a.allow, k == 2 ? "GET, HEAD, OPTIONS" : "");
+				api_answer_clear(&a);
+			}
+	}
+}
+
+/* ---- query parameters: lag sizes, tags, replication_state ---- */
+
+static const struct {
+	const char *situation;
+	const char *uri;
+	int status;
+	const char *error; /* a substring of the JSON error, for 4xx */
+} query_rows[] = {
+	/* lag: n2 is level with the leader, n3 is 32 MB (33554432 bytes) behind */
+	{"streaming", "/replica?lag=16MB", 200, NULL},
+	{"lagging", "/replica?lag=16MB", 503, NULL},
+	{"lagging", "/replica?lag=33554432", 200, NULL},
+	{"lagging", "/replica?lag=33554431", 503, NULL},
+	{"lagging", "/replica?lag=32768kB", 200, NULL},
+	{"lagging", "/replica?lag=1GB", 200, NULL},
+	{"lagging", "/replica?lag=1TB", 200, NULL},
+	{"lagging", "/replica?lag=1048576", 503, NULL},
+	{"streaming", "/replica?lag=1048576", 200, NULL},
+	{"streaming", "/replica?lag=1kB", 200, NULL},
+	{"streaming", "/replica?lag=0", 200, NULL},
+	{"lagging", "/replica?lag=1kB", 503, NULL},
+	{"lagging", "/replica?lag=33554432B", 200, NULL},
+	{"lagging", "/replica?lag=16777215TB", 200, NULL},
+	{"unlocked", "/replica?lag=16MB", 503, NULL},	     /* 31 MB behind the status record */
+	{"unlocked", "/replica?lag=31MB", 200, NULL},
+	{"lagging", "/read-only?lag=16MB", 503, NULL},
+	{"leader", "/read-only?lag=16MB", 200, NULL},
+	{"lagging", "/async?lag=16MB", 503, NULL},
+	{"async_replica", "/async?lag=64MB", 200, NULL},
+	{"lagging", "/readiness?lag=16MB", 503, NULL},
+	{"lagging", "/readiness?lag=64MB", 200, NULL},
+	{"leader", "/readiness?lag=1", 200, NULL},
+	{"streaming", "/replica?lag=bad", 400, "lag \"bad\" is not a size"},
+	{"streaming", "/replica?lag=-1", 400, "lag \"-1\" is not a size"},
+	{"streaming", "/replica?lag=99999999999999999999TB", 400, "is too large"},
+	{"streaming", "/replica?lag=99999999999999999999", 400, "is too large"},
+	{"streaming", "/replica?lag=16777216TB", 400, "is too large"},
+	{"streaming", "/replica?lag=", 400, "lag \"\" is not a size"},
+	{"streaming", "/replica?lag=16mb", 400, "is not a size"},
+	{"streaming", "/replica?lag=16%20MB", 400, "is not a size"},
+	{"streaming", "/replica?lag=1.5MB", 400, "is not a size"},
+	{"streaming", "/replica?lag=1&lag=2", 400, "is given twice"},
+	{"leader", "/replica?lag=bad", 400, "lag \"bad\""}, /* validation does not depend on the role */
+	/* tags */
+	{"streaming", "/replica?tag_nofailover=false", 200, NULL},
+	{"streaming", "/replica?tag_nofailover=true", 503, NULL},
+	{"streaming", "/replica?tag_priority=1", 200, NULL},
+	{"streaming", "/replica?tag_priority=2", 503, NULL},
+	{"streaming", "/replica?tag_noloadbalance=false&tag_priority=1", 200, NULL},
+	{"streaming", "/replica?tag_noloadbalance=false&tag_priority=9", 503, NULL},
+	{"streaming", "/replica?tag_datacenter=east", 503, NULL}, /* a tag the node lacks does not match */
+	{"streaming", "/replica?lag=16MB&tag_nofailover=false", 200, NULL},
+	{"stopped", "/replica?tag_nofailover=false", 503, NULL},
+	{"streaming", "/health?tag_priority=1", 200, NULL},
+	{"streaming", "/health?tag_priority=0", 503, NULL},
+	{"leader", "/read-only?tag_nofailover=false", 200, NULL},
+	{"leader", "/read-only?tag_nofailover=true", 503, NULL},
+	{"streaming", "/replica?tag_=x", 400, "names no tag"},
+	{"leader", "/primary?tag_nofailover=false", 400, "unknown query parameter \"tag_nofailover\" for /primary"},
+	/* replication_state */
+	{"streaming", "/replica?replication_state=streaming", 200, NULL},
+	{"archive_recovery", "/replica?replication_state=streaming", 503, NULL},
+	{"archive_recovery", "/replica?replication_state=in%20archive%20recovery", 200, NULL},
+	{"streaming", "/replica?replication_state=a&replication_state=b", 400, "given twice"},
+	/* unknown and malformed queries */
+	{"leader", "/primary?foo=1", 400, "unknown query parameter \"foo\" for /primary"},
+	{"leader", "/primary?a_very_long_parameter_name_that_goes_on_and_on_well_past_the_echo_limit=1", 400,
+	 "unknown query parameter \"a_very_long_parameter_name_that_goes_on_and_on_well_past_the_...\""},
+	{"streaming", "/replica?mode=write", 400, "unknown query parameter \"mode\""},
+	{"leader", "/liveness?lag=1", 400, "unknown query parameter \"lag\" for /liveness"},
+	{"leader", "/cluster?x=1", 400, "unknown query parameter \"x\""},
+	{"leader", "/primary?x", 400, "malformed query \"x\""},
+	{"leader", "/primary?=1", 400, "malformed query"},
+	{"leader", "/primary?", 200, NULL},
+	{"leader", "/primary?#frag", 200, NULL},
+	{"streaming", "/replica/", 200, NULL},
+	{"leader", "http://db1:8008/primary", 200, NULL},
+	{"leader", "http://db1:8008", 200, NULL},
+};
+
+static void test_query_parameters(void)
+{
+	for (size_t i = 0; i < sizeof query_rows / sizeof query_rows[0]; i++) {
+		api_snapshot s;
+		api_answer a;
+		situation(query_rows[i].situation)(&s);
+		api_route(&s, "GET", query_rows[i].uri, &a);
+		if (a.status != query_rows[i].status)
+			printf("\n  GET %s in %s: %d, want %d (%s)", query_rows[i].uri, query_rows[i].situation,
+			       a.status, query_rows[i].status, a.body ? a.body : "");
+		CU_ASSERT_EQUAL(a.status, query_rows[i].status);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(a.body);
+		json_t *o = json_loads(a.body, 0, NULL);
+		CU_ASSERT_PTR_NOT_NULL(o);
+		if (query_rows[i].error) {
+			const char *e = json_string_value(json_object_get(o, "error"));
+			CU_ASSERT_PTR_NOT_NULL(e);
+			if (e && strstr(e, query_rows[i].error) == NULL)
+				printf("\n  GET %s: error %s lacks %s", query_rows[i].uri, e, query_rows[i].error);
+			CU_ASSERT_PTR_NOT_NULL(e ? strstr(e, query_rows[i].error) : NULL);
+		}
+		json_decref(o);
+		api_answer_clear(&a);
+	}
+}
+
+/* ---- methods, paths and malformed requests ---- */
+
+static const struct {
+	const char *method;
+	const char *uri;
+	int status;
+	const char *allow;
+	const char *error;
+} request_rows[] = {
+	{"POST", "/primary", 405, "GET, HEAD, OPTIONS", "method POST is not allowed on /primary"},
+	{"PUT", "/replica?lag=1", 405, "GET, HEAD, OPTIONS", "method PUT"},
+	{"DELETE", "/cluster", 405, "GET, HEAD, OPTIONS", "method DELETE is not allowed on /cluster"},
+	{"PATCH", "/metrics", 405, "GET, HEAD, OPTIONS", "method PATCH"},
+	{"BREW", "/health", 405, "GET, HEAD, OPTIONS", "method BREW"},
+	{"get", "/health", 405, "GET, HEAD, OPTIONS", "method get"},
+	{"GET", "/nope", 404, "", "no endpoint /nope"},
+	{"POST", "/switchover", 404, "", "no endpoint /switchover"},
+	{"GET", "/primaryx", 404, "", "no endpoint"},
+	{"GET", "/primary//", 404, "", "no endpoint"},
+	{"GET", "/%70rimary", 404, "", "no endpoint /%70rimary"},
+	{"GET", "not a uri", 400, "", "malformed uri"},
+	{"GET", "primary", 400, "", "malformed uri"},
+	{"GET", "//evil/primary", 400, "", "malformed uri"},
+	{"GET", "", 400, "", "malformed uri"},
+	{"GET", "/prim\x01ry", 400, "", "malformed uri \"/prim?ry\""},
+	{"OPTIONS", "/cluster", 200, "GET, HEAD, OPTIONS", NULL},
+	{"OPTIONS", "/nope", 404, "", NULL},
+	{"HEAD", "/metrics", 200, "", NULL},
+	{"HEAD", "/nope", 404, "", NULL},
+};
+
+static void test_methods_paths_and_malformed_requests(void)
+{
+	api_snapshot s;
+	leader(&s);
+	for (size_t i = 0; i < sizeof request_rows / sizeof request_rows[0]; i++) {
+		api_answer a;
+		api_route(&s, request_rows[i].method, request_rows[i].uri, &a);
+		if (a.status != request_rows[i].status)
+			printf("\n  %s %s: %d, want %d", request_rows[i].method, request_rows[i].uri, a.status,
+			       request_rows[i].status);
+		CU_ASSERT_EQUAL(a.status, request_rows[i].status);
+		CU_ASSERT_STRING_EQUAL(a.allow, request_rows[i].allow);
+		const char *method = request_rows[i].method;
+		bool bodiless = strcmp(method, "HEAD") == 0 || strcmp(method, "OPTIONS") == 0;
+		CU_ASSERT_EQUAL(a.body == NULL, bodiless);
+		if (request_rows[i].error) {
+			json_t *o = a.body ? json_loads(a.body, 0, NULL) : NULL;
+			const char *e = json_string_value(json_object_get(o, "error"));
+			if (e == NULL || strstr(e, request_rows[i].error) == NULL)
+				printf("\n  %s %s: error %s lacks %s", request_rows[i].method, request_rows[i].uri,
+				       e ? e : "(none)", request_rows[i].error);
+			CU_ASSERT_PTR_NOT_NULL(e ? strstr(e, request_rows[i].error) : NULL);
+			json_decref(o);
+		}
+		api_answer_clear(&a);
+	}
+}
+
+static void test_long_uri_is_refused(void)
+{
+	api_snapshot s;
+	api_answer a;
+	leader(&s);
+	char *uri = malloc(4096);
+	memset(uri, 'a', 4095);
+	uri[0] = '/';
+	uri[4095] = '\0';
+	api_route(&s, "GET", uri, &a);
+	CU_ASSERT_EQUAL(a.status, 414);
+	api_answer_clear(&a);
+	api_route(&s, NULL, "/primary", &a);
+	CU_ASSERT_EQUAL(a.status, 400);
+	api_answer_clear(&a);
+	api_route(&s, "GET", NULL, &a);
+	CU_ASSERT_EQUAL(a.status, 400);
+	api_answer_clear(&a);
+	api_answer_clear(NULL);
+	free(uri);
+}
+
+/* ---- JSON documents ---- */
+
+static json_t *get_json(const api_snapshot *s, const char *uri, int want_status)
+{
+	api_answer a;
+	api_route(s, "GET", uri, &a);
+	CU_ASSERT_EQUAL(a.status, want_status);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a.body);
+	json_error_t err;
+	json_t *o = json_loads(a.body, 0, &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	api_answer_clear(&a);
+	return o;
+}
+
+static const char *str_at(json_t *o, const char *key) { return json_string_value(json_object_get(o, key)); }
+static json_int_t int_at(json_t *o, const char *key) { return json_integer_value(json_object_get(o, key)); }
+
+static void test_status_body_of_a_leader(void)
+{
+	api_snapshot s;
+	leader(&s);
+	json_t *o = get_json(&s, "/primary", 200);
+	CU_ASSERT_STRING_EQUAL(str_at(o, "state"), "running");
+	CU_ASSERT_STRING_EQUAL(str_at(o, "role"), "primary");
+	CU_ASSERT_EQUAL(int_at(o, "timeline"), 2);
+	CU_ASSERT_EQUAL(int_at(json_object_get(o, "xlog"), "location"), (json_int_t)LEADER_LSN);
+	CU_ASSERT_PTR_NULL(json_object_get(o, "replication_state"));
+	CU_ASSERT_PTR_NULL(json_object_get(o, "cluster_unlocked"));
+	CU_ASSERT_STRING_EQUAL(str_at(json_object_get(o, "patroni"), "scope"), "demo");
+	CU_ASSERT_STRING_EQUAL(str_at(json_object_get(o, "patroni"), "name"), "n1");
+	CU_ASSERT_EQUAL(int_at(json_object_get(o, "tags"), "priority"), 1);
+	CU_ASSERT_STRING_EQUAL(str_at(o, "postmaster_start_time"), "2026-09-21 14:13:20.500 UTC");
+	json_decref(o);
+	/* the same body with 503 on a replica endpoint */
+	o = get_json(&s, "/replica", 503);
+	CU_ASSERT_STRING_EQUAL(str_at(o, "role"), "primary");
+	json_decref(o);
+}
+
+static void test_status_body_of_replicas_and_stopped_nodes(void)
+{
+	api_snapshot s;
+	sync_replica(&s);
+	json_t *o = get_json(&s, "/sync", 200);
+	CU_ASSERT_STRING_EQUAL(str_at(o, "role"), "replica");
+	CU_ASSERT_STRING_EQUAL(str_at(o, "replication_state"), "streaming");
+	CU_ASSERT_TRUE(json_is_true(json_object_get(o, "sync_standby")));
+	json_t *x = json_object_get(o, "xlog");
+	CU_ASSERT_EQUAL(int_at(x, "received_location"), (json_int_t)LEADER_LSN);
+	CU_ASSERT_EQUAL(int_at(x, "replayed_location"), (json_int_t)LEADER_LSN);
+	CU_ASSERT_PTR_NULL(json_object_get(x, "location"));
+	json_decref(o);
+
+	unlocked(&s);
+	s.view.paused = true;
+	o = get_json(&s, "/replica", 200);
+	CU_ASSERT_TRUE(json_is_true(json_object_get(o, "cluster_unlocked")));
+	CU_ASSERT_TRUE(json_is_true(json_object_get(o, "pause")));
+	CU_ASSERT_PTR_NULL(json_object_get(o, "sync_standby"));
+	json_decref(o);
+
+	stopped(&s);
+	o = get_json(&s, "/health", 503);
+	CU_ASSERT_STRING_EQUAL(str_at(o, "state"), "stopped");
+	CU_ASSERT_STRING_EQUAL(str_at(o, "role"), "stopped");
+	CU_ASSERT_PTR_NULL(json_object_get(o, "xlog"));
+	CU_ASSERT_PTR_NULL(json_object_get(o, "postmaster_start_time"));
+	json_decref(o);
+
+	o = get_json(&s, "/patroni", 200);
+	CU_ASSERT_STRING_EQUAL(str_at(o, "state"), "stopped");
+	json_decref(o);
+}
+
+static json_t *member_at(json_t *cluster, const char *name)
+{
+	json_t *m;
+	size_t i;
+	json_array_foreach(json_object_get(cluster, "members"), i, m)
+	{
+		if (strcmp(str_at(m, "name"), name) == 0)
+			return m;
+	}
+	return NULL;
+}
+
+static void test_cluster_document_lists_every_member(void)
+{
+	api_snapshot s;
+	sync_replica(&s);
+	s.view.members[2].streaming = false;
+	s.view.members[2].noloadbalance = true;
+	json_t *o = get_json(&s, "/cluster", 200);
+	CU_ASSERT_STRING_EQUAL(str_at(o, "scope"), "demo");
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(o, "members")), 3);
+	json_t *n1 = member_at(o, "n1"), *n2 = member_at(o, "n2"), *n3 = member_at(o, "n3");
+	CU_ASSERT_FATAL(n1 && n2 && n3);
+	CU_ASSERT_STRING_EQUAL(str_at(n1, "role"), "leader");
+	CU_ASSERT_STRING_EQUAL(str_at(n1, "state"), "running");
+	CU_ASSERT_PTR_NULL(json_object_get(n1, "lag"));
+	CU_ASSERT_STRING_EQUAL(str_at(n1, "host"), "10.0.0.1");
+	CU_ASSERT_EQUAL(int_at(n1, "port"), 5432);
+	CU_ASSERT_STRING_EQUAL(str_at(n1, "api_url"), "http://10.0.0.1:8008");
+	CU_ASSERT_EQUAL(int_at(n1, "timeline"), 2);
+	CU_ASSERT_STRING_EQUAL(str_at(n2, "role"), "sync_standby");
+	CU_ASSERT_STRING_EQUAL(str_at(n2, "state"), "streaming");
+	CU_ASSERT_EQUAL(int_at(n2, "lag"), 0);
+	CU_ASSERT_STRING_EQUAL(str_at(n3, "role"), "replica");
+	CU_ASSERT_STRING_EQUAL(str_at(n3, "state"), "in archive recovery");
+	CU_ASSERT_EQUAL(int_at(n3, "lag"), (json_int_t)(32 * MB));
+	CU_ASSERT_TRUE(json_is_true(json_object_get(json_object_get(n3, "tags"), "noloadbalance")));
+	json_decref(o);
+
+	/* a stopped member, an address without a port, a paused cluster */
+	s.view.members[2].running = false;
+	snprintf(s.view.members[2].conn_address, sizeof s.view.members[2].conn_address, "db3");
+	s.view.paused = true;
+	o = get_json(&s, "/cluster", 200);
+	CU_ASSERT_STRING_EQUAL(str_at(member_at(o, "n3"), "state"), "stopped");
+	CU_ASSERT_STRING_EQUAL(str_at(member_at(o, "n3"), "host"), "db3");
+	CU_ASSERT_PTR_NULL(json_object_get(member_at(o, "n3"), "port"));
+	CU_ASSERT_TRUE(json_is_true(json_object_get(o, "pause")));
+	json_decref(o);
+
+	/* no leader position known at all: lag is "unknown"; IPv6 addresses lose their brackets */
+	s.view.has_leader = false;
+	s.view.last_lsn = 0;
+	snprintf(s.view.members[1].conn_address, sizeof s.view.members[1].conn_address, "[::1]:5433");
+	o = get_json(&s, "/cluster", 200);
+	CU_ASSERT_STRING_EQUAL(str_at(member_at(o, "n2"), "lag"), "unknown");
+	CU_ASSERT_STRING_EQUAL(str_at(member_at(o, "n2"), "host"), "::1");
+	CU_ASSERT_EQUAL(int_at(member_at(o, "n2"), "port"), 5433);
+	CU_ASSERT_STRING_EQUAL(str_at(member_at(o, "n2"), "role"), "replica");
+	json_decref(o);
+}
+
+static void test_history_document_passes_the_record_through(void)
+{
+	api_snapshot s;
+	leader(&s);
+	json_t *o = get_json(&s, "/history", 200);
+	CU_ASSERT_EQUAL(json_array_size(o), 1);
+	CU_ASSERT_EQUAL(json_integer_value(json_array_get(json_array_get(o, 0), 1)), 25623960);
+	json_decref(o);
+	snprintf(s.history_json, sizeof s.history_json, "[]");
+	o = get_json(&s, "/history", 200);
+	CU_ASSERT_EQUAL(json_array_size(o), 0);
+	json_decref(o);
+	snprintf(s.history_json, sizeof s.history_json, "{\"broken\":");
+	o = get_json(&s, "/history", 500);
+	CU_ASSERT_PTR_NOT_NULL(strstr(str_at(o, "error"), "history"));
+	json_decref(o);
+}
+
+static void test_metrics_in_prometheus_text_format(void)
+{
+	api_snapshot s;
+	api_answer a;
+	lagging(&s);
+	api_route(&s, "GET", "/metrics", &a);
+	CU_ASSERT_EQUAL(a.status, 200);
+	CU_ASSERT_STRING_EQUAL(a.content_type, "text/plain; version=0.0.4; charset=utf-8");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a.body);
+	static const char *const lines[] = {
+		"# TYPE flotilla_replica gauge\nflotilla_replica{scope=\"demo\",name=\"n3\"} 1\n",
+		"flotilla_primary{scope=\"demo\",name=\"n3\"} 0\n",
+		"flotilla_role{scope=\"demo\",name=\"n3\",role=\"replica\"} 1\n",
+		"flotilla_role{scope=\"demo\",name=\"n3\",role=\"primary\"} 0\n",
+		"flotilla_timeline{scope=\"demo\",name=\"n3\"} 2\n",
+		"flotilla_replication_lag_bytes{scope=\"demo\",name=\"n3\"} 33554432\n",
+		"flotilla_replication_lag_seconds{scope=\"demo\",name=\"n3\"} 0.250\n",
+		("# TYPE flotilla_lease_renewals_total counter\n"
+		 "flotilla_lease_renewals_total{scope=\"demo\",name=\"n3\"} 41\n"),
+		"flotilla_lease_failures_total{scope=\"demo\",name=\"n3\"} 2\n",
+		"flotilla_leader_changes_total{scope=\"demo\",name=\"n3\"} 3\n",
+		"# TYPE flotilla_api_requests_total counter\n",
+		"flotilla_api_requests_total{scope=\"demo\",name=\"n3\",code=\"200\"} 0\n",
+	};
+	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+		if (strstr(a.body, lines[i]) == NULL)
+			printf("\n  /metrics lacks %s", lines[i]);
+		CU_ASSERT_PTR_NOT_NULL(strstr(a.body, lines[i]));
+	}
+	api_answer_clear(&a);
+
+	/* a leader reports no lag in seconds, and label values are escaped */
+	leader(&s);
+	snprintf(s.scope, sizeof s.scope, "a\"b\\c");
+	api_route(&s, "GET", "/metrics", &a);
+	CU_ASSERT_PTR_NULL(strstr(a.body, "flotilla_replication_lag_seconds{"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(a.body, "flotilla_primary{scope=\"a\\\"b\\\\c\",name=\"n1\"} 1\n"));
+	api_answer_clear(&a);
+}
+
+/* ---- the real server ---- */
+
+typedef struct exchange {
+	struct event_base *base;
+	char reply[16384];
+	size_t n;
+} exchange;
+
+static void on_client_read(evutil_socket_t fd, short what, void *arg)
+{
+	exchange *x = arg;
+	if (what & EV_TIMEOUT) {
+		event_base_loopexit(x->base, NULL);
+		return;
+	}
+	ssize_t r = recv(fd, x->reply + x->n, sizeof x->reply - 1 - x->n, 0);
+	if (r <= 0 || x->n + (size_t)r >= sizeof x->reply - 1) {
+		event_base_loopexit(x->base, NULL);
+		return;
+	}
+	x->n += (size_t)r;
+}
+
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof sa;
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+/* Sends raw bytes to the API, runs the loop until the server closes (or 5 s), returns the reply. */
+static const char *http_exchange(struct event_base *base, int port, const char *request, exchange *x)
+{
+	memset(x, 0, sizeof *x);
+	x->base = base;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	CU_ASSERT_FATAL(fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+	CU_ASSERT_FATAL(send(fd, request, strlen(request), 0) == (ssize_t)strlen(request));
+	struct timeval five = {5, 0};
+	struct event *ev = event_new(base, fd, EV_READ | EV_PERSIST, on_client_read, x);
+	event_add(ev, &five);
+	event_base_dispatch(base);
+	event_free(ev);
+	close(fd);
+	x->reply[x->n] = '\0';
+	return x->reply;
+}
+
+static void test_server_answers_real_http_requests(void)
+{
+	struct event_base *base = event_base_new();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(base);
+	int port = free_port();
+	CU_ASSERT_FATAL(port > 0);
+	char listen[32];
+	snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+	fl_err err = {0};
+	api *a = api_new(base, listen, &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+
+	/* before the first tick the node is uninitialized */
+	exchange x;
+	const char *r = http_exchange(base, port, "GET /health HTTP/1.0\r\n\r\n", &x);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, " 503 "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "\"role\":\"uninitialized\""));
+
+	api_snapshot s;
+	leader(&s);
+	api_update(a, &s);
+	r = http_exchange(base, port, "GET /primary HTTP/1.0\r\n\r\n", &x);
+	CU_ASSERT_EQUAL(strncmp(r, "HTTP/1.", 7), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, " 200 OK\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "Content-Type: application/json\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "\r\n\r\n{\"patroni\":"));
+
+	/* HAProxy's check: OPTIONS, status only */
+	r = http_exchange(base, port, "OPTIONS /replica HTTP/1.0\r\n\r\n", &x);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, " 503 "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "\r\n\r\n") && strstr(r, "\r\n\r\n")[4] == '\0' ? r : NULL);
+
+	r = http_exchange(base, port, "HEAD /primary HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &x);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, " 200 "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "\r\n\r\n") && strstr(r, "\r\n\r\n")[4] == '\0' ? r : NULL);
+
+	r = http_exchange(base, port, "POST /primary HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}", &x);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, " 405 "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "Allow: GET, HEAD, OPTIONS\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "{\"error\":\"api: method POST is not allowed on /primary\"}"));
+
+	r = http_exchange(base, port, "GET /replica?lag=bad HTTP/1.0\r\n\r\n", &x);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, " 400 "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "lag \\\"bad\\\""));
+
+	/* evhttp's own limits: garbage, huge headers, huge bodies; the server keeps answering */
+	r = http_exchange(base, port, "\x01\x02garbage\r\n\r\n", &x);
+	CU_ASSERT_PTR_NULL(strstr(r, " 200 "));
+	char *big = malloc(20000);
+	snprintf(big, 20000, "GET /primary HTTP/1.0\r\nX-Big: %0*d\r\n\r\n", 12000, 0);
+	r = http_exchange(base, port, big, &x);
+	CU_ASSERT_PTR_NULL(strstr(r, " 200 "));
+	free(big);
+	r = http_exchange(base, port, "POST /primary HTTP/1.0\r\nContent-Length: 1000000\r\n\r\n", &x);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, " 413 "));
+
+	r = http_exchange(base, port, "GET /metrics HTTP/1.0\r\n\r\n", &x);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "flotilla_api_requests_total{scope=\"demo\",name=\"n1\",code=\"200\"} 2\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "flotilla_api_requests_total{scope=\"demo\",name=\"n1\",code=\"405\"} 1\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "flotilla_api_requests_total{scope=\"demo\",name=\"n1\",code=\"503\"} 2\n"));
+
+	/* a second server cannot take the same port, and says which */
+	fl_err err2 = {0};
+	CU_ASSERT_PTR_NULL(api_new(base, listen, &err2));
+	CU_ASSERT_EQUAL(err2.code, FL_ERR_IO);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err2.msg, listen));
+	CU_ASSERT_PTR_NULL(api_new(base, "nonsense", &err2));
+	CU_ASSERT_EQUAL(err2.code, FL_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err2.msg, "\"nonsense\" is not host:port"));
+
+	api_free(a);
+	api_free(NULL);
+	event_base_free(base);
+}
+
+void suite_register(void)
+{
+	CU_pSuite s = CU_add_suite("api", NULL, NULL);
+	CU_add_test(s, "every health endpoint in every situation", test_every_health_endpoint_in_every_situation);
+	CU_add_test(s, "query parameters: lag, tags, replication_state", test_query_parameters);
+	CU_add_test(s, "methods, paths and malformed requests", test_methods_paths_and_malformed_requests);
+	CU_add_test(s, "long uri is refused", test_long_uri_is_refused);
+	CU_add_test(s, "status body of a leader", test_status_body_of_a_leader);
+	CU_add_test(s, "status body of replicas and stopped nodes", test_status_body_of_replicas_and_stopped_nodes);
+	CU_add_test(s, "cluster document lists every member", test_cluster_document_lists_every_member);
+	CU_add_test(s, "history document passes the record through", test_history_document_passes_the_record_through);
+	CU_add_test(s, "metrics in Prometheus text format", test_metrics_in_prometheus_text_format);
+	CU_add_test(s, "server answers real HTTP requests", test_server_answers_real_http_requests);
+}
