@@ -109,12 +109,20 @@ def main():
             print("trial %d: killed %s, first write acknowledged by %s after %.3f s"
                   % (trial, leader, c.name_of_port(port), dt), flush=True)
             c.start_agent(leader)
-            wait_for(lambda: c.healthy() and c.role(leader) == "replica", 180,
-                     "3 healthy nodes after restarting %s" % leader)
+            try:
+                wait_for(lambda: c.healthy() and c.role(leader) == "replica", 180,
+                         "3 healthy nodes after restarting %s" % leader)
+            except AssertionError as e:
+                print("trial %d: the cluster did not recover, stopping: %s" % (trial, e), flush=True)
+                break
         w.stop_event.set()
         w.join(10)
-        print("failover (kill -> first acknowledged write), %d trials: median %.3f s, max %.3f s, min %.3f s"
-              % (len(results), statistics.median(results), max(results), min(results)))
+        if results:
+            print("failover (kill -> first acknowledged write), %d trials: median %.3f s, max %.3f s, min %.3f s"
+                  % (len(results), statistics.median(results), max(results), min(results)))
+        if len(results) < args.trials:
+            print("only %d of %d trials completed" % (len(results), args.trials))
+            sys.exit(1)
         print("agent RSS at the end:")
         for n in c.names():
             pid = c.agent_pid(n)

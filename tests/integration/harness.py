@@ -679,8 +679,17 @@ class Cluster:
                     logs.append(os.path.join(root, f))
         print("=" * 30 + " logs (%s) " % why + "=" * 30, flush=True)
         for p in sorted(logs):
+            if os.path.basename(p) == "agent.log":
+                # PostgreSQL's own lines share the file: show the agent's events apart.
+                try:
+                    with open(p, errors="replace") as f:
+                        events = [l.rstrip("\n") for l in f if " replicator " in l]
+                except OSError:
+                    events = []
+                print("----- agent events in %s (last 60 of %d) -----" % (p, len(events)))
+                print("\n".join(events[-60:]), flush=True)
             print("----- tail of %s -----" % p)
-            print(tail(p, 80), flush=True)
+            print(tail(p, 60), flush=True)
         print("=" * 72, flush=True)
 
     # -- facts
@@ -777,6 +786,9 @@ class Cluster:
             return False
         try:
             with conn.cursor() as cur:
+                cur.execute("SELECT pg_is_in_recovery()")
+                if cur.fetchone()[0]:
+                    return False  # a standby: do not fill its log with read-only errors
                 cur.execute("BEGIN")
                 cur.execute("SET LOCAL synchronous_commit = local")
                 cur.execute("CREATE TABLE IF NOT EXISTS it_leader_probe (at timestamptz)")
@@ -800,14 +812,37 @@ class Cluster:
         return w[0] if len(w) == 1 else None
 
     def wal_receiver(self, name):
-        """(status, sender_port, slot_name) of the node's walreceiver, or None."""
-        rows = self.q(name, "SELECT status, sender_port, slot_name FROM pg_stat_wal_receiver", timeout=2)
+        """(status, sender_port, slot_name, received_tli) of the node's
+        walreceiver, or None."""
+        rows = self.q(name, "SELECT status, sender_port, slot_name, received_tli FROM pg_stat_wal_receiver", timeout=2)
         return tuple(rows[0]) if rows else None
 
+    def timeline(self, leader):
+        """The primary's current timeline (from its current WAL file name;
+        pg_control_checkpoint() lags behind a promotion until a checkpoint)."""
+        return int(self.q(leader, "SELECT pg_walfile_name(pg_current_wal_lsn())", timeout=2)[0][0][:8], 16)
+
     def streams_from(self, name, leader):
-        """True when name is a replica streaming from leader."""
+        """True when name is a replica streaming from leader on the leader's
+        current timeline. (status alone is not enough: a replica whose WAL
+        went past a timeline's fork point shows 'streaming' between retries.)"""
         wr = self.wal_receiver(name)
-        return bool(wr and wr[0] == "streaming" and int(wr[1]) == int(self.node(leader)["pg_port"]))
+        if not (wr and wr[0] == "streaming" and int(wr[1]) == int(self.node(leader)["pg_port"])):
+            return False
+        return int(wr[3]) == self.timeline(leader)
+
+    def replay_lsn_reached(self, name, target):
+        return bool(self.q(name, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,), timeout=2)[0][0])
+
+    def wait_rejoined(self, name, leader, timeout=120, catch_up=30):
+        """Waits until name is a replica streaming from leader on its
+        timeline and has replayed the leader's WAL up to where it was once
+        streaming began."""
+        wait_for(lambda: self.role(name) == "replica" and self.streams_from(name, leader), timeout,
+                 "%s streaming from %s on its current timeline" % (name, leader))
+        target = self.q(leader, "SELECT pg_current_wal_lsn()::text", timeout=2)[0][0]
+        wait_for(lambda: self.replay_lsn_reached(name, target), catch_up,
+                 "%s to replay %s's WAL up to %s" % (name, leader, target))
 
     def healthy(self, expect=None):
         """The leader's name when one primary accepts writes and every other

@@ -36,7 +36,7 @@ def main():
             % (first[2] - t_kill, first[1], c.name_of_port(first[1])))
 
         third = [n for n in others if n != new][0]
-        wait_for(lambda: c.streams_from(third, new), 60, "%s streaming from the new leader %s" % (third, new))
+        c.wait_rejoined(third, new, 60)
         wr = c.wal_receiver(third)
         log("%s wal receiver after failover: %s" % (third, wr))
         pm_after = c.postmaster_pid(third)
@@ -47,14 +47,17 @@ def main():
 
         log_size = os.path.getsize(c.agent_log(old))
         c.start_agent(old)
-        wait_for(lambda: c.role(old) == "replica" and c.streams_from(old, new), 120,
-                 "the old leader %s streaming from %s as a replica" % (old, new))
+
+        def rejoin_lines():
+            with open(c.agent_log(old), errors="replace") as f:
+                f.seek(log_size)
+                return [l.rstrip("\n") for l in f if "pg_rewind" in l or "rejoin" in l or "reclone" in l]
+        try:
+            c.wait_rejoined(old, new, 120)
+        finally:
+            log("rewind/rejoin lines in %s's agent.log since the restart:\n  %s" % (old, "\n  ".join(rejoin_lines()) or "(none)"))
         log("%s rejoined as a replica of %s" % (old, new))
-        with open(c.agent_log(old), errors="replace") as f:
-            f.seek(log_size)
-            rejoin_log = f.read()
-        rewind = [l for l in rejoin_log.splitlines() if "pg_rewind" in l]
-        log("pg_rewind lines in %s's agent.log since restart:\n  %s" % (old, "\n  ".join(rewind) or "(none)"))
+        rewind = [l for l in rejoin_lines() if "pg_rewind" in l]
         check(rewind, "%s's agent.log has no line mentioning pg_rewind after the restart" % old)
         # Rewind is possible here (data checksums on, the old leader's data
         # intact): a failed rewind followed by a re-clone is a bug.

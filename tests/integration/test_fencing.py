@@ -69,8 +69,7 @@ def main():
         log("fencing lines in %s's agent.log: %s" % (old, fence_lines[-3:] or "(none)"))
 
         proxy.heal()
-        wait_for(lambda: c.role(old) == "replica" and c.streams_from(old, new), 120,
-                 "the healed old leader %s streaming from %s" % (old, new))
+        c.wait_rejoined(old, new, 120)
         log("%s rejoined as a replica of %s" % (old, new))
         time.sleep(2)
         hist = keys.history()

@@ -48,8 +48,7 @@ def main():
         t_cont = time.monotonic()
         log("SIGCONT agent of %s after %.1f s" % (old, t_cont - t_stop))
 
-        wait_for(lambda: c.role(old) == "replica" and c.streams_from(old, new), 120,
-                 "the woken %s to become a replica streaming from %s" % (old, new))
+        c.wait_rejoined(old, new, 120)
         log("%s is a replica of %s %.1f s after SIGCONT" % (old, new, time.monotonic() - t_cont))
         wait_for(lambda: len(w_rw.acked_after(time.monotonic() - 2)) > 0, 30, "the rw writer acknowledged again")
         time.sleep(2)
