@@ -1,0 +1,78 @@
+#!/usr/bin/python3
+"""The replication agents run under valgrind through a bootstrap, a config
+reload, a crash failover with rejoin and a clean stop: every agent that
+exits cleanly reports no memory errors and no leaked block."""
+import os
+import re
+import signal
+import stat
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Cluster, build_dir, check, log, run_test, wait_for, wait_pids_gone  # noqa: E402
+
+
+def wrapper():
+    """A script that starts the agent under valgrind (the CLI takes it from FLOTILLA_REPLICATOR)."""
+    d = tempfile.mkdtemp(prefix="flotilla-vg-")
+    os.chmod(d, 0o755)
+    path = os.path.join(d, "flotilla-replicator")
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\nexec valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible "
+                "--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 --num-callers=30 "
+                "%s \"$@\"\n" % os.path.join(build_dir(), "flotilla-replicator"))
+    os.chmod(path, stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
+    return path
+
+
+def valgrind_reports(text):
+    """(pid, errors, leak line) of every valgrind run in an agent log."""
+    out = []
+    for m in re.finditer(r"==(\d+)== ERROR SUMMARY: (\d+) errors", text):
+        out.append((int(m.group(1)), int(m.group(2))))
+    return out
+
+
+def main():
+    vg = wrapper()
+    os.environ["FLOTILLA_REPLICATOR"] = vg
+    with Cluster(nodes=3, timeout=240) as c:
+        c.replicator = vg
+        old = c.wait_healthy(120)
+        log("leader %s (agents under valgrind)" % old)
+        others = [n for n in c.names() if n != old]
+        c.signal_agent(others[0], signal.SIGHUP)
+        c.kill_node(old)
+        new = wait_for(lambda: c.leader() if c.leader() in others else None, 90, "a new leader")
+        c.start_agent(old)
+        c.wait_rejoined(old, new, 180)
+        log("%s rejoined under valgrind; stopping every agent" % old)
+        pids = {n: c.agent_pid(n) for n in c.names()}
+        for n, pid in pids.items():
+            os.kill(pid, signal.SIGTERM)
+        wait_pids_gone(list(pids.values()), 120)
+        time.sleep(1)
+        failures = []
+        for n in c.names():
+            text = c.read_agent_log(n)
+            runs = valgrind_reports(text)
+            pid = pids[n]
+            mine = [r for r in runs if r[0] == pid]
+            if not mine:
+                failures.append("%s: no valgrind summary for pid %d" % (n, pid))
+                continue
+            errors = mine[-1][1]
+            leaks = re.findall(r"==%d== +(definitely|indirectly|possibly) lost: ([\d,]+) bytes" % pid, text)
+            freed = "==%d== All heap blocks were freed" % pid in text
+            log("%s (pid %d): %d errors, %s" % (n, pid, errors, "all heap blocks freed" if freed else leaks))
+            if errors:
+                failures.append("%s: valgrind reports %d errors" % (n, errors))
+            if not freed and any(v != "0" for _, v in leaks):
+                failures.append("%s: valgrind reports leaks %s" % (n, leaks))
+        check(not failures, "; ".join(failures))
+
+
+if __name__ == "__main__":
+    run_test(main)
