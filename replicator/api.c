@@ -1,13 +1,18 @@
 /*
  * api: the agent's REST API. A table of routes maps each path to either a
  * health verdict (200 or 503, Patroni's semantics, answered with the node's
- * status as JSON) or a document (/cluster, /history, /metrics, /patroni).
- * api_route is pure: it parses the method, the URI and its query with
- * libevent's parsers, validates every parameter (unknown ones, bad lag sizes
- * and malformed queries get 400 with a JSON error naming the problem) and
- * answers from the snapshot alone. The evhttp callback only turns a request
- * into api_route's inputs and its answer into a reply, so a slow or hostile
- * client costs a bounded connection and never the HA loop.
+ * status as JSON) or a document (/cluster, /history, /metrics, /patroni); a
+ * second table holds the mutating calls (/switchover, /failover, /restart,
+ * /reinit, /pause, /resume). api_route is pure: it parses the method, the URI
+ * and its query with libevent's parsers, validates every parameter (unknown
+ * ones, bad lag sizes and malformed queries get 400 with a JSON error naming
+ * the problem) and answers from the snapshot alone. A mutating call must
+ * carry the bearer token; its body is a small JSON object whose fields are
+ * checked one by one and against the snapshot, and when everything holds the
+ * router hands back the command instead of an answer. The evhttp callback
+ * only turns a request into api_route's inputs, runs an accepted command
+ * through the agent's callback and turns the answer into a reply, so a slow
+ * or hostile client costs a bounded connection and never the HA loop.
  */
 #include "api.h"
 
@@ -18,27 +23,33 @@
 #include <event2/keyvalq_struct.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define API_URI_MAX 2048
 #define API_HEADERS_MAX 8192
-#define API_BODY_MAX 65536
+#define API_BODY_MAX 16384        /* evhttp's limit: beyond it a bare 413 and the connection closes */
+#define API_COMMAND_BODY_MAX 4096 /* a mutating call's JSON body; beyond it our 413 with a JSON error */
 #define API_TIMEOUT_S 5
 #define API_ECHO_MAX 64 /* bytes of a client's value quoted back in an error */
 
 static const char content_json[] = "application/json";
 static const char content_metrics[] = "text/plain; version=0.0.4; charset=utf-8";
 static const char read_methods[] = "GET, HEAD, OPTIONS";
+static const char command_methods[] = "POST, OPTIONS";
 
 /* Answers counted per status for /metrics; the last slot takes every other status. */
-static const int counted_status[] = {200, 400, 404, 405, 414, 500, 503, 0};
+static const int counted_status[] = {200, 202, 400, 401, 403, 404, 405, 409, 412, 413, 414, 422, 500, 503, 0};
 #define API_N_COUNTED (sizeof counted_status / sizeof counted_status[0])
 
 typedef struct api_counters {
@@ -49,6 +60,9 @@ struct api {
 	struct evhttp *http;
 	api_snapshot snap;
 	api_counters counters;
+	char *token;        /* NULL: mutating calls are refused with 403 */
+	api_command_fn run; /* carries out accepted commands */
+	void *run_arg;
 };
 
 /* Query parameters a route accepts. */
@@ -164,11 +178,11 @@ static int verdict_readiness(const request *r)
 
 /* ---- answers ---- */
 
-/* Copies at most API_ECHO_MAX bytes of client text, printable ASCII only, so errors stay valid UTF-8. */
+/* Copies at most len - 1 bytes of client text, printable ASCII only, so errors stay valid UTF-8. */
 static const char *echo(const char *src, char *dst, size_t len)
 {
 	size_t i = 0;
-	for (; src[i] && i + 1 < len && i < API_ECHO_MAX; i++)
+	for (; src[i] && i + 1 < len; i++)
 		dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : '?';
 	dst[i] = '\0';
 	if (src[i])
@@ -189,16 +203,24 @@ static void answer_json(api_answer *out, int status, json_t *o)
 	}
 }
 
+static void answer_verror(api_answer *out, int status, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static void answer_verror(api_answer *out, int status, const char *fmt, va_list ap)
+{
+	char msg[512];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	answer_json(out, status, json_pack("{s:s}", "error", msg));
+}
+
 static void answer_error(api_answer *out, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void answer_error(api_answer *out, int status, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	answer_verror(out, status, fmt, ap);
 	va_end(ap);
-	answer_json(out, status, json_pack("{s:s}", "error", msg));
 }
 
 /* JSON integers are signed; an LSN beyond 2^63 cannot occur, clamp rather than wrap. */
@@ -586,11 +608,461 @@ static void answer_route(const route *rt, const request *r, api_answer *out)
 	answer_json(out, status, status_json(r->s));
 }
 
-/* Parses uri, finds the route, checks method and query, answers. The caller clears the query. */
-static void answer_uri(const api_snapshot *s, const api_counters *c, const char *method, const char *uri,
-		       struct evkeyvalq *query, api_answer *out)
+/* ---- mutating calls ---- */
+
+enum { FIELD_LEADER = 1, FIELD_CANDIDATE = 2, FIELD_SCHEDULED_AT = 4 };
+
+typedef int (*check_fn)(const api_snapshot *s, api_command_req *c, api_answer *out);
+
+typedef struct action {
+	const char *path;
+	api_command cmd;
+	unsigned fields; /* body fields the call accepts */
+	check_fn check;  /* 0, or -1 after answering why the cluster's state refuses it */
+} action;
+
+static const char *command_name(api_command cmd)
+{
+	static const char *const names[] = {
+	    [API_CMD_NONE] = "none",         [API_CMD_PAUSE] = "pause",
+	    [API_CMD_RESUME] = "resume",     [API_CMD_SWITCHOVER] = "switchover",
+	    [API_CMD_FAILOVER] = "failover", [API_CMD_RESTART] = "restart",
+	    [API_CMD_REINIT] = "reinit",
+	};
+	return (unsigned)cmd < sizeof names / sizeof names[0] ? names[cmd] : "unknown";
+}
+
+/* A member name as options.c accepts it: 1 to 63 of [a-z0-9_-]. */
+static bool name_valid(const char *v)
+{
+	size_t n = strlen(v);
+	if (n == 0 || n >= CLUSTER_NAME_MAX)
+		return false;
+	for (const char *p = v; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+			return false;
+	return true;
+}
+
+/* ---- scheduled_at: ISO 8601 with an offset ---- */
+
+typedef enum time_verdict { TIME_OK, TIME_NO_ZONE, TIME_MALFORMED } time_verdict;
+
+/* Exactly n digits at *p. */
+static bool digits(const char **p, int n, int *v)
+{
+	int x = 0;
+	for (int i = 0; i < n; i++) {
+		char c = (*p)[i];
+		if (c < '0' || c > '9')
+			return false;
+		x = x * 10 + (c - '0');
+	}
+	*p += n;
+	*v = x;
+	return true;
+}
+
+/* One character of set at *p (never the terminating NUL). */
+static bool one_of(const char **p, const char *set)
+{
+	if (**p == '\0' || strchr(set, **p) == NULL)
+		return false;
+	(*p)++;
+	return true;
+}
+
+static int days_in_month(int y, int m)
+{
+	static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return m == 2 && leap ? 29 : days[m - 1];
+}
+
+/* "+HH:MM", "+HHMM", "+HH", "-..." or "Z": seconds east of UTC. */
+static bool zone_parse(const char **p, int *east)
+{
+	int sign = **p == '-' ? -1 : 1, h, m = 0;
+	if (one_of(p, "Zz")) {
+		*east = 0;
+		return true;
+	}
+	if (!one_of(p, "+-") || !digits(p, 2, &h))
+		return false;
+	if (one_of(p, ":") ? !digits(p, 2, &m) : (**p && !digits(p, 2, &m)))
+		return false;
+	*east = sign * (h * 3600 + m * 60);
+	return h <= 23 && m <= 59;
+}
+
+/*
+ * "2026-11-25T13:00:00+00:00", "...Z", "2026-11-25 13:00+0100", with optional
+ * seconds and fraction: what Python's isoformat() and patronictl send. Any
+ * other form is refused rather than guessed (is 11/12 November or December?).
+ */
+static time_verdict time_parse(const char *text, double *out)
+{
+	const char *p = text;
+	int y, mo, d, h, mi, sec = 0, east = 0;
+	double frac = 0, scale = 0.1;
+	if (!digits(&p, 4, &y) || !one_of(&p, "-") || !digits(&p, 2, &mo) || !one_of(&p, "-") || !digits(&p, 2, &d) ||
+	    !one_of(&p, "Tt ") || !digits(&p, 2, &h) || !one_of(&p, ":") || !digits(&p, 2, &mi))
+		return TIME_MALFORMED;
+	bool has_sec = one_of(&p, ":");
+	if (has_sec && !digits(&p, 2, &sec))
+		return TIME_MALFORMED;
+	if (has_sec && one_of(&p, ".,")) {
+		int n = 0;
+		for (; *p >= '0' && *p <= '9'; p++, n++, scale /= 10)
+			frac += (*p - '0') * scale;
+		if (n == 0 || n > 9)
+			return TIME_MALFORMED;
+	}
+	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59)
+		return TIME_MALFORMED;
+	bool zoned = *p != '\0';
+	if (zoned && (!zone_parse(&p, &east) || *p != '\0'))
+		return TIME_MALFORMED;
+	if (!zoned)
+		return TIME_NO_ZONE;
+	struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi, .tm_sec = sec};
+	*out = (double)timegm(&tm) - east + frac;
+	return TIME_OK;
+}
+
+/* ---- the bearer token ---- */
+
+/* Constant time, whatever the lengths: compares the digests. */
+static bool token_equal(const char *given, size_t n, const char *token)
+{
+	unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
+	SHA256((const unsigned char *)given, n, a);
+	SHA256((const unsigned char *)token, strlen(token), b);
+	return CRYPTO_memcmp(a, b, sizeof a) == 0;
+}
+
+/* "Bearer <token>" (scheme case-insensitive, RFC 7235) against req->token; on refusal answers 401 or 403. */
+static int auth_check(const api_request *req, api_answer *out)
+{
+	static const char hint[] = "HINT: send \"Authorization: Bearer <token>\" (WWW-Authenticate: Bearer)";
+	const char *h = req->authorization;
+	if (req->token == NULL || req->token[0] == '\0') {
+		answer_error(out, 403,
+			     "api: mutating calls are disabled: no api token configured\n"
+			     "HINT: set secrets.api_token_file (FLOTILLA_API_TOKEN_FILE) to a file holding the token");
+		return -1;
+	}
+	if (h == NULL) {
+		answer_error(out, 401, "api: missing bearer token\n%s", hint);
+		return -1;
+	}
+	if (strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t')) {
+		answer_error(out, 401, "api: the Authorization scheme is not Bearer\n%s", hint);
+		return -1;
+	}
+	const char *t = h + 6;
+	while (*t == ' ' || *t == '\t')
+		t++;
+	size_t n = strlen(t);
+	while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+		n--;
+	if (!token_equal(t, n, req->token)) {
+		answer_error(out, 401, "api: the bearer token is wrong\n%s", hint);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the body: a JSON object of known fields ---- */
+
+static const char *json_type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL:
+		return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	case JSON_NULL:
+		break;
+	}
+	return "null";
+}
+
+/* A member name field; "" and null count as not given, as in Patroni. */
+static int field_name(const char *path, const char *key, const json_t *v, char *dst, api_answer *out)
+{
+	char echoed[API_ECHO_MAX + 1];
+	if (json_is_null(v))
+		return 0;
+	if (!json_is_string(v)) {
+		answer_error(out, 400, "api: %s: \"%s\" must be a string, not %s", path, key, json_type_name(v));
+		return -1;
+	}
+	const char *name = json_string_value(v);
+	if (name[0] == '\0')
+		return 0;
+	if (strlen(name) != json_string_length(v) || !name_valid(name)) {
+		answer_error(out, 400,
+			     "api: %s: \"%s\" = \"%s\" is not a member name\n"
+			     "HINT: 1 to 63 lowercase letters, digits, '_' and '-'",
+			     path, key, echo(name, echoed, sizeof echoed));
+		return -1;
+	}
+	snprintf(dst, CLUSTER_NAME_MAX, "%s", name);
+	return 0;
+}
+
+static int field_time(const char *path, const char *key, const json_t *v, double *dst, api_answer *out)
+{
+	char echoed[API_ECHO_MAX + 1];
+	if (json_is_null(v))
+		return 0;
+	if (!json_is_string(v)) {
+		answer_error(out, 400, "api: %s: \"%s\" must be a string, not %s", path, key, json_type_name(v));
+		return -1;
+	}
+	const char *text = json_string_value(v);
+	if (text[0] == '\0') /* not given, as in Patroni */
+		return 0;
+	switch (time_parse(text, dst)) {
+	case TIME_OK:
+		if (*dst > 0)
+			return 0;
+		/* 0 means "now" to the agent: a time before 1970 is in the past without asking the clock. */
+		answer_error(out, 422, "api: %s: \"%s\" = \"%s\" is in the past", path, key,
+			     echo(text, echoed, sizeof echoed));
+		return -1;
+	case TIME_NO_ZONE: /* Patroni's answer: the agent will not guess the zone */
+		answer_error(out, 400,
+			     "api: %s: \"%s\" = \"%s\" has no timezone: timezone information is mandatory\n"
+			     "HINT: end it with Z or an offset, e.g. 2026-11-25T13:00:00+00:00",
+			     path, key, echo(text, echoed, sizeof echoed));
+		return -1;
+	case TIME_MALFORMED:
+		break;
+	}
+	answer_error(out, 422,
+		     "api: %s: \"%s\" = \"%s\" is not an unambiguous ISO 8601 time\n"
+		     "HINT: e.g. 2026-11-25T13:00:00+00:00 or 2026-11-25T13:00:00Z",
+		     path, key, echo(text, echoed, sizeof echoed));
+	return -1;
+}
+
+/* One body field into c; unknown fields and wrong types are refused (400). */
+static int field_read(const action *ac, const char *key, const json_t *v, api_command_req *c, api_answer *out)
+{
+	char echoed[API_ECHO_MAX + 1];
+	if ((ac->fields & FIELD_LEADER) && streq(key, "leader"))
+		return field_name(ac->path, key, v, c->leader, out);
+	if ((ac->fields & FIELD_CANDIDATE) && streq(key, "candidate"))
+		return field_name(ac->path, key, v, c->candidate, out);
+	if ((ac->fields & FIELD_SCHEDULED_AT) && streq(key, "scheduled_at"))
+		return field_time(ac->path, key, v, &c->scheduled_at, out);
+	answer_error(out, 400, "api: %s: unknown field \"%s\"%s", ac->path, echo(key, echoed, sizeof echoed),
+		     ac->fields ? "" : "\nHINT: send no body, or {}");
+	return -1;
+}
+
+/* Parses and reads the body into c; an empty body is {}. On a problem answers 4xx and returns -1. */
+static int body_read(const action *ac, const api_request *req, api_command_req *c, api_answer *out)
+{
+	char text[API_ECHO_MAX * 3];
+	if (req->body_len > API_COMMAND_BODY_MAX) {
+		answer_error(out, 413, "api: %s: the body has %zu bytes, more than %d", ac->path, req->body_len,
+			     API_COMMAND_BODY_MAX);
+		return -1;
+	}
+	if (req->body == NULL || req->body_len == 0)
+		return 0;
+	json_error_t e;
+	json_t *o = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &e);
+	if (o == NULL) {
+		answer_error(out, 400, "api: %s: malformed JSON: %s at line %d column %d", ac->path,
+			     echo(e.text, text, sizeof text), e.line, e.column);
+		return -1;
+	}
+	int rc = 0;
+	const char *key;
+	json_t *v;
+	if (!json_is_object(o)) {
+		answer_error(out, 400, "api: %s: the body must be a JSON object, not %s", ac->path, json_type_name(o));
+		rc = -1;
+	}
+	json_object_foreach(o, key, v)
+	{
+		if (rc == 0)
+			rc = field_read(ac, key, v, c, out);
+	}
+	json_decref(o);
+	return rc;
+}
+
+/* ---- the cluster's state ---- */
+
+/* answer_error for the checks: answers and returns -1. */
+static int refuse(api_answer *out, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int refuse(api_answer *out, int status, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	answer_verror(out, status, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* The candidate, when one is named, must be a member allowed to take over (Patroni answers 412). */
+static int check_candidate(const cluster_view *v, const char *candidate, api_answer *out)
+{
+	if (candidate[0] == '\0')
+		return 0;
+	const member *m = cluster_member(v, candidate);
+	if (m == NULL)
+		return refuse(out, 412, "api: candidate \"%s\" is not a member of the cluster", candidate);
+	if (m->nofailover)
+		return refuse(out, 412, "api: candidate \"%s\" is tagged nofailover", candidate);
+	return 0;
+}
+
+static int check_switchover(const api_snapshot *s, api_command_req *c, api_answer *out)
+{
+	const cluster_view *v = &s->view;
+	if (c->leader[0] == '\0')
+		return refuse(out, 400, "api: /switchover needs \"leader\", the name of the current leader");
+	if (c->scheduled_at && v->paused)
+		return refuse(out, 409, "api: cannot schedule a switchover while automatic failover is paused");
+	if (c->candidate[0] == '\0' && v->paused)
+		return refuse(out, 409, "api: while automatic failover is paused a switchover needs a \"candidate\"");
+	if (streq(c->leader, c->candidate))
+		return refuse(out, 400, "api: leader and candidate are both \"%s\": nothing to switch over", c->leader);
+	if (!v->has_leader)
+		return refuse(out, 412,
+			      "api: no leader: the cluster has no leader to switch over from\n"
+			      "HINT: use POST /failover with a candidate");
+	if (!streq(v->leader, c->leader))
+		return refuse(out, 412, "api: leader name does not match: \"%s\" is not the leader, \"%s\" is",
+			      c->leader, v->leader);
+	c->cmd = API_CMD_SWITCHOVER;
+	return check_candidate(v, c->candidate, out);
+}
+
+static int check_failover(const api_snapshot *s, api_command_req *c, api_answer *out)
+{
+	const cluster_view *v = &s->view;
+	if (c->candidate[0] == '\0')
+		return refuse(out, 400, "api: /failover needs \"candidate\", the member to promote");
+	if (c->scheduled_at)
+		return refuse(out, 400, "api: a failover cannot be scheduled\nHINT: schedule a POST /switchover");
+	if (c->leader[0]) /* Patroni: a failover that names the leader is a switchover */
+		return check_switchover(s, c, out);
+	if (v->has_leader && streq(v->leader, c->candidate))
+		return refuse(out, 412, "api: candidate \"%s\" already holds the leader key", c->candidate);
+	c->cmd = API_CMD_FAILOVER;
+	return check_candidate(v, c->candidate, out);
+}
+
+static int check_reinit(const api_snapshot *s, api_command_req *c, api_answer *out)
+{
+	if (s->leader)
+		return refuse(out, 409,
+			      "api: %s holds the leader key and cannot be re-cloned\n"
+			      "HINT: switch over to another member first",
+			      s->name);
+	c->cmd = API_CMD_REINIT;
+	return 0;
+}
+
+static int check_none(const api_snapshot *s, api_command_req *c, api_answer *out)
+{
+	(void)s;
+	(void)out;
+	(void)c;
+	return 0;
+}
+
+static const action actions[] = {
+	{"/switchover", API_CMD_SWITCHOVER, FIELD_LEADER | FIELD_CANDIDATE | FIELD_SCHEDULED_AT, check_switchover},
+	{"/failover", API_CMD_FAILOVER, FIELD_LEADER | FIELD_CANDIDATE | FIELD_SCHEDULED_AT, check_failover},
+	{"/restart", API_CMD_RESTART, 0, check_none},
+	{"/reinit", API_CMD_REINIT, 0, check_reinit},
+	{"/pause", API_CMD_PAUSE, 0, check_none},
+	{"/resume", API_CMD_RESUME, 0, check_none},
+};
+
+/* Token, query, body, cluster state, in that order; fills out->command when all hold. */
+static void answer_action(const api_snapshot *s, const action *ac, const api_request *req, const char *qs,
+			  api_answer *out)
+{
+	char m[API_ECHO_MAX + 1], q[API_ECHO_MAX + 1];
+	snprintf(out->allow, sizeof out->allow, "%s", command_methods);
+	if (streq(req->method, "OPTIONS")) {
+		out->status = 200;
+		return;
+	}
+	if (!streq(req->method, "POST")) {
+		answer_error(out, 405, "api: method %s is not allowed on %s", echo(req->method, m, sizeof m), ac->path);
+		return;
+	}
+	out->allow[0] = '\0';
+	if (auth_check(req, out) < 0)
+		return;
+	if (qs && qs[0]) {
+		answer_error(out, 400, "api: %s takes no query parameters, got \"%s\"\nHINT: send the fields as JSON",
+			     ac->path, echo(qs, q, sizeof q));
+		return;
+	}
+	api_command_req c = {.cmd = ac->cmd};
+	if (body_read(ac, req, &c, out) < 0 || ac->check(s, &c, out) < 0)
+		return;
+	out->command = c;
+}
+
+/* ---- routing a request ---- */
+
+static const action *action_find(const char *path)
+{
+	size_t n = strlen(path);
+	if (n > 1 && path[n - 1] == '/')
+		n--;
+	for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
+		if (strlen(actions[i].path) == n && strncmp(actions[i].path, path, n) == 0)
+			return &actions[i];
+	return NULL;
+}
+
+static void answer_read(const api_snapshot *s, const api_counters *c, const route *rt, const char *method,
+			const char *qs, struct evkeyvalq *query, api_answer *out)
 {
 	char m[API_ECHO_MAX + 1], p[API_ECHO_MAX + 1];
+	if (!streq(method, "GET") && !streq(method, "HEAD") && !streq(method, "OPTIONS")) {
+		answer_error(out, 405, "api: method %s is not allowed on %s", echo(method, m, sizeof m), rt->path);
+		snprintf(out->allow, sizeof out->allow, "%s", read_methods);
+	} else if (qs && evhttp_parse_query_str(qs, query) < 0) {
+		answer_error(out, 400, "api: malformed query \"%s\"\nHINT: name=value pairs joined by &",
+			     echo(qs, p, sizeof p));
+	} else {
+		request r = {.s = s, .counters = c, .query = query};
+		if (params_read(rt, &r, out) == 0)
+			answer_route(rt, &r, out);
+		if (streq(method, "OPTIONS") && (out->status == 200 || out->status == 503))
+			snprintf(out->allow, sizeof out->allow, "%s", read_methods);
+	}
+}
+
+/* Parses the URI, finds the route or the action, answers. The caller clears the query. */
+static void answer_uri(const api_snapshot *s, const api_counters *c, const api_request *req, struct evkeyvalq *query,
+		       api_answer *out)
+{
+	char p[API_ECHO_MAX + 1];
+	const char *uri = req->uri;
 	if (strnlen(uri, API_URI_MAX + 1) > API_URI_MAX) {
 		answer_error(out, 414, "api: uri is longer than %d bytes", API_URI_MAX);
 		return;
@@ -603,50 +1075,41 @@ static void answer_uri(const api_snapshot *s, const api_counters *c, const char 
 		return;
 	}
 	const char *path = evhttp_uri_get_path(u) ? evhttp_uri_get_path(u) : "";
-	const route *rt = route_find(path);
 	const char *qs = evhttp_uri_get_query(u);
-	if (rt == NULL) {
+	const route *rt = route_find(path);
+	const action *ac = rt ? NULL : action_find(path);
+	if (rt)
+		answer_read(s, c, rt, req->method, qs, query, out);
+	else if (ac)
+		answer_action(s, ac, req, qs, out);
+	else
 		answer_error(out, 404, "api: no endpoint %s", echo(path, p, sizeof p));
-	} else if (!streq(method, "GET") && !streq(method, "HEAD") && !streq(method, "OPTIONS")) {
-		answer_error(out, 405, "api: method %s is not allowed on %s", echo(method, m, sizeof m), rt->path);
-		snprintf(out->allow, sizeof out->allow, "%s", read_methods);
-	} else if (qs && evhttp_parse_query_str(qs, query) < 0) {
-		answer_error(out, 400, "api: malformed query \"%s\"\nHINT: name=value pairs joined by &",
-			     echo(qs, p, sizeof p));
-	} else {
-		request r = {.s = s, .counters = c, .query = query};
-		if (params_read(rt, &r, out) == 0)
-			answer_route(rt, &r, out);
-	}
 	evhttp_uri_free(u);
 }
 
-static void route_request(const api_snapshot *s, const api_counters *c, const char *method, const char *uri,
-			  api_answer *out)
+static void route_request(const api_snapshot *s, const api_counters *c, const api_request *req, api_answer *out)
 {
 	memset(out, 0, sizeof *out);
 	out->content_type = content_json;
-	if (method == NULL || uri == NULL) {
-		answer_error(out, 400, "api: request without %s", method ? "uri" : "method");
+	if (req == NULL || req->method == NULL || req->uri == NULL) {
+		answer_error(out, 400, "api: request without %s", req && req->method ? "uri" : "method");
 		return;
 	}
 	struct evkeyvalq query;
 	TAILQ_INIT(&query);
-	answer_uri(s, c, method, uri, &query, out);
+	answer_uri(s, c, req, &query, out);
 	evhttp_clear_headers(&query);
-	if (streq(method, "OPTIONS") && (out->status == 200 || out->status == 503))
-		snprintf(out->allow, sizeof out->allow, "%s", read_methods);
 	/* HEAD and OPTIONS answer with the status alone, as HAProxy's checks expect. */
-	if (streq(method, "HEAD") || streq(method, "OPTIONS")) {
+	if (streq(req->method, "HEAD") || streq(req->method, "OPTIONS")) {
 		free(out->body);
 		out->body = NULL;
 	}
 }
 
-void api_route(const api_snapshot *s, const char *method, const char *uri, api_answer *out)
+void api_route(const api_snapshot *s, const api_request *req, api_answer *out)
 {
 	static const api_counters none;
-	route_request(s, &none, method, uri, out);
+	route_request(s, &none, req, out);
 }
 
 void api_answer_clear(api_answer *a)
@@ -681,13 +1144,57 @@ static void count(api_counters *c, int status)
 	c->requests[i]++;
 }
 
+/* Carries out an accepted command through the agent and answers with its status and message. */
+static void command_run(api *a, api_answer *ans)
+{
+	const api_command_req *c = &ans->command;
+	const char *name = command_name(c->cmd);
+	char msg[256] = "", clean[sizeof msg];
+	int status;
+	/* The router takes no clock; a time in the past is refused here, as Patroni does (422). */
+	if (c->scheduled_at > 0 && c->scheduled_at < clock_wall()) {
+		answer_error(ans, 422, "api: cannot schedule a %s in the past", name);
+		return;
+	}
+	if (a->run == NULL) {
+		answer_error(ans, 503, "api: this agent carries out no commands");
+		return;
+	}
+	status = a->run(a->run_arg, c, msg, sizeof msg);
+	msg[sizeof msg - 1] = '\0';
+	echo(msg, clean, sizeof clean); /* the agent's text may quote etcd: keep the answer valid JSON */
+	if (status < 200 || status > 599) {
+		log_error("api %s: the agent answered status %d (%s)", name, status, msg);
+		answer_error(ans, 500, "api: %s: the agent answered no valid status", name);
+		return;
+	}
+	log_info("api %s leader=%s candidate=%s scheduled_at=%.0f status=%d: %s", name, c->leader[0] ? c->leader : "-",
+		 c->candidate[0] ? c->candidate : "-", c->scheduled_at, status, clean);
+	answer_json(ans, status, json_pack("{s:s}", "message", clean));
+}
+
+/* The request's body, contiguous; evhttp has bounded it by API_BODY_MAX. */
+static const char *request_body(struct evhttp_request *req, size_t *len)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	*len = in ? evbuffer_get_length(in) : 0;
+	return *len ? (const char *)evbuffer_pullup(in, -1) : NULL;
+}
+
 static void api_on_request(struct evhttp_request *req, void *arg)
 {
 	api *a = arg;
 	api_answer ans;
-	const char *method = method_name(evhttp_request_get_command(req));
-	const char *uri = evhttp_request_get_uri(req);
-	route_request(&a->snap, &a->counters, method, uri, &ans);
+	api_request r = {
+	    .method = method_name(evhttp_request_get_command(req)),
+	    .uri = evhttp_request_get_uri(req),
+	    .authorization = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization"),
+	    .token = a->token,
+	};
+	r.body = request_body(req, &r.body_len);
+	route_request(&a->snap, &a->counters, &r, &ans);
+	if (ans.command.cmd != API_CMD_NONE)
+		command_run(a, &ans);
 	count(&a->counters, ans.status);
 
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
@@ -695,9 +1202,13 @@ static void api_on_request(struct evhttp_request *req, void *arg)
 	evhttp_add_header(h, "Cache-Control", "no-store");
 	if (ans.allow[0])
 		evhttp_add_header(h, "Allow", ans.allow);
+	if (ans.status == 401)
+		evhttp_add_header(h, "WWW-Authenticate", "Bearer realm=\"flotilla\"");
 	if (ans.body)
 		evbuffer_add(evhttp_request_get_output_buffer(req), ans.body, strlen(ans.body));
-	log_debug("api request method=%s uri=%.128s status=%d", method, uri ? uri : "", ans.status);
+	if (ans.status == 401 || ans.status == 403)
+		log_warn("api refused %s %.128s: status %d", r.method, r.uri ? r.uri : "", ans.status);
+	log_debug("api request method=%s uri=%.128s status=%d", r.method, r.uri ? r.uri : "", ans.status);
 	evhttp_send_reply(req, ans.status, NULL, NULL);
 	api_answer_clear(&ans);
 }
@@ -732,7 +1243,7 @@ static void snapshot_init(api_snapshot *s)
 	s->replay_lag_seconds = -1;
 }
 
-api *api_new(struct event_base *base, const char *listen, fl_err *err)
+api *api_new(struct event_base *base, const char *listen, const char *token, api_command_fn run, void *arg, fl_err *err)
 {
 	char host[128];
 	ev_uint16_t port;
@@ -747,6 +1258,13 @@ api *api_new(struct event_base *base, const char *listen, fl_err *err)
 		return NULL;
 	}
 	snapshot_init(&a->snap);
+	a->run = run;
+	a->run_arg = arg;
+	if (token && token[0] && (a->token = strdup(token)) == NULL) {
+		api_free(a);
+		fl_fail(err, FL_ERR_INTERNAL, "api: out of memory");
+		return NULL;
+	}
 	evhttp_set_max_headers_size(a->http, API_HEADERS_MAX);
 	evhttp_set_max_body_size(a->http, API_BODY_MAX);
 	evhttp_set_timeout(a->http, API_TIMEOUT_S);
@@ -761,7 +1279,8 @@ api *api_new(struct event_base *base, const char *listen, fl_err *err)
 			listen, strerror(e));
 		return NULL;
 	}
-	log_info("api listening on %s", listen);
+	log_info("api listening on %s, mutating calls %s", listen,
+		 a->token ? "need the bearer token" : "disabled (no token)");
 	return a;
 }
 
@@ -771,6 +1290,10 @@ void api_free(api *a)
 		return;
 	if (a->http)
 		evhttp_free(a->http);
+	if (a->token) {
+		OPENSSL_cleanse(a->token, strlen(a->token));
+		free(a->token);
+	}
 	free(a);
 }
 

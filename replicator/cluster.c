@@ -160,6 +160,28 @@ static void parse_sync(cluster_view *v, const char *text)
 	json_decref(o);
 }
 
+static void parse_switchover(cluster_view *v, const char *text)
+{
+	json_t *o = json_loads(text, 0, NULL);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return;
+	}
+	v->has_switchover = true;
+	copy_str(v->switchover_leader, sizeof v->switchover_leader, o, "leader");
+	copy_str(v->switchover_candidate, sizeof v->switchover_candidate, o, "candidate");
+	v->switchover_at = json_number_value(json_object_get(o, "scheduled_at"));
+	json_decref(o);
+}
+
+char *switchover_to_json(const char *leader, const char *candidate, double at)
+{
+	json_t *o = json_pack("{s:s, s:s, s:f}", "leader", leader, "candidate", candidate, "scheduled_at", at);
+	char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return s;
+}
+
 int cluster_parse(const etcd_kvs *kvs, const char *root, cluster_view *out, fl_err *err)
 {
 	size_t rlen = strlen(root);
@@ -185,6 +207,10 @@ int cluster_parse(const etcd_kvs *kvs, const char *root, cluster_view *out, fl_e
 			parse_sync(out, val);
 		} else if (strcmp(k, "pause") == 0) {
 			out->paused = true;
+		} else if (strcmp(k, "switchover") == 0) {
+			parse_switchover(out, val);
+		} else if (strcmp(k, "history") == 0) {
+			snprintf(out->history, sizeof out->history, "%s", val);
 		} else if (strncmp(k, "members/", 8) == 0 && out->n_members < CLUSTER_MAX_MEMBERS) {
 			member *m = &out->members[out->n_members];
 			if (member_from_json(val, m, NULL) == 0 && strcmp(m->name, k + 8) == 0) {

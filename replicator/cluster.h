@@ -12,6 +12,7 @@
  *   sync            synchronous set published by the leader of a term (no lease)
  *   history         timeline switches (JSON array, no lease)
  *   pause           present when automatic failover is paused
+ *   switchover      a requested switchover or manual failover (no lease)
  */
 #ifndef FL_CLUSTER_H
 #define FL_CLUSTER_H
@@ -61,6 +62,11 @@ typedef struct cluster_view {
 	int n_sync;
 	char sync[CLUSTER_MAX_MEMBERS][CLUSTER_NAME_MAX];
 	bool paused;
+	bool has_switchover;
+	char switchover_leader[CLUSTER_NAME_MAX];    /* "" for a manual failover */
+	char switchover_candidate[CLUSTER_NAME_MAX]; /* "" to let the leader choose */
+	double switchover_at;                         /* unix time, 0 for now */
+	char history[8192];                           /* the history record as stored, "" when none */
 	int n_members;
 	member members[CLUSTER_MAX_MEMBERS];
 } cluster_view;
@@ -77,6 +83,8 @@ int member_from_json(const char *json, member *m, fl_err *err);
 /* Status and sync records. */
 char *status_to_json(const char *leader, int64_t term, uint64_t lsn, long timeline);
 char *sync_to_json(const char *leader, int64_t term, char names[][CLUSTER_NAME_MAX], int n);
+
+char *switchover_to_json(const char *leader, const char *candidate, double at);
 
 /* "0/3000060" <-> 64-bit LSN. */
 int lsn_parse(const char *text, uint64_t *out);

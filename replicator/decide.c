@@ -119,7 +119,25 @@ int decide_election(const decide_config *cfg, const local_state *local, const ag
 		*why = "still receiving WAL from the lost leader";
 		return 0;
 	}
-	if (view->paused) {
+	if (view->has_switchover && view->switchover_candidate[0]) {
+		/* A switchover's candidate confirmed it holds the cleanly stopped leader's last WAL; a manual
+		 * failover's candidate still has to win the usual comparison in synchronous mode. */
+		if (!streq(view->switchover_candidate, cfg->name)) {
+			*why = "a switchover or failover to another member is in progress";
+			return -1;
+		}
+		if (view->switchover_leader[0]) {
+			*why = "switchover candidate";
+			return 1;
+		}
+		if (!cfg->synchronous_mode) {
+			member self = self_member(cfg, local);
+			bool ok = lag_ok(cfg, view, position(self.received_lsn, self.replayed_lsn));
+			*why = ok ? "manual failover candidate" : "manual failover candidate lags beyond maximum_lag_on_failover";
+			return ok ? 1 : -1;
+		}
+	}
+	if (view->paused && !view->has_switchover) {
 		*why = "automatic failover is paused";
 		return -1;
 	}
@@ -157,6 +175,8 @@ static decision decide_stopped(const decide_config *cfg, const local_state *loca
 		return act(ACT_START_PRIMARY, NULL, "leader with postgres down: starting it");
 	}
 	if (other_leads) {
+		if (local->was_primary && local->clean_handover)
+			return act(ACT_START_REPLICA, view->leader, "handed over cleanly: following the new leader without rewind");
 		bool diverged = local->was_primary || local->recent_crashes >= 2;
 		if (diverged && local->rewind_failed)
 			return act(ACT_RECLONE, view->leader, "pg_rewind impossible: re-cloning from the leader");
@@ -172,9 +192,16 @@ static decision decide_stopped(const decide_config *cfg, const local_state *loca
 	return act(ACT_START_REPLICA, "", "no leader: starting read-only to take part in the election");
 }
 
-static decision decide_primary(const decide_config *cfg, const cluster_view *view, bool i_lead, bool other_leads,
-			       bool stale_self)
+static decision decide_primary(const decide_config *cfg, const agent_state *agent, const cluster_view *view,
+			       bool i_lead, bool other_leads, bool stale_self)
 {
+	if (i_lead && view->has_switchover && view->switchover_leader[0] && !streq(view->switchover_leader, cfg->name))
+		return act(ACT_CLEAR_SWITCHOVER, NULL, "switchover names another leader: dropping it");
+	if (i_lead && view->has_switchover && streq(view->switchover_leader, cfg->name)) {
+		if (view->switchover_at > agent->wall_now)
+			return act(ACT_LEAD, NULL, "leader; switchover scheduled");
+		return act(ACT_SWITCHOVER, view->switchover_candidate, "switchover requested: handing over the leader key");
+	}
 	if (i_lead)
 		return act(ACT_LEAD, NULL, "leader");
 	if (other_leads || stale_self)
@@ -227,7 +254,7 @@ decision decide(const decide_config *cfg, const local_state *local, const agent_
 	if (!local->answering)
 		return act(ACT_NONE, NULL, "postgres is starting");
 	if (!local->in_recovery)
-		return decide_primary(cfg, view, i_lead, other_leads, stale_self);
+		return decide_primary(cfg, agent, view, i_lead, other_leads, stale_self);
 	return decide_replica(cfg, local, agent, view, now, i_lead, other_leads, stale_self);
 }
 
@@ -239,6 +266,7 @@ const char *action_name(action a)
 		[ACT_FOLLOW] = "follow", [ACT_LEAD] = "lead", [ACT_FENCE] = "fence", [ACT_DEMOTE] = "demote",
 		[ACT_STOP_RECEIVING] = "stop_receiving", [ACT_TAKE_LEADER] = "take_leader", [ACT_PROMOTE] = "promote",
 		[ACT_REWIND] = "rewind", [ACT_RECLONE] = "reclone", [ACT_GIVE_UP] = "give_up",
+		[ACT_SWITCHOVER] = "switchover", [ACT_CLEAR_SWITCHOVER] = "clear_switchover",
 	};
 	return (unsigned)a < sizeof names / sizeof names[0] ? names[a] : "unknown";
 }

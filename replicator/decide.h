@@ -42,6 +42,9 @@ typedef enum action {
 	ACT_REWIND,         /* former primary: pg_rewind from target, then start as replica */
 	ACT_RECLONE,        /* data unusable: remove it and clone from target */
 	ACT_GIVE_UP,        /* leader's postmaster keeps crashing: release the leader key */
+	ACT_SWITCHOVER,     /* leader: hand the leader key to target ("" = best replica) after a clean stop */
+	ACT_CLEAR_SWITCHOVER, /* leader: drop a switchover record that names another leader */
+	ACT__COUNT
 } action;
 
 typedef struct local_state {
@@ -60,6 +63,7 @@ typedef struct local_state {
 	bool receiver_stuck;     /* following an upstream without streaming for too long */
 	char upstream[CLUSTER_NAME_MAX]; /* node primary_conninfo points at, "" for none */
 	int recent_crashes;      /* unexpected postmaster exits within restart_window */
+	bool clean_handover;     /* stopped cleanly after handing over the leader key in a switchover */
 } local_state;
 
 typedef struct agent_state {
@@ -69,6 +73,7 @@ typedef struct agent_state {
 	double lease_renewed_at; /* monotonic time the last successful renewal was sent */
 	int64_t fenced_term;     /* term we stopped receiving for, 0 when none */
 	double election_since;   /* monotonic time the leader key was first seen missing, 0 when present */
+	double wall_now;         /* unix time, for scheduled switchovers */
 } agent_state;
 
 typedef struct decide_config {

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "node.h"
 #include "options.h"
+#include "secret.h"
 
 #define VERSION "0.1.0"
 
@@ -153,16 +154,18 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	agent a = {.opts = &opts, .config_path = config_path};
-	/* The API port is taken first: a busy port fails the start before anything is touched. */
+	/* The API port is taken before node_start: a busy port fails the start before anything is touched. */
 	a.base = event_base_new();
-	a.api = api_new(a.base, opts.api_listen, &err);
-	if (a.api == NULL) {
+	char token[256] = "";
+	if (opts.api_token_file[0] && secret_read("api token", opts.api_token_file, token, sizeof token, &err) < 0) {
 		event_base_free(a.base);
 		options_free(&opts);
 		return fail(&err);
 	}
 	a.node = node_new(&opts, &err);
-	if (a.node == NULL || node_start(a.node, &err) < 0) {
+	a.api = a.node ? api_new(a.base, opts.api_listen, token, node_command, a.node, &err) : NULL;
+	explicit_bzero(token, sizeof token);
+	if (a.api == NULL || node_start(a.node, &err) < 0) {
 		node_free(a.node);
 		api_free(a.api);
 		event_base_free(a.base);

@@ -51,6 +51,9 @@ struct node {
 	bool rewind_failed;
 	double not_streaming_since; /* following an upstream without a walreceiver since, 0 otherwise */
 	uint64_t lease_renewals, lease_failures, leader_changes;
+	bool clean_handover;     /* we stopped cleanly and handed the key over in a switchover */
+	bool restart_requested;  /* POST /restart */
+	bool reinit_requested;   /* POST /reinit */
 };
 
 static void key(const node *n, const char *name, char *buf, size_t len)
@@ -195,6 +198,7 @@ static void probe(node *n, double now)
 	postgres_probe(n->pg, ls);
 	ls->recent_crashes = postgres_recent_crashes(n->pg, now, n->o->restart_window);
 	ls->rewind_failed = n->rewind_failed;
+	ls->clean_handover = n->clean_handover;
 	if (ls->answering && ls->in_recovery && ls->upstream[0] && !ls->receiver_streaming) {
 		if (n->not_streaming_since == 0)
 			n->not_streaming_since = now;
@@ -234,7 +238,7 @@ void node_api_snapshot(const node *n, api_snapshot *out)
 	out->lease_failures = n->lease_failures;
 	out->leader_changes = n->leader_changes;
 	out->view = n->view;
-	snprintf(out->history_json, sizeof out->history_json, "[]");
+	snprintf(out->history_json, sizeof out->history_json, "%s", n->view.history[0] ? n->view.history : "[]");
 	out->nofailover = n->o->nofailover;
 	out->noloadbalance = n->o->noloadbalance;
 	out->priority = n->o->priority;
@@ -383,6 +387,12 @@ static void do_promote(node *n)
 		log_warn("checkpoint after promotion failed: %s", err.msg);
 	write_status(n);
 	append_history(n, n->local.wal_lsn, n->local.timeline);
+	if (n->view.has_switchover) {
+		char k[320];
+		key(n, "switchover", k, sizeof k);
+		etcd_delete(n->etcd, k, NULL);
+		log_info("%s to %s done", n->view.switchover_leader[0] ? "switchover" : "manual failover", n->o->name);
+	}
 }
 
 static void lead_slots(node *n, double now)
@@ -467,6 +477,7 @@ static void lead_sync(node *n)
 
 static void start_replica(node *n, const char *target)
 {
+	n->clean_handover = false;
 	pg_runtime rt;
 	replica_runtime(n, target, &rt);
 	fl_err err = {0};
@@ -581,6 +592,105 @@ static void do_initdb(node *n)
 	etcd_delete_if_value(n->etcd, k, n->o->name, &done, NULL);
 }
 
+/* The best replica to hand over to: streaming, eligible, most advanced (in the synchronous set in synchronous mode). */
+static const member *switchover_candidate(const node *n, const char *wanted)
+{
+	const member *best = NULL;
+	for (int i = 0; i < n->view.n_members; i++) {
+		const member *m = &n->view.members[i];
+		if (strcmp(m->name, n->o->name) == 0 || strcmp(m->role, "replica") != 0 || !m->streaming || m->nofailover)
+			continue;
+		if (wanted[0] && strcmp(m->name, wanted) != 0)
+			continue;
+		if (!wanted[0] && n->o->synchronous_mode && !cluster_in_sync(&n->view, m->name))
+			continue;
+		if (best == NULL || m->received_lsn > best->received_lsn ||
+		    (m->received_lsn == best->received_lsn && m->priority > best->priority))
+			best = m;
+	}
+	return best;
+}
+
+static void drop_switchover(node *n, const char *why)
+{
+	char k[320];
+	key(n, "switchover", k, sizeof k);
+	etcd_delete(n->etcd, k, NULL);
+	log_warn("switchover abandoned: %s", why);
+}
+
+/* Reads the LSN of the latest checkpoint from the (stopped) cluster's control file. */
+static uint64_t last_checkpoint(node *n)
+{
+	bool was_primary;
+	long tl;
+	uint64_t lsn = 0;
+	if (postgres_control_checkpoint(n->pg, &was_primary, &tl, &lsn, NULL) < 0)
+		return 0;
+	return lsn;
+}
+
+/*
+ * Planned switchover: a clean (fast) stop makes every walsender send the WAL up to the shutdown
+ * checkpoint; once the candidate has received it, the leader key is released and only the
+ * candidate may take it. This leader then follows without pg_rewind.
+ */
+static void do_switchover(node *n, const char *wanted)
+{
+	fl_err err = {0};
+	const member *c = switchover_candidate(n, wanted);
+	if (c == NULL) {
+		drop_switchover(n, wanted[0] ? "the candidate is not a streaming, eligible replica" : "no streaming, eligible replica");
+		return;
+	}
+	uint64_t lag = n->local.wal_lsn > c->received_lsn ? n->local.wal_lsn - c->received_lsn : 0;
+	if (lag > (uint64_t)n->o->maximum_lag_on_failover) {
+		drop_switchover(n, "the candidate lags beyond maximum_lag_on_failover");
+		return;
+	}
+	char candidate[CLUSTER_NAME_MAX];
+	snprintf(candidate, sizeof candidate, "%s", c->name);
+	char k[320], *json = switchover_to_json(n->o->name, candidate, 0);
+	key(n, "switchover", k, sizeof k);
+	etcd_put(n->etcd, k, json, 0, NULL);
+	free(json);
+	log_info("switchover: handing over to %s", candidate);
+	postgres_checkpoint(n->pg, NULL);
+	if (postgres_stop(n->pg, PG_STOP_FAST, 30, &err) < 0) {
+		log_error("switchover: %s", err.msg);
+		return;
+	}
+	uint64_t ckpt = last_checkpoint(n);
+	char mk[320];
+	snprintf(mk, sizeof mk, "%smembers/%s", n->root, candidate);
+	double deadline = clock_mono() + 10.0;
+	bool received = false;
+	while (!received && clock_mono() < deadline && fence_left(n, clock_mono()) > 0.2) {
+		etcd_kv kv = {0};
+		bool found = false;
+		member m;
+		double sent = clock_mono();
+		long left = 0;
+		if (etcd_lease_keepalive(n->etcd, n->agent.lease, &left, NULL) == 0 && left > 0)
+			n->agent.lease_renewed_at = sent;
+		if (etcd_get(n->etcd, mk, &kv, &found, NULL) == 0 && found && member_from_json(kv.value, &m, NULL) == 0)
+			received = ckpt != 0 && m.received_lsn > ckpt;
+		etcd_kv_clear(&kv);
+		if (!received)
+			clock_sleep(0.1);
+	}
+	if (!received) {
+		drop_switchover(n, "the candidate did not confirm the last WAL; staying leader");
+		return; /* still holding the key: the next tick starts PostgreSQL as primary again */
+	}
+	key(n, "leader", k, sizeof k);
+	bool done = false;
+	etcd_delete_if_value(n->etcd, k, n->o->name, &done, NULL);
+	forget_leadership(n);
+	n->clean_handover = true;
+	log_info("switchover: leader key released to %s", candidate);
+}
+
 static void execute(node *n, const decision *d, double now)
 {
 	fl_err err = {0};
@@ -677,6 +787,15 @@ static void execute(node *n, const decision *d, double now)
 	case ACT_RECLONE:
 		do_rejoin(n, d->target, true);
 		return;
+	case ACT_SWITCHOVER:
+		do_switchover(n, d->target);
+		return;
+	case ACT_CLEAR_SWITCHOVER:
+		key(n, "switchover", k, sizeof k);
+		etcd_delete(n->etcd, k, NULL);
+		return;
+	case ACT__COUNT:
+		return;
 	case ACT_GIVE_UP:
 		key(n, "leader", k, sizeof k);
 		bool done = false;
@@ -705,6 +824,119 @@ static double next_delay(const node *n, const decision *d, double now)
 	return delay;
 }
 
+/* POST /restart and /reinit, carried out at the start of a tick. */
+static void run_requests(node *n)
+{
+	fl_err err = {0};
+	if (n->restart_requested) {
+		n->restart_requested = false;
+		log_info("restart requested: stopping postgres, the next tick starts it again");
+		if (postgres_stop(n->pg, PG_STOP_FAST, 60, &err) < 0)
+			log_error("restart: %s", err.msg);
+	}
+	if (n->reinit_requested) {
+		n->reinit_requested = false;
+		if (n->agent.leader) {
+			log_warn("reinit refused: this node leads");
+			return;
+		}
+		log_info("reinit requested: removing the data directory, the next tick clones it again");
+		if (postgres_stop(n->pg, PG_STOP_FAST, 60, &err) < 0 || postgres_remove_data(n->pg, &err) < 0)
+			log_error("reinit: %s", err.msg);
+	}
+}
+
+static int put_record(node *n, const char *name, const char *value, bool create_only, char *msg, size_t len)
+{
+	char k[320];
+	key(n, name, k, sizeof k);
+	fl_err err = {0};
+	etcd_set_timeout(n->etcd, n->o->retry_timeout);
+	if (create_only) {
+		bool created = false;
+		if (etcd_create(n->etcd, k, value, 0, &created, &err) < 0) {
+			snprintf(msg, len, "%s", err.msg);
+			return 503;
+		}
+		if (!created) {
+			snprintf(msg, len, "another switchover or failover is already pending");
+			return 409;
+		}
+		return 0;
+	}
+	if ((value ? etcd_put(n->etcd, k, value, 0, &err) : etcd_delete(n->etcd, k, &err)) < 0) {
+		snprintf(msg, len, "%s", err.msg);
+		return 503;
+	}
+	return 0;
+}
+
+int node_command(void *arg, const api_command_req *req, char *msg, size_t len)
+{
+	node *n = arg;
+	int rc;
+	switch (req->cmd) {
+	case API_CMD_PAUSE:
+		if ((rc = put_record(n, "pause", "{}", false, msg, len)) != 0)
+			return rc;
+		snprintf(msg, len, "automatic failover paused");
+		return 200;
+	case API_CMD_RESUME:
+		if ((rc = put_record(n, "pause", NULL, false, msg, len)) != 0)
+			return rc;
+		snprintf(msg, len, "automatic failover resumed");
+		return 200;
+	case API_CMD_SWITCHOVER: {
+		char *json = switchover_to_json(req->leader, req->candidate, req->scheduled_at);
+		rc = put_record(n, "switchover", json, true, msg, len);
+		free(json);
+		if (rc != 0)
+			return rc;
+		if (req->scheduled_at > clock_wall())
+			snprintf(msg, len, "switchover from %s scheduled", req->leader);
+		else
+			snprintf(msg, len, "switchover from %s to %s started", req->leader, req->candidate[0] ? req->candidate : "the best replica");
+		return 202;
+	}
+	case API_CMD_FAILOVER: {
+		if (n->view.has_leader) {
+			const member *l = cluster_member(&n->view, n->view.leader);
+			if (l && l->running) {
+				snprintf(msg, len, "the cluster has a healthy leader (%s): use switchover", n->view.leader);
+				return 409;
+			}
+		}
+		if (n->o->synchronous_mode && !cluster_in_sync(&n->view, req->candidate)) {
+			snprintf(msg, len, "synchronous mode: %s is not in the synchronous set", req->candidate);
+			return 409;
+		}
+		char *json = switchover_to_json("", req->candidate, 0);
+		rc = put_record(n, "switchover", json, true, msg, len);
+		free(json);
+		if (rc != 0)
+			return rc;
+		snprintf(msg, len, "failover to %s started", req->candidate);
+		return 202;
+	}
+	case API_CMD_RESTART:
+		n->restart_requested = true;
+		snprintf(msg, len, "restart of %s started", n->o->name);
+		return 202;
+	case API_CMD_REINIT:
+		if (n->agent.leader) {
+			snprintf(msg, len, "%s is the leader and cannot be re-initialised", n->o->name);
+			return 409;
+		}
+		n->reinit_requested = true;
+		snprintf(msg, len, "re-initialisation of %s started", n->o->name);
+		return 202;
+	case API_CMD_NONE:
+		break;
+	}
+	snprintf(msg, len, "unknown command");
+	return 400;
+}
+
 double node_tick(node *n)
 {
 	double now = clock_mono();
@@ -716,6 +948,8 @@ double node_tick(node *n)
 		decision d = decide(&cfg, &n->local, &n->agent, &n->view, now);
 		execute(n, &d, now);
 	}
+	if (n->restart_requested || n->reinit_requested)
+		run_requests(n);
 	probe(n, now);
 	refresh(n);
 	now = clock_mono();
@@ -723,6 +957,7 @@ double node_tick(node *n)
 		n->agent.election_since = 0;
 	else if (n->agent.election_since == 0)
 		n->agent.election_since = now;
+	n->agent.wall_now = clock_wall();
 	decision d = decide(&cfg, &n->local, &n->agent, &n->view, now);
 	if (d.act != n->last_act || d.reason != n->last_reason) {
 		if (d.act == ACT_NONE || d.act == ACT_LEAD)

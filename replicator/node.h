@@ -25,6 +25,8 @@ bool node_child_exited(node *n);
 void node_reload(node *n, options *next);
 /* What the REST API serves until the next tick. */
 void node_api_snapshot(const node *n, api_snapshot *out);
+/* Carries out a mutating REST call (an api_command_fn); returns the HTTP status. */
+int node_command(void *arg, const api_command_req *req, char *msg, size_t len);
 /* Clean shutdown: stops PostgreSQL, releases the leader key and the lease. */
 void node_shutdown(node *n);
 

@@ -46,6 +46,7 @@ const opt_def options_table[] = {
 	{"secrets.superuser_password_file", OPT_STRING, NULL, NORANGE, false, "FLOTILLA_SUPERUSER_PASSWORD_FILE", O(superuser_password_file), "file holding the superuser's password"},
 	{"replication_user", OPT_STRING, "replicator", NORANGE, false, "FLOTILLA_REPLICATION_USER", O(replication_user), "role replicas stream with"},
 	{"secrets.replication_password_file", OPT_STRING, NULL, NORANGE, false, "FLOTILLA_REPLICATION_PASSWORD_FILE", O(replication_password_file), "file holding the replication role's password"},
+	{"secrets.api_token_file", OPT_STRING, "", NORANGE, false, "FLOTILLA_API_TOKEN_FILE", O(api_token_file), "file holding the bearer token of the REST API's mutating calls (empty: they are refused)"},
 	{"log_level", OPT_STRING, "info", NORANGE, true, "FLOTILLA_LOG_LEVEL", O(log_level), "error, warn, info or debug"},
 	{"postgresql.parameters", OPT_LIST, "", NORANGE, false, NULL, O(pg_parameters), "extra PostgreSQL settings as \"name=value\" strings"},
 };

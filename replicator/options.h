@@ -38,6 +38,7 @@ typedef struct options {
 	char *superuser_password_file;
 	char *replication_user;
 	char *replication_password_file;
+	char *api_token_file;
 	char *log_level;
 	str_list pg_parameters; /* extra "name=value" PostgreSQL settings */
 } options;

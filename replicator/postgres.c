@@ -164,6 +164,12 @@ static int run_tool(postgres *pg, const char *prog, char *argv[], char *out, siz
 
 int postgres_control(postgres *pg, bool *was_primary, long *timeline, fl_err *err)
 {
+	uint64_t ckpt;
+	return postgres_control_checkpoint(pg, was_primary, timeline, &ckpt, err);
+}
+
+int postgres_control_checkpoint(postgres *pg, bool *was_primary, long *timeline, uint64_t *checkpoint, fl_err *err)
+{
 	char out[8192];
 	char *argv[] = {"pg_controldata", "-D", pg->o->data_dir, NULL};
 	if (run_tool(pg, "pg_controldata", argv, out, sizeof out, err) < 0)
@@ -178,6 +184,11 @@ int postgres_control(postgres *pg, bool *was_primary, long *timeline, fl_err *er
 	*was_primary = strncmp(state, "in production", 13) == 0 ||
 		       (strncmp(state, "shut down", 9) == 0 && strncmp(state, "shut down in recovery", 21) != 0);
 	*timeline = tli ? atol(tli + strlen("Latest checkpoint's TimeLineID:")) : 0;
+	const char *loc = strstr(out, "Latest checkpoint location:");
+	char text[32] = "";
+	*checkpoint = 0;
+	if (loc && sscanf(loc + strlen("Latest checkpoint location:"), "%31s", text) == 1)
+		lsn_parse(text, checkpoint);
 	return 0;
 }
 

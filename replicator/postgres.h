@@ -40,6 +40,8 @@ int postgres_write_passfile(postgres *pg, fl_err *err);
 bool postgres_data_valid(const postgres *pg);
 /* Reads pg_controldata: whether the cluster last ran as a primary. */
 int postgres_control(postgres *pg, bool *was_primary, long *timeline, fl_err *err);
+/* The same, and the LSN of the latest checkpoint. */
+int postgres_control_checkpoint(postgres *pg, bool *was_primary, long *timeline, uint64_t *checkpoint, fl_err *err);
 
 int postgres_initdb(postgres *pg, fl_err *err);
 int postgres_clone(postgres *pg, const char *leader_address, fl_err *err);

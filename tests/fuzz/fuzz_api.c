@@ -1,10 +1,15 @@
 /*
  * fuzz_api: libFuzzer target of the REST API's request parsing. The input
- * is "METHOD URI" (split at the first space; a NUL ends it); api_route
- * answers it from three fixed snapshots (leader, replica, stopped node).
- * Besides the sanitizers' checks, every answer must have a status from the
- * API's catalogue, a JSON body that parses whenever one is sent as JSON,
- * and no body for HEAD and OPTIONS.
+ * is four lines, "METHOD\nURI\nAUTHORIZATION\nBODY" (a missing line is an
+ * absent part; the body is the rest, newlines and NULs included, and is
+ * handed over without a terminating NUL); api_route answers it from four
+ * fixed snapshots (leader; replica; stopped node of a paused cluster; replica
+ * of a cluster without leader, where n3 is nofailover) with the token "fuzz-token",
+ * and once more with no token configured. Besides the sanitizers' checks,
+ * every answer must have a status from the API's catalogue, a JSON body that
+ * parses whenever one is sent as JSON, no body for HEAD and OPTIONS, and an
+ * accepted command exactly when no answer is given, whose names are member
+ * names and whose time is not before 1970.
  *   cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DFLOTILLA_FUZZ=ON
  *   cmake --build build-fuzz --target fuzz_api
  *   build-fuzz/tests/fuzz/fuzz_api -max_total_time=60 -dict=tests/fuzz/api.dict tests/fuzz/corpus/api
@@ -17,9 +22,10 @@
 
 #include "api.h"
 
-#define FUZZ_INPUT_MAX 4096
+#define FUZZ_INPUT_MAX 8192
+#define FUZZ_TOKEN "fuzz-token"
 
-static api_snapshot snaps[3];
+static api_snapshot snaps[4];
 
 static void node(api_snapshot *s, const char *name, const char *role, bool leader, bool running)
 {
@@ -55,10 +61,47 @@ static void node(api_snapshot *s, const char *name, const char *role, bool leade
 	}
 }
 
+static bool name_ok(const char *v)
+{
+	size_t n = strnlen(v, CLUSTER_NAME_MAX);
+	if (n == CLUSTER_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9') || v[i] == '_' || v[i] == '-'))
+			return false;
+	return true;
+}
+
+static void check_command(const api_answer *a)
+{
+	const api_command_req *c = &a->command;
+	if (a->status != 0 || a->body != NULL || c->cmd < API_CMD_PAUSE || c->cmd > API_CMD_REINIT) {
+		fprintf(stderr, "fuzz_api: command %d came with status %d\n", (int)c->cmd, a->status);
+		abort();
+	}
+	if (!name_ok(c->leader) || !name_ok(c->candidate) || !(c->scheduled_at == 0 || c->scheduled_at > 0)) {
+		fprintf(stderr, "fuzz_api: command with leader %.64s candidate %.64s at %f\n", c->leader, c->candidate,
+			c->scheduled_at);
+		abort();
+	}
+	bool names = c->cmd == API_CMD_SWITCHOVER || c->cmd == API_CMD_FAILOVER;
+	if ((!names && (c->leader[0] || c->candidate[0] || c->scheduled_at)) ||
+	    (c->cmd == API_CMD_SWITCHOVER && !c->leader[0]) ||
+	    (c->cmd == API_CMD_FAILOVER && (!c->candidate[0] || c->leader[0] || c->scheduled_at)) ||
+	    (c->leader[0] && strcmp(c->leader, c->candidate) == 0)) {
+		fprintf(stderr, "fuzz_api: inconsistent command %d\n", (int)c->cmd);
+		abort();
+	}
+}
+
 static void check(const char *method, const api_answer *a)
 {
-	static const int statuses[] = {200, 400, 404, 405, 414, 500, 503};
+	static const int statuses[] = {200, 400, 401, 403, 404, 405, 409, 412, 413, 414, 422, 500, 503};
 	bool known = false;
+	if (a->command.cmd != API_CMD_NONE) {
+		check_command(a);
+		return;
+	}
 	for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
 		known |= a->status == statuses[i];
 	if (!known || a->content_type == NULL) {
@@ -87,6 +130,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		node(&snaps[0], "n1", "primary", true, true);
 		node(&snaps[1], "n2", "replica", false, true);
 		node(&snaps[2], "n3", "stopped", false, false);
+		snaps[2].view.paused = true;
+		node(&snaps[3], "n2", "replica", false, true);
+		snaps[3].view.has_leader = false;
+		snaps[3].view.members[2].nofailover = true;
 		ready = true;
 	}
 	if (size > FUZZ_INPUT_MAX)
@@ -96,18 +143,40 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(buf, data, size);
 	buf[size] = '\0';
-	char *space = strchr(buf, ' ');
-	const char *method = buf, *uri = "";
-	if (space) {
-		*space = '\0';
-		uri = space + 1;
+	/* method, uri and authorization end at a newline (or at a NUL, as C strings do) */
+	char *line[3] = {buf, NULL, NULL}, *end = buf + size, *rest = NULL;
+	for (int i = 0; i < 3 && line[i]; i++) {
+		char *nl = memchr(line[i], '\n', (size_t)(end - line[i]));
+		if (nl == NULL)
+			break;
+		*nl = '\0';
+		if (i < 2)
+			line[i + 1] = nl + 1;
+		else
+			rest = nl + 1;
 	}
-	for (size_t i = 0; i < sizeof snaps / sizeof snaps[0]; i++) {
+	/* the body in a buffer of its exact size, so that ASan sees any read past it */
+	size_t body_len = rest ? (size_t)(end - rest) : 0;
+	char *body = body_len ? malloc(body_len) : NULL;
+	if (body)
+		memcpy(body, rest, body_len);
+	api_request req = {.method = line[0],
+			   .uri = line[1] ? line[1] : "",
+			   .authorization = line[2],
+			   .body = body,
+			   .body_len = body_len,
+			   .token = FUZZ_TOKEN};
+	for (size_t i = 0; i <= sizeof snaps / sizeof snaps[0]; i++) {
 		api_answer a;
-		api_route(&snaps[i], method, uri, &a);
-		check(method, &a);
+		bool last = i == sizeof snaps / sizeof snaps[0];
+		req.token = last ? NULL : FUZZ_TOKEN; /* no token configured: never a command */
+		api_route(&snaps[last ? 0 : i], &req, &a);
+		check(req.method, &a);
+		if (last && a.command.cmd != API_CMD_NONE)
+			abort();
 		api_answer_clear(&a);
 	}
+	free(body);
 	free(buf);
 	return 0;
 }

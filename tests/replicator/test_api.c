@@ -3,8 +3,12 @@
  * gives, for each snapshot of a node (leader, streaming, lagging, stopped,
  * noloadbalance, sync, async, ...), the status of every health endpoint
  * under GET, HEAD and OPTIONS; further tables cover lag sizes, tag filters,
- * methods and malformed requests, and the documents' JSON. The last test
- * starts the real server on a loopback port and talks HTTP to it.
+ * methods and malformed requests, and the documents' JSON. The mutating
+ * calls get a table of tokens (every endpoint with no token configured, no
+ * header, a wrong scheme, a wrong token, the right one), a table of bodies
+ * and cluster states, one of scheduled times, and one of the commands they
+ * turn into. The last tests start the real server on a loopback port and
+ * talk HTTP to it.
  */
 #include <arpa/inet.h>
 #include <event2/event.h>
@@ -22,6 +26,44 @@
 
 #define MB (1024ull * 1024ull)
 #define LEADER_LSN (256 * MB)
+#define TOKEN "s3cret-token"
+
+/* A read request: no token, no body. */
+static void route(const api_snapshot *s, const char *method, const char *uri, api_answer *out)
+{
+	api_request req = {.method = method, .uri = uri};
+	api_route(s, &req, out);
+}
+
+/* A POST with the right token and a body (NULL: none). */
+static void post(const api_snapshot *s, const char *uri, const char *body, api_answer *out)
+{
+	api_request req = {.method = "POST",
+			   .uri = uri,
+			   .authorization = "Bearer " TOKEN,
+			   .body = body,
+			   .body_len = body ? strlen(body) : 0,
+			   .token = TOKEN};
+	api_route(s, &req, out);
+}
+
+/* The "error" of a JSON answer, or NULL; *doc must be json_decref'd. */
+static const char *error_of(const api_answer *a, json_t **doc)
+{
+	*doc = a->body ? json_loads(a->body, 0, NULL) : NULL;
+	return json_string_value(json_object_get(*doc, "error"));
+}
+
+static bool error_has(const api_answer *a, const char *want)
+{
+	json_t *o;
+	const char *e = error_of(a, &o);
+	bool ok = e && strstr(e, want);
+	if (!ok)
+		printf("\n  error %s lacks \"%s\"", e ? e : a->body ? a->body : "(none)", want);
+	json_decref(o);
+	return ok;
+}
 
 static member *add_member(cluster_view *v, const char *name, const char *role, uint64_t lsn)
 {
@@ -190,7 +232,7 @@ static void test_every_health_endpoint_in_every_situation(void)
 		for (size_t j = 0; j < N_HEALTH; j++)
 			for (size_t k = 0; k < 3; k++) {
 				api_answer a;
-				api_route(&s, methods[k], health_paths[j], &a);
+				route(&s, methods[k], health_paths[j], &a);
 				if (a.status != health_rows[i].status[j])
 					printf("\n  %s %s in %s: %d, want %d", methods[k], health_paths[j],
 					       health_rows[i].situation, a.status, health_rows[i].status[j]);
@@ -289,7 +331,7 @@ static void test_query_parameters(void)
 		api_snapshot s;
 		api_answer a;
 		situation(query_rows[i].situation)(&s);
-		api_route(&s, "GET", query_rows[i].uri, &a);
+		route(&s, "GET", query_rows[i].uri, &a);
 		if (a.status != query_rows[i].status)
 			printf("\n  GET %s in %s: %d, want %d (%s)", query_rows[i].uri, query_rows[i].situation,
 			       a.status, query_rows[i].status, a.body ? a.body : "");
@@ -325,7 +367,15 @@ static const struct {
 	{"BREW", "/health", 405, "GET, HEAD, OPTIONS", "method BREW"},
 	{"get", "/health", 405, "GET, HEAD, OPTIONS", "method get"},
 	{"GET", "/nope", 404, "", "no endpoint /nope"},
-	{"POST", "/switchover", 404, "", "no endpoint /switchover"},
+	{"GET", "/switchover", 405, "POST, OPTIONS", "method GET is not allowed on /switchover"},
+	{"PUT", "/pause", 405, "POST, OPTIONS", "method PUT is not allowed on /pause"},
+	{"DELETE", "/restart/", 405, "POST, OPTIONS", "method DELETE is not allowed on /restart"},
+	{"HEAD", "/failover", 405, "POST, OPTIONS", NULL},
+	{"OPTIONS", "/reinit", 200, "POST, OPTIONS", NULL},
+	{"OPTIONS", "/resume", 200, "POST, OPTIONS", NULL},
+	{"POST", "/switchover", 403, "", "mutating calls are disabled: no api token configured"},
+	{"POST", "/reinitialize", 404, "", "no endpoint /reinitialize"},
+	{"POST", "/switchover/x", 404, "", "no endpoint"},
 	{"GET", "/primaryx", 404, "", "no endpoint"},
 	{"GET", "/primary//", 404, "", "no endpoint"},
 	{"GET", "/%70rimary", 404, "", "no endpoint /%70rimary"},
@@ -346,7 +396,7 @@ static void test_methods_paths_and_malformed_requests(void)
 	leader(&s);
 	for (size_t i = 0; i < sizeof request_rows / sizeof request_rows[0]; i++) {
 		api_answer a;
-		api_route(&s, request_rows[i].method, request_rows[i].uri, &a);
+		route(&s, request_rows[i].method, request_rows[i].uri, &a);
 		if (a.status != request_rows[i].status)
 			printf("\n  %s %s: %d, want %d", request_rows[i].method, request_rows[i].uri, a.status,
 			       request_rows[i].status);
@@ -377,17 +427,388 @@ static void test_long_uri_is_refused(void)
 	memset(uri, 'a', 4095);
 	uri[0] = '/';
 	uri[4095] = '\0';
-	api_route(&s, "GET", uri, &a);
+	route(&s, "GET", uri, &a);
 	CU_ASSERT_EQUAL(a.status, 414);
 	api_answer_clear(&a);
-	api_route(&s, NULL, "/primary", &a);
+	post(&s, uri, NULL, &a);
+	CU_ASSERT_EQUAL(a.status, 414);
+	api_answer_clear(&a);
+	route(&s, NULL, "/primary", &a);
 	CU_ASSERT_EQUAL(a.status, 400);
 	api_answer_clear(&a);
-	api_route(&s, "GET", NULL, &a);
+	route(&s, "GET", NULL, &a);
+	CU_ASSERT_EQUAL(a.status, 400);
+	api_answer_clear(&a);
+	api_route(&s, NULL, &a);
 	CU_ASSERT_EQUAL(a.status, 400);
 	api_answer_clear(&a);
 	api_answer_clear(NULL);
 	free(uri);
+}
+
+/* ---- mutating calls: the token ---- */
+
+static const struct {
+	const char *path;
+	const char *body;
+	api_command cmd;
+} endpoints[] = {
+	{"/switchover", "{\"leader\":\"n1\",\"candidate\":\"n2\"}", API_CMD_SWITCHOVER},
+	{"/failover", "{\"candidate\":\"n3\"}", API_CMD_FAILOVER},
+	{"/restart", NULL, API_CMD_RESTART},
+	{"/reinit", "{}", API_CMD_REINIT},
+	{"/pause", "", API_CMD_PAUSE},
+	{"/resume", NULL, API_CMD_RESUME},
+};
+
+static const struct {
+	const char *token;         /* configured; NULL: none */
+	const char *authorization; /* sent; NULL: no header */
+	int status;                /* 0: accepted */
+	const char *error;
+} auth_rows[] = {
+	{NULL, "Bearer " TOKEN, 403, "mutating calls are disabled: no api token configured"},
+	{"", "Bearer ", 403, "no api token configured"},
+	{"", NULL, 403, "no api token configured"},
+	{TOKEN, NULL, 401, "missing bearer token"},
+	{TOKEN, "Basic czNjcmV0LXRva2Vu", 401, "scheme is not Bearer"},
+	{TOKEN, TOKEN, 401, "scheme is not Bearer"},
+	{TOKEN, "BearerX " TOKEN, 401, "scheme is not Bearer"},
+	{TOKEN, "Bearer", 401, "scheme is not Bearer"},
+	{TOKEN, "", 401, "scheme is not Bearer"},
+	{TOKEN, "Bearer ", 401, "bearer token is wrong"},
+	{TOKEN, "Bearer wrong", 401, "bearer token is wrong"},
+	{TOKEN, "Bearer " TOKEN "x", 401, "bearer token is wrong"},
+	{TOKEN, "Bearer s3cret-toke", 401, "bearer token is wrong"},
+	{TOKEN, "Bearer S3CRET-TOKEN", 401, "bearer token is wrong"},
+	{TOKEN, "Bearer " TOKEN " extra", 401, "bearer token is wrong"},
+	{TOKEN, "Bearer " TOKEN, 0, NULL},
+	{TOKEN, "bearer \t" TOKEN " ", 0, NULL},
+	{TOKEN, "BEARER " TOKEN, 0, NULL},
+};
+
+static void test_every_mutating_call_needs_the_token(void)
+{
+	api_snapshot s;
+	streaming(&s);
+	for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++)
+		for (size_t j = 0; j < sizeof auth_rows / sizeof auth_rows[0]; j++) {
+			const char *body = endpoints[i].body;
+			api_request req = {.method = "POST",
+					   .uri = endpoints[i].path,
+					   .authorization = auth_rows[j].authorization,
+					   .body = body,
+					   .body_len = body ? strlen(body) : 0,
+					   .token = auth_rows[j].token};
+			api_answer a;
+			api_route(&s, &req, &a);
+			if (a.status != auth_rows[j].status)
+				printf("\n  POST %s with token %s and Authorization %s: %d, want %d", endpoints[i].path,
+				       auth_rows[j].token ? auth_rows[j].token : "(none)",
+				       auth_rows[j].authorization ? auth_rows[j].authorization : "(none)", a.status,
+				       auth_rows[j].status);
+			CU_ASSERT_EQUAL(a.status, auth_rows[j].status);
+			CU_ASSERT_EQUAL(a.command.cmd, auth_rows[j].status ? API_CMD_NONE : endpoints[i].cmd);
+			CU_ASSERT_EQUAL(a.body == NULL, auth_rows[j].status == 0);
+			if (auth_rows[j].error)
+				CU_ASSERT_TRUE(error_has(&a, auth_rows[j].error));
+			if (auth_rows[j].status == 401)
+				CU_ASSERT_TRUE(error_has(&a, "WWW-Authenticate: Bearer"));
+			api_answer_clear(&a);
+
+			/* the token is checked before the body is even parsed */
+			req.body = "{oops";
+			req.body_len = strlen(req.body);
+			api_route(&s, &req, &a);
+			CU_ASSERT_EQUAL(a.status, auth_rows[j].status ? auth_rows[j].status : 400);
+			api_answer_clear(&a);
+		}
+}
+
+/* ---- mutating calls: bodies and the cluster's state ---- */
+
+static void paused(api_snapshot *s)
+{
+	streaming(s);
+	s->view.paused = true;
+}
+
+static void candidate_nofailover(api_snapshot *s)
+{
+	streaming(s);
+	s->view.members[2].nofailover = true;
+}
+
+static const struct {
+	situation_fn make;
+	const char *path;
+	const char *body;
+	int status;
+	const char *error; /* a substring of the JSON error */
+} command_rows[] = {
+	/* what /switchover needs */
+	{streaming, "/switchover", NULL, 400, "/switchover needs \"leader\""},
+	{streaming, "/switchover", "{}", 400, "/switchover needs \"leader\""},
+	{streaming, "/switchover", "{\"leader\":null}", 400, "needs \"leader\""},
+	{streaming, "/switchover", "{\"leader\":\"\",\"candidate\":\"n2\"}", 400, "needs \"leader\""},
+	/* malformed JSON */
+	{streaming, "/switchover", "{", 400, "/switchover: malformed JSON: "},
+	{streaming, "/switchover", "{\"leader\":\"n1\",}", 400, "malformed JSON: "},
+	{streaming, "/switchover", "not json", 400, "near 'not' at line 1 column"},
+	{streaming, "/switchover", "{\"leader\":\"n1\"}\n{", 400, "at line 2 column"},
+	{streaming, "/switchover", "\"n1\"", 400, "malformed JSON: "},
+	{streaming, "/switchover", "{\"leader\":\"n1\\u0000x\"}", 400, "malformed JSON: "},
+	{streaming, "/switchover", "{\"leader\":\"n\xff\"}", 400, "malformed JSON: "},
+	{streaming, "/switchover", "{\"leader\":\"n1\",\"leader\":\"n2\"}", 400, "duplicate object key"},
+	{streaming, "/switchover", "[\"n1\"]", 400, "the body must be a JSON object, not an array"},
+	/* unknown fields and wrong types */
+	{streaming, "/switchover", "{\"leader\":\"n1\",\"force\":true}", 400, "/switchover: unknown field \"force\""},
+	{streaming, "/switchover", "{\"leader\":\"n1\",\"member\":\"n2\"}", 400, "unknown field \"member\""},
+	{streaming, "/switchover", "{\"Leader\":\"n1\"}", 400, "unknown field \"Leader\""},
+	{streaming, "/switchover", "{\"leader\":1}", 400, "\"leader\" must be a string, not a number"},
+	{streaming, "/switchover", "{\"leader\":\"n1\",\"candidate\":[\"n2\"]}", 400,
+	 "\"candidate\" must be a string, not an array"},
+	{streaming, "/switchover", "{\"leader\":\"n1\",\"candidate\":true}", 400, "not a boolean"},
+	{streaming, "/switchover", "{\"leader\":{}}", 400, "not an object"},
+	{streaming, "/switchover", "{\"leader\":\"N1\"}", 400, "\"leader\" = \"N1\" is not a member name"},
+	{streaming, "/switchover", "{\"leader\":\"n1; drop\"}", 400, "is not a member name"},
+	{streaming, "/switchover", "{\"leader\":\"n1234567890123456789012345678901234567890123456789012345678901234\"}",
+	 400, "is not a member name"},
+	{streaming, "/switchover", "{\"leader\":\"n1\",\"scheduled_at\":1795611600}", 400,
+	 "\"scheduled_at\" must be a string, not a number"},
+	{streaming, "/switchover", "{\"leader\":\"n1\",\"scheduled_at\":\"2026-11-25T13:00:00\"}", 400, "has no timezone"},
+	{streaming, "/switchover", "{\"leader\":\"n1\",\"scheduled_at\":\"11/25/2026 13:00\"}", 422,
+	 "\"scheduled_at\" = \"11/25/2026 13:00\" is not an unambiguous ISO 8601 time"},
+	{streaming, "/switchover", "{\"leader\":\"n1\",\"scheduled_at\":\"1969-12-31T23:59:59Z\"}", 422, "in the past"},
+	/* the cluster's state */
+	{streaming, "/switchover", "{\"leader\":\"n1\",\"candidate\":\"n1\"}", 400, "leader and candidate are both \"n1\""},
+	{streaming, "/switchover", "{\"leader\":\"n2\",\"candidate\":\"n3\"}", 412,
+	 "leader name does not match: \"n2\" is not the leader, \"n1\" is"},
+	{streaming, "/switchover", "{\"leader\":\"n1\",\"candidate\":\"n9\"}", 412,
+	 "candidate \"n9\" is not a member of the cluster"},
+	{candidate_nofailover, "/switchover", "{\"leader\":\"n1\",\"candidate\":\"n3\"}", 412,
+	 "candidate \"n3\" is tagged nofailover"},
+	{unlocked, "/switchover", "{\"leader\":\"n1\"}", 412, "no leader"},
+	{unlocked, "/switchover", "{\"leader\":\"n1\",\"candidate\":\"n2\"}", 412, "use POST /failover"},
+	{paused, "/switchover", "{\"leader\":\"n1\"}", 409, "paused a switchover needs a \"candidate\""},
+	{paused, "/switchover", "{\"leader\":\"n1\",\"candidate\":\"n2\",\"scheduled_at\":\"2026-11-25T13:00:00Z\"}", 409,
+	 "cannot schedule a switchover while automatic failover is paused"},
+	/* /failover */
+	{streaming, "/failover", NULL, 400, "/failover needs \"candidate\""},
+	{streaming, "/failover", "{\"candidate\":null}", 400, "/failover needs \"candidate\""},
+	{streaming, "/failover", "{\"candidate\":\"n3\",\"scheduled_at\":\"2026-11-25T13:00:00Z\"}", 400,
+	 "a failover cannot be scheduled"},
+	{streaming, "/failover", "{\"candidate\":\"n9\"}", 412, "candidate \"n9\" is not a member"},
+	{candidate_nofailover, "/failover", "{\"candidate\":\"n3\"}", 412, "tagged nofailover"},
+	{streaming, "/failover", "{\"candidate\":\"n1\"}", 412, "candidate \"n1\" already holds the leader key"},
+	{streaming, "/failover", "{\"candidate\":\"n2\",\"leader\":\"n3\"}", 412, "leader name does not match"},
+	{streaming, "/failover", "{\"candidate\":\"n3\",\"force\":1}", 400, "/failover: unknown field \"force\""},
+	{streaming, "/failover", "{\"candidate\":3}", 400, "\"candidate\" must be a string"},
+	/* the calls without fields */
+	{streaming, "/restart", "{\"schedule\":\"2026-11-25T13:00:00Z\"}", 400,
+	 "/restart: unknown field \"schedule\"\nHINT: send no body, or {}"},
+	{streaming, "/reinit", "{\"force\":true}", 400, "/reinit: unknown field \"force\""},
+	{streaming, "/pause", "{\"leader\":\"n1\"}", 400, "/pause: unknown field \"leader\""},
+	{streaming, "/resume", "[]", 400, "/resume: the body must be a JSON object, not an array"},
+	{streaming, "/pause", "{", 400, "/pause: malformed JSON"},
+	{streaming, "/pause", "null", 400, "malformed JSON"},
+	{streaming, "/pause?now=1", NULL, 400, "/pause takes no query parameters, got \"now=1\""},
+	{leader, "/reinit", NULL, 409, "n1 holds the leader key and cannot be re-cloned"},
+};
+
+static void test_bodies_and_cluster_state_are_checked(void)
+{
+	for (size_t i = 0; i < sizeof command_rows / sizeof command_rows[0]; i++) {
+		api_snapshot s;
+		api_answer a;
+		command_rows[i].make(&s);
+		post(&s, command_rows[i].path, command_rows[i].body, &a);
+		if (a.status != command_rows[i].status)
+			printf("\n  POST %s %s: %d, want %d (%s)", command_rows[i].path,
+			       command_rows[i].body ? command_rows[i].body : "", a.status, command_rows[i].status,
+			       a.body ? a.body : "");
+		CU_ASSERT_EQUAL(a.status, command_rows[i].status);
+		CU_ASSERT_EQUAL(a.command.cmd, API_CMD_NONE);
+		CU_ASSERT_STRING_EQUAL(a.allow, "");
+		CU_ASSERT_TRUE(error_has(&a, command_rows[i].error));
+		api_answer_clear(&a);
+	}
+}
+
+static void test_oversized_body_is_refused(void)
+{
+	api_snapshot s;
+	api_answer a;
+	streaming(&s);
+	/* exactly 4 kB of a valid body is accepted, one byte more is not */
+	char *body = malloc(4097 + 1);
+	memset(body, ' ', 4097);
+	memcpy(body, "{}", 2);
+	body[4096] = '\0';
+	post(&s, "/pause", body, &a);
+	CU_ASSERT_EQUAL(a.status, 0);
+	CU_ASSERT_EQUAL(a.command.cmd, API_CMD_PAUSE);
+	api_answer_clear(&a);
+	body[4096] = ' ';
+	body[4097] = '\0';
+	post(&s, "/pause", body, &a);
+	CU_ASSERT_EQUAL(a.status, 413);
+	CU_ASSERT_TRUE(error_has(&a, "/pause: the body has 4097 bytes, more than 4096"));
+	CU_ASSERT_EQUAL(a.command.cmd, API_CMD_NONE);
+	api_answer_clear(&a);
+	free(body);
+
+	/* a body is read by its length: no terminating NUL needed, bytes past it unseen */
+	api_request req = {.method = "POST",
+			   .uri = "/switchover",
+			   .authorization = "Bearer " TOKEN,
+			   .body = "{\"leader\":\"n1\"}garbage",
+			   .body_len = 15,
+			   .token = TOKEN};
+	api_route(&s, &req, &a);
+	CU_ASSERT_EQUAL(a.status, 0);
+	CU_ASSERT_STRING_EQUAL(a.command.leader, "n1");
+	api_answer_clear(&a);
+}
+
+/* ---- mutating calls: scheduled_at ---- */
+
+static const struct {
+	const char *text;
+	int status; /* 0: accepted */
+	double at;
+} time_rows[] = {
+	{"2026-11-25T13:00:00+00:00", 0, 1795611600},
+	{"2026-11-25T13:00:00Z", 0, 1795611600},
+	{"2026-11-25t13:00:00z", 0, 1795611600},
+	{"2026-11-25 13:00+00:00", 0, 1795611600},
+	{"2026-11-25T14:30:00+01:30", 0, 1795611600},
+	{"2026-11-25T14:30+0130", 0, 1795611600},
+	{"2026-11-25T15:00:00+02", 0, 1795611600},
+	{"2026-11-25T13:00:00-00:00", 0, 1795611600},
+	{"2026-11-25T08:00:00.25-05:00", 0, 1795611600.25},
+	{"2026-11-25T13:00:00,5Z", 0, 1795611600.5},
+	{"2026-11-25T13:00:00.123456789Z", 0, 1795611600.123456789},
+	{"2024-02-29T00:00:00Z", 0, 1709164800},
+	{"9999-12-31T23:59:59Z", 0, 253402300799},
+	{"", 0, 0}, /* not given */
+	{"2026-11-25T13:00:00", 400, 0},
+	{"2026-11-25T13:00", 400, 0},
+	{"2026-11-25T13:00:00.5", 400, 0},
+	{"2026-11-25", 422, 0},
+	{"2026-11-25T13", 422, 0},
+	{"2025-02-29T00:00:00Z", 422, 0},
+	{"2100-02-29T00:00:00Z", 422, 0},
+	{"2026-13-01T00:00:00Z", 422, 0},
+	{"2026-00-01T00:00:00Z", 422, 0},
+	{"2026-11-31T00:00:00Z", 422, 0},
+	{"2026-11-00T00:00:00Z", 422, 0},
+	{"2026-11-25T24:00:00Z", 422, 0},
+	{"2026-11-25T13:60:00Z", 422, 0},
+	{"2026-11-25T13:00:60Z", 422, 0},
+	{"2026-11-25T13:00:00+24:00", 422, 0},
+	{"2026-11-25T13:00:00+01:60", 422, 0},
+	{"2026-11-25T13:00:00+1", 422, 0},
+	{"2026-11-25T13:00:00+01:", 422, 0},
+	{"2026-11-25T13:00:00+01:0", 422, 0},
+	{"2026-11-25T13:00:00+0100x", 422, 0},
+	{"2026-11-25T13:00:00.Z", 422, 0},
+	{"2026-11-25T13:00:00.1234567891Z", 422, 0},
+	{"2026-11-25T13:00.5Z", 422, 0},
+	{"2026-11-25T13:00:Z", 422, 0},
+	{"2026-11-25T13:00:5Z", 422, 0},
+	{"2026-11-25T13:00:00Z ", 422, 0},
+	{" 2026-11-25T13:00:00Z", 422, 0},
+	{"2026-11-25T13:00:00 UTC", 422, 0},
+	{"+2026-11-25T13:00:00Z", 422, 0},
+	{"26-11-25T13:00:00Z", 422, 0},
+	{"2026-1-25T13:00:00Z", 422, 0},
+	{"11/25/2026 13:00 UTC", 422, 0},
+	{"25.11.2026 13:00", 422, 0},
+	{"1795611600", 422, 0},
+	{"tomorrow", 422, 0},
+	{"0000-01-01T00:00:00Z", 422, 0},
+	{"1970-01-01T00:00:00Z", 422, 0}, /* 0 would mean "now" */
+	{"1969-12-31T23:59:59.5Z", 422, 0},
+};
+
+static void test_scheduled_at_takes_iso_8601_with_a_timezone(void)
+{
+	api_snapshot s;
+	streaming(&s);
+	for (size_t i = 0; i < sizeof time_rows / sizeof time_rows[0]; i++) {
+		char body[256];
+		api_answer a;
+		snprintf(body, sizeof body, "{\"leader\":\"n1\",\"candidate\":\"n2\",\"scheduled_at\":\"%s\"}",
+			 time_rows[i].text);
+		post(&s, "/switchover", body, &a);
+		if (a.status != time_rows[i].status)
+			printf("\n  scheduled_at %s: %d, want %d (%s)", time_rows[i].text, a.status,
+			       time_rows[i].status, a.body ? a.body : "");
+		CU_ASSERT_EQUAL(a.status, time_rows[i].status);
+		if (time_rows[i].status == 0) {
+			CU_ASSERT_EQUAL(a.command.cmd, API_CMD_SWITCHOVER);
+			CU_ASSERT_DOUBLE_EQUAL(a.command.scheduled_at, time_rows[i].at, 1e-6);
+		} else {
+			CU_ASSERT_TRUE(error_has(&a, "scheduled_at"));
+			CU_ASSERT_TRUE(time_rows[i].status == 422 ||
+				       error_has(&a, "timezone information is mandatory"));
+		}
+		api_answer_clear(&a);
+	}
+}
+
+/* ---- mutating calls: what the agent is handed ---- */
+
+static const struct {
+	situation_fn make;
+	const char *path;
+	const char *body;
+	api_command cmd;
+	const char *leader, *candidate;
+	double scheduled_at;
+} accepted_rows[] = {
+	{streaming, "/switchover", "{\"leader\":\"n1\"}", API_CMD_SWITCHOVER, "n1", "", 0},
+	{streaming, "/switchover",
+	 "{\"leader\":\"n1\",\"candidate\":\"n3\",\"scheduled_at\":\"2026-11-25T13:00:00+00:00\"}", API_CMD_SWITCHOVER,
+	 "n1", "n3", 1795611600},
+	/* patronictl sends null for what it does not set */
+	{leader, "/switchover/", "{\"leader\":\"n1\",\"candidate\":null,\"scheduled_at\":null}", API_CMD_SWITCHOVER, "n1",
+	 "", 0},
+	{paused, "/switchover", " {\"candidate\":\"n2\",\n\"leader\":\"n1\"} ", API_CMD_SWITCHOVER, "n1", "n2", 0},
+	{streaming, "/failover", "{\"candidate\":\"n3\"}", API_CMD_FAILOVER, "", "n3", 0},
+	{unlocked, "/failover", "{\"candidate\":\"n2\",\"leader\":null}", API_CMD_FAILOVER, "", "n2", 0},
+	{paused, "/failover", "{\"candidate\":\"n2\"}", API_CMD_FAILOVER, "", "n2", 0},
+	/* Patroni: a failover that names the leader is a switchover */
+	{streaming, "/failover", "{\"leader\":\"n1\",\"candidate\":\"n2\"}", API_CMD_SWITCHOVER, "n1", "n2", 0},
+	{streaming, "/restart", "", API_CMD_RESTART, "", "", 0},
+	{leader, "/restart", "{}", API_CMD_RESTART, "", "", 0},
+	{streaming, "/reinit", NULL, API_CMD_REINIT, "", "", 0},
+	{stopped, "/reinit", "{}", API_CMD_REINIT, "", "", 0},
+	{leader, "/pause", "  {} \n", API_CMD_PAUSE, "", "", 0},
+	{paused, "/resume", NULL, API_CMD_RESUME, "", "", 0},
+	{unlocked, "/resume?", NULL, API_CMD_RESUME, "", "", 0},
+};
+
+static void test_accepted_call_becomes_a_command(void)
+{
+	for (size_t i = 0; i < sizeof accepted_rows / sizeof accepted_rows[0]; i++) {
+		api_snapshot s;
+		api_answer a;
+		accepted_rows[i].make(&s);
+		post(&s, accepted_rows[i].path, accepted_rows[i].body, &a);
+		if (a.status != 0)
+			printf("\n  POST %s %s: %d (%s)", accepted_rows[i].path,
+			       accepted_rows[i].body ? accepted_rows[i].body : "", a.status, a.body ? a.body : "");
+		CU_ASSERT_EQUAL(a.status, 0);
+		CU_ASSERT_PTR_NULL(a.body);
+		CU_ASSERT_EQUAL(a.command.cmd, accepted_rows[i].cmd);
+		CU_ASSERT_STRING_EQUAL(a.command.leader, accepted_rows[i].leader);
+		CU_ASSERT_STRING_EQUAL(a.command.candidate, accepted_rows[i].candidate);
+		CU_ASSERT_DOUBLE_EQUAL(a.command.scheduled_at, accepted_rows[i].scheduled_at, 1e-6);
+		api_answer_clear(&a);
+		CU_ASSERT_EQUAL(a.command.cmd, API_CMD_NONE);
+	}
 }
 
 /* ---- JSON documents ---- */
@@ -395,7 +816,7 @@ static void test_long_uri_is_refused(void)
 static json_t *get_json(const api_snapshot *s, const char *uri, int want_status)
 {
 	api_answer a;
-	api_route(s, "GET", uri, &a);
+	route(s, "GET", uri, &a);
 	CU_ASSERT_EQUAL(a.status, want_status);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a.body);
 	json_error_t err;
@@ -550,7 +971,7 @@ static void test_metrics_in_prometheus_text_format(void)
 	api_snapshot s;
 	api_answer a;
 	lagging(&s);
-	api_route(&s, "GET", "/metrics", &a);
+	route(&s, "GET", "/metrics", &a);
 	CU_ASSERT_EQUAL(a.status, 200);
 	CU_ASSERT_STRING_EQUAL(a.content_type, "text/plain; version=0.0.4; charset=utf-8");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a.body);
@@ -579,7 +1000,7 @@ static void test_metrics_in_prometheus_text_format(void)
 	/* a leader reports no lag in seconds, and label values are escaped */
 	leader(&s);
 	snprintf(s.scope, sizeof s.scope, "a\"b\\c");
-	api_route(&s, "GET", "/metrics", &a);
+	route(&s, "GET", "/metrics", &a);
 	CU_ASSERT_PTR_NULL(strstr(a.body, "flotilla_replication_lag_seconds{"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(a.body, "flotilla_primary{scope=\"a\\\"b\\\\c\",name=\"n1\"} 1\n"));
 	api_answer_clear(&a);
@@ -652,7 +1073,7 @@ static void test_server_answers_real_http_requests(void)
 	char listen[32];
 	snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
 	fl_err err = {0};
-	api *a = api_new(base, listen, &err);
+	api *a = api_new(base, listen, NULL, NULL, NULL, &err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
 
 	/* before the first tick the node is uninitialized */
@@ -699,6 +1120,11 @@ static void test_server_answers_real_http_requests(void)
 	r = http_exchange(base, port, "POST /primary HTTP/1.0\r\nContent-Length: 1000000\r\n\r\n", &x);
 	CU_ASSERT_PTR_NOT_NULL(strstr(r, " 413 "));
 
+	/* without a token configured, mutating calls are refused whatever the client sends */
+	r = http_exchange(base, port, "POST /pause HTTP/1.0\r\nAuthorization: Bearer x\r\n\r\n", &x);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, " 403 "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "no api token configured"));
+
 	r = http_exchange(base, port, "GET /metrics HTTP/1.0\r\n\r\n", &x);
 	CU_ASSERT_PTR_NOT_NULL(strstr(r, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(r, "flotilla_api_requests_total{scope=\"demo\",name=\"n1\",code=\"200\"} 2\n"));
@@ -707,15 +1133,155 @@ static void test_server_answers_real_http_requests(void)
 
 	/* a second server cannot take the same port, and says which */
 	fl_err err2 = {0};
-	CU_ASSERT_PTR_NULL(api_new(base, listen, &err2));
+	CU_ASSERT_PTR_NULL(api_new(base, listen, TOKEN, NULL, NULL, &err2));
 	CU_ASSERT_EQUAL(err2.code, FL_ERR_IO);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err2.msg, listen));
-	CU_ASSERT_PTR_NULL(api_new(base, "nonsense", &err2));
+	CU_ASSERT_PTR_NULL(api_new(base, "nonsense", NULL, NULL, NULL, &err2));
 	CU_ASSERT_EQUAL(err2.code, FL_ERR_CONFIG);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err2.msg, "\"nonsense\" is not host:port"));
 
 	api_free(a);
 	api_free(NULL);
+	event_base_free(base);
+}
+
+/* The agent's side of a command, recording what it was handed. */
+typedef struct stub {
+	int calls;
+	api_command_req last;
+	int status;
+	const char *msg;
+} stub;
+
+static int stub_run(void *arg, const api_command_req *req, char *msg, size_t len)
+{
+	stub *st = arg;
+	st->calls++;
+	st->last = *req;
+	snprintf(msg, len, "%s", st->msg);
+	return st->status;
+}
+
+/* "POST <uri>" with an Authorization header (NULL: none) and a body, HTTP/1.0 so the server closes. */
+static const char *post_exchange(struct event_base *base, int port, const char *uri, const char *authorization,
+				 const char *body, exchange *x)
+{
+	char auth[256] = "", *req = malloc(strlen(body) + 1024);
+	if (authorization)
+		snprintf(auth, sizeof auth, "Authorization: %s\r\n", authorization);
+	sprintf(req, "POST %s HTTP/1.0\r\n%sContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s", uri, auth,
+		strlen(body), body);
+	http_exchange(base, port, req, x);
+	free(req);
+	return x->reply;
+}
+
+/* The reply's JSON body, or NULL. */
+static json_t *reply_json(const char *reply)
+{
+	const char *b = strstr(reply, "\r\n\r\n");
+	return b ? json_loads(b + 4, 0, NULL) : NULL;
+}
+
+static void test_server_runs_commands_only_with_the_token(void)
+{
+	struct event_base *base = event_base_new();
+	int port = free_port();
+	CU_ASSERT_FATAL(base && port > 0);
+	char listen[32];
+	snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+	stub st = {.status = 202, .msg = "switchover from n1 to n2 started"};
+	fl_err err = {0};
+	api *a = api_new(base, listen, TOKEN, stub_run, &st, &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	api_snapshot s;
+	leader(&s);
+	api_update(a, &s);
+	static const char body[] = "{\"leader\":\"n1\",\"candidate\":\"n2\"}";
+	exchange x;
+
+	/* no token, a wrong one, another scheme: 401, and the agent never hears of it */
+	const char *r = post_exchange(base, port, "/switchover", NULL, body, &x);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, " 401 "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "WWW-Authenticate: Bearer realm=\"flotilla\"\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "missing bearer token"));
+	r = post_exchange(base, port, "/switchover", "Bearer nope", body, &x);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, " 401 "));
+	r = post_exchange(base, port, "/switchover", "Basic czNjcmV0LXRva2Vu", body, &x);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, " 401 "));
+	CU_ASSERT_EQUAL(st.calls, 0);
+
+	/* with the token the command reaches the agent, whose status and message come back */
+	r = post_exchange(base, port, "/switchover", "Bearer " TOKEN, body, &x);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, " 202 "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "Content-Type: application/json\r\n"));
+	json_t *o = reply_json(r);
+	CU_ASSERT_STRING_EQUAL(str_at(o, "message"), "switchover from n1 to n2 started");
+	json_decref(o);
+	CU_ASSERT_EQUAL(st.calls, 1);
+	CU_ASSERT_EQUAL(st.last.cmd, API_CMD_SWITCHOVER);
+	CU_ASSERT_STRING_EQUAL(st.last.leader, "n1");
+	CU_ASSERT_STRING_EQUAL(st.last.candidate, "n2");
+	CU_ASSERT_EQUAL(st.last.scheduled_at, 0);
+
+	/* an error of the agent (etcd down) is passed through; its text is kept valid JSON */
+	st.status = 503;
+	st.msg = "etcd: cannot reach http://10.0.0.9:2379\n\xff";
+	r = post_exchange(base, port, "/pause", "Bearer " TOKEN, "", &x);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, " 503 "));
+	o = reply_json(r);
+	CU_ASSERT_STRING_EQUAL(str_at(o, "message"), "etcd: cannot reach http://10.0.0.9:2379??");
+	json_decref(o);
+	CU_ASSERT_EQUAL(st.calls, 2);
+	CU_ASSERT_EQUAL(st.last.cmd, API_CMD_PAUSE);
+
+	/* a scheduled switchover in the future reaches the agent; one in the past is refused (422) */
+	st.status = 202;
+	st.msg = "switchover from n1 scheduled";
+	r = post_exchange(base, port, "/switchover", "Bearer " TOKEN,
+			  "{\"leader\":\"n1\",\"scheduled_at\":\"2099-01-01T00:00:00Z\"}", &x);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, " 202 "));
+	CU_ASSERT_EQUAL(st.calls, 3);
+	CU_ASSERT_DOUBLE_EQUAL(st.last.scheduled_at, 4070908800.0, 1e-6);
+	r = post_exchange(base, port, "/switchover", "Bearer " TOKEN,
+			  "{\"leader\":\"n1\",\"scheduled_at\":\"2020-01-01T00:00:00Z\"}", &x);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, " 422 "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "cannot schedule a switchover in the past"));
+	CU_ASSERT_EQUAL(st.calls, 3);
+
+	/* refusals of the router: the agent is not called, the server keeps answering */
+	r = post_exchange(base, port, "/reinit", "Bearer " TOKEN, "", &x);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, " 409 "));
+	r = post_exchange(base, port, "/switchover", "Bearer " TOKEN, "{\"leader\":", &x);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, " 400 "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "malformed JSON"));
+	r = post_exchange(base, port, "/switchover", "Bearer " TOKEN, "{\"leader\":\"n1\",\"bogus\":1}", &x);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "unknown field \\\"bogus\\\""));
+	char *big = malloc(8192);
+	memset(big, ' ', 8191);
+	big[0] = '{';
+	big[8189] = '}';
+	big[8191] = '\0';
+	r = post_exchange(base, port, "/pause", "Bearer " TOKEN, big, &x); /* ours: JSON naming the limit */
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, " 413 "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "more than 4096"));
+	free(big);
+	r = http_exchange(base, port, "GET /switchover HTTP/1.0\r\n\r\n", &x);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, " 405 "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "Allow: POST, OPTIONS\r\n"));
+	CU_ASSERT_EQUAL(st.calls, 3);
+
+	/* an agent answering no valid status becomes a 500, not a broken reply */
+	st.status = 0;
+	r = post_exchange(base, port, "/restart", "Bearer " TOKEN, "{}", &x);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, " 500 "));
+	CU_ASSERT_EQUAL(st.calls, 4);
+
+	r = http_exchange(base, port, "GET /metrics HTTP/1.0\r\n\r\n", &x);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "flotilla_api_requests_total{scope=\"demo\",name=\"n1\",code=\"401\"} 3\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r, "flotilla_api_requests_total{scope=\"demo\",name=\"n1\",code=\"202\"} 2\n"));
+
+	api_free(a);
 	event_base_free(base);
 }
 
@@ -726,10 +1292,16 @@ void suite_register(void)
 	CU_add_test(s, "query parameters: lag, tags, replication_state", test_query_parameters);
 	CU_add_test(s, "methods, paths and malformed requests", test_methods_paths_and_malformed_requests);
 	CU_add_test(s, "long uri is refused", test_long_uri_is_refused);
+	CU_add_test(s, "every mutating call needs the token", test_every_mutating_call_needs_the_token);
+	CU_add_test(s, "bodies and cluster state are checked", test_bodies_and_cluster_state_are_checked);
+	CU_add_test(s, "oversized body is refused", test_oversized_body_is_refused);
+	CU_add_test(s, "scheduled_at takes ISO 8601 with a timezone", test_scheduled_at_takes_iso_8601_with_a_timezone);
+	CU_add_test(s, "accepted call becomes a command", test_accepted_call_becomes_a_command);
 	CU_add_test(s, "status body of a leader", test_status_body_of_a_leader);
 	CU_add_test(s, "status body of replicas and stopped nodes", test_status_body_of_replicas_and_stopped_nodes);
 	CU_add_test(s, "cluster document lists every member", test_cluster_document_lists_every_member);
 	CU_add_test(s, "history document passes the record through", test_history_document_passes_the_record_through);
 	CU_add_test(s, "metrics in Prometheus text format", test_metrics_in_prometheus_text_format);
 	CU_add_test(s, "server answers real HTTP requests", test_server_answers_real_http_requests);
+	CU_add_test(s, "server runs commands only with the token", test_server_runs_commands_only_with_the_token);
 }

@@ -243,6 +243,73 @@ static void r_crash_looping_replica_reclones_after_failed_rewind(scenario *s)
 	s->local.rewind_failed = true;
 }
 static void r_stuck_replica_rewinds(scenario *s) { s->local.receiver_stuck = true; }
+static void switchover(scenario *s, const char *leader, const char *candidate, double at)
+{
+	s->view.has_switchover = true;
+	snprintf(s->view.switchover_leader, CLUSTER_NAME_MAX, "%s", leader);
+	snprintf(s->view.switchover_candidate, CLUSTER_NAME_MAX, "%s", candidate);
+	s->view.switchover_at = at;
+	s->agent.wall_now = 1000.0;
+}
+static void r_leader_hands_over_on_switchover(scenario *s)
+{
+	leading(s);
+	switchover(s, "n2", "n3", 0);
+}
+static void r_leader_waits_for_scheduled_switchover(scenario *s)
+{
+	leading(s);
+	switchover(s, "n2", "n3", 2000.0);
+}
+static void r_leader_runs_due_scheduled_switchover(scenario *s)
+{
+	leading(s);
+	switchover(s, "n2", "", 999.0);
+}
+static void r_leader_drops_switchover_of_other_leader(scenario *s)
+{
+	leading(s);
+	switchover(s, "n1", "n3", 0);
+}
+static void r_switchover_candidate_takes_key_though_behind(scenario *s)
+{
+	election(s);
+	switchover(s, "n1", "n2", 0);
+	find(s, "n3")->received_lsn = 2000;
+}
+static void r_non_candidate_waits_during_switchover(scenario *s)
+{
+	election(s);
+	switchover(s, "n1", "n3", 0);
+	s->local.received_lsn = 9000;
+}
+static void r_switchover_proceeds_while_paused(scenario *s)
+{
+	r_switchover_candidate_takes_key_though_behind(s);
+	s->view.paused = true;
+}
+static void r_manual_failover_candidate_takes_key_async(scenario *s)
+{
+	election(s);
+	switchover(s, "", "n2", 0);
+	find(s, "n3")->received_lsn = 1200;
+}
+static void r_manual_failover_lagging_candidate_refused(scenario *s)
+{
+	r_manual_failover_candidate_takes_key_async(s);
+	s->view.last_lsn = 1000 + (2 << 20);
+}
+static void r_manual_failover_sync_still_needs_most_advanced(scenario *s)
+{
+	r_manual_failover_candidate_takes_key_async(s);
+	sync_set(s, "n2", "n3");
+}
+static void r_handed_over_leader_follows_without_rewind(scenario *s)
+{
+	s->local.running = s->local.answering = false;
+	s->local.was_primary = true;
+	s->local.clean_handover = true;
+}
 static void r_starting_postgres_waits(scenario *s) { s->local.answering = false; }
 static void r_replica_of_old_leader_follows_new(scenario *s)
 {
@@ -450,6 +517,17 @@ static const row rows[] = {
 	{"crash-looping replica rewinds", r_crash_looping_replica_rewinds, ACT_REWIND, "n1"},
 	{"crash-looping replica re-clones after a failed rewind", r_crash_looping_replica_reclones_after_failed_rewind, ACT_RECLONE, "n1"},
 	{"replica that cannot stream rewinds", r_stuck_replica_rewinds, ACT_REWIND, "n1"},
+	{"leader hands over on a switchover", r_leader_hands_over_on_switchover, ACT_SWITCHOVER, "n3"},
+	{"leader waits for a scheduled switchover", r_leader_waits_for_scheduled_switchover, ACT_LEAD, ""},
+	{"leader runs a due scheduled switchover", r_leader_runs_due_scheduled_switchover, ACT_SWITCHOVER, ""},
+	{"leader drops a switchover naming another leader", r_leader_drops_switchover_of_other_leader, ACT_CLEAR_SWITCHOVER, ""},
+	{"switchover candidate takes the key though behind", r_switchover_candidate_takes_key_though_behind, ACT_TAKE_LEADER, ""},
+	{"non-candidate waits during a switchover", r_non_candidate_waits_during_switchover, ACT_NONE, ""},
+	{"switchover proceeds while paused", r_switchover_proceeds_while_paused, ACT_TAKE_LEADER, ""},
+	{"manual failover candidate takes the key (async)", r_manual_failover_candidate_takes_key_async, ACT_TAKE_LEADER, ""},
+	{"manual failover refuses a lagging candidate", r_manual_failover_lagging_candidate_refused, ACT_NONE, ""},
+	{"manual failover in sync mode still needs the most advanced", r_manual_failover_sync_still_needs_most_advanced, ACT_NONE, ""},
+	{"handed-over leader follows without rewind", r_handed_over_leader_follows_without_rewind, ACT_START_REPLICA, "n1"},
 	{"starting postgres waits", r_starting_postgres_waits, ACT_NONE, ""},
 	{"replica of the old leader follows the new one", r_replica_of_old_leader_follows_new, ACT_FOLLOW, "n3"},
 	{"replica rests while etcd is down", r_etcd_down_replica_rests, ACT_NONE, ""},
@@ -503,10 +581,10 @@ static void test_every_row_of_the_transition_table(void)
 
 static void test_every_action_has_a_row(void)
 {
-	bool seen[ACT_GIVE_UP + 1] = {0};
+	bool seen[ACT__COUNT] = {0};
 	for (unsigned i = 0; i < sizeof rows / sizeof rows[0]; i++)
 		seen[rows[i].expect] = true;
-	for (int a = 0; a <= ACT_GIVE_UP; a++) {
+	for (int a = 0; a < ACT__COUNT; a++) {
 		if (!seen[a])
 			fprintf(stderr, "no row expects %s\n", action_name((action)a));
 		CU_ASSERT(seen[a]);
