@@ -5,7 +5,9 @@
  * and N flotilla-replicator agents as daemons in their own sessions (as the
  * unprivileged user `postgres` when run as root, because PostgreSQL refuses
  * to run as root), waits until PostgreSQL shows one primary and N-1
- * streaming replicas, and records everything in DIR/cluster.json. `status`
+ * streaming replicas (with --sync, until the primary's
+ * synchronous_standby_names also names all of them), and records
+ * everything in DIR/cluster.json. `status`
  * asks each node's PostgreSQL for its role. `down` stops only the processes
  * `up` started: a recorded pid is signalled only while /proc still shows the
  * expected program working on this cluster's files, because a pid may have
@@ -32,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -119,6 +122,7 @@ static const char *const node_role_names[] = {"stopped", "primary", "replica"};
 typedef struct node_probe {
 	node_role role;
 	char wal_status[32];     /* a replica's walreceiver status; "" when it has none */
+	char sync_names[256];    /* synchronous_standby_names, as the node reports it */
 	char error[256];         /* why a stopped node did not answer */
 } node_probe;
 
@@ -328,7 +332,8 @@ static void up_usage(FILE *f)
 		"and writes DIR/cluster.json.\n\n"
 		"  --dir DIR           cluster directory, created if missing (required)\n"
 		"  --nodes N           number of nodes, 1 to %d (default %d)\n"
-		"  --sync              synchronous replication (synchronous_mode = true)\n"
+		"  --sync              synchronous replication (synchronous_mode = true); also waits until\n"
+		"                      the primary's synchronous_standby_names names every replica\n"
 		"  --base-port P       etcd client port P, peer P+1; node i: PostgreSQL P+10*i, REST API\n"
 		"                      P+10*i+1 (default %d)\n"
 		"  --timeout SECONDS   how long to wait for etcd and the cluster (default %d)\n"
@@ -503,6 +508,9 @@ static int cluster_save(const local_cluster *c, fl_err *err)
 				 "ro_dsn", c->ro_dsn);
 	if (root == NULL)
 		return fl_fail(err, FL_ERR_INTERNAL, "local up: cannot build %s", c->json);
+	char token_file[PATH_MAX];
+	str_fmt(token_file, sizeof token_file, "%s/secrets/api_token", c->dir);
+	json_object_set_new(root, "api_token_file", json_string(token_file));
 	/* Readers never see a half-written file: write aside, then rename. */
 	char tmp[PATH_MAX];
 	str_fmt(tmp, sizeof tmp, "%s.tmp", c->json);
@@ -924,7 +932,8 @@ static void node_probe_run(const local_node *n, node_probe *p)
 		str_fmt(p->error, sizeof p->error, "%s", PQerrorMessage(conn));
 		goto done;
 	}
-	res = PQexec(conn, "SELECT pg_is_in_recovery(), (SELECT status FROM pg_stat_wal_receiver LIMIT 1)");
+	res = PQexec(conn, "SELECT pg_is_in_recovery(), (SELECT status FROM pg_stat_wal_receiver LIMIT 1), "
+			   "current_setting('synchronous_standby_names')");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		str_fmt(p->error, sizeof p->error, "%s", PQerrorMessage(conn));
 		goto done;
@@ -932,6 +941,7 @@ static void node_probe_run(const local_node *n, node_probe *p)
 	p->role = strcmp(PQgetvalue(res, 0, 0), "t") == 0 ? NODE_REPLICA : NODE_PRIMARY;
 	if (!PQgetisnull(res, 0, 1))
 		str_fmt(p->wal_status, sizeof p->wal_status, "%s", PQgetvalue(res, 0, 1));
+	str_fmt(p->sync_names, sizeof p->sync_names, "%s", PQgetvalue(res, 0, 2));
 done:
 	/* libpq's messages end with a newline and may span lines; keep the first. */
 	p->error[strcspn(p->error, "\n")] = '\0';
@@ -1009,6 +1019,9 @@ static int up_node_config(const local_cluster *c, const local_node *n, const up_
 	fprintf(f, "  ");
 	str_fmt(buf, sizeof buf, "%s/secrets/replication_password", c->dir);
 	conf_add_string(f, "replication_password_file", buf);
+	fprintf(f, "  ");
+	str_fmt(buf, sizeof buf, "%s/secrets/api_token", c->dir);
+	conf_add_string(f, "api_token_file", buf);
 	fprintf(f, "};\n");
 	fclose(f);
 	int rc = file_write(n->config, text, 0644, as->change ? as->uid : (uid_t)-1, as->gid, err);
@@ -1030,6 +1043,12 @@ static int up_layout(const local_cluster *c, const up_opts *o, const run_as *as,
 		return -1;
 	str_fmt(path, sizeof path, "%s/secrets/replication_password", c->dir);
 	if (up_secret(path, "replication password", as, repl, sizeof repl, err) < 0)
+		return -1;
+	char token[LOCAL_SECRET_MAX];
+	str_fmt(path, sizeof path, "%s/secrets/api_token", c->dir);
+	int trc = up_secret(path, "api token", as, token, sizeof token, err);
+	memset(token, 0, sizeof token);
+	if (trc < 0)
 		return -1;
 	char pgpass[2 * LOCAL_SECRET_MAX + 128];
 	str_fmt(pgpass, sizeof pgpass, "127.0.0.1:*:*:postgres:%s\nlocalhost:*:*:postgres:%s\n", su, su);
@@ -1123,8 +1142,60 @@ static int up_start_agents(local_cluster *c, const char *agent, const run_as *as
 	return 0;
 }
 
-/* One poll of every node: whether there is one primary and N-1 streaming replicas. */
-static bool up_cluster_ready(const local_cluster *c, node_probe *probes, int *leader, char *summary, size_t size)
+/*
+ * Whether synchronous_standby_names ("ANY 1 (n2,n3)", "FIRST 2 (\"n2\", n3)",
+ * "n2, n3", "*") names the standby `name`. Standby names compare without
+ * regard to case, as PostgreSQL compares them.
+ */
+static bool sync_names_has(const char *ssn, const char *name)
+{
+	const char *p = ssn + strspn(ssn, " \t");
+	/* "ANY n (" or "FIRST n (": the list starts after the parenthesis. */
+	if ((strncasecmp(p, "ANY", 3) == 0 && (p[3] == ' ' || p[3] == '\t')) ||
+	    (strncasecmp(p, "FIRST", 5) == 0 && (p[5] == ' ' || p[5] == '\t'))) {
+		const char *paren = strchr(p, '(');
+		if (paren == NULL)
+			return false;
+		p = paren;
+	}
+	for (;;) {
+		p += strspn(p, " \t(,");
+		if (*p == '\0' || *p == ')')
+			return false;
+		char item[128];
+		size_t len;
+		if (*p == '"') {
+			len = strcspn(p + 1, "\"");
+			str_fmt(item, sizeof item, "%.*s", (int)len, p + 1);
+			p += len + 1 + (p[len + 1] == '"');
+		} else {
+			len = strcspn(p, " \t,)");
+			str_fmt(item, sizeof item, "%.*s", (int)len, p);
+			p += len;
+		}
+		if (strcmp(item, "*") == 0 || strcasecmp(item, name) == 0)
+			return true;
+	}
+}
+
+/* With --sync: whether the leader's synchronous_standby_names names every other node. */
+static bool up_sync_ready(const local_cluster *c, const node_probe *probes, int leader)
+{
+	for (int i = 0; i < c->n; i++)
+		if (i != leader && !sync_names_has(probes[leader].sync_names, c->nodes[i].name))
+			return false;
+	return true;
+}
+
+/*
+ * One poll of every node: whether there is one primary and N-1 streaming
+ * replicas and, with sync, whether the primary's synchronous_standby_names
+ * names all of them (until then a commit may be acknowledged by fewer
+ * standbys than the cluster has, or none: scripts get a cluster that is
+ * fully synchronous).
+ */
+static bool up_cluster_ready(const local_cluster *c, bool sync, node_probe *probes, int *leader, char *summary,
+			     size_t size)
 {
 	int primaries = 0, streaming = 0;
 	summary[0] = '\0';
@@ -1142,7 +1213,12 @@ static bool up_cluster_ready(const local_cluster *c, node_probe *probes, int *le
 		if (p->role == NODE_REPLICA)
 			str_add(summary, size, "(%s)", p->wal_status[0] ? p->wal_status : "no walreceiver");
 	}
-	return primaries == 1 && streaming == c->n - 1;
+	if (primaries != 1 || streaming != c->n - 1)
+		return false;
+	if (!sync || c->n == 1)
+		return true;
+	str_add(summary, size, " synchronous_standby_names='%s'", probes[*leader].sync_names);
+	return up_sync_ready(c, probes, *leader);
 }
 
 /* A node is ready when it is the only primary or a streaming replica. */
@@ -1153,10 +1229,12 @@ static bool up_node_ready(const node_probe *p, bool one_primary)
 	return p->role == NODE_REPLICA && strcmp(p->wal_status, "streaming") == 0;
 }
 
-static int up_wait_cluster(const local_cluster *c, double deadline, int timeout, int *leader, fl_err *err)
+static int up_wait_cluster(const local_cluster *c, bool sync, double deadline, int timeout, int *leader,
+			   node_probe *probes, fl_err *err)
 {
-	node_probe probes[LOCAL_MAX_NODES];
-	char summary[512], last[512] = "", how[128];
+	char summary[1024], last[1024] = "", how[128], goal[160];
+	str_fmt(goal, sizeof goal, "one primary and %d streaming replica%s%s", c->n - 1, c->n == 2 ? "" : "s",
+		sync && c->n > 1 ? ", all named in its synchronous_standby_names" : "");
 	for (;;) {
 		for (int i = 0; i < c->n; i++) {
 			const local_node *n = &c->nodes[i];
@@ -1166,11 +1244,10 @@ static int up_wait_cluster(const local_cluster *c, double deadline, int timeout,
 			return fl_fail(err, FL_ERR_POSTGRES, "local up: agent %s (pid %d) %s before the cluster was ready\nHINT: read %s; the rest was left running, flotilla local down --dir %s cleans up",
 				       n->name, (int)n->agent_pid, how, n->log, c->dir);
 		}
-		if (up_cluster_ready(c, probes, leader, summary, sizeof summary))
+		if (up_cluster_ready(c, sync, probes, leader, summary, sizeof summary))
 			return 0;
 		if (strcmp(summary, last) != 0) {
-			log_info("waiting for one primary and %d streaming replica%s: %s", c->n - 1, c->n == 2 ? "" : "s",
-				 summary);
+			log_info("waiting for %s: %s", goal, summary);
 			str_fmt(last, sizeof last, "%s", summary);
 		}
 		if (clock_mono() >= deadline)
@@ -1183,15 +1260,17 @@ static int up_wait_cluster(const local_cluster *c, double deadline, int timeout,
 	for (int i = 0; i < c->n; i++)
 		if (!up_node_ready(&probes[i], primaries == 1))
 			log_tail_print(c->nodes[i].log, LOCAL_TAIL_LINES);
-	return fl_fail(err, FL_ERR_TIMEOUT, "local up: no primary with %d streaming replica%s within %d s: %s\nHINT: everything was left running for inspection; flotilla local down --dir %s cleans up",
-		       c->n - 1, c->n == 2 ? "" : "s", timeout, summary, c->dir);
+	return fl_fail(err, FL_ERR_TIMEOUT, "local up: no %s within %d s: %s\nHINT: everything was left running for inspection; flotilla local down --dir %s cleans up",
+		       goal, timeout, summary, c->dir);
 }
 
-static void up_print(const local_cluster *c, int leader)
+static void up_print(const local_cluster *c, bool sync, int leader, const node_probe *probes)
 {
 	printf("cluster \"%s\" is up in %s: %s leads", LOCAL_SCOPE, c->dir, c->nodes[leader].name);
 	if (c->n > 1)
 		printf(", %d replica%s streaming", c->n - 1, c->n > 2 ? "s" : "");
+	if (sync && c->n > 1)
+		printf(", synchronous_standby_names = '%s'", probes[leader].sync_names);
 	printf("\n\n");
 	for (int i = 0; i < c->n; i++)
 		printf("  %-3s %-8s postgres 127.0.0.1:%d  api 127.0.0.1:%d  pid %d\n", c->nodes[i].name,
@@ -1239,11 +1318,12 @@ static int up_run(local_cluster *c, const up_opts *o, fl_err *err)
 	if (cluster_save(c, rc < 0 ? NULL : err) < 0 || rc < 0)
 		return -1;
 	int leader = 0;
-	if (up_wait_cluster(c, deadline, o->timeout, &leader, err) < 0)
+	node_probe probes[LOCAL_MAX_NODES];
+	if (up_wait_cluster(c, o->sync, deadline, o->timeout, &leader, probes, err) < 0)
 		return -1;
 	if (cluster_save(c, err) < 0)
 		return -1;
-	up_print(c, leader);
+	up_print(c, o->sync, leader, probes);
 	return 0;
 }
 

@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd_history.h"
+#include "cmd_list.h"
 #include "cmd_local.h"
+#include "cmd_topology.h"
 #include "err.h"
 #include "log.h"
 
@@ -26,6 +29,9 @@ typedef struct cmd_def {
 } cmd_def;
 
 static const cmd_def cmd_table[] = {
+	{"list", cmd_list, "the members of a cluster: role, state, timeline, lag"},
+	{"topology", cmd_topology, "the leader with the replicas under it"},
+	{"history", cmd_history, "the cluster's timeline switches (failovers)"},
 	{"local", cmd_local, "run a cluster of real processes on loopback (up, status, down)"},
 };
 
@@ -38,7 +44,7 @@ static void main_usage(FILE *f)
 	for (size_t i = 0; i < sizeof cmd_table / sizeof cmd_table[0]; i++)
 		fprintf(f, "  %-10s %s\n", cmd_table[i].name, cmd_table[i].summary);
 	fprintf(f, "\nThe exit code is 0 on success, otherwise a stable error code "
-		   "(2 usage, 3 config, 7 postgres, 9 timeout, 10 not found, 11 conflict, ...).\n");
+		   "(2 usage, 3 config, 6 etcd, 7 postgres, 9 timeout, 10 not found, 11 conflict, ...).\n");
 }
 
 static const cmd_def *main_find(const char *name)

@@ -1,0 +1,30 @@
+/*
+ * http: one GET with a deadline, for the CLI's calls to the agents' REST
+ * API. Built on libevent's evhttp client with a private event_base that runs
+ * until the answer arrives or our own timer fires, so a black-holed node
+ * costs at most the timeout. Host names resolve through evdns, which the
+ * timer can interrupt.
+ */
+#ifndef FL_CLI_HTTP_H
+#define FL_CLI_HTTP_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+typedef struct http_answer {
+	int status;  /* HTTP status */
+	char *body;  /* NUL-terminated, malloc'd */
+	size_t len;
+} http_answer;
+
+/*
+ * GETs url (http://host[:port]/path) within timeout seconds. Any HTTP status
+ * is an answer (0 returned). No answer is -1 with FL_ERR_TIMEOUT and why, for
+ * the caller to put after the URL ("refused the connection", "timed out after
+ * 3.0 s"); a reply that is not HTTP, or too long, is FL_ERR_CONFIG.
+ */
+int http_get(const char *url, double timeout, http_answer *out, fl_err *err);
+void http_answer_clear(http_answer *a);
+
+#endif

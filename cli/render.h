@@ -1,0 +1,34 @@
+/*
+ * render: members and timeline switches as patronictl-style tables and as
+ * JSON, shared by `list`, `topology` and `history`. A member's table row and
+ * its JSON object carry the same fields:
+ *   member, host, role (Leader, Sync Standby, Replica, ...), state (running,
+ *   streaming, stopped, ...), timeline, lag_in_mb (null for the leader or
+ *   when unknown; the table shows "" and "unknown")
+ * and a switch: timeline, lsn, leader, time (ISO 8601, UTC).
+ */
+#ifndef FL_CLI_RENDER_H
+#define FL_CLI_RENDER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "err.h"
+#include "table.h"
+#include "view.h"
+
+/* The table of members, and one row; indent prefixes the name with "+ " (topology). */
+table *render_members_table(void);
+int render_member_row(table *t, const view_member *m, bool indent);
+/* "Cluster: NAME" with " (paused)" when automatic failover is paused. */
+void render_title(const view *v, char *buf, size_t len);
+json_t *render_member_json(const view_member *m);
+
+void render_history_table(const view *v, FILE *f);
+json_t *render_history_json(const view *v);
+
+/* Prints j (taken) indented, with a final newline. */
+int render_json_print(json_t *j, FILE *f, fl_err *err);
+
+#endif

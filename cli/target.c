@@ -1,0 +1,298 @@
+/*
+ * target: resolves --dir, --api, --etcd (or their environment variables)
+ * into the list of URLs a command asks and, for etcd, the key root. Only
+ * syntax is checked here; whether anything answers is the caller's business.
+ */
+#include "target.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/http.h>
+#include <jansson.h>
+
+#define TARGET_TIMEOUT_MIN 0.1
+#define TARGET_TIMEOUT_MAX 3600.0
+
+static const char *env_value(const char *name)
+{
+	const char *v = getenv(name);
+	return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+int target_opt(const char *cmd, int code, const char *arg, target_opts *o, fl_err *err)
+{
+	char *end = NULL;
+	switch (code) {
+	case TARGET_OPT_DIR:
+		o->dir = arg;
+		return 1;
+	case TARGET_OPT_API:
+		o->api = arg;
+		return 1;
+	case TARGET_OPT_ETCD:
+		o->etcd = arg;
+		return 1;
+	case TARGET_OPT_SCOPE:
+		o->scope = arg;
+		return 1;
+	case TARGET_OPT_PREFIX:
+		o->prefix = arg;
+		return 1;
+	case TARGET_OPT_TIMEOUT:
+		errno = 0;
+		o->timeout = strtod(arg, &end);
+		if (errno != 0 || end == arg || *end != '\0' || !(o->timeout >= TARGET_TIMEOUT_MIN) ||
+		    o->timeout > TARGET_TIMEOUT_MAX)
+			return fl_fail(err, FL_ERR_USAGE, "%s: --timeout = \"%s\" is not a number of seconds from %.1f to %.0f",
+				       cmd, arg, TARGET_TIMEOUT_MIN, TARGET_TIMEOUT_MAX);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+void target_usage(FILE *f)
+{
+	fprintf(f, "\nWhere the cluster is (one of --dir, --api, --etcd; without them the first set of\n"
+		   "FLOTILLA_DIR, FLOTILLA_API, FLOTILLA_ETCD):\n"
+		   "  --dir DIR           a local cluster: its etcd and scope from DIR/cluster.json   [FLOTILLA_DIR]\n"
+		   "  --api URL[,URL...]  any node's REST API, e.g. http://127.0.0.1:8008; the first\n"
+		   "                      that answers is used                                       [FLOTILLA_API]\n"
+		   "  --etcd URL[,URL...] etcd endpoints, e.g. http://127.0.0.1:2379                 [FLOTILLA_ETCD]\n"
+		   "  --scope NAME        the cluster's name (with --etcd; overrides cluster.json's) [FLOTILLA_SCOPE]\n"
+		   "  --prefix PREFIX     etcd key prefix (default %s)              [FLOTILLA_ETCD_PREFIX]\n"
+		   "  --timeout SECONDS   how long the cluster may take to answer (default %.0f)\n\n"
+		   "Exit codes: 0 ok, 2 usage, 3 malformed cluster.json or answer, 6 etcd unreachable,\n"
+		   "9 no REST API answered, 10 cluster, member or file not found.\n",
+		TARGET_DEFAULT_PREFIX, TARGET_DEFAULT_TIMEOUT);
+}
+
+void target_clear(target *t)
+{
+	if (t == NULL)
+		return;
+	for (int i = 0; i < t->n_urls; i++)
+		free(t->urls[i]);
+	memset(t, 0, sizeof *t);
+}
+
+/* An http://host[:port] URL (a trailing slash is dropped); NULL or the problem. */
+static const char *url_problem(const char *url)
+{
+	struct evhttp_uri *u = evhttp_uri_parse(url);
+	if (u == NULL)
+		return "is not a URL";
+	const char *scheme = evhttp_uri_get_scheme(u), *host = evhttp_uri_get_host(u), *path = evhttp_uri_get_path(u);
+	const char *problem = NULL;
+	if (scheme == NULL || strcasecmp(scheme, "http") != 0)
+		problem = "does not start with http:// (TLS is not supported)";
+	else if (host == NULL || host[0] == '\0')
+		problem = "has no host";
+	else if (path != NULL && path[0] != '\0' && strcmp(path, "/") != 0)
+		problem = "has a path; give only http://host:port";
+	else if (evhttp_uri_get_query(u) != NULL || evhttp_uri_get_fragment(u) != NULL)
+		problem = "has a query or fragment; give only http://host:port";
+	evhttp_uri_free(u);
+	return problem;
+}
+
+/* "a,b" into t->urls; what names the option or variable in errors. */
+static int urls_split(const char *cmd, const char *what, const char *list, target *t, fl_err *err)
+{
+	const char *p = list;
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		if (len == 0)
+			return fl_fail(err, FL_ERR_USAGE, "%s: %s = \"%s\" has an empty URL", cmd, what, list);
+		if (t->n_urls == TARGET_MAX_URLS)
+			return fl_fail(err, FL_ERR_USAGE, "%s: %s has more than %d URLs", cmd, what, TARGET_MAX_URLS);
+		char *url = strndup(p, len);
+		if (url == NULL)
+			return fl_fail(err, FL_ERR_INTERNAL, "%s: out of memory", cmd);
+		t->urls[t->n_urls++] = url;
+		if (len > 1 && url[len - 1] == '/')
+			url[len - 1] = '\0';
+		const char *problem = url_problem(url);
+		if (problem != NULL)
+			return fl_fail(err, FL_ERR_USAGE, "%s: %s: \"%s\" %s", cmd, what, url, problem);
+		if (p[len] == '\0')
+			return 0;
+		p += len + 1;
+	}
+}
+
+static int scope_set(const char *cmd, const char *what, const char *scope, target *t, fl_err *err)
+{
+	if (scope[0] == '\0' || strchr(scope, '/') != NULL || strlen(scope) >= sizeof t->scope)
+		return fl_fail(err, FL_ERR_USAGE, "%s: %s = \"%s\" is not a cluster name (1 to %zu characters, no '/')",
+			       cmd, what, scope, sizeof t->scope - 1);
+	snprintf(t->scope, sizeof t->scope, "%s", scope);
+	return 0;
+}
+
+/* --prefix, else cluster.json's (file_prefix, may be NULL), else the environment, else the default. */
+static int prefix_set(const char *cmd, const target_opts *o, const char *file_prefix, target *t, fl_err *err)
+{
+	const char *what = "--prefix", *prefix = o->prefix;
+	if (prefix == NULL && file_prefix != NULL) {
+		what = "cluster.json etcd.prefix";
+		prefix = file_prefix;
+	}
+	if (prefix == NULL && (prefix = env_value("FLOTILLA_ETCD_PREFIX")) != NULL)
+		what = "FLOTILLA_ETCD_PREFIX";
+	if (prefix == NULL)
+		prefix = TARGET_DEFAULT_PREFIX;
+	if (strlen(prefix) >= sizeof t->prefix)
+		return fl_fail(err, FL_ERR_USAGE, "%s: %s is longer than %zu characters", cmd, what, sizeof t->prefix - 1);
+	/* Verbatim, as the agents build their keys: "<prefix>/<scope>/". */
+	snprintf(t->prefix, sizeof t->prefix, "%s", prefix);
+	return 0;
+}
+
+/* DIR/cluster.json: its scope and etcd endpoints (written by `flotilla local up`). */
+static int dir_load(const char *cmd, const target_opts *o, const char *dir, target *t, fl_err *err)
+{
+	char path[PATH_MAX];
+	if ((size_t)snprintf(path, sizeof path, "%s/cluster.json", dir) >= sizeof path)
+		return fl_fail(err, FL_ERR_USAGE, "%s: %s is too long a path", cmd, dir);
+	json_error_t je;
+	json_t *root = json_load_file(path, 0, &je);
+	if (root == NULL && access(path, F_OK) < 0)
+		return fl_fail(err, FL_ERR_NOT_FOUND, "%s: %s does not exist (%s)\nHINT: start a cluster with flotilla local up --dir %s",
+			       cmd, path, strerror(errno), dir);
+	if (root == NULL)
+		return fl_fail(err, FL_ERR_CONFIG, "%s: %s is not valid JSON: %s (line %d)", cmd, path, je.text, je.line);
+	const char *scope = NULL, *prefix = NULL;
+	json_t *endpoints = NULL;
+	int rc = -1;
+	if (json_unpack_ex(root, &je, 0, "{s:s, s:{s:o, s?s}}", "scope", &scope, "etcd", "endpoints", &endpoints,
+			   "prefix", &prefix) < 0) {
+		fl_fail(err, FL_ERR_CONFIG, "%s: %s is malformed: %s", cmd, path, je.text);
+		goto done;
+	}
+	size_t i;
+	json_t *ep;
+	if (!json_is_array(endpoints) || json_array_size(endpoints) == 0) {
+		fl_fail(err, FL_ERR_CONFIG, "%s: %s: etcd.endpoints is not a non-empty array", cmd, path);
+		goto done;
+	}
+	json_array_foreach(endpoints, i, ep)
+	{
+		if (!json_is_string(ep)) {
+			fl_fail(err, FL_ERR_CONFIG, "%s: %s: etcd.endpoints[%zu] is not a string", cmd, path, i);
+			goto done;
+		}
+		if (urls_split(cmd, "cluster.json etcd.endpoints", json_string_value(ep), t, err) < 0) {
+			if (err != NULL)
+				err->code = FL_ERR_CONFIG; /* the file is wrong, not the command line */
+			goto done;
+		}
+	}
+	if (scope_set(cmd, o->scope ? "--scope" : "cluster.json scope", o->scope ? o->scope : scope, t, err) < 0 ||
+	    prefix_set(cmd, o, prefix, t, err) < 0)
+		goto done;
+	rc = 0;
+done:
+	json_decref(root);
+	return rc;
+}
+
+static int etcd_setup(const char *cmd, const target_opts *o, const char *what, const char *list, target *t,
+		      fl_err *err)
+{
+	t->kind = TARGET_ETCD;
+	if (urls_split(cmd, what, list, t, err) < 0)
+		return -1;
+	const char *scope = o->scope ? o->scope : env_value("FLOTILLA_SCOPE");
+	if (scope == NULL)
+		return fl_fail(err, FL_ERR_USAGE, "%s: %s needs the cluster's name\nHINT: add --scope NAME or set FLOTILLA_SCOPE",
+			       cmd, what);
+	if (scope_set(cmd, o->scope ? "--scope" : "FLOTILLA_SCOPE", scope, t, err) < 0)
+		return -1;
+	return prefix_set(cmd, o, NULL, t, err);
+}
+
+static int api_setup(const char *cmd, const target_opts *o, const char *what, const char *list, target *t,
+		     fl_err *err)
+{
+	t->kind = TARGET_API;
+	if (o->scope != NULL || o->prefix != NULL)
+		return fl_fail(err, FL_ERR_USAGE, "%s: %s does not go with %s (the REST API knows its cluster)", cmd,
+			       o->scope ? "--scope" : "--prefix", what);
+	return urls_split(cmd, what, list, t, err);
+}
+
+int target_resolve(const char *cmd, const target_opts *o, target *t, fl_err *err)
+{
+	memset(t, 0, sizeof *t);
+	t->timeout = o->timeout > 0 ? o->timeout : TARGET_DEFAULT_TIMEOUT;
+	int given = (o->dir != NULL) + (o->api != NULL) + (o->etcd != NULL);
+	if (given > 1)
+		return fl_fail(err, FL_ERR_USAGE, "%s: give only one of --dir, --api and --etcd", cmd);
+	const char *dir = o->dir, *api = o->api, *etcd = o->etcd;
+	const char *via_dir = "--dir", *via_api = "--api", *via_etcd = "--etcd";
+	if (given == 0) {
+		via_dir = "FLOTILLA_DIR";
+		via_api = "FLOTILLA_API";
+		via_etcd = "FLOTILLA_ETCD";
+		if ((dir = env_value(via_dir)) == NULL && (api = env_value(via_api)) == NULL)
+			etcd = env_value(via_etcd);
+	}
+	if (dir != NULL) {
+		snprintf(t->via, sizeof t->via, "%s", via_dir);
+		t->kind = TARGET_ETCD;
+		return dir_load(cmd, o, dir, t, err);
+	}
+	if (api != NULL) {
+		snprintf(t->via, sizeof t->via, "%s", via_api);
+		return api_setup(cmd, o, via_api, api, t, err);
+	}
+	if (etcd != NULL) {
+		snprintf(t->via, sizeof t->via, "%s", via_etcd);
+		return etcd_setup(cmd, o, via_etcd, etcd, t, err);
+	}
+	return fl_fail(err, FL_ERR_USAGE, "%s: which cluster? none of --dir, --api and --etcd is given\nHINT: pass --dir DIR, --api URL or --etcd URL --scope NAME (or set FLOTILLA_DIR, FLOTILLA_API or FLOTILLA_ETCD)",
+		       cmd);
+}
+
+int target_parse_args(const char *cmd, int argc, char **argv, target_opts *o, bool *json, bool *help, fl_err *err)
+{
+	static const struct option longopts[] = {
+		TARGET_LONGOPTS,
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	memset(o, 0, sizeof *o);
+	*json = *help = false;
+	optind = 1;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (c == 'j') {
+			*json = true;
+			continue;
+		}
+		if (c == 'h') {
+			*help = true;
+			return 0;
+		}
+		int handled = target_opt(cmd, c, optarg, o, err);
+		if (handled < 0)
+			return -1;
+		if (handled > 0)
+			continue;
+		const char *arg = argv[optind - 1];
+		if (c == ':')
+			return fl_fail(err, FL_ERR_USAGE, "%s: option %s needs a value\nHINT: run flotilla %s --help", cmd, arg, cmd);
+		if (optopt != 0 && optopt < 0x100)
+			return fl_fail(err, FL_ERR_USAGE, "%s: unknown option \"-%c\"\nHINT: run flotilla %s --help", cmd, optopt, cmd);
+		return fl_fail(err, FL_ERR_USAGE, "%s: unknown option \"%s\"\nHINT: run flotilla %s --help", cmd, arg, cmd);
+	}
+	return 0;
+}

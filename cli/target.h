@@ -1,0 +1,81 @@
+/*
+ * target: which cluster a read-only command looks at, and through what. The
+ * operator names it with --dir DIR (a local cluster's cluster.json, read for
+ * its etcd endpoints and scope), --api URL (any node's REST API) or --etcd
+ * URL --scope NAME, or with the environment variables FLOTILLA_DIR,
+ * FLOTILLA_API, FLOTILLA_ETCD and FLOTILLA_SCOPE. The command line beats the
+ * environment; among the variables the first set of DIR, API, ETCD wins.
+ * The options are declared once here (TARGET_LONGOPTS, target_usage) and each
+ * command's getopt loop hands them to target_opt.
+ */
+#ifndef FL_CLI_TARGET_H
+#define FL_CLI_TARGET_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "err.h"
+
+#define TARGET_MAX_URLS 16
+#define TARGET_SCOPE_MAX 64
+#define TARGET_PREFIX_MAX 128
+#define TARGET_DEFAULT_PREFIX "/flotilla"
+#define TARGET_DEFAULT_TIMEOUT 3.0
+
+/* getopt_long codes of the shared options, above any short option. */
+enum {
+	TARGET_OPT_DIR = 0x100,
+	TARGET_OPT_API,
+	TARGET_OPT_ETCD,
+	TARGET_OPT_SCOPE,
+	TARGET_OPT_PREFIX,
+	TARGET_OPT_TIMEOUT,
+};
+
+#define TARGET_LONGOPTS                                                                                        \
+	{"dir", required_argument, NULL, TARGET_OPT_DIR}, {"api", required_argument, NULL, TARGET_OPT_API},    \
+		{"etcd", required_argument, NULL, TARGET_OPT_ETCD},                                           \
+		{"scope", required_argument, NULL, TARGET_OPT_SCOPE},                                         \
+		{"prefix", required_argument, NULL, TARGET_OPT_PREFIX},                                       \
+		{"timeout", required_argument, NULL, TARGET_OPT_TIMEOUT}
+
+/* The options as given on the command line; NULL when absent. */
+typedef struct target_opts {
+	const char *dir;
+	const char *api;
+	const char *etcd;
+	const char *scope;
+	const char *prefix;
+	double timeout; /* 0 when absent */
+} target_opts;
+
+typedef enum target_kind { TARGET_ETCD, TARGET_API } target_kind;
+
+typedef struct target {
+	target_kind kind;
+	char scope[TARGET_SCOPE_MAX];    /* etcd: the cluster's name */
+	char prefix[TARGET_PREFIX_MAX];  /* etcd: keys live under <prefix>/<scope>/ */
+	char *urls[TARGET_MAX_URLS];     /* etcd endpoints or REST API base URLs, tried in order */
+	int n_urls;
+	double timeout;                  /* seconds the cluster may take to answer */
+	char via[96];                    /* "--dir", "FLOTILLA_API", ...: where the choice came from */
+} target;
+
+/* Handles one getopt code: 1 when it was a target option, 0 when not, -1 on a bad value. */
+int target_opt(const char *cmd, int code, const char *arg, target_opts *o, fl_err *err);
+
+/*
+ * The whole command line of a read-only command: the target options, --json
+ * and --help. Positional arguments are left at argv[optind..].
+ */
+int target_parse_args(const char *cmd, int argc, char **argv, target_opts *o, bool *json, bool *help, fl_err *err);
+
+/* Options, environment and cluster.json into t (cleared with target_clear, even after a failure). */
+int target_resolve(const char *cmd, const target_opts *o, target *t, fl_err *err);
+void target_clear(target *t);
+
+/* The help text of the shared options and of the exit codes. */
+void target_usage(FILE *f);
+
+#endif
