@@ -1146,16 +1146,16 @@ static void test_server_answers_real_http_requests(void)
 }
 
 /* The agent's side of a command, recording what it was handed. */
-typedef struct stub {
+typedef struct recorder {
 	int calls;
 	api_command_req last;
 	int status;
 	const char *msg;
-} stub;
+} recorder;
 
-static int stub_run(void *arg, const api_command_req *req, char *msg, size_t len)
+static int recording_run(void *arg, const api_command_req *req, char *msg, size_t len)
 {
-	stub *st = arg;
+	recorder *st = arg;
 	st->calls++;
 	st->last = *req;
 	snprintf(msg, len, "%s", st->msg);
@@ -1190,9 +1190,9 @@ static void test_server_runs_commands_only_with_the_token(void)
 	CU_ASSERT_FATAL(base && port > 0);
 	char listen[32];
 	snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
-	stub st = {.status = 202, .msg = "switchover from n1 to n2 started"};
+	recorder st = {.status = 202, .msg = "switchover from n1 to n2 started"};
 	fl_err err = {0};
-	api *a = api_new(base, listen, TOKEN, stub_run, &st, &err);
+	api *a = api_new(base, listen, TOKEN, recording_run, &st, &err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
 	api_snapshot s;
 	leader(&s);
