@@ -569,6 +569,26 @@ def build_flotilla():
     return out.strip().splitlines()[-1].strip()
 
 
+def flotilla_get_primary(args, top, build_dir):
+    """Runs bench/api.py on a fresh local cluster; returns the median GET /primary in seconds."""
+    tmp = os.path.join(top, "flotilla-api")
+    os.makedirs(tmp, exist_ok=True)
+    os.chmod(tmp, 0o755)
+    cmd = ["/usr/bin/python3", os.path.join(HERE, "api.py"), "--requests", str(args.requests)]
+    log("$ " + " ".join(cmd))
+    env = dict(os.environ, TMPDIR=tmp, FLOTILLA_BUILD_DIR=build_dir, PYTHONUNBUFFERED="1")
+    r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                       timeout=600)
+    out = r.stdout.decode(errors="replace")
+    for line in out.splitlines():
+        if line.startswith("GET /primary") or line.startswith("agent "):
+            print("  | " + line, flush=True)
+        m = re.search(r"GET /primary .* median ([0-9.]+) ms", line)
+        if m and r.returncode == 0:
+            return float(m.group(1)) / 1e3
+    raise BenchError("bench/api.py exited %d without a median:\n%s" % (r.returncode, out[-2000:]))
+
+
 def run_flotilla(args, top, build_dir, res):
     """Runs bench/failover.py with its temporary directory under top (TMPDIR)
     and parses its trials and idle agent RSS."""
@@ -664,9 +684,9 @@ def print_table(pat, flo, args):
     rows.append(("crash failover, %d trials: max (s)" % args.trials, fx, px))
     rows.append(("agent RSS on the idle cluster, mean / max of 3 (MiB)",
                  fmt_rss(flo.get("rss_kb") or []), fmt_rss(pat.get("rss_kb") or [])))
-    gp = pat.get("get_primary")
+    gp, fgp = pat.get("get_primary"), flo.get("get_primary")
     rows.append(("GET /primary, median of %d, new connection each (ms)" % args.requests,
-                 "n/a (no REST API yet)", "n/a" if gp is None else "%.3f" % (gp * 1e3)))
+                 "n/a" if fgp is None else "%.3f" % (fgp * 1e3), "n/a" if gp is None else "%.3f" % (gp * 1e3)))
     w0 = max(len(r[0]) for r in rows)
     w1 = max(len(r[1]) for r in rows)
     w2 = max(len(r[2]) for r in rows)
@@ -756,6 +776,12 @@ def main():
             rc = 1
         finally:
             stop_flotilla(flo, build_dir)
+        if "error" not in flo:
+            try:
+                flo["get_primary"] = flotilla_get_primary(args, top, build_dir)
+            except BenchError as e:
+                log("Flotilla GET /primary failed: %s" % e)
+                rc = 1
         print_table(pat, flo, args)
     except Interrupted as e:
         signal.signal(signal.SIGINT, signal.SIG_IGN)

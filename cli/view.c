@@ -70,38 +70,20 @@ static void members_sort(view *v) { qsort(v->members, (size_t)v->n_members, size
 
 /* ---- from etcd ---- */
 
-static uint64_t leader_position(const cluster_view *cv)
-{
-	const member *m = cv->has_leader ? cluster_member(cv, cv->leader) : NULL;
-	return m && m->wal_lsn ? m->wal_lsn : cv->last_lsn;
-}
-
-static const char *member_state(const member *m, bool leader)
-{
-	if (!m->running)
-		return "stopped";
-	if (leader || !streq(m->role, "replica"))
-		return "running";
-	return m->streaming ? "streaming" : "in archive recovery";
-}
-
 static void member_from_record(const cluster_view *cv, const member *m, view_member *out)
 {
 	bool leader = cv->has_leader && streq(cv->leader, m->name);
-	bool sync = cv->has_sync && cv->has_leader && cv->sync_term == cv->leader_term && cluster_in_sync(cv, m->name);
 	snprintf(out->name, sizeof out->name, "%s", m->name);
 	snprintf(out->host, sizeof out->host, "%s", m->conn_address);
-	snprintf(out->role, sizeof out->role, "%s", leader ? "leader" : sync ? "sync_standby" : m->role);
-	snprintf(out->state, sizeof out->state, "%s", member_state(m, leader));
+	snprintf(out->role, sizeof out->role, "%s", cluster_member_role(cv, m));
+	snprintf(out->state, sizeof out->state, "%s", cluster_member_state(cv, m));
 	out->timeline = m->timeline;
-	uint64_t want = leader_position(cv);
-	uint64_t have = m->received_lsn > m->replayed_lsn ? m->received_lsn : m->replayed_lsn;
 	if (leader)
 		out->lag = VIEW_LAG_NONE;
-	else if (want == 0)
+	else if (cluster_leader_position(cv) == 0)
 		out->lag = VIEW_LAG_UNKNOWN;
 	else
-		out->lag = want > have ? (int64_t)(want - have) : 0;
+		out->lag = (int64_t)cluster_lag(cv, m->received_lsn, m->replayed_lsn);
 }
 
 int view_from_kvs(const etcd_kvs *kvs, const char *root, const char *scope, view *v, fl_err *err)

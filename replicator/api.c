@@ -95,20 +95,7 @@ static bool is_primary(const api_snapshot *s) { return s->leader && s->running &
 
 static bool is_running_replica(const api_snapshot *s) { return s->running && streq(s->role, "replica"); }
 
-/* The leader's last known position: its member record if it has one, else the status record. */
-static uint64_t leader_position(const cluster_view *v)
-{
-	const member *m = v->has_leader ? cluster_member(v, v->leader) : NULL;
-	return m && m->wal_lsn ? m->wal_lsn : v->last_lsn;
-}
-
-static uint64_t lag_of(const cluster_view *v, uint64_t received, uint64_t replayed)
-{
-	uint64_t have = received > replayed ? received : replayed, want = leader_position(v);
-	return want > have ? want - have : 0;
-}
-
-static uint64_t node_lag(const api_snapshot *s) { return lag_of(&s->view, s->received_lsn, s->replayed_lsn); }
+static uint64_t node_lag(const api_snapshot *s) { return cluster_lag(&s->view, s->received_lsn, s->replayed_lsn); }
 
 /* The sync set counts only when the current leader's term published it. */
 static bool is_sync(const api_snapshot *s)
@@ -283,24 +270,6 @@ static json_t *status_json(const api_snapshot *s)
 
 static void document_status(const request *r, api_answer *out) { answer_json(out, 200, status_json(r->s)); }
 
-static const char *member_role(const cluster_view *v, const member *m)
-{
-	if (v->has_leader && streq(v->leader, m->name))
-		return "leader";
-	if (v->has_sync && v->has_leader && v->sync_term == v->leader_term && cluster_in_sync(v, m->name))
-		return "sync_standby";
-	return m->role;
-}
-
-static const char *member_state(const cluster_view *v, const member *m)
-{
-	if (!m->running)
-		return "stopped";
-	if ((v->has_leader && streq(v->leader, m->name)) || !streq(m->role, "replica"))
-		return "running";
-	return m->streaming ? "streaming" : "in archive recovery";
-}
-
 /* host and port of "host:port" or "[v6]:port", the way Patroni's /cluster shows them. */
 static void member_address(json_t *o, const char *address)
 {
@@ -321,8 +290,8 @@ static void member_address(json_t *o, const char *address)
 
 static json_t *member_json(const cluster_view *v, const member *m)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "name", m->name, "role", member_role(v, m), "state",
-			      member_state(v, m), "timeline", (json_int_t)m->timeline);
+	json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "name", m->name, "role", cluster_member_role(v, m), "state",
+			      cluster_member_state(v, m), "timeline", (json_int_t)m->timeline);
 	if (o == NULL)
 		return NULL;
 	if (m->api_url[0])
@@ -330,7 +299,7 @@ static json_t *member_json(const cluster_view *v, const member *m)
 	if (m->conn_address[0])
 		member_address(o, m->conn_address);
 	if (!(v->has_leader && streq(v->leader, m->name)))
-		set_new(o, "lag", leader_position(v) ? json_lsn(lag_of(v, m->received_lsn, m->replayed_lsn))
+		set_new(o, "lag", cluster_leader_position(v) ? json_lsn(cluster_lag(v, m->received_lsn, m->replayed_lsn))
 						     : json_string("unknown"));
 	set_new(o, "tags", tags_json(m->nofailover, m->noloadbalance, m->priority));
 	return o;

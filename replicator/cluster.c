@@ -42,6 +42,38 @@ bool cluster_in_sync(const cluster_view *v, const char *name)
 	return false;
 }
 
+uint64_t cluster_leader_position(const cluster_view *v)
+{
+	const member *m = v->has_leader ? cluster_member(v, v->leader) : NULL;
+	return m && m->wal_lsn ? m->wal_lsn : v->last_lsn;
+}
+
+uint64_t cluster_lag(const cluster_view *v, uint64_t received, uint64_t replayed)
+{
+	uint64_t have = received > replayed ? received : replayed, want = cluster_leader_position(v);
+	return want > have ? want - have : 0;
+}
+
+static bool is_leader(const cluster_view *v, const member *m) { return v->has_leader && strcmp(v->leader, m->name) == 0; }
+
+const char *cluster_member_role(const cluster_view *v, const member *m)
+{
+	if (is_leader(v, m))
+		return "leader";
+	if (v->has_sync && v->has_leader && v->sync_term == v->leader_term && cluster_in_sync(v, m->name))
+		return "sync_standby";
+	return m->role;
+}
+
+const char *cluster_member_state(const cluster_view *v, const member *m)
+{
+	if (!m->running)
+		return "stopped";
+	if (is_leader(v, m) || strcmp(m->role, "replica") != 0)
+		return "running";
+	return m->streaming ? "streaming" : "in archive recovery";
+}
+
 static void copy_str(char *dst, size_t len, json_t *obj, const char *key)
 {
 	const char *s = json_string_value(json_object_get(obj, key));

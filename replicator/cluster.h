@@ -76,6 +76,15 @@ int cluster_parse(const etcd_kvs *kvs, const char *root, cluster_view *out, fl_e
 const member *cluster_member(const cluster_view *v, const char *name);
 bool cluster_in_sync(const cluster_view *v, const char *name);
 
+/* The leader's last known WAL position: its member record if it has one, else the status record; 0 unknown. */
+uint64_t cluster_leader_position(const cluster_view *v);
+/* Bytes a member with these positions lags behind cluster_leader_position (0 when ahead). */
+uint64_t cluster_lag(const cluster_view *v, uint64_t received, uint64_t replayed);
+/* A member's role as operators see it: leader, sync_standby, or its record's role. */
+const char *cluster_member_role(const cluster_view *v, const member *m);
+/* A member's state: stopped, running, streaming, or in archive recovery. */
+const char *cluster_member_state(const cluster_view *v, const member *m);
+
 /* Member record as JSON (malloc'd string) and back. */
 char *member_to_json(const member *m);
 int member_from_json(const char *json, member *m, fl_err *err);
