@@ -21,6 +21,11 @@
 #define HTTP_DEFAULT_PORT 80
 #define HTTP_MAX_BODY (16 * 1024 * 1024)
 
+typedef struct http_post_req {
+	const char *token; /* NULL: no Authorization header */
+	const char *body;  /* JSON, NULL for none */
+} http_post_req;
+
 typedef enum call_state { CALL_PENDING, CALL_ANSWERED, CALL_FAILED, CALL_TIMED_OUT } call_state;
 
 typedef struct call {
@@ -130,9 +135,29 @@ static int url_parse(const char *url, http_url *u, fl_err *err)
 	return 0;
 }
 
+/* A POST's headers and JSON body; the token goes only into the Authorization header. */
+static int call_post_setup(struct evhttp_request *req, struct evkeyvalq *headers, const http_post_req *post)
+{
+	const char *body = post->body ? post->body : "";
+	if (evhttp_add_header(headers, "Content-Type", "application/json") < 0 ||
+	    evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body)) < 0)
+		return -1;
+	if (post->token == NULL)
+		return 0;
+	size_t n = strlen(post->token) + sizeof "Bearer ";
+	char *auth = malloc(n);
+	if (auth == NULL)
+		return -1;
+	snprintf(auth, n, "Bearer %s", post->token);
+	int rc = evhttp_add_header(headers, "Authorization", auth);
+	explicit_bzero(auth, n);
+	free(auth);
+	return rc;
+}
+
 /* Runs the loop until c is decided; the event objects are the caller's. */
-static void call_run(struct event_base *base, struct evhttp_connection *conn, const http_url *u, double timeout,
-		     call *c)
+static void call_run(struct event_base *base, struct evhttp_connection *conn, const http_url *u,
+		     const http_post_req *post, double timeout, call *c)
 {
 	struct evhttp_request *req = evhttp_request_new(call_on_answer, c);
 	struct event *timer = evtimer_new(base, call_on_timer, c);
@@ -150,12 +175,19 @@ static void call_run(struct event_base *base, struct evhttp_connection *conn, co
 	evhttp_add_header(headers, "Host", u->host_header);
 	evhttp_add_header(headers, "Accept", "application/json");
 	evhttp_add_header(headers, "Connection", "close");
+	if (post != NULL && call_post_setup(req, headers, post) < 0) {
+		evhttp_request_free(req);
+		event_free(timer);
+		c->state = CALL_FAILED;
+		c->sys_errno = ENOMEM;
+		return;
+	}
 	struct timeval tv = {.tv_sec = (time_t)timeout,
 			     .tv_usec = (suseconds_t)((timeout - (double)(time_t)timeout) * 1e6)};
 	evtimer_add(timer, &tv);
 	errno = 0;
 	/* A connect that fails at once calls back from inside evhttp_make_request. */
-	if (evhttp_make_request(conn, req, EVHTTP_REQ_GET, u->target) != 0 && c->state == CALL_PENDING) {
+	if (evhttp_make_request(conn, req, post ? EVHTTP_REQ_POST : EVHTTP_REQ_GET, u->target) != 0 && c->state == CALL_PENDING) {
 		c->state = CALL_FAILED;
 		c->sys_errno = errno;
 	}
@@ -167,7 +199,7 @@ static void call_run(struct event_base *base, struct evhttp_connection *conn, co
 	event_free(timer);
 }
 
-int http_get(const char *url, double timeout, http_answer *out, fl_err *err)
+static int http_call(const char *url, const http_post_req *post, double timeout, http_answer *out, fl_err *err)
 {
 	memset(out, 0, sizeof *out);
 	http_url u;
@@ -186,7 +218,7 @@ int http_get(const char *url, double timeout, http_answer *out, fl_err *err)
 		c.sys_errno = ENOMEM;
 	} else {
 		evhttp_connection_set_max_body_size(conn, HTTP_MAX_BODY);
-		call_run(base, conn, &u, timeout, &c);
+		call_run(base, conn, &u, post, timeout, &c);
 		evhttp_connection_free(conn);
 	}
 	if (dns != NULL)
@@ -197,6 +229,17 @@ int http_get(const char *url, double timeout, http_answer *out, fl_err *err)
 		return 0;
 	http_answer_clear(out);
 	return call_fail(&c, timeout, err);
+}
+
+int http_get(const char *url, double timeout, http_answer *out, fl_err *err)
+{
+	return http_call(url, NULL, timeout, out, err);
+}
+
+int http_post(const char *url, const char *token, const char *body, double timeout, http_answer *out, fl_err *err)
+{
+	http_post_req post = {token, body};
+	return http_call(url, &post, timeout, out, err);
 }
 
 void http_answer_clear(http_answer *a)

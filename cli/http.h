@@ -1,5 +1,5 @@
 /*
- * http: one GET with a deadline, for the CLI's calls to the agents' REST
+ * http: one GET or POST with a deadline, for the CLI's calls to the agents' REST
  * API. Built on libevent's evhttp client with a private event_base that runs
  * until the answer arrives or our own timer fires, so a black-holed node
  * costs at most the timeout. Host names resolve through evdns, which the
@@ -25,6 +25,12 @@ typedef struct http_answer {
  * 3.0 s"); a reply that is not HTTP, or too long, is FL_ERR_CONFIG.
  */
 int http_get(const char *url, double timeout, http_answer *out, fl_err *err);
+/*
+ * POSTs body (JSON, may be NULL) to url as http_get does, with
+ * "Authorization: Bearer <token>" when token is not NULL. The token is
+ * wiped from the header buffer it was formatted into.
+ */
+int http_post(const char *url, const char *token, const char *body, double timeout, http_answer *out, fl_err *err);
 void http_answer_clear(http_answer *a);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd_control.h"
 #include "cmd_history.h"
 #include "cmd_list.h"
 #include "cmd_local.h"
@@ -32,6 +33,12 @@ static const cmd_def cmd_table[] = {
 	{"list", cmd_list, "the members of a cluster: role, state, timeline, lag"},
 	{"topology", cmd_topology, "the leader with the replicas under it"},
 	{"history", cmd_history, "the cluster's timeline switches (failovers)"},
+	{"switchover", cmd_switchover, "hand the leader key to another member, now or at a time"},
+	{"failover", cmd_failover, "promote a member of a cluster without a healthy leader"},
+	{"pause", cmd_pause, "pause automatic failover"},
+	{"resume", cmd_resume, "resume automatic failover"},
+	{"restart", cmd_restart, "restart a member's PostgreSQL"},
+	{"reinit", cmd_reinit, "re-clone a replica from the leader"},
 	{"local", cmd_local, "run a cluster of real processes on loopback (up, status, down)"},
 };
 
@@ -44,7 +51,7 @@ static void main_usage(FILE *f)
 	for (size_t i = 0; i < sizeof cmd_table / sizeof cmd_table[0]; i++)
 		fprintf(f, "  %-10s %s\n", cmd_table[i].name, cmd_table[i].summary);
 	fprintf(f, "\nThe exit code is 0 on success, otherwise a stable error code "
-		   "(2 usage, 3 config, 6 etcd, 7 postgres, 9 timeout, 10 not found, 11 conflict, ...).\n");
+		   "(2 usage, 3 config, 4 secret/token, 6 etcd, 7 postgres, 9 timeout, 10 not found, 11 conflict, ...).\n");
 }
 
 static const cmd_def *main_find(const char *name)

@@ -1,0 +1,623 @@
+/*
+ * cmd_control: one flow for six commands. A table gives each command its
+ * endpoint, whether it names a member and whether it asks for confirmation;
+ * ctl_run parses the command line, reads the cluster (members with their
+ * api_url and the leader), checks the named members, reads the token,
+ * confirms, POSTs to the nodes in turn (the first that answers decides) and,
+ * for an accepted switchover or failover, polls until another member leads.
+ */
+#include "cmd_control.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cluster.h"
+#include "etcd.h"
+#include "http.h"
+#include "secret.h"
+#include "target.h"
+
+#define CTL_TOKEN_MAX 4096
+#define CTL_DEFAULT_WAIT 60.0
+#define CTL_POLL_SECONDS 0.2
+
+typedef enum ctl_kind { CTL_SWITCHOVER, CTL_FAILOVER, CTL_PAUSE, CTL_RESUME, CTL_RESTART, CTL_REINIT } ctl_kind;
+
+typedef struct ctl_spec {
+	const char *name;
+	ctl_kind kind;
+	const char *path;    /* the agent's endpoint */
+	bool per_member;     /* MEMBER argument; the call goes to that member's own API */
+	bool confirm;        /* asks on the terminal unless --force */
+	const char *synopsis;
+	const char *summary;
+} ctl_spec;
+
+static const ctl_spec ctl_specs[] = {
+	{"switchover", CTL_SWITCHOVER, "/switchover", false, true,
+	 "[--leader NAME] [--candidate NAME] [--scheduled ISO8601] [--force]",
+	 "Hands the leader key from the healthy leader (--leader, by default the current one) to --candidate\n"
+	 "(by default the leader chooses), now or at --scheduled (e.g. 2026-11-25T13:00:00+00:00), and\n"
+	 "waits until another member leads.\n"},
+	{"failover", CTL_FAILOVER, "/failover", false, true, "--candidate NAME [--force]",
+	 "Promotes --candidate in a cluster without a healthy leader, and waits until it leads.\n"},
+	{"pause", CTL_PAUSE, "/pause", false, false, "", "Pauses automatic failover, cluster-wide.\n"},
+	{"resume", CTL_RESUME, "/resume", false, false, "", "Resumes automatic failover, cluster-wide.\n"},
+	{"restart", CTL_RESTART, "/restart", true, true, "MEMBER [--force]", "Restarts MEMBER's PostgreSQL.\n"},
+	{"reinit", CTL_REINIT, "/reinit", true, true, "MEMBER [--force]",
+	 "Re-clones the replica MEMBER from the leader (its data directory is replaced).\n"},
+};
+
+enum {
+	CTL_OPT_LEADER = 0x200,
+	CTL_OPT_CANDIDATE,
+	CTL_OPT_SCHEDULED,
+	CTL_OPT_FORCE,
+	CTL_OPT_TOKEN_FILE,
+	CTL_OPT_WAIT_TIMEOUT,
+	CTL_OPT_JSON,
+};
+
+typedef struct ctl_args {
+	target_opts o;
+	const char *leader, *candidate, *scheduled, *token_file, *member;
+	double wait_timeout;
+	bool force, json, help;
+} ctl_args;
+
+typedef struct ctl_member {
+	char name[CLUSTER_NAME_MAX];
+	char api_url[160];
+	bool running;
+} ctl_member;
+
+typedef struct ctl_cluster {
+	char scope[CLUSTER_NAME_MAX];
+	char leader[CLUSTER_NAME_MAX]; /* "" when no member holds the leader key */
+	bool paused;
+	int n;
+	ctl_member m[CLUSTER_MAX_MEMBERS];
+} ctl_cluster;
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const ctl_member *ctl_member_find(const ctl_cluster *c, const char *name)
+{
+	for (int i = 0; i < c->n; i++)
+		if (strcmp(c->m[i].name, name) == 0)
+			return &c->m[i];
+	return NULL;
+}
+
+static void ctl_usage(const ctl_spec *s, FILE *f)
+{
+	fprintf(f, "Usage: flotilla %s %s [OPTIONS]\n\n%s\n", s->name, s->synopsis, s->summary);
+	if (s->kind == CTL_SWITCHOVER || s->kind == CTL_FAILOVER)
+		fprintf(f, "  --leader NAME       the current leader (switchover; default: the one holding the key)\n"
+			   "  --candidate NAME    the member to promote\n"
+			   "  --scheduled TIME    switchover at an ISO 8601 time with a zone; no waiting\n"
+			   "  --wait-timeout SEC  how long to wait for the new leader (default %.0f; exit 9 after)\n",
+			CTL_DEFAULT_WAIT);
+	if (s->confirm)
+		fprintf(f, "  --force             do not ask for confirmation (needed when stdin is not a terminal)\n");
+	fprintf(f, "  --token-file FILE   the REST API's bearer token           [FLOTILLA_API_TOKEN_FILE]\n"
+		   "                      (default with --dir: cluster.json's api_token_file)\n"
+		   "  --json              print the agent's JSON answer\n");
+	target_usage(f);
+	fprintf(f, "4 api token missing, unreadable or refused (401/403), 9 also: the new leader did not\n"
+		   "show in time, 11 the cluster's state forbids it (409/412/503).\n");
+}
+
+/* ---- the command line ---- */
+
+/* One option of ours: 0 taken, 1 not ours, -2 not for this command, -1 a bad value. */
+static int ctl_opt(const ctl_spec *s, int c, const char *arg, ctl_args *a, fl_err *err)
+{
+	char *end = NULL;
+	bool leader_opts = s->kind == CTL_SWITCHOVER || s->kind == CTL_FAILOVER;
+	switch (c) {
+	case CTL_OPT_LEADER:
+	case CTL_OPT_CANDIDATE:
+	case CTL_OPT_SCHEDULED:
+	case CTL_OPT_WAIT_TIMEOUT:
+		if (!leader_opts || (c != CTL_OPT_CANDIDATE && c != CTL_OPT_WAIT_TIMEOUT && s->kind == CTL_FAILOVER))
+			return -2;
+		break;
+	case CTL_OPT_FORCE:
+		a->force = true;
+		return 0;
+	case CTL_OPT_TOKEN_FILE:
+		a->token_file = arg;
+		return 0;
+	case CTL_OPT_JSON:
+		a->json = true;
+		return 0;
+	default:
+		return 1;
+	}
+	if (c == CTL_OPT_LEADER)
+		a->leader = arg;
+	else if (c == CTL_OPT_CANDIDATE)
+		a->candidate = arg;
+	else if (c == CTL_OPT_SCHEDULED)
+		a->scheduled = arg;
+	else {
+		errno = 0;
+		a->wait_timeout = strtod(arg, &end);
+		if (errno != 0 || end == arg || *end != '\0' || !(a->wait_timeout > 0) || a->wait_timeout > 86400)
+			return fl_fail(err, FL_ERR_USAGE, "%s: --wait-timeout = \"%s\" is not a number of seconds from 0 to 86400",
+				       s->name, arg);
+	}
+	return 0;
+}
+
+static int ctl_parse(const ctl_spec *s, int argc, char **argv, ctl_args *a, fl_err *err)
+{
+	static const struct option longopts[] = {
+		TARGET_LONGOPTS,
+		{"leader", required_argument, NULL, CTL_OPT_LEADER},
+		{"candidate", required_argument, NULL, CTL_OPT_CANDIDATE},
+		{"scheduled", required_argument, NULL, CTL_OPT_SCHEDULED},
+		{"force", no_argument, NULL, CTL_OPT_FORCE},
+		{"token-file", required_argument, NULL, CTL_OPT_TOKEN_FILE},
+		{"wait-timeout", required_argument, NULL, CTL_OPT_WAIT_TIMEOUT},
+		{"json", no_argument, NULL, CTL_OPT_JSON},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	memset(a, 0, sizeof *a);
+	a->wait_timeout = CTL_DEFAULT_WAIT;
+	optind = 1;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			a->help = true;
+			return 0;
+		}
+		int handled = target_opt(s->name, c, optarg, &a->o, err);
+		if (handled < 0)
+			return -1;
+		if (handled > 0)
+			continue;
+		const char *arg = argv[optind - 1];
+		if (c == ':')
+			return fl_fail(err, FL_ERR_USAGE, "%s: option %s needs a value\nHINT: run flotilla %s --help", s->name,
+				       arg, s->name);
+		int rc = c == '?' ? 1 : ctl_opt(s, c, optarg, a, err);
+		if (rc == -2)
+			return fl_fail(err, FL_ERR_USAGE, "%s: option %s does not apply to %s\nHINT: run flotilla %s --help",
+				       s->name, arg, s->name, s->name);
+		if (rc < 0)
+			return -1;
+		if (rc > 0)
+			return fl_fail(err, FL_ERR_USAGE, "%s: unknown option \"%s\"\nHINT: run flotilla %s --help", s->name,
+				       arg, s->name);
+	}
+	int n_pos = argc - optind;
+	if (s->per_member && n_pos != 1)
+		return fl_fail(err, FL_ERR_USAGE, "%s: give exactly one MEMBER (got %d)\nHINT: flotilla %s MEMBER --dir DIR",
+			       s->name, n_pos, s->name);
+	if (!s->per_member && n_pos != 0)
+		return fl_fail(err, FL_ERR_USAGE, "%s: unexpected argument \"%s\"\nHINT: run flotilla %s --help", s->name,
+			       argv[optind], s->name);
+	if (s->per_member)
+		a->member = argv[optind];
+	if (s->kind == CTL_FAILOVER && a->candidate == NULL)
+		return fl_fail(err, FL_ERR_USAGE, "failover: --candidate NAME is required\nHINT: to move a healthy leader, use flotilla switchover");
+	return 0;
+}
+
+/* ---- the cluster: members with their REST API ---- */
+
+static int cluster_from_etcd(const target *t, ctl_cluster *c, fl_err *err)
+{
+	char root[512];
+	snprintf(root, sizeof root, "%s/%s/", t->prefix, t->scope);
+	etcd *e = etcd_new(t->urls, t->n_urls, err);
+	if (e == NULL)
+		return -1;
+	etcd_set_timeout(e, t->timeout);
+	etcd_kvs kvs = {0};
+	int rc = etcd_get_prefix(e, root, &kvs, err);
+	etcd_free(e);
+	if (rc < 0)
+		return -1;
+	cluster_view *cv = calloc(1, sizeof *cv);
+	if (cv == NULL) {
+		etcd_kvs_free(&kvs);
+		return fl_fail(err, FL_ERR_INTERNAL, "out of memory");
+	}
+	if (kvs.n == 0)
+		rc = fl_fail(err, FL_ERR_NOT_FOUND, "etcd: no cluster \"%s\": no key under %s", t->scope, root);
+	else
+		cluster_parse(&kvs, root, cv, NULL);
+	etcd_kvs_free(&kvs);
+	snprintf(c->scope, sizeof c->scope, "%s", t->scope);
+	if (rc == 0 && cv->has_leader)
+		snprintf(c->leader, sizeof c->leader, "%s", cv->leader);
+	c->paused = cv->paused;
+	for (int i = 0; rc == 0 && i < cv->n_members; i++) {
+		ctl_member *m = &c->m[c->n++];
+		snprintf(m->name, sizeof m->name, "%s", cv->members[i].name);
+		snprintf(m->api_url, sizeof m->api_url, "%s", cv->members[i].api_url);
+		m->running = cv->members[i].running;
+	}
+	free(cv);
+	return rc;
+}
+
+static int cluster_from_json(const char *text, ctl_cluster *c, fl_err *err)
+{
+	json_error_t je;
+	json_t *root = json_loads(text, 0, &je), *members = NULL, *o;
+	const char *scope = NULL;
+	if (root == NULL || json_unpack_ex(root, &je, 0, "{s:s, s:o}", "scope", &scope, "members", &members) < 0 ||
+	    !json_is_array(members)) {
+		json_decref(root);
+		return fl_fail(err, FL_ERR_CONFIG, "not a cluster description: %s", je.text);
+	}
+	snprintf(c->scope, sizeof c->scope, "%s", scope);
+	c->paused = json_is_true(json_object_get(root, "pause"));
+	size_t i;
+	json_array_foreach(members, i, o)
+	{
+		const char *name = json_string_value(json_object_get(o, "name"));
+		const char *role = json_string_value(json_object_get(o, "role"));
+		const char *state = json_string_value(json_object_get(o, "state"));
+		const char *url = json_string_value(json_object_get(o, "api_url"));
+		if (name == NULL || c->n == CLUSTER_MAX_MEMBERS)
+			continue;
+		ctl_member *m = &c->m[c->n++];
+		snprintf(m->name, sizeof m->name, "%s", name);
+		snprintf(m->api_url, sizeof m->api_url, "%s", url ? url : "");
+		m->running = state != NULL && strcmp(state, "stopped") != 0;
+		if (role != NULL && strcmp(role, "leader") == 0)
+			snprintf(c->leader, sizeof c->leader, "%s", name);
+	}
+	json_decref(root);
+	return 0;
+}
+
+/* GET /cluster from the nodes in turn; the first 200 wins. */
+static int cluster_from_api(const target *t, ctl_cluster *c, fl_err *err)
+{
+	for (int i = 0; i < t->n_urls; i++) {
+		char url[512];
+		http_answer a;
+		snprintf(url, sizeof url, "%s/cluster", t->urls[i]);
+		fl_err one = {FL_OK, ""};
+		if (http_get(url, t->timeout, &a, &one) < 0) {
+			if (i + 1 < t->n_urls)
+				continue;
+			fl_fail(err, one.code, "api: %s did not answer: %s\nHINT: is its flotilla-replicator running? The URL came from %s",
+				url, one.msg, t->via);
+			return -1;
+		}
+		int rc = a.status == 200 ? cluster_from_json(a.body, c, err)
+					 : fl_fail(err, FL_ERR_CONFIG, "GET answered %d", a.status);
+		http_answer_clear(&a);
+		if (rc < 0)
+			fl_err_prefix(err, "api: %s", url);
+		return rc;
+	}
+	return fl_fail(err, FL_ERR_USAGE, "api: no URL to ask");
+}
+
+static int ctl_cluster_fetch(const char *cmd, const target *t, ctl_cluster *c, fl_err *err)
+{
+	memset(c, 0, sizeof *c);
+	int rc = t->kind == TARGET_ETCD ? cluster_from_etcd(t, c, err) : cluster_from_api(t, c, err);
+	if (rc < 0)
+		fl_err_prefix(err, "%s", cmd);
+	return rc;
+}
+
+static int ctl_check_member(const char *cmd, const ctl_cluster *c, const char *what, const char *name, fl_err *err)
+{
+	if (name == NULL || ctl_member_find(c, name) != NULL)
+		return 0;
+	char known[512] = "";
+	for (int k = 0; k < c->n; k++)
+		snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", k ? ", " : "", c->m[k].name);
+	return fl_fail(err, FL_ERR_NOT_FOUND, "%s: cluster \"%s\" has no member \"%s\" (%s; members: %s)", cmd, c->scope,
+		       name, what, known[0] ? known : "none");
+}
+
+/* ---- the token ---- */
+
+/* DIR/cluster.json's api_token_file into path. */
+static int token_path_from_dir(const char *cmd, const char *dir, char *path, size_t len, fl_err *err)
+{
+	char file[PATH_MAX];
+	snprintf(file, sizeof file, "%s/cluster.json", dir);
+	json_error_t je;
+	json_t *root = json_load_file(file, 0, &je);
+	const char *p = json_string_value(json_object_get(root, "api_token_file"));
+	int rc = 0;
+	if (p == NULL || p[0] == '\0')
+		rc = fl_fail(err, FL_ERR_SECRET, "%s: %s has no api_token_file\nHINT: pass --token-file FILE", cmd, file);
+	else
+		snprintf(path, len, "%s", p);
+	json_decref(root);
+	return rc;
+}
+
+static int ctl_token(const char *cmd, const ctl_args *a, char *token, size_t len, char *from, size_t from_len,
+		     fl_err *err)
+{
+	char path[PATH_MAX];
+	const char *env = getenv("FLOTILLA_API_TOKEN_FILE");
+	const char *dir = a->o.dir;
+	if (dir == NULL && a->o.api == NULL && a->o.etcd == NULL)
+		dir = getenv("FLOTILLA_DIR");
+	if (a->token_file != NULL) {
+		snprintf(path, sizeof path, "%s", a->token_file);
+		snprintf(from, from_len, "--token-file %s", path);
+	} else if (env != NULL && env[0] != '\0') {
+		snprintf(path, sizeof path, "%s", env);
+		snprintf(from, from_len, "FLOTILLA_API_TOKEN_FILE=%s", path);
+	} else if (dir != NULL && dir[0] != '\0') {
+		if (token_path_from_dir(cmd, dir, path, sizeof path, err) < 0)
+			return -1;
+		snprintf(from, from_len, "%s/cluster.json's api_token_file %s", dir, path);
+	} else {
+		return fl_fail(err, FL_ERR_SECRET, "%s: no api token: mutating calls need the REST API's bearer token\n"
+						   "HINT: pass --token-file FILE or set FLOTILLA_API_TOKEN_FILE",
+			       cmd);
+	}
+	if (secret_read("api token", path, token, len, err) < 0) {
+		fl_err_prefix(err, "%s", cmd);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- confirmation ---- */
+
+static int ctl_confirm(const ctl_spec *s, const ctl_args *a, const ctl_cluster *c, fl_err *err)
+{
+	if (!s->confirm || a->force)
+		return 0;
+	if (!isatty(STDIN_FILENO))
+		return fl_fail(err, FL_ERR_USAGE, "%s: stdin is not a terminal, so cannot confirm\nHINT: add --force to %s without confirmation",
+			       s->name, s->name);
+	if (s->kind == CTL_SWITCHOVER)
+		fprintf(stderr, "Are you sure you want to switchover cluster %s, demoting current leader %s%s%s%s%s? [y/N] ",
+			c->scope, a->leader, a->candidate ? " for " : "", a->candidate ? a->candidate : "",
+			a->scheduled ? " at " : "", a->scheduled ? a->scheduled : "");
+	else if (s->kind == CTL_FAILOVER)
+		fprintf(stderr, "Are you sure you want to failover cluster %s to %s%s%s? [y/N] ", c->scope, a->candidate,
+			c->leader[0] ? ", demoting current leader " : "", c->leader);
+	else
+		fprintf(stderr, "Are you sure you want to %s member %s of cluster %s? [y/N] ", s->name, a->member, c->scope);
+	fflush(stderr);
+	char line[32] = "";
+	if (fgets(line, sizeof line, stdin) == NULL)
+		line[0] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	if (strcasecmp(line, "y") == 0 || strcasecmp(line, "yes") == 0)
+		return 0;
+	return fl_fail(err, FL_ERR_USAGE, "%s: aborted, nothing was done", s->name);
+}
+
+/* ---- the call ---- */
+
+static char *ctl_body(const ctl_spec *s, const ctl_args *a)
+{
+	json_t *o = json_object();
+	if (s->kind == CTL_SWITCHOVER && a->leader)
+		json_object_set_new(o, "leader", json_string(a->leader));
+	if (a->candidate)
+		json_object_set_new(o, "candidate", json_string(a->candidate));
+	if (a->scheduled)
+		json_object_set_new(o, "scheduled_at", json_string(a->scheduled));
+	char *body = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return body;
+}
+
+/* The nodes to ask, in order: MEMBER's own; else the leader, running members, the others. */
+static int ctl_nodes(const ctl_spec *s, const ctl_args *a, const ctl_cluster *c, const ctl_member **out)
+{
+	int n = 0;
+	if (s->per_member) {
+		out[n++] = ctl_member_find(c, a->member);
+		return n;
+	}
+	const ctl_member *leader = c->leader[0] ? ctl_member_find(c, c->leader) : NULL;
+	if (leader)
+		out[n++] = leader;
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < c->n; i++)
+			if (&c->m[i] != leader && c->m[i].running == (pass == 0))
+				out[n++] = &c->m[i];
+	return n;
+}
+
+/* The agent's "error" (or "message", or the body) as text, with its HINT line. */
+static void answer_text(const http_answer *r, char *buf, size_t len)
+{
+	json_t *j = json_loadb(r->body, r->len, 0, NULL);
+	const char *m = json_string_value(json_object_get(j, "error"));
+	if (m == NULL)
+		m = json_string_value(json_object_get(j, "message"));
+	snprintf(buf, len, "%s", m ? m : (r->body ? r->body : ""));
+	json_decref(j);
+}
+
+/* Turns the answer's status into 0 or the stable code. */
+static int ctl_verdict(const ctl_spec *s, const char *url, const http_answer *r, const char *token_from, fl_err *err)
+{
+	if (r->status == 200 || r->status == 202)
+		return 0;
+	char text[FL_ERR_MSG_MAX / 2];
+	answer_text(r, text, sizeof text);
+	if (r->status == 401 || r->status == 403) {
+		text[strcspn(text, "\n")] = '\0';
+		return fl_fail(err, FL_ERR_SECRET, "%s: POST %s answered %d: %s\nHINT: wrong or missing api token; it came from %s",
+			       s->name, url, r->status, text, token_from);
+	}
+	fl_code code = FL_ERR_CONFIG;
+	if (r->status == 409 || r->status == 412 || r->status == 503)
+		code = FL_ERR_CONFLICT;
+	else if (r->status == 400 || r->status == 413 || r->status == 422)
+		code = FL_ERR_USAGE;
+	else if (r->status == 404)
+		code = FL_ERR_NOT_FOUND;
+	return fl_fail(err, code, "%s: POST %s answered %d: %s", s->name, url, r->status, text);
+}
+
+/* POSTs to the nodes in turn; the first that answers decides. */
+static int ctl_post(const ctl_spec *s, const ctl_args *a, const ctl_cluster *c, const target *t, const char *token,
+		    const char *token_from, http_answer *r, fl_err *err)
+{
+	const ctl_member *nodes[CLUSTER_MAX_MEMBERS];
+	int n = ctl_nodes(s, a, c, nodes);
+	char *body = ctl_body(s, a);
+	char whys[FL_ERR_MSG_MAX / 2] = "";
+	int rc = -2;
+	for (int i = 0; rc == -2 && i < n; i++) {
+		char url[256];
+		if (nodes[i]->api_url[0] == '\0')
+			continue;
+		snprintf(url, sizeof url, "%s%s", nodes[i]->api_url, s->path);
+		fl_err one = {FL_OK, ""};
+		if (http_post(url, token, body, t->timeout, r, &one) < 0) {
+			if (one.code != FL_ERR_TIMEOUT) {
+				rc = fl_fail(err, one.code, "%s: POST %s: %s", s->name, url, one.msg);
+				break;
+			}
+			size_t used = strlen(whys);
+			snprintf(whys + used, sizeof whys - used, "%s%s %s", used ? "; " : "", url, one.msg);
+			continue;
+		}
+		rc = ctl_verdict(s, url, r, token_from, err);
+	}
+	free(body);
+	if (rc == -2 && whys[0] == '\0')
+		return fl_fail(err, FL_ERR_NOT_FOUND, "%s: no member%s%s publishes an api_url", s->name,
+			       s->per_member ? " " : "", s->per_member ? a->member : "");
+	if (rc == -2)
+		return fl_fail(err, FL_ERR_TIMEOUT, "%s: no node answered: %s\nHINT: are the flotilla-replicators running?",
+			       s->name, whys);
+	return rc;
+}
+
+/* Polls the cluster until a member other than the old leader (the candidate, when named) holds the key. */
+static int ctl_wait_leader(const ctl_spec *s, const ctl_args *a, const char *old_leader, const target *t,
+			   double start, fl_err *err)
+{
+	ctl_cluster *c = calloc(1, sizeof *c);
+	if (c == NULL)
+		return fl_fail(err, FL_ERR_INTERNAL, "%s: out of memory", s->name);
+	int rc = -1;
+	while (now_seconds() - start < a->wait_timeout) {
+		if (ctl_cluster_fetch(s->name, t, c, NULL) == 0 && c->leader[0] &&
+		    (a->candidate ? strcmp(c->leader, a->candidate) == 0 : strcmp(c->leader, old_leader) != 0)) {
+			rc = 0;
+			break;
+		}
+		struct timespec ts = {0, (long)(CTL_POLL_SECONDS * 1e9)};
+		nanosleep(&ts, NULL);
+	}
+	if (rc == 0 && !a->json)
+		printf("%s to %s done in %.1f s\n", s->name, c->leader, now_seconds() - start);
+	else if (rc < 0)
+		fl_fail(err, FL_ERR_TIMEOUT, "%s: no %s took the leader key within %.0f s (leader now: %s)\nHINT: see flotilla list and the agents' logs",
+			s->name, a->candidate ? a->candidate : "new leader", a->wait_timeout, c->leader[0] ? c->leader : "none");
+	free(c);
+	return rc;
+}
+
+static void ctl_print(const ctl_args *a, const http_answer *r)
+{
+	if (a->json) {
+		printf("%s%s", r->body ? r->body : "", r->len && r->body[r->len - 1] == '\n' ? "" : "\n");
+		return;
+	}
+	char text[FL_ERR_MSG_MAX];
+	answer_text(r, text, sizeof text);
+	if (text[0])
+		printf("%s\n", text);
+}
+
+/* Checks the named members and fills --leader's default. */
+static int ctl_check(const ctl_spec *s, ctl_args *a, const ctl_cluster *c, fl_err *err)
+{
+	if (ctl_check_member(s->name, c, "the MEMBER argument", a->member, err) < 0 ||
+	    ctl_check_member(s->name, c, "--leader", a->leader, err) < 0 ||
+	    ctl_check_member(s->name, c, "--candidate", a->candidate, err) < 0)
+		return -1;
+	if (s->kind != CTL_SWITCHOVER || a->leader != NULL)
+		return 0;
+	if (c->leader[0] == '\0')
+		return fl_fail(err, FL_ERR_CONFLICT, "switchover: cluster \"%s\" has no leader\nHINT: use flotilla failover --candidate NAME",
+			       c->scope);
+	a->leader = c->leader;
+	return 0;
+}
+
+static int ctl_act(const ctl_spec *s, ctl_args *a, const target *t, ctl_cluster *c, fl_err *err)
+{
+	char token[CTL_TOKEN_MAX], token_from[PATH_MAX + 64];
+	if (ctl_cluster_fetch(s->name, t, c, err) < 0 || ctl_check(s, a, c, err) < 0 ||
+	    ctl_token(s->name, a, token, sizeof token, token_from, sizeof token_from, err) < 0 ||
+	    ctl_confirm(s, a, c, err) < 0)
+		return -1;
+	char old_leader[CLUSTER_NAME_MAX];
+	snprintf(old_leader, sizeof old_leader, "%s", c->leader);
+	double start = now_seconds();
+	http_answer r = {0};
+	int rc = ctl_post(s, a, c, t, token, token_from, &r, err);
+	explicit_bzero(token, sizeof token);
+	if (rc == 0)
+		ctl_print(a, &r);
+	http_answer_clear(&r);
+	if (rc < 0 || a->scheduled || (s->kind != CTL_SWITCHOVER && s->kind != CTL_FAILOVER))
+		return rc;
+	return ctl_wait_leader(s, a, old_leader, t, start, err);
+}
+
+static int ctl_run(ctl_kind kind, int argc, char **argv, fl_err *err)
+{
+	const ctl_spec *s = &ctl_specs[kind];
+	ctl_args a;
+	if (ctl_parse(s, argc, argv, &a, err) < 0)
+		return -1;
+	if (a.help) {
+		ctl_usage(s, stdout);
+		return 0;
+	}
+	target t;
+	ctl_cluster *c = calloc(1, sizeof *c);
+	if (c == NULL)
+		return fl_fail(err, FL_ERR_INTERNAL, "%s: out of memory", s->name);
+	int rc = target_resolve(s->name, &a.o, &t, err);
+	if (rc == 0)
+		rc = ctl_act(s, &a, &t, c, err);
+	target_clear(&t);
+	free(c);
+	return rc;
+}
+
+int cmd_switchover(int argc, char **argv, fl_err *err) { return ctl_run(CTL_SWITCHOVER, argc, argv, err); }
+int cmd_failover(int argc, char **argv, fl_err *err) { return ctl_run(CTL_FAILOVER, argc, argv, err); }
+int cmd_pause(int argc, char **argv, fl_err *err) { return ctl_run(CTL_PAUSE, argc, argv, err); }
+int cmd_resume(int argc, char **argv, fl_err *err) { return ctl_run(CTL_RESUME, argc, argv, err); }
+int cmd_restart(int argc, char **argv, fl_err *err) { return ctl_run(CTL_RESTART, argc, argv, err); }
+int cmd_reinit(int argc, char **argv, fl_err *err) { return ctl_run(CTL_REINIT, argc, argv, err); }

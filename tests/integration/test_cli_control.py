@@ -1,0 +1,129 @@
+#!/usr/bin/python3
+"""The mutating CLI on a real 3-node cluster: `flotilla switchover --force`
+moves the leader key to the named candidate and exits 0; without --force and
+with stdin not a terminal it refuses naming --force; a wrong --token-file is
+refused naming the token (exit 4); a failover to the leader is refused
+(exit 11); `pause` shows "(paused)" in `list` and
+`resume` clears it; `restart <replica> --force` gives that node a new
+postmaster which streams again; an unknown member exits 10."""
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Cluster, check, log, run_test, wait_for  # noqa: E402
+
+EXIT_SECRET = 4
+EXIT_NOT_FOUND = 10
+EXIT_CONFLICT = 11
+CLEAN_ENV = ("FLOTILLA_DIR", "FLOTILLA_API", "FLOTILLA_ETCD", "FLOTILLA_SCOPE", "FLOTILLA_ETCD_PREFIX",
+             "FLOTILLA_API_TOKEN_FILE")
+
+
+def flotilla(c, *args):
+    """(exit code, stdout, stderr) of the CLI with stdin not a terminal and no target variable inherited."""
+    e = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
+    r = subprocess.run([c.flotilla] + list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, env=e, timeout=120)
+    out, err = r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+    if args[0] != "list":
+        log("$ flotilla %s -> %d\n%s%s" % (" ".join(args), r.returncode, out, err))
+    return r.returncode, out, err
+
+
+def ok(c, *args):
+    rc, out, err = flotilla(c, *args)
+    check(rc == 0, "`flotilla %s` exited %d:\n%s%s" % (" ".join(args), rc, out, err))
+    return out
+
+
+def members(c):
+    return {m["member"]: m for m in json.loads(ok(c, "list", "--json", "--dir", c.dir))}
+
+
+def leader_of(c):
+    leaders = [n for n, m in members(c).items() if m["role"] == "Leader"]
+    return leaders[0] if len(leaders) == 1 else None
+
+
+def all_streaming(c, expect_leader):
+    ms = members(c)
+    return (ms.get(expect_leader, {}).get("role") == "Leader" and
+            all(m["state"] == "streaming" for n, m in ms.items() if n != expect_leader))
+
+
+def test_switchover(c):
+    wait_for(lambda: leader_of(c) is not None, 60, "a leader")
+    old = leader_of(c)
+    wait_for(lambda: all_streaming(c, old), 60, "both replicas streaming from %s" % old)
+    cand = sorted(n for n in c.names() if n != old)[0]
+
+    rc, out, err = flotilla(c, "switchover", "--dir", c.dir, "--candidate", cand)
+    check(rc != 0 and "--force" in err, "switchover without --force, stdin not a tty: exit %d, stderr %r" % (rc, err))
+    check(c.leader_key() == old, "a refused switchover moved the leader key to %r" % c.leader_key())
+
+    out = ok(c, "switchover", "--dir", c.dir, "--candidate", cand, "--force")
+    check("switchover to %s done in" % cand in out, "no done line in:\n%s" % out)
+    check(c.leader_key() == cand, "after the switchover the leader key is %r, not %s" % (c.leader_key(), cand))
+    wait_for(lambda: all_streaming(c, cand), 90, "the old leader %s streaming from %s" % (old, cand))
+    return cand
+
+
+def test_token(c, leader):
+    bad = os.path.join(c.top, "wrong_token")
+    with open(bad, "w") as f:
+        f.write("not-the-token\n")
+    rc, out, err = flotilla(c, "pause", "--dir", c.dir, "--token-file", bad)
+    check(rc == EXIT_SECRET and "token" in err, "wrong token: exit %d (want %d), stderr %r" % (rc, EXIT_SECRET, err))
+    check("(paused)" not in ok(c, "list", "--dir", c.dir), "a refused pause paused the cluster")
+    rc, out, err = flotilla(c, "switchover", "--dir", c.dir, "--force", "--token-file", os.path.join(c.top, "none"))
+    check(rc == EXIT_SECRET and "token" in err, "missing token file: exit %d, stderr %r" % (rc, err))
+    check(c.leader_key() == leader, "a refused switchover moved the leader key")
+
+
+def test_conflict(c, leader):
+    rc, out, err = flotilla(c, "failover", "--dir", c.dir, "--candidate", leader, "--force")
+    check(rc == EXIT_CONFLICT and leader in err, "failover to the leader: exit %d (want %d), stderr %r" % (rc, EXIT_CONFLICT, err))
+
+
+def test_pause(c):
+    answer = json.loads(ok(c, "pause", "--dir", c.dir, "--json"))
+    check("message" in answer, "pause --json printed %r, not the agent's answer" % answer)
+    wait_for(lambda: "(paused)" in ok(c, "list", "--dir", c.dir), 15, "list to show (paused)")
+    ok(c, "resume", "--dir", c.dir)
+    wait_for(lambda: "(paused)" not in ok(c, "list", "--dir", c.dir), 15, "list to drop (paused)")
+
+
+def test_restart(c, leader):
+    replica = sorted(n for n in c.names() if n != leader)[0]
+    before = c.postmaster_pid(replica)
+    check(before is not None, "replica %s has no postmaster" % replica)
+    ok(c, "restart", replica, "--dir", c.dir, "--force")
+    wait_for(lambda: c.postmaster_pid(replica) not in (None, before), 60, "a new postmaster on %s" % replica)
+    wait_for(lambda: members(c)[replica]["state"] == "streaming", 60, "%s streaming again" % replica)
+    log("%s: postmaster %d -> %d, streaming" % (replica, before, c.postmaster_pid(replica)))
+
+
+def test_unknown(c):
+    for args in (["restart", "nosuch", "--force"], ["switchover", "--candidate", "nosuch", "--force"],
+                 ["reinit", "nosuch", "--force"]):
+        rc, out, err = flotilla(c, *(args + ["--dir", c.dir]))
+        check(rc == EXIT_NOT_FOUND and "nosuch" in err,
+              "`flotilla %s`: exit %d (want %d), stderr %r" % (" ".join(args), rc, EXIT_NOT_FOUND, err))
+
+
+def main():
+    with Cluster(nodes=3) as c:
+        for cmd in ("switchover", "failover", "pause", "resume", "restart", "reinit"):
+            check("--token-file" in ok(c, cmd, "--help"), "%s --help does not mention --token-file" % cmd)
+        test_unknown(c)
+        leader = test_switchover(c)
+        test_token(c, leader)
+        test_conflict(c, leader)
+        test_pause(c)
+        test_restart(c, leader)
+
+
+if __name__ == "__main__":
+    run_test(main)
