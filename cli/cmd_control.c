@@ -227,25 +227,16 @@ static int ctl_parse(const ctl_spec *s, int argc, char **argv, ctl_args *a, fl_e
 static int cluster_from_etcd(const target *t, ctl_cluster *c, fl_err *err)
 {
 	char root[512];
-	snprintf(root, sizeof root, "%s/%s/", t->prefix, t->scope);
-	etcd *e = etcd_new(t->urls, t->n_urls, err);
-	if (e == NULL)
-		return -1;
-	etcd_set_timeout(e, t->timeout);
 	etcd_kvs kvs = {0};
-	int rc = etcd_get_prefix(e, root, &kvs, err);
-	etcd_free(e);
-	if (rc < 0)
+	if (target_read_cluster(t, root, sizeof root, &kvs, err) < 0)
 		return -1;
 	cluster_view *cv = calloc(1, sizeof *cv);
 	if (cv == NULL) {
 		etcd_kvs_free(&kvs);
 		return fl_fail(err, FL_ERR_INTERNAL, "out of memory");
 	}
-	if (kvs.n == 0)
-		rc = fl_fail(err, FL_ERR_NOT_FOUND, "etcd: no cluster \"%s\": no key under %s", t->scope, root);
-	else
-		cluster_parse(&kvs, root, cv, NULL);
+	int rc = 0;
+	cluster_parse(&kvs, root, cv, NULL);
 	etcd_kvs_free(&kvs);
 	snprintf(c->scope, sizeof c->scope, "%s", t->scope);
 	if (rc == 0 && cv->has_leader)

@@ -296,3 +296,27 @@ int target_parse_args(const char *cmd, int argc, char **argv, target_opts *o, bo
 	}
 	return 0;
 }
+
+int target_read_cluster(const target *t, char *root, size_t root_len, etcd_kvs *kvs, fl_err *err)
+{
+	snprintf(root, root_len, "%s/%s/", t->prefix, t->scope);
+	etcd *e = etcd_new(t->urls, t->n_urls, err);
+	if (e == NULL)
+		return -1;
+	etcd_set_timeout(e, t->timeout);
+	int rc = etcd_get_prefix(e, root, kvs, err);
+	etcd_free(e);
+	if (rc < 0) {
+		if (err != NULL)
+			snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg),
+				 "\nHINT: is etcd running there? The endpoints came from %s", t->via);
+		return -1;
+	}
+	if (kvs->n == 0) {
+		etcd_kvs_free(kvs);
+		return fl_fail(err, FL_ERR_NOT_FOUND,
+			       "etcd: no cluster \"%s\": no key under %s\nHINT: check the scope (--scope) and the key prefix (--prefix)",
+			       t->scope, root);
+	}
+	return 0;
+}

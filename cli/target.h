@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "err.h"
+#include "etcd.h"
 
 #define TARGET_MAX_URLS 16
 #define TARGET_SCOPE_MAX 64
@@ -74,6 +75,12 @@ int target_parse_args(const char *cmd, int argc, char **argv, target_opts *o, bo
 /* Options, environment and cluster.json into t (cleared with target_clear, even after a failure). */
 int target_resolve(const char *cmd, const target_opts *o, target *t, fl_err *err);
 void target_clear(target *t);
+/*
+ * Reads every key of the target's cluster from etcd into kvs and its key root
+ * ("<prefix>/<scope>/") into root. An unreachable etcd fails naming where the
+ * endpoints came from; no key at all fails with FL_ERR_NOT_FOUND.
+ */
+int target_read_cluster(const target *t, char *root, size_t root_len, etcd_kvs *kvs, fl_err *err);
 
 /* The help text of the shared options and of the exit codes. */
 void target_usage(FILE *f);

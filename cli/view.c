@@ -250,26 +250,11 @@ static int fetch_etcd_history(const etcd_kvs *kvs, const char *root, view *v, fl
 static int fetch_etcd(const target *t, bool want_history, view *v, fl_err *err)
 {
 	char root[VIEW_KEY_MAX];
-	snprintf(root, sizeof root, "%s/%s/", t->prefix, t->scope);
-	etcd *e = etcd_new(t->urls, t->n_urls, err);
-	if (e == NULL)
-		return -1;
-	etcd_set_timeout(e, t->timeout);
 	etcd_kvs kvs = {0};
-	int rc = etcd_get_prefix(e, root, &kvs, err);
-	etcd_free(e);
-	if (rc < 0) {
-		if (err != NULL)
-			snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg),
-				 "\nHINT: is etcd running there? The endpoints came from %s", t->via);
+	if (target_read_cluster(t, root, sizeof root, &kvs, err) < 0)
 		return -1;
-	}
 	snprintf(v->source, sizeof v->source, "%s", root);
-	if (kvs.n == 0)
-		rc = fl_fail(err, FL_ERR_NOT_FOUND, "etcd: no cluster \"%s\": no key under %s\nHINT: check the scope (--scope) and the key prefix (--prefix)",
-			     t->scope, root);
-	else
-		rc = view_from_kvs(&kvs, root, t->scope, v, err);
+	int rc = view_from_kvs(&kvs, root, t->scope, v, err);
 	if (rc == 0 && want_history)
 		rc = fetch_etcd_history(&kvs, root, v, err);
 	etcd_kvs_free(&kvs);

@@ -765,18 +765,29 @@ static const char *json_type_name(const json_t *v)
 	return "null";
 }
 
-/* A member name field; "" and null count as not given, as in Patroni. */
-static int field_name(const char *path, const char *key, const json_t *v, char *dst, api_answer *out)
+/* An optional string field: *text is NULL when it is null or "" (not given, as in Patroni). */
+static int field_string(const char *path, const char *key, const json_t *v, const char **text, api_answer *out)
 {
-	char echoed[API_ECHO_MAX + 1];
+	*text = NULL;
 	if (json_is_null(v))
 		return 0;
 	if (!json_is_string(v)) {
 		answer_error(out, 400, "api: %s: \"%s\" must be a string, not %s", path, key, json_type_name(v));
 		return -1;
 	}
-	const char *name = json_string_value(v);
-	if (name[0] == '\0')
+	if (json_string_value(v)[0] != '\0')
+		*text = json_string_value(v);
+	return 0;
+}
+
+/* A member name field. */
+static int field_name(const char *path, const char *key, const json_t *v, char *dst, api_answer *out)
+{
+	char echoed[API_ECHO_MAX + 1];
+	const char *name;
+	if (field_string(path, key, v, &name, out) < 0)
+		return -1;
+	if (name == NULL)
 		return 0;
 	if (strlen(name) != json_string_length(v) || !name_valid(name)) {
 		answer_error(out, 400,
@@ -792,14 +803,10 @@ static int field_name(const char *path, const char *key, const json_t *v, char *
 static int field_time(const char *path, const char *key, const json_t *v, double *dst, api_answer *out)
 {
 	char echoed[API_ECHO_MAX + 1];
-	if (json_is_null(v))
-		return 0;
-	if (!json_is_string(v)) {
-		answer_error(out, 400, "api: %s: \"%s\" must be a string, not %s", path, key, json_type_name(v));
+	const char *text;
+	if (field_string(path, key, v, &text, out) < 0)
 		return -1;
-	}
-	const char *text = json_string_value(v);
-	if (text[0] == '\0') /* not given, as in Patroni */
+	if (text == NULL)
 		return 0;
 	switch (time_parse(text, dst)) {
 	case TIME_OK:
