@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -44,7 +45,6 @@
 
 #include <jansson.h>
 #include <libpq-fe.h>
-#include <openssl/rand.h>
 
 #include "clock.h"
 #include "log.h"
@@ -985,8 +985,9 @@ static int up_secret(const char *path, const char *what, const run_as *as, char 
 			return -1;
 	} else {
 		unsigned char raw[16];
-		if (RAND_bytes(raw, sizeof raw) != 1)
-			return fl_fail(err, FL_ERR_INTERNAL, "local up: openssl RAND_bytes failed to make the %s", what);
+		if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+			return fl_fail(err, FL_ERR_INTERNAL, "local up: getrandom failed to make the %s: %s", what,
+				       strerror(errno));
 		for (size_t i = 0; i < sizeof raw; i++)
 			str_fmt(out + 2 * i, 3, "%02x", raw[i]);
 	}

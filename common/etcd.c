@@ -9,6 +9,7 @@
  */
 #include "etcd.h"
 
+#include "base64.h"
 #include "clock.h"
 #include "log.h"
 
@@ -20,7 +21,6 @@
 #include <event2/http.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,41 +68,6 @@ typedef struct exchange {
 	int http_error; /* an enum evhttp_request_error + 1, 0 when none was reported */
 } exchange;
 
-/* ---- base64 ---- */
-
-static char *b64_encode(const void *data, size_t len)
-{
-	unsigned char *out = malloc(4 * ((len + 2) / 3) + 1);
-	if (out == NULL)
-		return NULL;
-	EVP_EncodeBlock(out, data, (int)len);
-	return (char *)out;
-}
-
-/* EVP_DecodeBlock counts padding as zero bytes and accepts '=' anywhere, so both are handled here. */
-static char *b64_decode(const char *in)
-{
-	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t n = strlen(in);
-	if (n % 4 != 0 || n > INT32_MAX)
-		return NULL;
-	size_t pad = 0;
-	while (pad < 2 && pad < n && in[n - 1 - pad] == '=')
-		pad++;
-	if (strspn(in, alphabet) != n - pad)
-		return NULL;
-	unsigned char *out = malloc(n / 4 * 3 + 1);
-	if (out == NULL)
-		return NULL;
-	int got = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
-	if (got < (int)pad) {
-		free(out);
-		return NULL;
-	}
-	out[got - (int)pad] = '\0';
-	return (char *)out;
-}
-
 /* ---- JSON helpers ---- */
 
 static json_t *json_i64(int64_t v)
@@ -137,7 +102,7 @@ static int json_get_i64(const json_t *obj, const char *name, int64_t *out)
 
 static json_t *json_b64(const void *data, size_t len)
 {
-	char *text = b64_encode(data, len);
+	char *text = base64_encode(data, len);
 	json_t *j = text ? json_string(text) : NULL;
 	free(text);
 	return j;
@@ -537,8 +502,8 @@ static int kv_from_json(const json_t *j, etcd_kv *kv)
 	json_t *value = json_object_get(j, "value");
 	if (!json_is_object(j) || !json_is_string(key) || (value != NULL && !json_is_string(value)))
 		return -1;
-	kv->key = b64_decode(json_string_value(key));
-	kv->value = value ? b64_decode(json_string_value(value)) : strdup("");
+	kv->key = base64_decode(json_string_value(key), NULL);
+	kv->value = value ? base64_decode(json_string_value(value), NULL) : strdup("");
 	if (kv->key == NULL || kv->value == NULL || json_get_i64(j, "create_revision", &kv->create_revision) != 0 ||
 	    json_get_i64(j, "mod_revision", &kv->mod_revision) != 0 || json_get_i64(j, "lease", &kv->lease) != 0) {
 		etcd_kv_clear(kv);
