@@ -47,6 +47,7 @@
 #include <libpq-fe.h>
 
 #include "clock.h"
+#include "haproxy_config.h"
 #include "log.h"
 #include "secret.h"
 
@@ -58,6 +59,10 @@
 #define LOCAL_DEFAULT_BIN_DIR "/usr/lib/postgresql/15/bin"
 #define LOCAL_DEFAULT_USER "postgres"
 #define LOCAL_AGENT "flotilla-replicator"
+#define LOCAL_PROXY_AGENT "flotilla-proxy-agent"
+#define LOCAL_HAPROXY "haproxy"
+/* The ro health check's lag limit, as the proxy agent's ro.max_lag default (16 MiB). */
+#define LOCAL_MAX_LAG "16MB"
 #define LOCAL_POLL_SECONDS 0.2
 #define LOCAL_AGENT_STOP_SECONDS 30.0
 #define LOCAL_PROC_STOP_SECONDS 30.0
@@ -93,6 +98,15 @@ typedef struct local_cluster {
 	local_node nodes[LOCAL_MAX_NODES];
 	char rw_dsn[LOCAL_DSN_MAX];
 	char ro_dsn[LOCAL_DSN_MAX];
+	/* --haproxy: ports P+2 (rw), P+3 (ro), P+4 (agent checks), P+5 (metrics). */
+	bool haproxy;
+	int rw_port, ro_port, agent_port, metrics_port;
+	pid_t haproxy_pid, proxy_agent_pid; /* 0 when not started */
+	char haproxy_cfg[PATH_MAX];
+	char haproxy_socket[PATH_MAX];
+	char haproxy_log[PATH_MAX];
+	char proxy_conf[PATH_MAX];
+	char proxy_log[PATH_MAX];
 } local_cluster;
 
 /* Who the daemons run as. */
@@ -112,6 +126,7 @@ typedef struct up_opts {
 	int timeout;
 	const char *bin_dir;
 	const char *user;
+	bool haproxy;
 } up_opts;
 
 typedef enum node_role { NODE_STOPPED, NODE_PRIMARY, NODE_REPLICA } node_role;
@@ -315,8 +330,8 @@ static int opt_rest(const char *cmd, int argc, char **argv, const char *dir, fl_
 
 static void local_usage(FILE *f)
 {
-	fprintf(f, "Usage: flotilla local up --dir DIR [--nodes N] [--sync] [--base-port P] [--timeout SECONDS]\n"
-		   "                          [--bin-dir PGBIN] [--user NAME]\n"
+	fprintf(f, "Usage: flotilla local up --dir DIR [--nodes N] [--sync] [--haproxy] [--base-port P]\n"
+		   "                          [--timeout SECONDS] [--bin-dir PGBIN] [--user NAME]\n"
 		   "       flotilla local status --dir DIR [--json]\n"
 		   "       flotilla local down --dir DIR [--purge]\n\n"
 		   "A cluster of real processes on 127.0.0.1: one etcd and N PostgreSQL nodes, each run by its\n"
@@ -334,13 +349,16 @@ static void up_usage(FILE *f)
 		"  --nodes N           number of nodes, 1 to %d (default %d)\n"
 		"  --sync              synchronous replication (synchronous_mode = true); also waits until\n"
 		"                      the primary's synchronous_standby_names names every replica\n"
+		"  --haproxy           also start HAProxy and flotilla-proxy-agent in front of the nodes:\n"
+		"                      rw port P+2 (the leader), ro port P+3 (the replicas), agent checks\n"
+		"                      P+4, metrics P+5; rw_dsn and ro_dsn then go through HAProxy\n"
 		"  --base-port P       etcd client port P, peer P+1; node i: PostgreSQL P+10*i, REST API\n"
 		"                      P+10*i+1 (default %d)\n"
 		"  --timeout SECONDS   how long to wait for etcd and the cluster (default %d)\n"
 		"  --bin-dir PGBIN     PostgreSQL programs (default %s)\n"
 		"  --user NAME         user the daemons run as (default %s when run as root)\n\n"
-		"Environment: FLOTILLA_REPLICATOR overrides the agent program (default: %s next to\n"
-		"this flotilla).\n",
+		"Environment: FLOTILLA_REPLICATOR and FLOTILLA_PROXY_AGENT override the agents' programs\n"
+		"(default: %s and " LOCAL_PROXY_AGENT " next to this flotilla).\n",
 		LOCAL_MAX_NODES, LOCAL_DEFAULT_NODES, LOCAL_DEFAULT_BASE_PORT, LOCAL_DEFAULT_TIMEOUT,
 		LOCAL_DEFAULT_BIN_DIR, LOCAL_DEFAULT_USER, LOCAL_AGENT);
 }
@@ -372,12 +390,12 @@ static int up_parse(int argc, char **argv, up_opts *o, bool *help, fl_err *err)
 		{"sync", no_argument, NULL, 's'},          {"base-port", required_argument, NULL, 'p'},
 		{"timeout", required_argument, NULL, 't'}, {"bin-dir", required_argument, NULL, 'b'},
 		{"user", required_argument, NULL, 'u'},    {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{"haproxy", no_argument, NULL, 'H'},       {NULL, 0, NULL, 0},
 	};
 	const char *cmd = "local up";
 	const char *base_port = NULL;
 	*o = (up_opts){LOCAL_DEFAULT_NODES, NULL, false, LOCAL_DEFAULT_BASE_PORT, LOCAL_DEFAULT_TIMEOUT,
-		       LOCAL_DEFAULT_BIN_DIR, NULL};
+		       LOCAL_DEFAULT_BIN_DIR, NULL, false};
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -404,6 +422,9 @@ static int up_parse(int argc, char **argv, up_opts *o, bool *help, fl_err *err)
 			break;
 		case 'u':
 			o->user = optarg;
+			break;
+		case 'H':
+			o->haproxy = true;
 			break;
 		case 'h':
 			*help = true;
@@ -462,6 +483,15 @@ static void cluster_layout(local_cluster *c, const char *dir, int nodes, int bas
 	str_fmt(c->pgpass, sizeof c->pgpass, "%s/pgpass", dir);
 	c->etcd_port = base_port;
 	str_fmt(c->endpoint, sizeof c->endpoint, "http://127.0.0.1:%d", base_port);
+	c->rw_port = base_port + 2;
+	c->ro_port = base_port + 3;
+	c->agent_port = base_port + 4;
+	c->metrics_port = base_port + 5;
+	str_fmt(c->haproxy_cfg, sizeof c->haproxy_cfg, "%s/haproxy/haproxy.cfg", dir);
+	str_fmt(c->haproxy_socket, sizeof c->haproxy_socket, "%s/haproxy/admin.sock", dir);
+	str_fmt(c->haproxy_log, sizeof c->haproxy_log, "%s/haproxy/haproxy.log", dir);
+	str_fmt(c->proxy_conf, sizeof c->proxy_conf, "%s/proxy-agent/proxy-agent.conf", dir);
+	str_fmt(c->proxy_log, sizeof c->proxy_log, "%s/proxy-agent/proxy-agent.log", dir);
 	c->n = nodes;
 	for (int i = 0; i < nodes; i++) {
 		local_node *n = &c->nodes[i];
@@ -491,6 +521,12 @@ static void cluster_dsns(local_cluster *c)
 		hosts, ports, tail);
 	str_fmt(c->ro_dsn, sizeof c->ro_dsn, "host=%s port=%s %s connect_timeout=2 target_session_attrs=%s", hosts,
 		ports, tail, c->n == 1 ? "prefer-standby" : "standby");
+	if (!c->haproxy)
+		return;
+	/* Through HAProxy: rw reaches the leader alone; read-write is asked all the same, as a second lock. */
+	str_fmt(c->rw_dsn, sizeof c->rw_dsn, "host=127.0.0.1 port=%d %s connect_timeout=2 target_session_attrs=read-write",
+		c->rw_port, tail);
+	str_fmt(c->ro_dsn, sizeof c->ro_dsn, "host=127.0.0.1 port=%d %s connect_timeout=2", c->ro_port, tail);
 }
 
 static int cluster_save(const local_cluster *c, fl_err *err)
@@ -511,6 +547,16 @@ static int cluster_save(const local_cluster *c, fl_err *err)
 	char token_file[PATH_MAX];
 	str_fmt(token_file, sizeof token_file, "%s/secrets/api_token", c->dir);
 	json_object_set_new(root, "api_token_file", json_string(token_file));
+	if (c->haproxy) {
+		json_object_set_new(root, "haproxy", json_pack("{s:I, s:i, s:i, s:s, s:i, s:s, s:s}", "pid",
+							       (json_int_t)c->haproxy_pid, "rw_port", c->rw_port, "ro_port",
+							       c->ro_port, "stats_socket", c->haproxy_socket, "metrics_port",
+							       c->metrics_port, "config", c->haproxy_cfg, "log", c->haproxy_log));
+		json_object_set_new(root, "proxy_agent", json_pack("{s:I, s:i, s:s, s:s}", "pid",
+								   (json_int_t)c->proxy_agent_pid, "agent_check_port",
+								   c->agent_port, "config", c->proxy_conf, "log",
+								   c->proxy_log));
+	}
 	/* Readers never see a half-written file: write aside, then rename. */
 	char tmp[PATH_MAX];
 	str_fmt(tmp, sizeof tmp, "%s.tmp", c->json);
@@ -559,6 +605,23 @@ static int cluster_load_node(local_cluster *c, int i, json_t *jn, fl_err *err)
 	return 0;
 }
 
+/* cluster.json's "haproxy" and "proxy_agent" objects (present with --haproxy). */
+static int cluster_load_proxy(local_cluster *c, json_t *hp, json_t *pa, fl_err *err)
+{
+	json_int_t hpid = 0, apid = 0;
+	json_error_t je;
+	if (json_unpack_ex(hp, &je, 0, "{s:I, s:i, s:i}", "pid", &hpid, "rw_port", &c->rw_port, "ro_port", &c->ro_port) < 0)
+		return fl_fail(err, FL_ERR_CONFIG, "%s: haproxy: %s", c->json, je.text);
+	if (pa != NULL && json_unpack_ex(pa, &je, 0, "{s:I}", "pid", &apid) < 0)
+		return fl_fail(err, FL_ERR_CONFIG, "%s: proxy_agent: %s", c->json, je.text);
+	if (hpid < 0 || hpid > INT_MAX || apid < 0 || apid > INT_MAX)
+		return fl_fail(err, FL_ERR_CONFIG, "%s: haproxy.pid or proxy_agent.pid is not a pid", c->json);
+	c->haproxy = true;
+	c->haproxy_pid = (pid_t)hpid;
+	c->proxy_agent_pid = (pid_t)apid;
+	return 0;
+}
+
 /* Reads DIR/cluster.json; `cmd` names the subcommand in errors. */
 static int cluster_load(local_cluster *c, const char *cmd, const char *dir_arg, fl_err *err)
 {
@@ -597,6 +660,11 @@ static int cluster_load(local_cluster *c, const char *cmd, const char *dir_arg, 
 	c->etcd_pid = (pid_t)pid;
 	str_fmt(c->rw_dsn, sizeof c->rw_dsn, "%s", rw);
 	str_fmt(c->ro_dsn, sizeof c->ro_dsn, "%s", ro);
+	json_t *hp = json_object_get(root, "haproxy"), *pa = json_object_get(root, "proxy_agent");
+	if (hp != NULL && cluster_load_proxy(c, hp, pa, err) < 0) {
+		fl_err_prefix(err, "%s", cmd);
+		goto done;
+	}
 	c->n = (int)json_array_size(nodes);
 	for (int i = 0; i < c->n; i++)
 		if (cluster_load_node(c, i, json_array_get(nodes, i), err) < 0) {
@@ -894,6 +962,11 @@ static int ports_check(const local_cluster *c, fl_err *err)
 		if (port_check_free(c->nodes[i].api_port, what, err) < 0)
 			return -1;
 	}
+	if (c->haproxy && (port_check_free(c->rw_port, "HAProxy rw", err) < 0 ||
+			   port_check_free(c->ro_port, "HAProxy ro", err) < 0 ||
+			   port_check_free(c->agent_port, "proxy agent checks", err) < 0 ||
+			   port_check_free(c->metrics_port, "HAProxy metrics", err) < 0))
+		return -1;
 	return 0;
 }
 
@@ -1030,6 +1103,105 @@ static int up_node_config(const local_cluster *c, const local_node *n, const up_
 	return rc;
 }
 
+/* ---- HAProxy and the proxy agent (--haproxy) ---- */
+
+static int up_proxy_files(const local_cluster *c, const run_as *as, fl_err *err)
+{
+	haproxy_server servers[LOCAL_MAX_NODES];
+	char pg[LOCAL_MAX_NODES][32], rw[32], ro[32], metrics[32];
+	for (int i = 0; i < c->n; i++) {
+		str_fmt(pg[i], sizeof pg[i], "127.0.0.1:%d", c->nodes[i].pg_port);
+		servers[i] = (haproxy_server){c->nodes[i].name, pg[i], "127.0.0.1", c->nodes[i].api_port};
+	}
+	str_fmt(rw, sizeof rw, "127.0.0.1:%d", c->rw_port);
+	str_fmt(ro, sizeof ro, "127.0.0.1:%d", c->ro_port);
+	str_fmt(metrics, sizeof metrics, "127.0.0.1:%d", c->metrics_port);
+	haproxy_params hp = {rw, ro, metrics, c->haproxy_socket, "127.0.0.1", c->agent_port, LOCAL_MAX_LAG, 1000,
+			     servers, c->n};
+	char *cfg = haproxy_config_render(haproxy_template, &hp, err);
+	if (cfg == NULL)
+		return -1;
+	int rc = file_write(c->haproxy_cfg, cfg, 0644, as->change ? as->uid : (uid_t)-1, as->gid, err);
+	free(cfg);
+	if (rc < 0)
+		return -1;
+	char *text = NULL, listen[32];
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (f == NULL)
+		return fl_fail(err, FL_ERR_INTERNAL, "local up: open_memstream: %s", strerror(errno));
+	fprintf(f, "# flotilla-proxy-agent settings, written by `flotilla local up --haproxy`.\n");
+	conf_add_string(f, "name", "proxy-agent");
+	conf_add_string(f, "scope", LOCAL_SCOPE);
+	fprintf(f, "etcd = {\n  endpoints = [ \"%s\" ];\n};\nhaproxy = {\n  sockets = [ \"%s\" ];\n};\n", c->endpoint,
+		c->haproxy_socket);
+	str_fmt(listen, sizeof listen, "127.0.0.1:%d", c->agent_port);
+	fprintf(f, "agent_check = {\n  ");
+	conf_add_string(f, "listen", listen);
+	fprintf(f, "};\n");
+	fclose(f);
+	rc = file_write(c->proxy_conf, text, 0644, as->change ? as->uid : (uid_t)-1, as->gid, err);
+	free(text);
+	return rc;
+}
+
+static int up_start_proxy(local_cluster *c, const char *proxy_agent, const run_as *as, fl_err *err)
+{
+	char dir[PATH_MAX];
+	str_fmt(dir, sizeof dir, "%s/haproxy", c->dir);
+	/* -db: in the foreground, logging to stderr (the log file); -W would add a master process. */
+	char *hargv[] = {LOCAL_HAPROXY, "-db", "-f", c->haproxy_cfg, NULL};
+	if (spawn_daemon("haproxy", as, dir, c->haproxy_log, hargv, &c->haproxy_pid, err) < 0)
+		return -1;
+	log_info("started haproxy pid=%d rw=127.0.0.1:%d ro=127.0.0.1:%d log=%s", (int)c->haproxy_pid, c->rw_port,
+		 c->ro_port, c->haproxy_log);
+	/* The agent needs the Runtime API socket: wait for it (HAProxy creates it before serving). */
+	double until = clock_mono() + 10;
+	while (access(c->haproxy_socket, F_OK) < 0 && clock_mono() < until) {
+		char how[128];
+		if (proc_ended(c->haproxy_pid, how, sizeof how)) {
+			log_tail_print(c->haproxy_log, LOCAL_TAIL_LINES);
+			return fl_fail(err, FL_ERR_HAPROXY, "local up: haproxy (pid %d) %s at start\nHINT: read %s; flotilla local down --dir %s cleans up",
+				       (int)c->haproxy_pid, how, c->haproxy_log, c->dir);
+		}
+		clock_sleep(0.05);
+	}
+	str_fmt(dir, sizeof dir, "%s/proxy-agent", c->dir);
+	char *aargv[] = {(char *)proxy_agent, "--config", c->proxy_conf, NULL};
+	if (spawn_daemon("proxy agent", as, dir, c->proxy_log, aargv, &c->proxy_agent_pid, err) < 0)
+		return -1;
+	log_info("started proxy agent pid=%d agent_checks=127.0.0.1:%d log=%s", (int)c->proxy_agent_pid, c->agent_port,
+		 c->proxy_log);
+	return 0;
+}
+
+/* Until a read-write session opens through HAProxy's rw port. */
+static int up_wait_proxy(const local_cluster *c, double deadline, int timeout, fl_err *err)
+{
+	char how[128], last[256] = "";
+	for (;;) {
+		PGconn *conn = PQconnectdb(c->rw_dsn);
+		bool ok = PQstatus(conn) == CONNECTION_OK;
+		if (!ok)
+			str_fmt(last, sizeof last, "%s", PQerrorMessage(conn));
+		PQfinish(conn);
+		if (ok)
+			return 0;
+		pid_t pids[] = {c->haproxy_pid, c->proxy_agent_pid};
+		const char *names[] = {"haproxy", "proxy agent"}, *logs[] = {c->haproxy_log, c->proxy_log};
+		for (int i = 0; i < 2; i++)
+			if (proc_ended(pids[i], how, sizeof how)) {
+				log_tail_print(logs[i], LOCAL_TAIL_LINES);
+				return fl_fail(err, FL_ERR_HAPROXY, "local up: %s (pid %d) %s\nHINT: read %s; flotilla local down --dir %s cleans up",
+					       names[i], (int)pids[i], how, logs[i], c->dir);
+			}
+		if (clock_mono() >= deadline)
+			return fl_fail(err, FL_ERR_TIMEOUT, "local up: HAProxy's rw port 127.0.0.1:%d did not reach the leader within %d s: %s\nHINT: read %s and %s",
+				       c->rw_port, timeout, last, c->haproxy_log, c->proxy_log);
+		clock_sleep(LOCAL_POLL_SECONDS);
+	}
+}
+
 /* DIR's files: secrets, the invoker's passfile, etcd's and each node's directories. */
 static int up_layout(const local_cluster *c, const up_opts *o, const run_as *as, fl_err *err)
 {
@@ -1059,6 +1231,14 @@ static int up_layout(const local_cluster *c, const up_opts *o, const run_as *as,
 	memset(pgpass, 0, sizeof pgpass);
 	if (rc < 0 || dir_make_owned(c->etcd_dir, 0700, as, err) < 0)
 		return -1;
+	if (c->haproxy) {
+		str_fmt(path, sizeof path, "%s/haproxy", c->dir);
+		if (dir_make_owned(path, 0700, as, err) < 0)
+			return -1;
+		str_fmt(path, sizeof path, "%s/proxy-agent", c->dir);
+		if (dir_make_owned(path, 0755, as, err) < 0 || up_proxy_files(c, as, err) < 0)
+			return -1;
+	}
 	for (int i = 0; i < c->n; i++) {
 		const local_node *n = &c->nodes[i];
 		if (dir_make_owned(n->dir, 0755, as, err) < 0)
@@ -1106,10 +1286,10 @@ static int up_wait_etcd(const local_cluster *c, double deadline, int timeout, fl
 	}
 }
 
-/* The agent program: $FLOTILLA_REPLICATOR, or the one next to this executable. */
-static int up_agent_path(char *out, size_t size, fl_err *err)
+/* An agent program: $<env>, or `program` next to this executable. */
+static int up_program_path(const char *env_name, const char *program, char *out, size_t size, fl_err *err)
 {
-	const char *env = getenv("FLOTILLA_REPLICATOR");
+	const char *env = getenv(env_name);
 	char path[PATH_MAX];
 	if (env != NULL && env[0] != '\0') {
 		str_fmt(path, sizeof path, "%s", env);
@@ -1119,13 +1299,13 @@ static int up_agent_path(char *out, size_t size, fl_err *err)
 			return fl_fail(err, FL_ERR_IO, "local up: cannot read /proc/self/exe: %s", strerror(errno));
 		path[n] = '\0';
 		char *slash = strrchr(path, '/');
-		str_fmt(slash + 1, sizeof path - (size_t)(slash + 1 - path), "%s", LOCAL_AGENT);
+		str_fmt(slash + 1, sizeof path - (size_t)(slash + 1 - path), "%s", program);
 	}
 	/* Absolute, because the daemons start in other directories. */
 	char real[PATH_MAX];
 	if (realpath(path, real) == NULL || access(real, X_OK) < 0)
-		return fl_fail(err, FL_ERR_NOT_FOUND, "local up: agent program %s is not an executable file\nHINT: build %s next to flotilla, or set FLOTILLA_REPLICATOR",
-			       path, LOCAL_AGENT);
+		return fl_fail(err, FL_ERR_NOT_FOUND, "local up: agent program %s is not an executable file\nHINT: build %s next to flotilla, or set %s",
+			       path, program, env_name);
 	str_fmt(out, size, "%s", real);
 	return 0;
 }
@@ -1277,6 +1457,11 @@ static void up_print(const local_cluster *c, bool sync, int leader, const node_p
 		printf("  %-3s %-8s postgres 127.0.0.1:%d  api 127.0.0.1:%d  pid %d\n", c->nodes[i].name,
 		       i == leader ? "primary" : "replica", c->nodes[i].pg_port, c->nodes[i].api_port,
 		       (int)c->nodes[i].agent_pid);
+	if (c->haproxy)
+		printf("  haproxy  rw 127.0.0.1:%d  ro 127.0.0.1:%d  metrics http://127.0.0.1:%d/metrics  pid %d\n"
+		       "  proxy agent pid %d, agent checks 127.0.0.1:%d, runtime api %s\n",
+		       c->rw_port, c->ro_port, c->metrics_port, (int)c->haproxy_pid, (int)c->proxy_agent_pid, c->agent_port,
+		       c->haproxy_socket);
 	printf("\nread-write:  psql \"%s\"\n", c->rw_dsn);
 	printf("read-only:   psql \"%s\"\n", c->ro_dsn);
 	printf("described:   %s\n", c->json);
@@ -1288,7 +1473,10 @@ static int up_run(local_cluster *c, const up_opts *o, fl_err *err)
 {
 	run_as as;
 	char agent[PATH_MAX], postgres[PATH_MAX], dir[PATH_MAX];
-	if (run_as_resolve(o->user, &as, err) < 0 || up_agent_path(agent, sizeof agent, err) < 0)
+	char proxy_agent[PATH_MAX] = "";
+	if (run_as_resolve(o->user, &as, err) < 0 ||
+	    up_program_path("FLOTILLA_REPLICATOR", LOCAL_AGENT, agent, sizeof agent, err) < 0 ||
+	    (o->haproxy && up_program_path("FLOTILLA_PROXY_AGENT", LOCAL_PROXY_AGENT, proxy_agent, sizeof proxy_agent, err) < 0))
 		return -1;
 	str_fmt(postgres, sizeof postgres, "%s/postgres", o->bin_dir);
 	if (access(postgres, X_OK) < 0)
@@ -1300,6 +1488,7 @@ static int up_run(local_cluster *c, const up_opts *o, fl_err *err)
 		return fl_fail(err, FL_ERR_IO, "local up: cannot resolve %s (or it is longer than %d characters)", o->dir,
 			       LOCAL_DIR_MAX);
 	cluster_layout(c, dir, o->nodes, o->base_port);
+	c->haproxy = o->haproxy;
 	cluster_dsns(c);
 	if (up_check_dir(c, err) < 0 || ports_check(c, err) < 0)
 		return -1;
@@ -1322,6 +1511,11 @@ static int up_run(local_cluster *c, const up_opts *o, fl_err *err)
 	node_probe probes[LOCAL_MAX_NODES];
 	if (up_wait_cluster(c, o->sync, deadline, o->timeout, &leader, probes, err) < 0)
 		return -1;
+	if (c->haproxy) {
+		rc = up_start_proxy(c, proxy_agent, &as, err);
+		if (cluster_save(c, rc < 0 ? NULL : err) < 0 || rc < 0 || up_wait_proxy(c, deadline, o->timeout, err) < 0)
+			return -1;
+	}
 	if (cluster_save(c, err) < 0)
 		return -1;
 	up_print(c, o->sync, leader, probes);
@@ -1492,6 +1686,13 @@ static int down_purge_entry(const char *path, const struct stat *st, int flag, s
 static int down_run(const local_cluster *c, bool purge, fl_err *err)
 {
 	int failures = 0;
+	/* The proxy agent first (it hands HAProxy back to its own checks), then HAProxy. */
+	if (c->haproxy && c->proxy_agent_pid > 0 &&
+	    down_signal("proxy agent", c->proxy_agent_pid, LOCAL_PROXY_AGENT, c->proxy_conf, SIGTERM, &failures))
+		down_wait("proxy agent", c->proxy_agent_pid, LOCAL_PROXY_AGENT, c->proxy_conf, LOCAL_PROC_STOP_SECONDS, &failures);
+	if (c->haproxy && c->haproxy_pid > 0 &&
+	    down_signal("haproxy", c->haproxy_pid, LOCAL_HAPROXY, c->haproxy_cfg, SIGTERM, &failures))
+		down_wait("haproxy", c->haproxy_pid, LOCAL_HAPROXY, c->haproxy_cfg, LOCAL_PROC_STOP_SECONDS, &failures);
 	down_agents(c, &failures);
 	for (int i = 0; i < c->n; i++)
 		down_postmaster(&c->nodes[i], &failures);

@@ -46,6 +46,7 @@ static const char *const code_names[] = {
 	[FL_ERR_NOT_FOUND] = "not_found",
 	[FL_ERR_CONFLICT] = "conflict",
 	[FL_ERR_IO] = "io",
+	[FL_ERR_HAPROXY] = "haproxy",
 };
 
 const char *fl_code_name(fl_code code)

@@ -24,6 +24,7 @@ typedef enum fl_code {
 	FL_ERR_NOT_FOUND = 10,/* a member, file or key does not exist */
 	FL_ERR_CONFLICT = 11, /* the cluster's state forbids the operation */
 	FL_ERR_IO = 12,       /* a local file or process operation failed */
+	FL_ERR_HAPROXY = 13,  /* HAProxy's Runtime API unreachable or answering errors */
 } fl_code;
 
 #define FL_ERR_MSG_MAX 768

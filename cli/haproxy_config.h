@@ -1,0 +1,38 @@
+/*
+ * haproxy_config: HAProxy's configuration for a cluster, rendered from the
+ * template haproxy/haproxy.cfg.in (built into the program). Placeholders
+ * are @NAME@; the lines @SERVERS_RW@ and @SERVERS_RO@ become one `server`
+ * line per node, each with its health-check address (the node's REST API)
+ * and the agent-send string the proxy agent answers ("rw n1\n").
+ */
+#ifndef FL_CLI_HAPROXY_CONFIG_H
+#define FL_CLI_HAPROXY_CONFIG_H
+
+#include "err.h"
+
+extern const char haproxy_template[];
+
+typedef struct haproxy_server {
+	const char *name;
+	const char *pg_address;  /* host:port of PostgreSQL */
+	const char *api_host;    /* the REST API HAProxy's health checks ask */
+	int api_port;
+} haproxy_server;
+
+typedef struct haproxy_params {
+	const char *rw_bind;       /* e.g. "127.0.0.1:5000" */
+	const char *ro_bind;
+	const char *metrics_bind;
+	const char *stats_socket;  /* path of the admin-level Runtime API socket */
+	const char *agent_addr;    /* where flotilla-proxy-agent answers agent checks */
+	int agent_port;
+	const char *max_lag;       /* the ro health check's lag limit, e.g. "16MB" */
+	int maxconn;
+	const haproxy_server *servers;
+	int n_servers;
+} haproxy_params;
+
+/* The rendered configuration (malloc'ed), or NULL with err naming an unknown placeholder. */
+char *haproxy_config_render(const char *tmpl, const haproxy_params *p, fl_err *err);
+
+#endif

@@ -1,0 +1,172 @@
+/*
+ * flotilla-proxy-agent: keeps every HAProxy in front of a Flotilla cluster
+ * exact. main owns the event loop: a poll timer reads the cluster and pushes
+ * plan changes, a reconcile timer repairs each HAProxy's state, the agent-
+ * check server answers HAProxy's agent checks, and SIGTERM hands every server
+ * back to HAProxy's own health checks before exiting.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <event2/event.h>
+
+#include "check_server.h"
+#include "config.h"
+#include "err.h"
+#include "log.h"
+#include "proxy.h"
+#include "proxy_options.h"
+
+#ifndef VERSION
+#define VERSION "dev"
+#endif
+
+typedef struct agent {
+	struct event_base *base;
+	proxy *proxy;
+	const proxy_options *o;
+	struct event *poll, *reconcile;
+} agent;
+
+static void arm(struct event *ev, double seconds)
+{
+	struct timeval tv = {(time_t)seconds, (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
+	evtimer_add(ev, &tv);
+}
+
+static void on_poll(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	agent *a = arg;
+	proxy_poll(a->proxy);
+	arm(a->poll, a->o->poll_interval);
+}
+
+static void on_reconcile(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	agent *a = arg;
+	proxy_reconcile(a->proxy);
+	arm(a->reconcile, a->o->reconcile_interval);
+}
+
+static void on_sigterm(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	agent *a = arg;
+	proxy_release(a->proxy);
+	event_base_loopbreak(a->base);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: flotilla-proxy-agent --config FILE\n"
+		   "       flotilla-proxy-agent --check --config FILE    validate the configuration and exit\n"
+		   "       flotilla-proxy-agent --sample-config          print a documented configuration\n"
+		   "       flotilla-proxy-agent --config-doc             print the settings as a markdown table\n"
+		   "       flotilla-proxy-agent --version\n\n"
+		   "Steers HAProxy in front of a Flotilla cluster: the leader alone ready in rw, the\n"
+		   "replicas weighted by lag in ro, through the Runtime API and agent checks.\n");
+}
+
+static int fail(const fl_err *err)
+{
+	log_error("%s", err->msg);
+	return err->code ? err->code : FL_ERR_INTERNAL;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
+		{"sample-config", no_argument, NULL, 's'}, {"config-doc", no_argument, NULL, 'd'},
+		{"version", no_argument, NULL, 'V'},       {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *config_path = NULL;
+	bool check = false;
+	int c;
+	log_setup("proxy-agent", NULL);
+	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'k':
+			check = true;
+			break;
+		case 's':
+			config_print_sample(proxy_options_table, proxy_options_table_len, stdout);
+			return 0;
+		case 'd':
+			config_print_markdown(proxy_options_table, proxy_options_table_len, stdout);
+			return 0;
+		case 'V':
+			printf("flotilla-proxy-agent %s\n", VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return FL_ERR_USAGE;
+		}
+	}
+	if (config_path == NULL || optind != argc) {
+		usage(stderr);
+		return FL_ERR_USAGE;
+	}
+	proxy_options opts;
+	fl_err err = {0};
+	if (proxy_options_load(&opts, config_path, &err) < 0) {
+		proxy_options_free(&opts);
+		return fail(&err);
+	}
+	log_setup("proxy-agent", opts.name);
+	log_level_parse(opts.log_level, &log_threshold);
+	if (check) {
+		printf("configuration %s is valid\n", config_path);
+		proxy_options_free(&opts);
+		return 0;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	agent a = {.o = &opts, .base = event_base_new()};
+	a.proxy = proxy_new(&opts, &err);
+	check_server *checks = a.proxy ? check_server_new(a.base, opts.agent_check_listen, a.proxy, &err) : NULL;
+	if (checks == NULL) {
+		proxy_free(a.proxy);
+		event_base_free(a.base);
+		proxy_options_free(&opts);
+		return fail(&err);
+	}
+	log_info("flotilla-proxy-agent %s started (scope %s, %d haproxy, agent checks on %s)", VERSION, opts.scope,
+		 opts.haproxy_sockets.n, opts.agent_check_listen);
+	/* Order: learn HAProxy's server names, read the cluster, then keep both in step. */
+	proxy_reconcile(a.proxy);
+	proxy_poll(a.proxy);
+	proxy_reconcile(a.proxy);
+	a.poll = evtimer_new(a.base, on_poll, &a);
+	a.reconcile = evtimer_new(a.base, on_reconcile, &a);
+	arm(a.poll, opts.poll_interval);
+	arm(a.reconcile, opts.reconcile_interval);
+	struct event *sigs[] = {evsignal_new(a.base, SIGTERM, on_sigterm, &a), evsignal_new(a.base, SIGINT, on_sigterm, &a)};
+	for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		evsignal_add(sigs[i], NULL);
+	event_base_dispatch(a.base);
+	for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		event_free(sigs[i]);
+	event_free(a.poll);
+	event_free(a.reconcile);
+	check_server_free(checks);
+	proxy_free(a.proxy);
+	event_base_free(a.base);
+	proxy_options_free(&opts);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,345 @@
+/*
+ * proxy: etcd to plan to HAProxy; see proxy.h.
+ */
+#include "proxy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster.h"
+#include "etcd.h"
+#include "log.h"
+#include "runtime_api.h"
+
+#define PROXY_MAX_HAPROXIES 16
+#define PROXY_MAX_COMMANDS (PLAN_BACKENDS * PLAN_MAX_SERVERS * 3)
+
+typedef struct haproxy {
+	const char *address;
+	bool up;                                       /* the last exchange worked */
+	plan_seen seen[PLAN_BACKENDS][PLAN_MAX_SERVERS]; /* indexed like the plan's names */
+} haproxy;
+
+struct proxy {
+	const proxy_options *o;
+	etcd *etcd;
+	char root[256];                 /* "<prefix>/<scope>/" */
+	plan_config cfg;
+	bool have_plan;
+	plan plan;
+	/* Server names HAProxy has (union over every HAProxy and both backends), from the last reconcile. */
+	int n_names;
+	char names[PLAN_MAX_SERVERS][CLUSTER_NAME_MAX];
+	int n_haproxies;
+	haproxy haproxies[PROXY_MAX_HAPROXIES];
+	bool etcd_ok;
+};
+
+proxy *proxy_new(const proxy_options *o, fl_err *err)
+{
+	if (o->haproxy_sockets.n > PROXY_MAX_HAPROXIES)
+		return fl_fail(err, FL_ERR_CONFIG, "config: haproxy.sockets lists more than %d HAProxies", PROXY_MAX_HAPROXIES),
+		       NULL;
+	proxy *p = calloc(1, sizeof *p);
+	if (p == NULL) {
+		fl_fail(err, FL_ERR_INTERNAL, "proxy: out of memory");
+		return NULL;
+	}
+	p->o = o;
+	p->cfg = proxy_options_plan(o);
+	p->etcd_ok = true;
+	snprintf(p->root, sizeof p->root, "%s/%s/", o->etcd_prefix, o->scope);
+	p->etcd = etcd_new(o->etcd_endpoints.v, o->etcd_endpoints.n, err);
+	if (p->etcd == NULL) {
+		free(p);
+		return NULL;
+	}
+	etcd_set_timeout(p->etcd, o->retry_timeout);
+	p->n_haproxies = o->haproxy_sockets.n;
+	for (int i = 0; i < p->n_haproxies; i++)
+		p->haproxies[i] = (haproxy){.address = o->haproxy_sockets.v[i], .up = true};
+	return p;
+}
+
+void proxy_free(proxy *p)
+{
+	if (p == NULL)
+		return;
+	etcd_free(p->etcd);
+	free(p);
+}
+
+const plan *proxy_plan(const proxy *p) { return p->have_plan ? &p->plan : NULL; }
+
+/* ---- talking to HAProxy ---- */
+
+static void haproxy_forget(haproxy *h)
+{
+	for (int b = 0; b < PLAN_BACKENDS; b++)
+		for (int i = 0; i < PLAN_MAX_SERVERS; i++)
+			h->seen[b][i].known = false;
+}
+
+static void haproxy_mark(haproxy *h, bool up, const char *problem)
+{
+	if (up && !h->up)
+		log_info("haproxy %s: reachable again", h->address);
+	else if (!up && h->up)
+		log_warn("haproxy %s: %s", h->address, problem);
+	h->up = up;
+	if (!up)
+		haproxy_forget(h);
+}
+
+/* Sends one batch of commands; false (and the HAProxy forgotten) when it failed. */
+static bool haproxy_send(haproxy *h, char cmds[][PLAN_COMMAND_MAX], int n, double timeout)
+{
+	if (n == 0)
+		return true;
+	size_t len = 0;
+	for (int i = 0; i < n; i++)
+		len += strlen(cmds[i]) + 1;
+	char *batch = malloc(len + 1), *answer = NULL;
+	if (batch == NULL)
+		return false;
+	batch[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		strcat(batch, cmds[i]);
+		if (i + 1 < n)
+			strcat(batch, ";");
+	}
+	fl_err err = {0};
+	bool ok = runtime_api_call(h->address, batch, timeout, &answer, &err) == 0;
+	if (!ok) {
+		haproxy_mark(h, false, err.msg);
+	} else {
+		char buf[200];
+		const char *problem = runtime_api_answer_problem(answer, buf, sizeof buf);
+		haproxy_mark(h, true, NULL);
+		if (problem != NULL) {
+			log_warn("haproxy %s: \"%s\" answered: %s", h->address, batch, problem);
+			haproxy_forget(h);
+			ok = false;
+		} else {
+			log_debug("haproxy %s: %s", h->address, batch);
+		}
+	}
+	free(batch);
+	free(answer);
+	return ok;
+}
+
+/* Commands for every server of the plan whose seen state differs, into cmds. */
+static int plan_diff(const plan *pl, const haproxy *h, char cmds[][PLAN_COMMAND_MAX], int max)
+{
+	int n = 0;
+	for (int b = 0; b < PLAN_BACKENDS; b++)
+		for (int i = 0; i < pl->n; i++)
+			n += plan_commands((plan_backend)b, pl->names[i], &h->seen[b][i], &pl->want[b][i], cmds + n, max - n);
+	return n;
+}
+
+static void haproxy_push(proxy *p, haproxy *h)
+{
+	static char cmds[PROXY_MAX_COMMANDS][PLAN_COMMAND_MAX];
+	int n = plan_diff(&p->plan, h, cmds, PROXY_MAX_COMMANDS);
+	if (n == 0 || !haproxy_send(h, cmds, n, p->o->haproxy_timeout))
+		return;
+	for (int b = 0; b < PLAN_BACKENDS; b++)
+		for (int i = 0; i < p->plan.n; i++)
+			h->seen[b][i] = (plan_seen){.known = true, .admin = p->plan.want[b][i].admin,
+						    .weight = p->plan.want[b][i].admin == PLAN_READY ? p->plan.want[b][i].weight
+												   : h->seen[b][i].weight};
+}
+
+/* ---- the plan ---- */
+
+static void log_changes(const plan *old, const plan *new)
+{
+	for (int b = 0; b < PLAN_BACKENDS; b++)
+		for (int i = 0; i < new->n; i++) {
+			int j = old ? plan_find(old, new->names[i]) : -1;
+			const plan_server *w = &new->want[b][i];
+			if (j >= 0 && old->want[b][j].admin == w->admin && old->want[b][j].weight == w->weight)
+				continue;
+			if (w->admin == PLAN_READY)
+				log_info("%s/%s: ready %d%% (%s)", plan_backend_names[b], new->names[i], w->weight, w->why);
+			else
+				log_info("%s/%s: %s (%s)", plan_backend_names[b], new->names[i], plan_admin_names[w->admin], w->why);
+		}
+}
+
+static bool plan_same(const plan *a, const plan *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (int i = 0; i < a->n; i++) {
+		if (strcmp(a->names[i], b->names[i]) != 0)
+			return false;
+		for (int k = 0; k < PLAN_BACKENDS; k++)
+			if (a->want[k][i].admin != b->want[k][i].admin || a->want[k][i].weight != b->want[k][i].weight)
+				return false;
+	}
+	return true;
+}
+
+/* The names to plan for: HAProxy's servers when known, else the cluster's members. */
+static int plan_names(const proxy *p, const cluster_view *v, char names[][CLUSTER_NAME_MAX])
+{
+	if (p->n_names > 0) {
+		memcpy(names, p->names, sizeof p->names[0] * (size_t)p->n_names);
+		return p->n_names;
+	}
+	for (int i = 0; i < v->n_members; i++)
+		snprintf(names[i], CLUSTER_NAME_MAX, "%s", v->members[i].name);
+	return v->n_members;
+}
+
+static void drains_read(const proxy *p, const etcd_kvs *kvs, char names[][CLUSTER_NAME_MAX], int n, bool *drained)
+{
+	size_t rlen = strlen(p->root);
+	for (int i = 0; i < n; i++) {
+		drained[i] = false;
+		for (int k = 0; k < kvs->n; k++) {
+			const char *key = kvs->v[k].key;
+			if (strncmp(key, p->root, rlen) == 0 && strncmp(key + rlen, "drain/", 6) == 0 &&
+			    strcmp(key + rlen + 6, names[i]) == 0)
+				drained[i] = true;
+		}
+	}
+}
+
+/* Re-plans from a fresh view; pushes to every HAProxy when the plan changed. */
+static void replan(proxy *p, const cluster_view *v, const etcd_kvs *kvs)
+{
+	static char names[PLAN_MAX_SERVERS][CLUSTER_NAME_MAX];
+	bool drained[PLAN_MAX_SERVERS];
+	int n = plan_names(p, v, names);
+	drains_read(p, kvs, names, n, drained);
+	plan next;
+	plan_make(&p->cfg, v, names, drained, n, &next);
+	if (p->have_plan && plan_same(&p->plan, &next))
+		return;
+	log_changes(p->have_plan ? &p->plan : NULL, &next);
+	/* Seen states follow the plan's indexes: re-map them by name when the names changed. */
+	for (int h = 0; h < p->n_haproxies; h++) {
+		haproxy *hp = &p->haproxies[h];
+		plan_seen old[PLAN_BACKENDS][PLAN_MAX_SERVERS];
+		memcpy(old, hp->seen, sizeof old);
+		for (int b = 0; b < PLAN_BACKENDS; b++)
+			for (int i = 0; i < next.n; i++) {
+				int j = p->have_plan ? plan_find(&p->plan, next.names[i]) : -1;
+				hp->seen[b][i] = j >= 0 ? old[b][j] : (plan_seen){.known = false};
+			}
+	}
+	p->plan = next;
+	p->have_plan = true;
+	for (int h = 0; h < p->n_haproxies; h++)
+		haproxy_push(p, &p->haproxies[h]);
+}
+
+int proxy_poll(proxy *p)
+{
+	etcd_kvs kvs = {0};
+	fl_err err = {0};
+	if (etcd_get_prefix(p->etcd, p->root, &kvs, &err) < 0) {
+		if (p->etcd_ok)
+			log_warn("cannot read the cluster, keeping the last plan: %s", err.msg);
+		p->etcd_ok = false;
+		etcd_kvs_free(&kvs);
+		return -1;
+	}
+	if (!p->etcd_ok)
+		log_info("etcd answers again");
+	p->etcd_ok = true;
+	cluster_view *v = malloc(sizeof *v);
+	if (v == NULL) {
+		etcd_kvs_free(&kvs);
+		return -1;
+	}
+	fl_err perr = {0};
+	cluster_parse(&kvs, p->root, v, &perr);
+	if (perr.msg[0])
+		log_debug("%s", perr.msg);
+	replan(p, v, &kvs);
+	free(v);
+	etcd_kvs_free(&kvs);
+	return 0;
+}
+
+/* ---- reconcile ---- */
+
+static void names_add(proxy *p, const char *name)
+{
+	for (int i = 0; i < p->n_names; i++)
+		if (strcmp(p->names[i], name) == 0)
+			return;
+	if (p->n_names < PLAN_MAX_SERVERS)
+		snprintf(p->names[p->n_names++], CLUSTER_NAME_MAX, "%s", name);
+}
+
+/* Reads one HAProxy's servers of rw and ro into its seen states; false when that failed. */
+static bool haproxy_read(proxy *p, haproxy *h)
+{
+	static runtime_server servers[PLAN_BACKENDS * PLAN_MAX_SERVERS * 4];
+	char *answer = NULL;
+	fl_err err = {0};
+	int n = 0;
+	if (runtime_api_call(h->address, "show servers state", p->o->haproxy_timeout, &answer, &err) < 0 ||
+	    runtime_api_parse_state(answer, servers, (int)(sizeof servers / sizeof servers[0]), &n, &err) < 0) {
+		haproxy_mark(h, false, err.msg);
+		free(answer);
+		return false;
+	}
+	free(answer);
+	haproxy_mark(h, true, NULL);
+	haproxy_forget(h);
+	for (int k = 0; k < n; k++) {
+		for (int b = 0; b < PLAN_BACKENDS; b++) {
+			if (strcmp(servers[k].backend, plan_backend_names[b]) != 0)
+				continue;
+			names_add(p, servers[k].name);
+			int i = p->have_plan ? plan_find(&p->plan, servers[k].name) : -1;
+			if (i >= 0)
+				h->seen[b][i] = runtime_api_seen(&servers[k]);
+		}
+	}
+	return true;
+}
+
+void proxy_reconcile(proxy *p)
+{
+	int before = p->n_names;
+	for (int h = 0; h < p->n_haproxies; h++)
+		haproxy_read(p, &p->haproxies[h]);
+	/* New server names (the first read, or an HAProxy with more servers): plan again before repairing. */
+	if (p->n_names != before && p->have_plan) {
+		p->have_plan = false;
+		if (proxy_poll(p) < 0)
+			return;
+		for (int h = 0; h < p->n_haproxies; h++)
+			haproxy_read(p, &p->haproxies[h]);
+	}
+	if (!p->have_plan)
+		return;
+	for (int h = 0; h < p->n_haproxies; h++)
+		if (p->haproxies[h].up)
+			haproxy_push(p, &p->haproxies[h]);
+}
+
+void proxy_release(proxy *p)
+{
+	static char cmds[PROXY_MAX_COMMANDS][PLAN_COMMAND_MAX];
+	if (!p->have_plan)
+		return;
+	int n = 0;
+	for (int b = 0; b < PLAN_BACKENDS; b++)
+		for (int i = 0; i < p->plan.n && n + 2 <= PROXY_MAX_COMMANDS; i++) {
+			snprintf(cmds[n++], PLAN_COMMAND_MAX, "set server %s/%s state ready", plan_backend_names[b], p->plan.names[i]);
+			snprintf(cmds[n++], PLAN_COMMAND_MAX, "set server %s/%s weight 100%%", plan_backend_names[b], p->plan.names[i]);
+		}
+	for (int h = 0; h < p->n_haproxies; h++)
+		if (haproxy_send(&p->haproxies[h], cmds, n, p->o->haproxy_timeout))
+			log_info("haproxy %s: every server handed back to its health checks", p->haproxies[h].address);
+}

@@ -1,0 +1,35 @@
+/*
+ * proxy: the proxy agent's one job, tick by tick. proxy_poll reads the
+ * cluster from etcd, makes the plan and, when it changed, pushes the
+ * difference to every HAProxy at once; proxy_reconcile reads every HAProxy's
+ * server states and repairs what differs from the plan (an HAProxy that
+ * restarted, a lost command, an operator's stray change); proxy_release
+ * hands every server back to HAProxy's own health checks when the agent
+ * stops. The operator's drains are etcd keys <prefix>/<scope>/drain/<node>,
+ * so they survive a restart and every proxy agent of the cluster honours them.
+ */
+#ifndef FL_PROXY_PROXY_H
+#define FL_PROXY_PROXY_H
+
+#include <stdbool.h>
+
+#include "err.h"
+#include "plan.h"
+#include "proxy_options.h"
+
+typedef struct proxy proxy;
+
+proxy *proxy_new(const proxy_options *o, fl_err *err);
+void proxy_free(proxy *p);
+
+/* One read of the cluster and, when the plan changed, a push; -1 when etcd could not be read. */
+int proxy_poll(proxy *p);
+/* One comparison of every HAProxy with the plan, and the commands that fix it. */
+void proxy_reconcile(proxy *p);
+/* Every managed server back to ready at full weight, so HAProxy's own checks decide alone. */
+void proxy_release(proxy *p);
+
+/* The current plan, NULL before the cluster was first read. */
+const plan *proxy_plan(const proxy *p);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * proxy_options: every setting of flotilla-proxy-agent, declared once in a
+ * table (proxy_options.c) that drives parsing, validation, --help, the
+ * sample file and the docs.
+ */
+#ifndef FL_PROXY_OPTIONS_H
+#define FL_PROXY_OPTIONS_H
+
+#include "config.h"
+#include "plan.h"
+
+typedef struct proxy_options {
+	char *name;
+	char *scope;
+	str_list etcd_endpoints;
+	char *etcd_prefix;
+	double retry_timeout;
+	double poll_interval;
+	double reconcile_interval;
+	str_list haproxy_sockets;
+	double haproxy_timeout;
+	char *agent_check_listen;
+	long max_lag;
+	long full_weight_lag;
+	long min_weight;
+	char *primary_in_ro;
+	char *log_level;
+} proxy_options;
+
+extern const opt_def proxy_options_table[];
+extern const unsigned proxy_options_table_len;
+
+/* Loads and validates `path`; on failure `err` names the setting and line. */
+int proxy_options_load(proxy_options *o, const char *path, fl_err *err);
+void proxy_options_free(proxy_options *o);
+/* The plan settings of the options (validated by proxy_options_load). */
+plan_config proxy_options_plan(const proxy_options *o);
+
+#endif

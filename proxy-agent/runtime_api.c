@@ -1,0 +1,289 @@
+/*
+ * runtime_api: HAProxy's Runtime API client and the parse of its server
+ * state table; see runtime_api.h.
+ */
+#include "runtime_api.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "clock.h"
+
+/* HAProxy's SRV_ADMF_* bits. */
+#define ADMF_FMAINT 0x01
+#define ADMF_IMAINT 0x02
+#define ADMF_CMAINT 0x04
+#define ADMF_FDRAIN 0x08
+#define ADMF_IDRAIN 0x10
+#define ADMF_RMAINT 0x20
+#define ADMF_HMAINT 0x40
+#define ADMF_MAINT (ADMF_FMAINT | ADMF_IMAINT | ADMF_CMAINT | ADMF_RMAINT | ADMF_HMAINT)
+#define ADMF_DRAIN (ADMF_FDRAIN | ADMF_IDRAIN)
+
+/* ---- the connection ---- */
+
+static int connect_unix(const char *path, fl_err *err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof sa.sun_path)
+		return fl_fail(err, FL_ERR_CONFIG, "runtime api: socket path %s is too long", path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fl_fail(err, FL_ERR_HAPROXY, "runtime api: socket: %s", strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		int e = errno;
+		close(fd);
+		return fl_fail(err, FL_ERR_HAPROXY, "runtime api: cannot connect to %s: %s", path, strerror(e));
+	}
+	return fd;
+}
+
+static int connect_tcp(const char *address, fl_err *err)
+{
+	char host[256];
+	const char *colon = strrchr(address, ':');
+	if (colon == NULL || colon == address || (size_t)(colon - address) >= sizeof host)
+		return fl_fail(err, FL_ERR_CONFIG, "runtime api: %s is neither a socket path nor host:port", address);
+	memcpy(host, address, (size_t)(colon - address));
+	host[colon - address] = '\0';
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *ai = NULL;
+	int rc = getaddrinfo(host, colon + 1, &hints, &ai);
+	if (rc != 0)
+		return fl_fail(err, FL_ERR_CONFIG, "runtime api: %s: %s", address, gai_strerror(rc));
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		int e = errno;
+		close(fd);
+		fd = -1;
+		errno = e;
+	}
+	int e = errno;
+	freeaddrinfo(ai);
+	if (fd < 0)
+		return fl_fail(err, FL_ERR_HAPROXY, "runtime api: cannot connect to %s: %s", address, strerror(e));
+	return fd;
+}
+
+/* Waits for fd to be ready for `events` until the deadline; 0, or -1 with err set. */
+static int wait_fd(int fd, short events, double deadline, const char *address, fl_err *err)
+{
+	for (;;) {
+		double left = deadline - clock_mono();
+		if (left <= 0)
+			return fl_fail(err, FL_ERR_HAPROXY, "runtime api: %s did not answer in time", address);
+		struct pollfd p = {.fd = fd, .events = events};
+		int rc = poll(&p, 1, (int)(left * 1000) + 1);
+		if (rc > 0)
+			return 0;
+		if (rc < 0 && errno != EINTR)
+			return fl_fail(err, FL_ERR_HAPROXY, "runtime api: poll: %s", strerror(errno));
+	}
+}
+
+int runtime_api_call(const char *address, const char *commands, double timeout, char **answer, fl_err *err)
+{
+	*answer = NULL;
+	double deadline = clock_mono() + timeout;
+	int fd = address[0] == '/' ? connect_unix(address, err) : connect_tcp(address, err);
+	if (fd < 0)
+		return -1;
+	size_t len = strlen(commands), off = 0;
+	char *line = malloc(len + 2);
+	char *buf = NULL;
+	if (line == NULL)
+		goto oom;
+	memcpy(line, commands, len);
+	line[len++] = '\n';
+	while (off < len) {
+		if (wait_fd(fd, POLLOUT, deadline, address, err) < 0)
+			goto fail;
+		ssize_t w = send(fd, line + off, len - off, MSG_NOSIGNAL);
+		if (w < 0 && errno != EINTR && errno != EAGAIN) {
+			fl_fail(err, FL_ERR_HAPROXY, "runtime api: sending to %s: %s", address, strerror(errno));
+			goto fail;
+		}
+		off += w > 0 ? (size_t)w : 0;
+	}
+	size_t cap = 4096, used = 0;
+	if ((buf = malloc(cap)) == NULL)
+		goto oom;
+	for (;;) {
+		if (used + 1 >= cap) {
+			if (cap >= RUNTIME_API_ANSWER_MAX) {
+				fl_fail(err, FL_ERR_HAPROXY, "runtime api: %s answered more than %d bytes", address, RUNTIME_API_ANSWER_MAX);
+				goto fail;
+			}
+			char *bigger = realloc(buf, cap * 2);
+			if (bigger == NULL)
+				goto oom;
+			buf = bigger;
+			cap *= 2;
+		}
+		if (wait_fd(fd, POLLIN, deadline, address, err) < 0)
+			goto fail;
+		ssize_t r = recv(fd, buf + used, cap - used - 1, 0);
+		if (r == 0)
+			break;
+		if (r < 0 && errno != EINTR && errno != EAGAIN) {
+			fl_fail(err, FL_ERR_HAPROXY, "runtime api: reading from %s: %s", address, strerror(errno));
+			goto fail;
+		}
+		used += r > 0 ? (size_t)r : 0;
+	}
+	buf[used] = '\0';
+	free(line);
+	close(fd);
+	*answer = buf;
+	return 0;
+oom:
+	fl_fail(err, FL_ERR_INTERNAL, "runtime api: out of memory");
+fail:
+	free(line);
+	free(buf);
+	close(fd);
+	return -1;
+}
+
+/* ---- show servers state ---- */
+
+/* The columns the proxy agent reads, found by name in the header line. */
+enum { COL_BE_NAME, COL_SRV_NAME, COL_OP_STATE, COL_ADMIN_STATE, COL_UWEIGHT, COL_IWEIGHT, COL_COUNT };
+static const char *const col_names[COL_COUNT] = {"be_name", "srv_name", "srv_op_state", "srv_admin_state",
+						 "srv_uweight", "srv_iweight"};
+
+#define STATE_MAX_FIELDS 64
+
+/* Splits line (modified) on spaces into fields; returns their count, or -1 when more than max. */
+static int split(char *line, char *fields[], int max)
+{
+	int n = 0;
+	for (char *save = NULL, *tok = strtok_r(line, " \t", &save); tok != NULL; tok = strtok_r(NULL, " \t", &save)) {
+		if (n == max)
+			return -1;
+		fields[n++] = tok;
+	}
+	return n;
+}
+
+static int int_field(const char *text, int *out)
+{
+	char *end = NULL;
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || v < 0 || v > 1000000)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static int parse_header(char *line, int col[COL_COUNT], int *ncols, int lineno, fl_err *err)
+{
+	char *fields[STATE_MAX_FIELDS];
+	int n = split(line + 1, fields, STATE_MAX_FIELDS);
+	if (n < 0)
+		return fl_fail(err, FL_ERR_HAPROXY, "runtime api: show servers state: header (line %d) has too many columns", lineno);
+	for (int c = 0; c < COL_COUNT; c++) {
+		col[c] = -1;
+		for (int i = 0; i < n; i++)
+			if (strcmp(fields[i], col_names[c]) == 0)
+				col[c] = i;
+		if (col[c] < 0)
+			return fl_fail(err, FL_ERR_HAPROXY, "runtime api: show servers state: no column %s in the header (line %d)",
+				       col_names[c], lineno);
+	}
+	*ncols = n;
+	return 0;
+}
+
+static int parse_server(char *line, const int col[COL_COUNT], int ncols, runtime_server *s, int lineno, fl_err *err)
+{
+	char *fields[STATE_MAX_FIELDS];
+	int n = split(line, fields, STATE_MAX_FIELDS);
+	if (n < ncols)
+		return fl_fail(err, FL_ERR_HAPROXY, "runtime api: show servers state: line %d has %d columns, the header %d",
+			       lineno, n < 0 ? STATE_MAX_FIELDS : n, ncols);
+	memset(s, 0, sizeof *s);
+	if (strlen(fields[col[COL_BE_NAME]]) >= sizeof s->backend || strlen(fields[col[COL_SRV_NAME]]) >= sizeof s->name)
+		return fl_fail(err, FL_ERR_HAPROXY, "runtime api: show servers state: line %d: name too long", lineno);
+	strcpy(s->backend, fields[col[COL_BE_NAME]]);
+	strcpy(s->name, fields[col[COL_SRV_NAME]]);
+	if (int_field(fields[col[COL_OP_STATE]], &s->op_state) < 0 ||
+	    int_field(fields[col[COL_ADMIN_STATE]], &s->admin_state) < 0 ||
+	    int_field(fields[col[COL_UWEIGHT]], &s->uweight) < 0 || int_field(fields[col[COL_IWEIGHT]], &s->iweight) < 0)
+		return fl_fail(err, FL_ERR_HAPROXY, "runtime api: show servers state: line %d: a state or weight is not a number",
+			       lineno);
+	return 0;
+}
+
+int runtime_api_parse_state(const char *answer, runtime_server *out, int max, int *n, fl_err *err)
+{
+	*n = 0;
+	char *copy = strdup(answer);
+	if (copy == NULL)
+		return fl_fail(err, FL_ERR_INTERNAL, "runtime api: out of memory");
+	int col[COL_COUNT], ncols = 0, lineno = 0, rc = 0;
+	bool version = false, header = false;
+	for (char *save = NULL, *line = strtok_r(copy, "\n", &save); line != NULL && rc == 0;
+	     line = strtok_r(NULL, "\n", &save)) {
+		lineno++;
+		if (line[0] == '\0')
+			continue;
+		if (!version) {
+			if (strcmp(line, "1") != 0)
+				rc = fl_fail(err, FL_ERR_HAPROXY, "runtime api: show servers state: version line is \"%.40s\", not 1",
+					     line);
+			version = true;
+		} else if (line[0] == '#') {
+			rc = parse_header(line, col, &ncols, lineno, err);
+			header = rc == 0;
+		} else if (!header) {
+			rc = fl_fail(err, FL_ERR_HAPROXY, "runtime api: show servers state: line %d comes before the header", lineno);
+		} else if (*n == max) {
+			rc = fl_fail(err, FL_ERR_HAPROXY, "runtime api: show servers state: more than %d servers", max);
+		} else if ((rc = parse_server(line, col, ncols, &out[*n], lineno, err)) == 0) {
+			(*n)++;
+		}
+	}
+	if (rc == 0 && !version)
+		rc = fl_fail(err, FL_ERR_HAPROXY, "runtime api: show servers state: empty answer");
+	free(copy);
+	return rc;
+}
+
+plan_seen runtime_api_seen(const runtime_server *s)
+{
+	plan_seen seen = {.known = true, .admin = PLAN_READY, .weight = 100};
+	if (s->admin_state & ADMF_MAINT)
+		seen.admin = PLAN_MAINT;
+	else if (s->admin_state & ADMF_DRAIN)
+		seen.admin = PLAN_DRAIN;
+	if (s->iweight > 0)
+		seen.weight = (int)((long)s->uweight * 100 / s->iweight);
+	return seen;
+}
+
+const char *runtime_api_answer_problem(const char *answer, char *buf, int size)
+{
+	const char *p = answer;
+	while (*p != '\0') {
+		size_t len = strcspn(p, "\n");
+		size_t lead = strspn(p, " \t\r");
+		if (lead < len) {
+			size_t end = len;
+			while (end > lead && (p[end - 1] == '\r' || p[end - 1] == ' '))
+				end--;
+			snprintf(buf, (size_t)size, "%.*s", (int)(end - lead), p + lead);
+			return buf;
+		}
+		p += len + (p[len] == '\n');
+	}
+	return NULL;
+}
