@@ -13,6 +13,7 @@
 #include "cmd_history.h"
 #include "cmd_list.h"
 #include "cmd_local.h"
+#include "cmd_proxy.h"
 #include "cmd_topology.h"
 #include "err.h"
 #include "log.h"
@@ -39,6 +40,8 @@ static const cmd_def cmd_table[] = {
 	{"resume", cmd_resume, "resume automatic failover"},
 	{"restart", cmd_restart, "restart a member's PostgreSQL"},
 	{"reinit", cmd_reinit, "re-clone a replica from the leader"},
+	{"drain", cmd_drain, "take a node out of HAProxy's read-only pool (--wait for its sessions to end)"},
+	{"ready", cmd_ready, "put a drained node back into HAProxy's read-only pool"},
 	{"local", cmd_local, "run a cluster of real processes on loopback (up, status, down)"},
 };
 

@@ -2,8 +2,9 @@
  * flotilla-proxy-agent: keeps every HAProxy in front of a Flotilla cluster
  * exact. main owns the event loop: a poll timer reads the cluster and pushes
  * plan changes, a reconcile timer repairs each HAProxy's state, the agent-
- * check server answers HAProxy's agent checks, and SIGTERM hands every server
- * back to HAProxy's own health checks before exiting.
+ * check server answers HAProxy's agent checks, SIGHUP reloads the settings
+ * marked reloadable, and SIGTERM hands every server back to HAProxy's own
+ * health checks before exiting.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -27,7 +28,8 @@
 typedef struct agent {
 	struct event_base *base;
 	proxy *proxy;
-	const proxy_options *o;
+	proxy_options *o;
+	const char *config_path;
 	struct event *poll, *reconcile;
 } agent;
 
@@ -53,6 +55,26 @@ static void on_reconcile(evutil_socket_t fd, short what, void *arg)
 	agent *a = arg;
 	proxy_reconcile(a->proxy);
 	arm(a->reconcile, a->o->reconcile_interval);
+}
+
+/* SIGHUP: the file again; the reloadable settings take effect, a bad file changes nothing. */
+static void on_sighup(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	agent *a = arg;
+	proxy_options next;
+	fl_err err = {0};
+	if (proxy_options_load(&next, a->config_path, &err) < 0) {
+		log_error("reload refused, keeping the running configuration: %s", err.msg);
+		proxy_options_free(&next);
+		return;
+	}
+	proxy_options_apply_reloadable(a->o, &next);
+	proxy_options_free(&next);
+	log_level_parse(a->o->log_level, &log_threshold);
+	proxy_reconfigure(a->proxy);
+	log_info("configuration reloaded from %s", a->config_path);
 }
 
 static void on_sigterm(evutil_socket_t fd, short what, void *arg)
@@ -136,7 +158,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	agent a = {.o = &opts, .base = event_base_new()};
+	agent a = {.o = &opts, .config_path = config_path, .base = event_base_new()};
 	a.proxy = proxy_new(&opts, &err);
 	check_server *checks = a.proxy ? check_server_new(a.base, opts.agent_check_listen, a.proxy, &err) : NULL;
 	if (checks == NULL) {
@@ -155,7 +177,8 @@ int main(int argc, char **argv)
 	a.reconcile = evtimer_new(a.base, on_reconcile, &a);
 	arm(a.poll, opts.poll_interval);
 	arm(a.reconcile, opts.reconcile_interval);
-	struct event *sigs[] = {evsignal_new(a.base, SIGTERM, on_sigterm, &a), evsignal_new(a.base, SIGINT, on_sigterm, &a)};
+	struct event *sigs[] = {evsignal_new(a.base, SIGTERM, on_sigterm, &a), evsignal_new(a.base, SIGINT, on_sigterm, &a),
+				evsignal_new(a.base, SIGHUP, on_sighup, &a)};
 	for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		evsignal_add(sigs[i], NULL);
 	event_base_dispatch(a.base);

@@ -4,6 +4,7 @@
 #include "proxy.h"
 
 #include <stdio.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@ typedef struct haproxy {
 	const char *address;
 	bool up;                                       /* the last exchange worked */
 	plan_seen seen[PLAN_BACKENDS][PLAN_MAX_SERVERS]; /* indexed like the plan's names */
+	long sessions[PLAN_BACKENDS][PLAN_MAX_SERVERS];  /* current sessions, from the last reconcile */
 } haproxy;
 
 struct proxy {
@@ -34,6 +36,7 @@ struct proxy {
 	int n_haproxies;
 	haproxy haproxies[PROXY_MAX_HAPROXIES];
 	bool etcd_ok;
+	int64_t lease; /* of this agent's status record, 0 when none */
 };
 
 proxy *proxy_new(const proxy_options *o, fl_err *err)
@@ -66,8 +69,17 @@ void proxy_free(proxy *p)
 {
 	if (p == NULL)
 		return;
+	if (p->lease != 0)
+		etcd_lease_revoke(p->etcd, p->lease, NULL);
 	etcd_free(p->etcd);
 	free(p);
+}
+
+void proxy_reconfigure(proxy *p)
+{
+	p->cfg = proxy_options_plan(p->o);
+	etcd_set_timeout(p->etcd, p->o->retry_timeout);
+	p->have_plan = false; /* re-plan and push everything at the next poll */
 }
 
 const plan *proxy_plan(const proxy *p) { return p->have_plan ? &p->plan : NULL; }
@@ -279,6 +291,31 @@ static void names_add(proxy *p, const char *name)
 		snprintf(p->names[p->n_names++], CLUSTER_NAME_MAX, "%s", name);
 }
 
+/* Each server's current sessions (`show stat`), for the status record; -1 when unknown. */
+static void haproxy_read_sessions(proxy *p, haproxy *h)
+{
+	static runtime_stat stats[PLAN_BACKENDS * PLAN_MAX_SERVERS * 4];
+	for (int b = 0; b < PLAN_BACKENDS; b++)
+		for (int i = 0; i < PLAN_MAX_SERVERS; i++)
+			h->sessions[b][i] = -1;
+	char *answer = NULL;
+	fl_err err = {0};
+	int n = 0;
+	if (runtime_api_call(h->address, "show stat", p->o->haproxy_timeout, &answer, &err) < 0 ||
+	    runtime_api_parse_stat(answer, stats, (int)(sizeof stats / sizeof stats[0]), &n, &err) < 0) {
+		log_warn("haproxy %s: %s", h->address, err.msg);
+		free(answer);
+		return;
+	}
+	free(answer);
+	for (int k = 0; k < n; k++)
+		for (int b = 0; b < PLAN_BACKENDS; b++) {
+			int i = p->have_plan ? plan_find(&p->plan, stats[k].name) : -1;
+			if (i >= 0 && strcmp(stats[k].backend, plan_backend_names[b]) == 0)
+				h->sessions[b][i] = stats[k].sessions;
+		}
+}
+
 /* Reads one HAProxy's servers of rw and ro into its seen states; false when that failed. */
 static bool haproxy_read(proxy *p, haproxy *h)
 {
@@ -295,6 +332,7 @@ static bool haproxy_read(proxy *p, haproxy *h)
 	free(answer);
 	haproxy_mark(h, true, NULL);
 	haproxy_forget(h);
+	haproxy_read_sessions(p, h);
 	for (int k = 0; k < n; k++) {
 		for (int b = 0; b < PLAN_BACKENDS; b++) {
 			if (strcmp(servers[k].backend, plan_backend_names[b]) != 0)
@@ -306,6 +344,56 @@ static bool haproxy_read(proxy *p, haproxy *h)
 		}
 	}
 	return true;
+}
+
+/* ---- the status record ---- */
+
+static json_t *status_json(const proxy *p)
+{
+	json_t *list = json_array();
+	for (int h = 0; h < p->n_haproxies; h++) {
+		const haproxy *hp = &p->haproxies[h];
+		json_t *backends = json_object();
+		for (int b = 0; b < PLAN_BACKENDS; b++) {
+			json_t *servers = json_object();
+			for (int i = 0; i < p->plan.n; i++) {
+				const plan_seen *s = &hp->seen[b][i];
+				json_object_set_new(servers, p->plan.names[i],
+						    json_pack("{s:s?, s:i, s:I}", "state", s->known ? plan_admin_names[s->admin] : NULL,
+							      "weight", s->known && s->admin == PLAN_READY ? s->weight : 0,
+							      "sessions", (json_int_t)hp->sessions[b][i]));
+			}
+			json_object_set_new(backends, plan_backend_names[b], servers);
+		}
+		json_array_append_new(list, json_pack("{s:s, s:b, s:o}", "address", hp->address, "up", hp->up, "servers", backends));
+	}
+	return json_pack("{s:s, s:o}", "name", p->o->name, "haproxies", list);
+}
+
+/*
+ * <prefix>/<scope>/proxies/<name>: what every HAProxy has, with sessions per
+ * server, rewritten after each reconcile and bound to a lease of this agent,
+ * so that `flotilla drain --wait` reads live agents only.
+ */
+static void proxy_publish(proxy *p)
+{
+	fl_err err = {0};
+	long ttl = (long)(p->o->reconcile_interval * 3) + 5, left = 0;
+	if (p->lease != 0 && (etcd_lease_keepalive(p->etcd, p->lease, &left, &err) < 0 || left == 0))
+		p->lease = 0;
+	if (p->lease == 0 && etcd_lease_grant(p->etcd, ttl, &p->lease, &err) < 0) {
+		p->lease = 0;
+		log_debug("status record not published: %s", err.msg);
+		return;
+	}
+	json_t *j = status_json(p);
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	char key[384];
+	snprintf(key, sizeof key, "%sproxies/%s", p->root, p->o->name);
+	if (text != NULL && etcd_put(p->etcd, key, text, p->lease, &err) < 0)
+		log_debug("status record not published: %s", err.msg);
+	free(text);
+	json_decref(j);
 }
 
 void proxy_reconcile(proxy *p)
@@ -326,6 +414,7 @@ void proxy_reconcile(proxy *p)
 	for (int h = 0; h < p->n_haproxies; h++)
 		if (p->haproxies[h].up)
 			haproxy_push(p, &p->haproxies[h]);
+	proxy_publish(p);
 }
 
 void proxy_release(proxy *p)

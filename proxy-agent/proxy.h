@@ -29,6 +29,9 @@ void proxy_reconcile(proxy *p);
 /* Every managed server back to ready at full weight, so HAProxy's own checks decide alone. */
 void proxy_release(proxy *p);
 
+/* Takes the reloadable settings of the options again (after a SIGHUP); the next poll plans with them. */
+void proxy_reconfigure(proxy *p);
+
 /* The current plan, NULL before the cluster was first read. */
 const plan *proxy_plan(const proxy *p);
 

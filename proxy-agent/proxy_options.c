@@ -19,7 +19,7 @@
 const opt_def proxy_options_table[] = {
 	{"name", OPT_STRING, "proxy-agent", NORANGE, false, "FLOTILLA_PROXY_NAME", O(name), "this agent's name in logs"},
 	{"scope", OPT_STRING, NULL, NORANGE, false, "FLOTILLA_SCOPE", O(scope), "name of the cluster HAProxy serves"},
-	{"etcd.endpoints", OPT_LIST, "http://127.0.0.1:2379", NORANGE, true, "FLOTILLA_ETCD_ENDPOINTS", O(etcd_endpoints), "etcd client URLs, tried in order"},
+	{"etcd.endpoints", OPT_LIST, "http://127.0.0.1:2379", NORANGE, false, "FLOTILLA_ETCD_ENDPOINTS", O(etcd_endpoints), "etcd client URLs, tried in order"},
 	{"etcd.prefix", OPT_STRING, "/flotilla", NORANGE, false, "FLOTILLA_ETCD_PREFIX", O(etcd_prefix), "key prefix; the cluster's keys live under <prefix>/<scope>/"},
 	{"retry_timeout", OPT_DOUBLE, "1.0", 0.1, 60, true, "FLOTILLA_RETRY_TIMEOUT", O(retry_timeout), "seconds one etcd request may take"},
 	{"poll_interval", OPT_DOUBLE, "0.1", 0.02, 10, true, "FLOTILLA_POLL_INTERVAL", O(poll_interval), "seconds between two reads of the cluster from etcd"},
@@ -81,6 +81,39 @@ int proxy_options_load(proxy_options *o, const char *path, fl_err *err)
 void proxy_options_free(proxy_options *o)
 {
 	config_free(proxy_options_table, proxy_options_table_len, o);
+}
+
+void proxy_options_apply_reloadable(proxy_options *cur, proxy_options *next)
+{
+	for (unsigned i = 0; i < proxy_options_table_len; i++) {
+		const opt_def *d = &proxy_options_table[i];
+		if (!d->reload)
+			continue;
+		char *a = (char *)cur + d->offset, *b = (char *)next + d->offset;
+		switch (d->type) {
+		case OPT_STRING: {
+			char *t = *(char **)a;
+			*(char **)a = *(char **)b;
+			*(char **)b = t;
+			break;
+		}
+		case OPT_INT:
+			*(long *)a = *(long *)b;
+			break;
+		case OPT_DOUBLE:
+			*(double *)a = *(double *)b;
+			break;
+		case OPT_BOOL:
+			*(bool *)a = *(bool *)b;
+			break;
+		case OPT_LIST: {
+			str_list t = *(str_list *)a;
+			*(str_list *)a = *(str_list *)b;
+			*(str_list *)b = t;
+			break;
+		}
+		}
+	}
 }
 
 plan_config proxy_options_plan(const proxy_options *o)

@@ -33,6 +33,8 @@ extern const unsigned proxy_options_table_len;
 /* Loads and validates `path`; on failure `err` names the setting and line. */
 int proxy_options_load(proxy_options *o, const char *path, fl_err *err);
 void proxy_options_free(proxy_options *o);
+/* Moves the settings a reload applies (the table's reload column) from next into cur; next keeps cur's old ones. */
+void proxy_options_apply_reloadable(proxy_options *cur, proxy_options *next);
 /* The plan settings of the options (validated by proxy_options_load). */
 plan_config proxy_options_plan(const proxy_options *o);
 

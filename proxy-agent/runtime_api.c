@@ -258,6 +258,89 @@ int runtime_api_parse_state(const char *answer, runtime_server *out, int max, in
 	return rc;
 }
 
+/* ---- show stat ---- */
+
+/* Splits a CSV line (modified) on commas, keeping empty fields; returns the count (columns past max are ignored). */
+static int split_csv(char *line, char *fields[], int max)
+{
+	int n = 0;
+	for (char *p = line;;) {
+		if (n == max)
+			return n;
+		fields[n++] = p;
+		char *comma = strchr(p, ',');
+		if (comma == NULL)
+			return n;
+		*comma = '\0';
+		p = comma + 1;
+	}
+}
+
+#define STAT_MAX_FIELDS 256
+
+int runtime_api_parse_stat(const char *answer, runtime_stat *out, int max, int *n, fl_err *err)
+{
+	*n = 0;
+	char *copy = strdup(answer);
+	if (copy == NULL)
+		return fl_fail(err, FL_ERR_INTERNAL, "runtime api: out of memory");
+	int px = -1, sv = -1, scur = -1, ncols = 0, lineno = 0, rc = 0;
+	char *fields[STAT_MAX_FIELDS];
+	for (char *save = NULL, *line = strtok_r(copy, "\n", &save); line != NULL && rc == 0;
+	     line = strtok_r(NULL, "\n", &save)) {
+		lineno++;
+		if (line[0] == '#') {
+			char *h = line + 1 + (line[1] == ' ');
+			ncols = split_csv(h, fields, STAT_MAX_FIELDS);
+			for (int i = 0; i < ncols; i++) {
+				if (strcmp(fields[i], "pxname") == 0)
+					px = i;
+				else if (strcmp(fields[i], "svname") == 0)
+					sv = i;
+				else if (strcmp(fields[i], "scur") == 0)
+					scur = i;
+			}
+			if (px < 0 || sv < 0 || scur < 0)
+				rc = fl_fail(err, FL_ERR_HAPROXY, "runtime api: show stat: header (line %d) lacks pxname, svname or scur", lineno);
+			continue;
+		}
+		if (line[0] == '\0' || line[0] == '\r')
+			continue;
+		if (px < 0) {
+			rc = fl_fail(err, FL_ERR_HAPROXY, "runtime api: show stat: line %d comes before the header", lineno);
+			break;
+		}
+		int got = split_csv(line, fields, STAT_MAX_FIELDS);
+		if (got <= px || got <= sv || got <= scur) {
+			rc = fl_fail(err, FL_ERR_HAPROXY, "runtime api: show stat: line %d has %d columns, fewer than the header's", lineno,
+				     got);
+			break;
+		}
+		if (strcmp(fields[sv], "FRONTEND") == 0 || strcmp(fields[sv], "BACKEND") == 0)
+			continue;
+		if (*n == max) {
+			rc = fl_fail(err, FL_ERR_HAPROXY, "runtime api: show stat: more than %d servers", max);
+			break;
+		}
+		runtime_stat *st = &out[*n];
+		int sessions = 0;
+		if (strlen(fields[px]) >= sizeof st->backend || strlen(fields[sv]) >= sizeof st->name ||
+		    int_field(fields[scur], &sessions) < 0) {
+			rc = fl_fail(err, FL_ERR_HAPROXY, "runtime api: show stat: line %d: a name is too long or scur is not a number",
+				     lineno);
+			break;
+		}
+		strcpy(st->backend, fields[px]);
+		strcpy(st->name, fields[sv]);
+		st->sessions = sessions;
+		(*n)++;
+	}
+	if (rc == 0 && px < 0)
+		rc = fl_fail(err, FL_ERR_HAPROXY, "runtime api: show stat: no header line");
+	free(copy);
+	return rc;
+}
+
 plan_seen runtime_api_seen(const runtime_server *s)
 {
 	plan_seen seen = {.known = true, .admin = PLAN_READY, .weight = 100};

@@ -41,6 +41,20 @@ int runtime_api_call(const char *address, const char *commands, double timeout, 
  */
 int runtime_api_parse_state(const char *answer, runtime_server *out, int max, int *n, fl_err *err);
 
+/* One server row of `show stat` (the CSV statistics): its current sessions. */
+typedef struct runtime_stat {
+	char backend[64];
+	char name[CLUSTER_NAME_MAX];
+	long sessions; /* scur */
+} runtime_stat;
+
+/*
+ * Parses the answer to `show stat` into out[0..max), setting *n; the
+ * FRONTEND and BACKEND rows are skipped. Fails on an answer that is not that
+ * CSV (no "# pxname,svname,...,scur" header, a short row, a non-numeric scur).
+ */
+int runtime_api_parse_stat(const char *answer, runtime_stat *out, int max, int *n, fl_err *err);
+
 /* A parsed server as plan.h sees it: admin state and weight in percent of the configured one. */
 plan_seen runtime_api_seen(const runtime_server *s);
 
