@@ -4,7 +4,9 @@
 Brings up `flotilla local up --nodes 3`, sends 1000 `GET /primary` requests
 to the leader's REST API over loopback, each on a new TCP connection, and
 prints the median, 90th and 99th percentile; then prints each agent's
-VmRSS, private (RssAnon) and proportional (Pss) memory.
+VmRSS, private (RssAnon) and proportional (Pss) memory. The cluster runs
+with HAProxy and flotilla-proxy-agent (`local up --haproxy`), so the proxy
+agent's agent-check latency and memory are printed too.
 
   FLOTILLA_BUILD_DIR=build /usr/bin/python3 bench/api.py [--requests 1000]
 """
@@ -51,7 +53,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=1000)
     args = ap.parse_args()
-    with Cluster(nodes=3) as c:
+    with Cluster(nodes=3, extra_args=("--haproxy",)) as c:
         leader = c.wait_healthy(60)
         port = c.node(leader)["api_port"]
         for _ in range(50):
@@ -70,6 +72,22 @@ def main():
             m = memory(c.agent_pid(n))
             print("agent %s: VmRSS %.1f MB, private (RssAnon) %.1f MB, Pss %.1f MB"
                   % (n, m["VmRSS"] / 1024, m["RssAnon"] / 1024, m["Pss"] / 1024))
+        agent_port = int(c.info["proxy_agent"]["agent_check_port"])
+        times = []
+        for _ in range(args.requests):
+            t = time.perf_counter()
+            s = socket.create_connection(("127.0.0.1", agent_port), timeout=5)
+            s.sendall(("ro %s\n" % leader).encode())
+            while s.recv(256):
+                pass
+            s.close()
+            times.append((time.perf_counter() - t) * 1000)
+        times.sort()
+        print("agent check \"ro %s\" on flotilla-proxy-agent, %d requests: median %.3f ms, p99 %.3f ms"
+              % (leader, len(times), statistics.median(times), times[int(len(times) * 0.99)]))
+        m = memory(int(c.info["proxy_agent"]["pid"]))
+        print("proxy agent: VmRSS %.1f MB, private (RssAnon) %.1f MB, Pss %.1f MB"
+              % (m["VmRSS"] / 1024, m["RssAnon"] / 1024, m["Pss"] / 1024))
 
 
 if __name__ == "__main__":
