@@ -115,7 +115,8 @@ static void ctl_usage(const ctl_spec *s, FILE *f)
 	if (s->confirm)
 		fprintf(f, "  --force             do not ask for confirmation (needed when stdin is not a terminal)\n");
 	fprintf(f, "  --token-file FILE   the REST API's bearer token           [FLOTILLA_API_TOKEN_FILE]\n"
-		   "                      (default with --dir: cluster.json's api_token_file)\n"
+		   "                      (default with --dir: cluster.json's api_token_file; with\n"
+		   "                      --config: the file's secrets.api_token_file)\n"
 		   "  --json              print the agent's JSON answer\n");
 	target_usage(f);
 	fprintf(f, "4 api token missing, unreadable or refused (401/403), 9 also: the new leader did not\n"
@@ -348,24 +349,30 @@ static int token_path_from_dir(const char *cmd, const char *dir, char *path, siz
 	return rc;
 }
 
-static int ctl_token(const char *cmd, const ctl_args *a, char *token, size_t len, char *from, size_t from_len,
-		     fl_err *err)
+/* --token-file, else FLOTILLA_API_TOKEN_FILE, else the file the target came from names. */
+static int ctl_token(const char *cmd, const ctl_args *a, const target *t, char *token, size_t len, char *from,
+		     size_t from_len, fl_err *err)
 {
 	char path[PATH_MAX];
 	const char *env = getenv("FLOTILLA_API_TOKEN_FILE");
-	const char *dir = a->o.dir;
-	if (dir == NULL && a->o.api == NULL && a->o.etcd == NULL)
-		dir = getenv("FLOTILLA_DIR");
+	const char *dir = t->dir;
 	if (a->token_file != NULL) {
 		snprintf(path, sizeof path, "%s", a->token_file);
 		snprintf(from, from_len, "--token-file %s", path);
 	} else if (env != NULL && env[0] != '\0') {
 		snprintf(path, sizeof path, "%s", env);
 		snprintf(from, from_len, "FLOTILLA_API_TOKEN_FILE=%s", path);
-	} else if (dir != NULL && dir[0] != '\0') {
+	} else if (dir[0] != '\0') {
 		if (token_path_from_dir(cmd, dir, path, sizeof path, err) < 0)
 			return -1;
 		snprintf(from, from_len, "%s/cluster.json's api_token_file %s", dir, path);
+	} else if (t->config[0] != '\0' && t->token_file[0] != '\0') {
+		snprintf(path, sizeof path, "%s", t->token_file);
+		snprintf(from, from_len, "%s's secrets.api_token_file %s", t->config, path);
+	} else if (t->config[0] != '\0') {
+		return fl_fail(err, FL_ERR_SECRET, "%s: %s has no secrets.api_token_file, so its agent refuses mutating calls\n"
+						   "HINT: pass --token-file FILE or set FLOTILLA_API_TOKEN_FILE",
+			       cmd, t->config);
 	} else {
 		return fl_fail(err, FL_ERR_SECRET, "%s: no api token: mutating calls need the REST API's bearer token\n"
 						   "HINT: pass --token-file FILE or set FLOTILLA_API_TOKEN_FILE",
@@ -565,9 +572,9 @@ static int ctl_check(const ctl_spec *s, ctl_args *a, const ctl_cluster *c, fl_er
 
 static int ctl_act(const ctl_spec *s, ctl_args *a, const target *t, ctl_cluster *c, fl_err *err)
 {
-	char token[CTL_TOKEN_MAX], token_from[PATH_MAX + 64];
+	char token[CTL_TOKEN_MAX], token_from[2 * PATH_MAX + 64];
 	if (ctl_cluster_fetch(s->name, t, c, err) < 0 || ctl_check(s, a, c, err) < 0 ||
-	    ctl_token(s->name, a, token, sizeof token, token_from, sizeof token_from, err) < 0 ||
+	    ctl_token(s->name, a, t, token, sizeof token, token_from, sizeof token_from, err) < 0 ||
 	    ctl_confirm(s, a, c, err) < 0)
 		return -1;
 	char old_leader[CLUSTER_NAME_MAX];

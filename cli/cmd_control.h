@@ -5,8 +5,9 @@
  * `restart MEMBER` and `reinit MEMBER`. Each resolves the cluster (target),
  * reads its members with their api_url (from etcd or GET /cluster), asks for
  * confirmation unless --force, and POSTs to the right node with the bearer
- * token read from --token-file, FLOTILLA_API_TOKEN_FILE or cluster.json's
- * api_token_file (never from argv or an environment value). A switchover or
+ * token read from --token-file, FLOTILLA_API_TOKEN_FILE, cluster.json's
+ * api_token_file or the agent's file's secrets.api_token_file (never from
+ * argv or an environment value). A switchover or
  * failover the agent accepts is followed until another member leads.
  * Exit codes: 4 token missing or refused (401/403), 9 no answer or the new
  * leader did not show in time, 10 unknown member, 11 refused by the cluster's

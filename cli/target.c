@@ -1,7 +1,11 @@
 /*
- * target: resolves --dir, --api, --etcd (or their environment variables)
- * into the list of URLs a command asks and, for etcd, the key root. Only
- * syntax is checked here; whether anything answers is the caller's business.
+ * target: resolves --dir, --api, --etcd, --config (or their environment
+ * variables) into the list of URLs a command asks and, for etcd, the key
+ * root. Only syntax is checked here; whether anything answers is the
+ * caller's business. An agent's file is read with the agent's own option
+ * table (options_read), so the CLI sees the settings the agent sees, its
+ * FLOTILLA_* environment overrides included, without needing PostgreSQL's
+ * programs on this machine.
  */
 #include "target.h"
 
@@ -14,6 +18,8 @@
 
 #include <event2/http.h>
 #include <jansson.h>
+
+#include "options.h"
 
 #define TARGET_TIMEOUT_MIN 0.1
 #define TARGET_TIMEOUT_MAX 3600.0
@@ -37,6 +43,9 @@ int target_opt(const char *cmd, int code, const char *arg, target_opts *o, fl_er
 	case TARGET_OPT_ETCD:
 		o->etcd = arg;
 		return 1;
+	case TARGET_OPT_CONFIG:
+		o->config = arg;
+		return 1;
 	case TARGET_OPT_SCOPE:
 		o->scope = arg;
 		return 1;
@@ -58,17 +67,20 @@ int target_opt(const char *cmd, int code, const char *arg, target_opts *o, fl_er
 
 void target_usage(FILE *f)
 {
-	fprintf(f, "\nWhere the cluster is (one of --dir, --api, --etcd; without them the first set of\n"
-		   "FLOTILLA_DIR, FLOTILLA_API, FLOTILLA_ETCD):\n"
+	fprintf(f, "\nWhere the cluster is (one of --dir, --api, --etcd, --config; without them the first\n"
+		   "set of FLOTILLA_DIR, FLOTILLA_API, FLOTILLA_ETCD, FLOTILLA_CONFIG):\n"
 		   "  --dir DIR           a local cluster: its etcd and scope from DIR/cluster.json   [FLOTILLA_DIR]\n"
 		   "  --api URL[,URL...]  any node's REST API, e.g. http://127.0.0.1:8008; the first\n"
 		   "                      that answers is used                                       [FLOTILLA_API]\n"
 		   "  --etcd URL[,URL...] etcd endpoints, e.g. http://127.0.0.1:2379                 [FLOTILLA_ETCD]\n"
-		   "  --scope NAME        the cluster's name (with --etcd; overrides cluster.json's) [FLOTILLA_SCOPE]\n"
+		   "  --config FILE       an agent's configuration file (flotilla-replicator --config):\n"
+		   "                      its etcd.endpoints, scope, etcd.prefix and\n"
+		   "                      secrets.api_token_file                                     [FLOTILLA_CONFIG]\n"
+		   "  --scope NAME        the cluster's name (with --etcd; overrides the file's)     [FLOTILLA_SCOPE]\n"
 		   "  --prefix PREFIX     etcd key prefix (default %s)              [FLOTILLA_ETCD_PREFIX]\n"
 		   "  --timeout SECONDS   how long the cluster may take to answer (default %.0f)\n\n"
-		   "Exit codes: 0 ok, 2 usage, 3 malformed cluster.json or answer, 6 etcd unreachable,\n"
-		   "9 no REST API answered, 10 cluster, member or file not found.\n",
+		   "Exit codes: 0 ok, 2 usage, 3 malformed cluster.json, configuration file or answer,\n"
+		   "6 etcd unreachable, 9 no REST API answered, 10 cluster, member or file not found.\n",
 		TARGET_DEFAULT_PREFIX, TARGET_DEFAULT_TIMEOUT);
 }
 
@@ -135,12 +147,16 @@ static int scope_set(const char *cmd, const char *what, const char *scope, targe
 	return 0;
 }
 
-/* --prefix, else cluster.json's (file_prefix, may be NULL), else the environment, else the default. */
-static int prefix_set(const char *cmd, const target_opts *o, const char *file_prefix, target *t, fl_err *err)
+/*
+ * --prefix, else the file's (file_prefix, may be NULL; file_what names it),
+ * else the environment, else the default.
+ */
+static int prefix_set(const char *cmd, const target_opts *o, const char *file_what, const char *file_prefix,
+		      target *t, fl_err *err)
 {
 	const char *what = "--prefix", *prefix = o->prefix;
 	if (prefix == NULL && file_prefix != NULL) {
-		what = "cluster.json etcd.prefix";
+		what = file_what;
 		prefix = file_prefix;
 	}
 	if (prefix == NULL && (prefix = env_value("FLOTILLA_ETCD_PREFIX")) != NULL)
@@ -194,11 +210,54 @@ static int dir_load(const char *cmd, const target_opts *o, const char *dir, targ
 		}
 	}
 	if (scope_set(cmd, o->scope ? "--scope" : "cluster.json scope", o->scope ? o->scope : scope, t, err) < 0 ||
-	    prefix_set(cmd, o, prefix, t, err) < 0)
+	    prefix_set(cmd, o, "cluster.json etcd.prefix", prefix, t, err) < 0)
 		goto done;
 	rc = 0;
 done:
 	json_decref(root);
+	return rc;
+}
+
+/*
+ * An agent's configuration file: its etcd endpoints, scope, prefix and API
+ * token file, read as the agent reads them (file, then FLOTILLA_* overrides).
+ */
+static int conf_load(const char *cmd, const target_opts *o, const char *path, target *t, fl_err *err)
+{
+	if (access(path, F_OK) < 0)
+		return fl_fail(err, FL_ERR_NOT_FOUND, "%s: configuration file %s does not exist (%s)\nHINT: give the file flotilla-replicator --config reads",
+			       cmd, path, strerror(errno));
+	if (strlen(path) >= sizeof t->config)
+		return fl_fail(err, FL_ERR_USAGE, "%s: %s is too long a path", cmd, path);
+	snprintf(t->config, sizeof t->config, "%s", path);
+	options opts;
+	int rc = -1;
+	if (options_read(&opts, path, err) < 0) {
+		/* Syntax errors name the file and line already; the others only the setting. */
+		if (err != NULL && strstr(err->msg, path) == NULL)
+			fl_err_prefix(err, "%s: %s", cmd, path);
+		else
+			fl_err_prefix(err, "%s", cmd);
+		goto done;
+	}
+	char what[PATH_MAX + 32];
+	snprintf(what, sizeof what, "%s etcd.endpoints", path);
+	for (int i = 0; i < opts.etcd_endpoints.n; i++)
+		if (urls_split(cmd, what, opts.etcd_endpoints.v[i], t, err) < 0) {
+			if (err != NULL)
+				err->code = FL_ERR_CONFIG; /* the file is wrong, not the command line */
+			goto done;
+		}
+	snprintf(what, sizeof what, "%s scope", path);
+	if (scope_set(cmd, o->scope ? "--scope" : what, o->scope ? o->scope : opts.scope, t, err) < 0)
+		goto done;
+	snprintf(what, sizeof what, "%s etcd.prefix", path);
+	if (prefix_set(cmd, o, what, opts.etcd_prefix, t, err) < 0)
+		goto done;
+	snprintf(t->token_file, sizeof t->token_file, "%s", opts.api_token_file);
+	rc = 0;
+done:
+	options_free(&opts);
 	return rc;
 }
 
@@ -214,7 +273,7 @@ static int etcd_setup(const char *cmd, const target_opts *o, const char *what, c
 			       cmd, what);
 	if (scope_set(cmd, o->scope ? "--scope" : "FLOTILLA_SCOPE", scope, t, err) < 0)
 		return -1;
-	return prefix_set(cmd, o, NULL, t, err);
+	return prefix_set(cmd, o, NULL, NULL, t, err);
 }
 
 static int api_setup(const char *cmd, const target_opts *o, const char *what, const char *list, target *t,
@@ -231,22 +290,30 @@ int target_resolve(const char *cmd, const target_opts *o, target *t, fl_err *err
 {
 	memset(t, 0, sizeof *t);
 	t->timeout = o->timeout > 0 ? o->timeout : TARGET_DEFAULT_TIMEOUT;
-	int given = (o->dir != NULL) + (o->api != NULL) + (o->etcd != NULL);
+	int given = (o->dir != NULL) + (o->api != NULL) + (o->etcd != NULL) + (o->config != NULL);
 	if (given > 1)
-		return fl_fail(err, FL_ERR_USAGE, "%s: give only one of --dir, --api and --etcd", cmd);
-	const char *dir = o->dir, *api = o->api, *etcd = o->etcd;
-	const char *via_dir = "--dir", *via_api = "--api", *via_etcd = "--etcd";
+		return fl_fail(err, FL_ERR_USAGE, "%s: give only one of --dir, --api, --etcd and --config", cmd);
+	const char *dir = o->dir, *api = o->api, *etcd = o->etcd, *config = o->config;
+	const char *via_dir = "--dir", *via_api = "--api", *via_etcd = "--etcd", *via_config = "--config";
 	if (given == 0) {
 		via_dir = "FLOTILLA_DIR";
 		via_api = "FLOTILLA_API";
 		via_etcd = "FLOTILLA_ETCD";
-		if ((dir = env_value(via_dir)) == NULL && (api = env_value(via_api)) == NULL)
-			etcd = env_value(via_etcd);
+		via_config = "FLOTILLA_CONFIG";
+		if ((dir = env_value(via_dir)) == NULL && (api = env_value(via_api)) == NULL &&
+		    (etcd = env_value(via_etcd)) == NULL)
+			config = env_value(via_config);
 	}
 	if (dir != NULL) {
 		snprintf(t->via, sizeof t->via, "%s", via_dir);
+		snprintf(t->dir, sizeof t->dir, "%s", dir);
 		t->kind = TARGET_ETCD;
 		return dir_load(cmd, o, dir, t, err);
+	}
+	if (config != NULL) {
+		snprintf(t->via, sizeof t->via, "%s %s", via_config, config);
+		t->kind = TARGET_ETCD;
+		return conf_load(cmd, o, config, t, err);
 	}
 	if (api != NULL) {
 		snprintf(t->via, sizeof t->via, "%s", via_api);
@@ -256,7 +323,7 @@ int target_resolve(const char *cmd, const target_opts *o, target *t, fl_err *err
 		snprintf(t->via, sizeof t->via, "%s", via_etcd);
 		return etcd_setup(cmd, o, via_etcd, etcd, t, err);
 	}
-	return fl_fail(err, FL_ERR_USAGE, "%s: which cluster? none of --dir, --api and --etcd is given\nHINT: pass --dir DIR, --api URL or --etcd URL --scope NAME (or set FLOTILLA_DIR, FLOTILLA_API or FLOTILLA_ETCD)",
+	return fl_fail(err, FL_ERR_USAGE, "%s: which cluster? none of --dir, --api, --etcd and --config is given\nHINT: pass --dir DIR, --api URL, --etcd URL --scope NAME or --config FILE (or set FLOTILLA_DIR, FLOTILLA_API, FLOTILLA_ETCD or FLOTILLA_CONFIG)",
 		       cmd);
 }
 

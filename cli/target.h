@@ -1,10 +1,12 @@
 /*
- * target: which cluster a read-only command looks at, and through what. The
- * operator names it with --dir DIR (a local cluster's cluster.json, read for
- * its etcd endpoints and scope), --api URL (any node's REST API) or --etcd
- * URL --scope NAME, or with the environment variables FLOTILLA_DIR,
- * FLOTILLA_API, FLOTILLA_ETCD and FLOTILLA_SCOPE. The command line beats the
- * environment; among the variables the first set of DIR, API, ETCD wins.
+ * target: which cluster a command looks at, and through what. The operator
+ * names it with --dir DIR (a local cluster's cluster.json, read for its etcd
+ * endpoints and scope), --api URL (any node's REST API), --etcd URL --scope
+ * NAME, or --config FILE (an agent's configuration file, read as the agent
+ * reads it, for its etcd endpoints, scope, prefix and API token file), or
+ * with the environment variables FLOTILLA_DIR, FLOTILLA_API, FLOTILLA_ETCD,
+ * FLOTILLA_CONFIG and FLOTILLA_SCOPE. The command line beats the environment;
+ * among the variables the first set of DIR, API, ETCD, CONFIG wins.
  * The options are declared once here (TARGET_LONGOPTS, target_usage) and each
  * command's getopt loop hands them to target_opt.
  */
@@ -12,6 +14,7 @@
 #define FL_CLI_TARGET_H
 
 #include <getopt.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -32,6 +35,7 @@ enum {
 	TARGET_OPT_SCOPE,
 	TARGET_OPT_PREFIX,
 	TARGET_OPT_TIMEOUT,
+	TARGET_OPT_CONFIG,
 };
 
 #define TARGET_LONGOPTS                                                                                        \
@@ -39,13 +43,15 @@ enum {
 		{"etcd", required_argument, NULL, TARGET_OPT_ETCD},                                           \
 		{"scope", required_argument, NULL, TARGET_OPT_SCOPE},                                         \
 		{"prefix", required_argument, NULL, TARGET_OPT_PREFIX},                                       \
-		{"timeout", required_argument, NULL, TARGET_OPT_TIMEOUT}
+		{"timeout", required_argument, NULL, TARGET_OPT_TIMEOUT},                                     \
+		{"config", required_argument, NULL, TARGET_OPT_CONFIG}
 
 /* The options as given on the command line; NULL when absent. */
 typedef struct target_opts {
 	const char *dir;
 	const char *api;
 	const char *etcd;
+	const char *config;
 	const char *scope;
 	const char *prefix;
 	double timeout; /* 0 when absent */
@@ -60,7 +66,10 @@ typedef struct target {
 	char *urls[TARGET_MAX_URLS];     /* etcd endpoints or REST API base URLs, tried in order */
 	int n_urls;
 	double timeout;                  /* seconds the cluster may take to answer */
-	char via[96];                    /* "--dir", "FLOTILLA_API", ...: where the choice came from */
+	char via[PATH_MAX + 32];         /* "--dir", "FLOTILLA_API", "--config FILE", ...: where the choice came from */
+	char dir[PATH_MAX];              /* --dir or FLOTILLA_DIR: the local cluster's directory; else "" */
+	char config[PATH_MAX];           /* --config or FLOTILLA_CONFIG: the agent's file; else "" */
+	char token_file[PATH_MAX];       /* with config: its secrets.api_token_file ("" when unset) */
 } target;
 
 /* Handles one getopt code: 1 when it was a target option, 0 when not, -1 on a bad value. */
@@ -72,7 +81,11 @@ int target_opt(const char *cmd, int code, const char *arg, target_opts *o, fl_er
  */
 int target_parse_args(const char *cmd, int argc, char **argv, target_opts *o, bool *json, bool *help, fl_err *err);
 
-/* Options, environment and cluster.json into t (cleared with target_clear, even after a failure). */
+/*
+ * Options, environment and cluster.json or the agent's file into t (cleared
+ * with target_clear, even after a failure). A missing file fails with
+ * FL_ERR_NOT_FOUND, a malformed one with FL_ERR_CONFIG naming the file.
+ */
 int target_resolve(const char *cmd, const target_opts *o, target *t, fl_err *err);
 void target_clear(target *t);
 /*

@@ -1130,8 +1130,10 @@ static void command_run(api *a, api_answer *ans)
 	char msg[256] = "", clean[sizeof msg];
 	int status;
 	/* The router takes no clock; a time in the past is refused here, as Patroni does (422). */
-	if (c->scheduled_at > 0 && c->scheduled_at < clock_wall()) {
-		answer_error(ans, 422, "api: cannot schedule a %s in the past", name);
+	double now = clock_wall();
+	if (c->scheduled_at > 0 && c->scheduled_at < now) {
+		answer_error(ans, 422, "api: cannot schedule a %s in the past: scheduled_at is %.1f s before now", name,
+			     now - c->scheduled_at);
 		return;
 	}
 	if (a->run == NULL) {

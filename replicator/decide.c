@@ -152,11 +152,19 @@ int decide_election(const decide_config *cfg, const local_state *local, const ag
 	return election_async(cfg, &self, agent, view, term, now, why);
 }
 
+/* Paused: what stopped without the agent is left as the operator left it. */
+static bool left_alone(const local_state *local, const cluster_view *view)
+{
+	return view->paused && !local->stopped_by_agent;
+}
+
 static decision decide_no_data(const decide_config *cfg, const local_state *local, const cluster_view *view,
 			       bool other_leads)
 {
 	if (local->running)
 		return act(ACT_NONE, NULL, "postgres runs without a valid data directory");
+	if (left_alone(local, view))
+		return act(ACT_NONE, NULL, "paused: no data directory, nothing is initialised or cloned until resume");
 	if (!view->initialized)
 		return act(ACT_TAKE_INIT, NULL, "cluster not initialised: racing for the initialize key");
 	if (other_leads)
@@ -166,9 +174,25 @@ static decision decide_no_data(const decide_config *cfg, const local_state *loca
 	return act(ACT_NONE, NULL, "waiting for a leader to clone from");
 }
 
+/*
+ * Paused with PostgreSQL stopped: the leader keeps its key (there is no
+ * automatic failover to make way for), except for a manual failover to
+ * another member, which needs the key.
+ */
+static decision decide_stopped_paused(const decide_config *cfg, const cluster_view *view, bool i_lead)
+{
+	bool failover_elsewhere = view->has_switchover && !view->switchover_leader[0] &&
+				  view->switchover_candidate[0] && !streq(view->switchover_candidate, cfg->name);
+	if (i_lead && failover_elsewhere)
+		return act(ACT_GIVE_UP, NULL, "paused, postgres stopped: releasing the leader key to the manual failover candidate");
+	return act(ACT_NONE, NULL, "paused: postgres is stopped and is left stopped");
+}
+
 static decision decide_stopped(const decide_config *cfg, const local_state *local, const cluster_view *view,
 			       bool i_lead, bool other_leads)
 {
+	if (left_alone(local, view))
+		return decide_stopped_paused(cfg, view, i_lead);
 	if (i_lead) {
 		if (local->recent_crashes > cfg->max_restarts)
 			return act(ACT_GIVE_UP, NULL, "postmaster crashed too often: releasing the leader key");
@@ -219,6 +243,8 @@ static decision decide_replica(const decide_config *cfg, const local_state *loca
 	if (other_leads) {
 		if (!streq(local->upstream, view->leader))
 			return act(ACT_FOLLOW, view->leader, "following the leader");
+		if (local->receiver_stuck && view->paused)
+			return act(ACT_NONE, NULL, "paused: cannot stream from the leader, left as it is");
 		if (local->receiver_stuck)
 			return act(ACT_REWIND, view->leader, "cannot stream from the leader: rewinding to its timeline");
 		return act(ACT_NONE, NULL, "replica");

@@ -16,6 +16,11 @@
  *    advanced of them.
  *  - A node never takes the leader key while another node holds it; one
  *    that finds another leader demotes and rejoins.
+ *  - While the cluster is paused (maintenance), a PostgreSQL that stopped
+ *    without the agent stays stopped, and an empty data directory stays
+ *    empty: the leader keeps its key, and nothing is started, rewound,
+ *    initialised or cloned until resume, unless the agent stopped it itself
+ *    or was asked to (POST /restart, /reinit).
  */
 #ifndef FL_DECIDE_H
 #define FL_DECIDE_H
@@ -64,6 +69,8 @@ typedef struct local_state {
 	char upstream[CLUSTER_NAME_MAX]; /* node primary_conninfo points at, "" for none */
 	int recent_crashes;      /* unexpected postmaster exits within restart_window */
 	bool clean_handover;     /* stopped cleanly after handing over the leader key in a switchover */
+	bool stopped_by_agent;   /* down (or emptied) by the agent itself or on request (POST /restart, /reinit):
+				  * brought back even while paused, unlike a postmaster that stopped without it */
 } local_state;
 
 typedef struct agent_state {

@@ -54,6 +54,7 @@ struct node {
 	bool clean_handover;     /* we stopped cleanly and handed the key over in a switchover */
 	bool restart_requested;  /* POST /restart */
 	bool reinit_requested;   /* POST /reinit */
+	bool start_requested;    /* stopped or emptied on request: start (or clone) again, even while paused */
 };
 
 static void key(const node *n, const char *name, char *buf, size_t len)
@@ -190,6 +191,12 @@ static void refresh(node *n)
 	n->agent.etcd_ok = true;
 }
 
+/* While paused an operator may stop PostgreSQL: such an exit is not a crash that could cost the leader key. */
+static bool reap(node *n, double now)
+{
+	return postgres_reap(n->pg, now, !n->view.paused);
+}
+
 static void probe(node *n, double now)
 {
 	local_state *ls = &n->local;
@@ -199,6 +206,9 @@ static void probe(node *n, double now)
 	ls->recent_crashes = postgres_recent_crashes(n->pg, now, n->o->restart_window);
 	ls->rewind_failed = n->rewind_failed;
 	ls->clean_handover = n->clean_handover;
+	if (ls->running)
+		n->start_requested = false;
+	ls->stopped_by_agent = n->start_requested || postgres_stopped_by_agent(n->pg);
 	if (ls->answering && ls->in_recovery && ls->upstream[0] && !ls->receiver_streaming) {
 		if (n->not_streaming_since == 0)
 			n->not_streaming_since = now;
@@ -383,6 +393,9 @@ static void do_promote(node *n)
 	}
 	probe(n, clock_mono());
 	log_info("promoted to leader (timeline %ld)", n->local.timeline);
+	/* Published before the checkpoint: proxies route writes here as soon as the record says primary. */
+	if (n->agent.etcd_ok && n->agent.lease != 0)
+		publish_member(n);
 	if (postgres_checkpoint(n->pg, &err) < 0)
 		log_warn("checkpoint after promotion failed: %s", err.msg);
 	write_status(n);
@@ -531,7 +544,7 @@ static int wait_answering(node *n, double timeout)
 {
 	double deadline = clock_mono() + timeout;
 	while (clock_mono() < deadline) {
-		postgres_reap(n->pg, clock_mono());
+		reap(n, clock_mono());
 		probe(n, clock_mono());
 		if (n->local.answering)
 			return 0;
@@ -833,6 +846,8 @@ static void run_requests(node *n)
 		log_info("restart requested: stopping postgres, the next tick starts it again");
 		if (postgres_stop(n->pg, PG_STOP_FAST, 60, &err) < 0)
 			log_error("restart: %s", err.msg);
+		else
+			n->start_requested = true;
 	}
 	if (n->reinit_requested) {
 		n->reinit_requested = false;
@@ -843,6 +858,8 @@ static void run_requests(node *n)
 		log_info("reinit requested: removing the data directory, the next tick clones it again");
 		if (postgres_stop(n->pg, PG_STOP_FAST, 60, &err) < 0 || postgres_remove_data(n->pg, &err) < 0)
 			log_error("reinit: %s", err.msg);
+		else
+			n->start_requested = true;
 	}
 }
 
@@ -941,7 +958,7 @@ double node_tick(node *n)
 {
 	double now = clock_mono();
 	decide_config cfg = config_of(n);
-	postgres_reap(n->pg, now);
+	reap(n, now);
 	if (n->agent.leader && now >= decide_fence_deadline(&cfg, &n->agent)) {
 		/* Before any I/O: a leader past its deadline (for example after being stopped) must not accept writes. */
 		probe(n, now);
@@ -977,7 +994,7 @@ double node_tick(node *n)
 
 bool node_child_exited(node *n)
 {
-	return postgres_reap(n->pg, clock_mono());
+	return reap(n, clock_mono());
 }
 
 void node_reload(node *n, options *next)

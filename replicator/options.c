@@ -52,22 +52,6 @@ const opt_def options_table[] = {
 };
 const unsigned options_table_len = sizeof options_table / sizeof options_table[0];
 
-int options_load(options *o, const char *path, fl_err *err)
-{
-	memset(o, 0, sizeof *o);
-	if (config_load(options_table, options_table_len, o, path, err) < 0)
-		return -1;
-	if (o->connect_address[0] == '\0') {
-		free(o->connect_address);
-		o->connect_address = strdup(o->listen);
-	}
-	if (o->api_connect_address[0] == '\0') {
-		free(o->api_connect_address);
-		o->api_connect_address = strdup(o->api_listen);
-	}
-	return options_validate(o, err);
-}
-
 static int check_hostport(const char *name, const char *v, fl_err *err)
 {
 	const char *colon = strrchr(v, ':');
@@ -89,7 +73,8 @@ static int check_name(const char *what, const char *v, fl_err *err)
 	return 0;
 }
 
-int options_validate(const options *o, fl_err *err)
+/* The rules on the settings alone. */
+static int validate_settings(const options *o, fl_err *err)
 {
 	if (check_name("scope", o->scope, err) < 0 || check_name("name", o->name, err) < 0)
 		return -1;
@@ -114,6 +99,12 @@ int options_validate(const options *o, fl_err *err)
 	for (int i = 0; i < o->pg_parameters.n; i++)
 		if (strchr(o->pg_parameters.v[i], '=') == NULL)
 			return fl_fail(err, FL_ERR_CONFIG, "config: postgresql.parameters item \"%s\" is not name=value", o->pg_parameters.v[i]);
+	return 0;
+}
+
+/* The rules on the local machine: bin_dir holds PostgreSQL's programs. */
+static int validate_machine(const options *o, fl_err *err)
+{
 	static const char *const programs[] = {"postgres", "initdb", "pg_basebackup", "pg_rewind", "pg_controldata"};
 	for (unsigned i = 0; i < sizeof programs / sizeof programs[0]; i++) {
 		char p[PATH_MAX];
@@ -122,6 +113,36 @@ int options_validate(const options *o, fl_err *err)
 			return fl_fail(err, FL_ERR_BINDIR, "bin_dir: %s is not an executable program\nHINT: set bin_dir to the directory of PostgreSQL 15's programs, e.g. /usr/lib/postgresql/15/bin", p);
 	}
 	return 0;
+}
+
+int options_validate(const options *o, fl_err *err)
+{
+	if (validate_settings(o, err) < 0)
+		return -1;
+	return validate_machine(o, err);
+}
+
+int options_read(options *o, const char *path, fl_err *err)
+{
+	memset(o, 0, sizeof *o);
+	if (config_load(options_table, options_table_len, o, path, err) < 0)
+		return -1;
+	if (o->connect_address[0] == '\0') {
+		free(o->connect_address);
+		o->connect_address = strdup(o->listen);
+	}
+	if (o->api_connect_address[0] == '\0') {
+		free(o->api_connect_address);
+		o->api_connect_address = strdup(o->api_listen);
+	}
+	return validate_settings(o, err);
+}
+
+int options_load(options *o, const char *path, fl_err *err)
+{
+	if (options_read(o, path, err) < 0)
+		return -1;
+	return validate_machine(o, err);
 }
 
 void options_free(options *o)

@@ -48,6 +48,11 @@ extern const unsigned options_table_len;
 
 /* Loads and validates `path`; on failure `err` names the setting and line. */
 int options_load(options *o, const char *path, fl_err *err);
+/*
+ * As options_load without the checks of the local machine (bin_dir): for a
+ * reader of an agent's file that runs no PostgreSQL itself, as the CLI.
+ */
+int options_read(options *o, const char *path, fl_err *err);
 /* Checks rules that involve several settings and the local machine (bin_dir). */
 int options_validate(const options *o, fl_err *err);
 void options_free(options *o);

@@ -31,6 +31,7 @@ struct postgres {
 	const options *o;
 	pid_t pid;               /* our postmaster child, 0 when none */
 	bool stopping;           /* a stop we asked for is under way */
+	bool stopped;            /* down because we stopped it (not a crash, not an operator) */
 	PGconn *conn;
 	pg_runtime rt;
 	char passfile[PATH_MAX];
@@ -433,13 +434,16 @@ int postgres_start(postgres *pg, bool standby, const pg_runtime *rt, fl_err *err
 	}
 	pg->pid = pid;
 	pg->stopping = false;
+	pg->stopped = false;
 	log_info("postgres started as %s (pid %d)", standby ? "standby" : "primary", (int)pid);
 	return 0;
 }
 
 bool postgres_running(const postgres *pg) { return pg->pid > 0; }
 
-bool postgres_reap(postgres *pg, double now)
+bool postgres_stopped_by_agent(const postgres *pg) { return pg->stopped; }
+
+bool postgres_reap(postgres *pg, double now, bool count_crash)
 {
 	if (pg->pid <= 0)
 		return false;
@@ -451,15 +455,21 @@ bool postgres_reap(postgres *pg, double now)
 	pg->pid = 0;
 	PQfinish(pg->conn);
 	pg->conn = NULL;
-	if (unexpected) {
-		log_warn("postgres exited unexpectedly (%s %d)", WIFEXITED(status) ? "exit status" : "signal",
-			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-		memmove(pg->crashes + 1, pg->crashes, sizeof(double) * (MAX_CRASHES - 1));
-		pg->crashes[0] = now;
-		if (pg->n_crashes < MAX_CRASHES)
-			pg->n_crashes++;
+	if (!unexpected)
+		return false;
+	pg->stopped = false;
+	const char *how = WIFEXITED(status) ? "exit status" : "signal";
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status);
+	if (!count_crash) {
+		log_info("postgres exited (%s %d); not counted as a crash", how, code);
+		return true;
 	}
-	return unexpected;
+	log_warn("postgres exited unexpectedly (%s %d)", how, code);
+	memmove(pg->crashes + 1, pg->crashes, sizeof(double) * (MAX_CRASHES - 1));
+	pg->crashes[0] = now;
+	if (pg->n_crashes < MAX_CRASHES)
+		pg->n_crashes++;
+	return true;
 }
 
 int postgres_recent_crashes(const postgres *pg, double now, double window)
@@ -534,6 +544,7 @@ int postgres_stop(postgres *pg, pg_stop_mode mode, double timeout, fl_err *err)
 	if (child)
 		pg->pid = 0;
 	pg->stopping = false;
+	pg->stopped = true;
 	log_info("postgres stopped");
 	return 0;
 }

@@ -58,9 +58,15 @@ int postgres_stop(postgres *pg, pg_stop_mode mode, double timeout, fl_err *err);
 int postgres_apply(postgres *pg, const pg_runtime *rt, fl_err *err);
 const pg_runtime *postgres_runtime(const postgres *pg);
 
-/* Reaps the postmaster if it exited; returns true when it did so unexpectedly. */
-bool postgres_reap(postgres *pg, double now);
+/*
+ * Reaps the postmaster if it exited; returns true when it did so unexpectedly,
+ * which counts as a crash when count_crash (the agent passes false while the
+ * cluster is paused: an operator may stop PostgreSQL then).
+ */
+bool postgres_reap(postgres *pg, double now, bool count_crash);
 bool postgres_running(const postgres *pg);
+/* True when the postmaster is down because postgres_stop stopped it; false once it starts or exits by itself. */
+bool postgres_stopped_by_agent(const postgres *pg);
 int postgres_recent_crashes(const postgres *pg, double now, double window);
 void postgres_forget_crashes(postgres *pg);
 

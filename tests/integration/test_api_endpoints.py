@@ -1,15 +1,23 @@
 #!/usr/bin/python3
 """Every health endpoint of the REST API, with GET, HEAD and OPTIONS, on the
-leader, a streaming replica, a lagging replica and a stopped node, against
-Patroni's semantics as replicator/api.c implements them; /cluster, /history
-and /metrics parse; bad input gets 400/405; every mutating call needs the
-token (401 without it or with a wrong one). The cluster is never paused.
+leader, a streaming replica, a lagging replica, a replica whose PostgreSQL
+is stopped under a running agent, and a stopped node, against Patroni's
+semantics as replicator/api.c implements them; /cluster, /history and
+/metrics parse; bad input gets 400/405; every mutating call needs the token
+(401 without it or with a wrong one).
 
 The lagging replica: a node's lag is the leader's published position minus
 max(received, replayed) (cluster_lag), so pausing replay alone does not make
 a replica lag (its walreceiver keeps receiving). The test pauses replay AND
 stops the replica's walreceiver (SIGSTOP) while ~20 MB is written on the
 leader, then resumes both.
+
+The stopped PostgreSQL: the cluster is paused (POST /pause with the token),
+the replica's postmaster gets SIGINT (a fast shutdown, as `pg_ctl stop -m
+fast`); the agent keeps running, leaves PostgreSQL stopped (no restart, no
+crash counted) and answers 503 everywhere but /liveness (200), as Patroni
+does for a stopped node in maintenance mode; the leader keeps answering as
+the leader. After POST /resume the replica starts and streams again.
 
 The stopped node: the replica's agent gets SIGTERM (it stops PostgreSQL and
 exits): its API refuses connections, which is what HAProxy sees as down."""
@@ -39,8 +47,13 @@ EXPECT = {
     "lagging replica": {"/primary": 503, "/leader": 503, "/master": 503, "/read-write": 503, "/replica": 200,
                         "/replica?lag=1MB": 503, "/replica?lag=1GB": 200, "/read-only": 200, "/health": 200,
                         "/liveness": 200, "/readiness": 200, "/sync": 503, "/async": 200},
+    "stopped postgres": {"/primary": 503, "/leader": 503, "/master": 503, "/read-write": 503, "/replica": 503,
+                         "/replica?lag=1MB": 503, "/replica?lag=1GB": 503, "/read-only": 503, "/health": 503,
+                         "/liveness": 200, "/readiness": 503, "/sync": 503, "/async": 503},
     "stopped node": {p: "refused" for p in HEALTH},
 }
+# How long a paused agent must leave its stopped PostgreSQL alone: many loops (loop_wait 0.5 s).
+PAUSED_HOLD_SECONDS = 4
 
 
 def request(port, method, path, headers=None, body=None, timeout=5):
@@ -220,6 +233,54 @@ def resume_lag(c, replica, wr_pid):
     log("%s: walreceiver continued, replay resumed" % replica)
 
 
+def post(c, name, path, token):
+    """POST path with the token on name's API; the status and the JSON answer."""
+    st, _, body = request(port_of(c, name), "POST", path,
+                          {"Content-Type": "application/json", "Authorization": "Bearer " + token}, b"{}")
+    log("POST %s on %s -> %s %s" % (path, name, st, body.decode(errors="replace").strip()))
+    return st, body
+
+
+def check_stopped_postgres(c, leader, victim, token):
+    """Paused, the victim's postmaster stopped under its running agent: 503s, liveness 200, left stopped."""
+    st, _ = post(c, leader, "/pause", token)
+    check(st == 200, "POST /pause answered %s, want 200" % st)
+    wait_for(lambda: (member(c, victim, victim) or {}).get("state") == "streaming" and
+             json.loads(request(port_of(c, victim), "GET", "/cluster")[2].decode()).get("pause") is True,
+             15, "%s's agent to see the pause" % victim)
+    pm = c.postmaster_pid(victim)
+    agent = c.agent_pid(victim)
+    check(pm and agent and pid_alive(agent), "%s: postmaster %s, agent %s" % (victim, pm, agent))
+    log("SIGINT (fast shutdown) to %s's postmaster %d; its agent %d keeps running" % (victim, pm, agent))
+    os.kill(pm, signal.SIGINT)
+    check(wait_pids_gone([pm], 30), "%s's postmaster %d survived a fast shutdown for 30 s" % (victim, pm))
+    res = probe_until_expected(c, "stopped postgres", victim, timeout=20)
+    st, _, body = request(port_of(c, victim), "GET", "/health")
+    doc = json.loads(body.decode())
+    check(doc.get("state") == "stopped" and doc.get("pause") is True,
+          "GET /health on the stopped %s: %s, want state stopped and pause true" % (victim, doc))
+    time.sleep(PAUSED_HOLD_SECONDS)
+    check(c.postmaster_pid(victim) is None, "the paused agent of %s started PostgreSQL again (pid %s)"
+          % (victim, c.postmaster_pid(victim)))
+    check(pid_alive(agent), "%s's agent exited" % victim)
+    check((member(c, leader, victim) or {}).get("state") == "stopped",
+          "/cluster does not show %s stopped: %s" % (victim, member(c, leader, victim)))
+    probe_until_expected(c, "stopped postgres", victim, timeout=5)
+    probe_until_expected(c, "leader", leader, timeout=10)
+    check(c.leader_key() == leader, "the leader key moved to %r while paused" % c.leader_key())
+    agent_log = c.read_agent_log(victim)
+    for line in ("not counted as a crash", "paused: postgres is stopped and is left stopped"):
+        check(line in agent_log, "%s's agent log lacks %r" % (victim, line))
+    log("%s: PostgreSQL left stopped for %d s under a running agent" % (victim, PAUSED_HOLD_SECONDS))
+
+    st, _ = post(c, leader, "/resume", token)
+    check(st == 200, "POST /resume answered %s, want 200" % st)
+    c.wait_rejoined(victim, leader, timeout=60)
+    probe_until_expected(c, "streaming replica", victim, timeout=30)
+    log("%s: resumed, started and streaming from %s again" % (victim, leader))
+    return res
+
+
 def main():
     with Cluster(nodes=3) as c:
         leader = c.wait_healthy(90)
@@ -243,6 +304,7 @@ def main():
             resume_lag(c, lagger, wr_pid)
         c.wait_rejoined(lagger, leader, timeout=60, catch_up=60)
         table["streaming replica (caught up)"] = probe_until_expected(c, "streaming replica", lagger, timeout=30)
+        table["stopped postgres"] = check_stopped_postgres(c, leader, victim, token)
 
         pid = c.agent_pid(victim)
         check(pid and pid_alive(pid), "agent of %s is not running" % victim)
@@ -252,7 +314,7 @@ def main():
         check(wait_pids_gone([p for p in (pid, pm) if p], 60), "%s's agent or postmaster survived SIGTERM for 60 s" % victim)
         c.agent_pids[victim] = None
         table["stopped node"] = probe_until_expected(c, "stopped node", victim, timeout=10)
-        print_table(table, ["leader", "streaming replica", "lagging replica", "stopped node"])
+        print_table(table, ["leader", "streaming replica", "lagging replica", "stopped postgres", "stopped node"])
 
         c.start_agent(victim)
         c.wait_rejoined(victim, leader, timeout=120)

@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """The read-only CLI on a real 3-node cluster: `flotilla list`, `topology`
-and `history` through --dir, --api and --etcd/--scope (and their environment
-variables) agree on one Leader and two streaming replicas; a failover adds
-one entry to the history; unreachable endpoints and unknown members fail
-with their stable exit codes and name what was tried."""
+and `history` through --dir, --api, --etcd/--scope and --config (one node's
+agent configuration file), and their environment variables, agree on one
+Leader and two streaming replicas; a failover adds one entry to the history;
+unreachable endpoints, unknown members, a missing configuration file (exit
+10) and a malformed one (exit 3) fail with their stable exit codes and name
+what was tried."""
 import json
 import os
 import subprocess
@@ -13,9 +15,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Cluster, check, free_port, log, run_test, wait_for  # noqa: E402
 
 EXIT_USAGE = 2
+EXIT_CONFIG = 3
 EXIT_ETCD = 6
 EXIT_NOT_FOUND = 10
-TARGET_ENV = ("FLOTILLA_DIR", "FLOTILLA_API", "FLOTILLA_ETCD", "FLOTILLA_SCOPE", "FLOTILLA_ETCD_PREFIX")
+TARGET_ENV = ("FLOTILLA_DIR", "FLOTILLA_API", "FLOTILLA_ETCD", "FLOTILLA_CONFIG", "FLOTILLA_SCOPE",
+              "FLOTILLA_ETCD_PREFIX", "FLOTILLA_ETCD_ENDPOINTS", "FLOTILLA_API_TOKEN_FILE")
 MEMBER_FIELDS = ("member", "host", "role", "state", "timeline", "lag_in_mb")
 REPLICA_ROLES = ("Replica", "Sync Standby")
 
@@ -138,6 +142,41 @@ def check_errors(c, d):
         check(out.startswith("Usage: flotilla %s" % cmd) and "--etcd" in out, "%s --help:\n%s" % (cmd, out))
 
 
+def check_config(c, members, replica):
+    """One node's agent file names the cluster, by option and by FLOTILLA_CONFIG; broken files fail by name."""
+    conf = c.config_path(replica)
+    check_same_members(c, members, ["--config", conf])
+    env_members = members_json(c, env={"FLOTILLA_CONFIG": conf})
+    check(shape(env_members) == shape(members), "FLOTILLA_CONFIG: %s" % shape(env_members))
+    # FLOTILLA_CONFIG comes last among the variables; an option beats them all.
+    closed = "http://127.0.0.1:%d" % free_port()
+    rc, out, err = flotilla(c, "list", env={"FLOTILLA_CONFIG": conf, "FLOTILLA_API": closed})
+    check(rc != 0 and closed[len("http://"):] in err, "FLOTILLA_API did not beat FLOTILLA_CONFIG: exit %d: %s" % (rc, err))
+    env_members = members_json(c, "--config", conf, env={"FLOTILLA_API": closed})
+    check(shape(env_members) == shape(members), "--config over FLOTILLA_API: %s" % shape(env_members))
+    rc, out, err = flotilla(c, "list", "--config", conf, "--dir", c.dir)
+    check(rc == EXIT_USAGE and "--config" in err, "list with --config and --dir exited %d: %s" % (rc, err))
+
+    missing = os.path.join(c.top, "no-such.conf")
+    for how in (["--config", missing], []):
+        rc, out, err = flotilla(c, "list", *how, env={} if how else {"FLOTILLA_CONFIG": missing})
+        log("list with a missing config file (%s): exit %d: %s" % (how or "FLOTILLA_CONFIG", rc, err.strip()))
+        check(rc == EXIT_NOT_FOUND and missing in err, "missing config file: exit %d (want %d): %s" % (rc, EXIT_NOT_FOUND, err))
+    with open(conf) as f:
+        text = f.read()
+    broken = {"syntax.conf": (text + "ttl = ;\n", "syntax error"),
+              "range.conf": (text + "ttl = 1;\n", "ttl = 1 is outside"),
+              "unknown.conf": (text + "colour = \"blue\";\n", "unknown setting \"colour\"")}
+    for name, (body, problem) in sorted(broken.items()):
+        path = os.path.join(c.top, name)
+        with open(path, "w") as f:
+            f.write(body)
+        rc, out, err = flotilla(c, "list", "--config", path)
+        log("list with %s: exit %d: %s" % (name, rc, err.strip()))
+        check(rc == EXIT_CONFIG and path in err and problem in err,
+              "malformed %s: exit %d (want %d naming the file and %r): %s" % (name, rc, EXIT_CONFIG, problem, err))
+
+
 def main():
     with Cluster(nodes=3) as c:
         d = c.dir
@@ -147,6 +186,7 @@ def main():
         replica = [n for n in c.names() if n != leader][0]
         check_same_members(c, members, ["--api", "http://127.0.0.1:%d" % c.node(replica)["api_port"]])
         check_same_members(c, members, ["--etcd", c.etcd_endpoint, "--scope", c.scope])
+        check_config(c, members, replica)
         # The environment names the cluster when no option does; an option beats it.
         env_members = members_json(c, env={"FLOTILLA_ETCD": c.etcd_endpoint, "FLOTILLA_SCOPE": c.scope})
         check(shape(env_members) == shape(members), "FLOTILLA_ETCD: %s" % shape(env_members))

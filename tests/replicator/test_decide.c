@@ -3,7 +3,8 @@
  * from a healthy three-node cluster seen by n2 (a streaming replica of n1)
  * and changes what the situation needs; the expected action (and target)
  * follows. Election rows cover synchronous and asynchronous mode, lag,
- * tags, priorities and the wait for other members' positions.
+ * tags, priorities and the wait for other members' positions; pause rows
+ * cover maintenance, where what stopped without the agent stays stopped.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -479,6 +480,73 @@ static void r_running_without_data_waits(scenario *s)
 {
 	s->local.data_valid = false;
 }
+static void r_paused_stopped_replica_stays_stopped(scenario *s)
+{
+	r_stopped_replica_starts_following(s);
+	s->view.paused = true;
+}
+static void r_paused_stopped_leader_keeps_key_without_start(scenario *s)
+{
+	r_leader_crashing_too_often_gives_up(s);
+	s->view.paused = true;
+}
+static void r_paused_stopped_former_primary_is_not_rewound(scenario *s)
+{
+	r_stopped_former_primary_rewinds(s);
+	s->view.paused = true;
+}
+static void r_paused_stopped_without_leader_stays_stopped(scenario *s)
+{
+	r_stopped_without_leader_starts_readonly(s);
+	s->view.paused = true;
+}
+static void r_paused_replica_stopped_by_agent_starts(scenario *s)
+{
+	r_paused_stopped_replica_stays_stopped(s);
+	s->local.stopped_by_agent = true;
+}
+static void r_paused_leader_restarted_on_request_starts(scenario *s)
+{
+	r_leader_crashed_pg_restarts(s);
+	s->view.paused = true;
+	s->local.stopped_by_agent = true;
+}
+static void r_paused_handed_over_leader_follows(scenario *s)
+{
+	r_handed_over_leader_follows_without_rewind(s);
+	s->view.paused = true;
+	s->local.stopped_by_agent = true;
+}
+static void r_paused_stopped_leader_releases_key_for_manual_failover(scenario *s)
+{
+	r_paused_stopped_leader_keeps_key_without_start(s);
+	switchover(s, "", "n3", 0);
+}
+static void r_paused_stopped_leader_keeps_key_for_switchover(scenario *s)
+{
+	r_paused_stopped_leader_keeps_key_without_start(s);
+	switchover(s, "n2", "n3", 0);
+}
+static void r_paused_empty_node_is_not_cloned(scenario *s)
+{
+	r_empty_node_clones_from_leader(s);
+	s->view.paused = true;
+}
+static void r_paused_reinit_node_clones(scenario *s)
+{
+	r_paused_empty_node_is_not_cloned(s);
+	s->local.stopped_by_agent = true;
+}
+static void r_paused_fresh_node_does_not_race_for_init(scenario *s)
+{
+	r_fresh_node_races_for_init(s);
+	s->view.paused = true;
+}
+static void r_paused_stuck_replica_is_not_rewound(scenario *s)
+{
+	r_stuck_replica_rewinds(s);
+	s->view.paused = true;
+}
 
 typedef struct row {
 	const char *name;
@@ -561,6 +629,19 @@ static const row rows[] = {
 	{"stopped node with stale own key starts read-only", r_stale_own_key_stopped_starts_readonly, ACT_START_REPLICA, ""},
 	{"no data and no leader after history waits", r_no_data_no_leader_after_history_waits, ACT_NONE, ""},
 	{"running postgres without valid data waits", r_running_without_data_waits, ACT_NONE, ""},
+	{"paused: stopped replica stays stopped", r_paused_stopped_replica_stays_stopped, ACT_NONE, ""},
+	{"paused: stopped leader keeps its key, not started", r_paused_stopped_leader_keeps_key_without_start, ACT_NONE, ""},
+	{"paused: stopped former primary is not rewound", r_paused_stopped_former_primary_is_not_rewound, ACT_NONE, ""},
+	{"paused: stopped node without leader stays stopped", r_paused_stopped_without_leader_stays_stopped, ACT_NONE, ""},
+	{"paused: replica the agent stopped starts again", r_paused_replica_stopped_by_agent_starts, ACT_START_REPLICA, "n1"},
+	{"paused: leader restarted on request starts as primary", r_paused_leader_restarted_on_request_starts, ACT_START_PRIMARY, ""},
+	{"paused: handed-over leader follows", r_paused_handed_over_leader_follows, ACT_START_REPLICA, "n1"},
+	{"paused: stopped leader releases its key for a manual failover", r_paused_stopped_leader_releases_key_for_manual_failover, ACT_GIVE_UP, ""},
+	{"paused: stopped leader keeps its key during a switchover", r_paused_stopped_leader_keeps_key_for_switchover, ACT_NONE, ""},
+	{"paused: empty node is not cloned", r_paused_empty_node_is_not_cloned, ACT_NONE, ""},
+	{"paused: node emptied by reinit clones", r_paused_reinit_node_clones, ACT_CLONE, "n1"},
+	{"paused: fresh node does not race for init", r_paused_fresh_node_does_not_race_for_init, ACT_NONE, ""},
+	{"paused: replica that cannot stream is not rewound", r_paused_stuck_replica_is_not_rewound, ACT_NONE, ""},
 };
 
 static void test_every_row_of_the_transition_table(void)
@@ -622,6 +703,50 @@ static void test_exactly_one_candidate_wins_every_election(void)
 						}
 						CU_ASSERT_EQUAL(winners, 1);
 					}
+}
+
+/*
+ * Paused, every stopped or empty node in every situation: nothing the agent
+ * did not stop is started, rewound, cloned or initialised, and the leader
+ * keeps its key unless a manual failover names another member.
+ */
+static void test_paused_never_brings_back_what_stopped_on_its_own(void)
+{
+	static const action forbidden[] = {ACT_TAKE_INIT, ACT_INITDB,  ACT_CLONE,  ACT_START_PRIMARY,
+					   ACT_START_REPLICA, ACT_REWIND, ACT_RECLONE, ACT_PROMOTE};
+	for (unsigned bits = 0; bits < 1u << 6; bits++)
+		for (int leader = 0; leader < 3; leader++)
+			for (int crashes = 0; crashes < 6; crashes += 5)
+				for (int so = 0; so < 3; so++) {
+					scenario s;
+					base(&s);
+					if (leader == 1)
+						leading(&s);
+					else if (leader == 2)
+						s.view.has_leader = false;
+					s.local.running = s.local.answering = false;
+					s.local.data_valid = bits & 1;
+					s.local.was_primary = bits & 2;
+					s.local.rewind_failed = bits & 4;
+					s.local.clean_handover = bits & 8;
+					s.local.receiver_active = bits & 16;
+					s.view.initialized = bits & 32;
+					s.local.recent_crashes = crashes;
+					if (so == 1)
+						switchover(&s, "", "n3", 0);
+					else if (so == 2)
+						switchover(&s, "n1", "n2", 0);
+					s.view.paused = true;
+					decision d = decide(&s.cfg, &s.local, &s.agent, &s.view, s.now);
+					bool bad = false;
+					for (unsigned i = 0; i < sizeof forbidden / sizeof forbidden[0]; i++)
+						bad |= d.act == forbidden[i];
+					bad |= d.act == ACT_GIVE_UP && !(leader == 1 && so == 1);
+					if (bad)
+						fprintf(stderr, "paused, bits %#x leader %d crashes %d switchover %d: %s (%s)\n", bits,
+							leader, crashes, so, action_name(d.act), d.reason);
+					CU_ASSERT(!bad);
+				}
 }
 
 /* --- sync planner --- */
@@ -779,6 +904,7 @@ void suite_register(void)
 	CU_add_test(s, "every row of the transition table", test_every_row_of_the_transition_table);
 	CU_add_test(s, "every action has a row", test_every_action_has_a_row);
 	CU_add_test(s, "exactly one candidate wins every election", test_exactly_one_candidate_wins_every_election);
+	CU_add_test(s, "paused never brings back what stopped on its own", test_paused_never_brings_back_what_stopped_on_its_own);
 	CU_pSuite y = CU_add_suite("sync", NULL, NULL);
 	CU_add_test(y, "first replica goes into ssn before publication", test_sync_first_replica_goes_into_ssn_before_publication);
 	CU_add_test(y, "addition is published before ssn changes", test_sync_addition_is_published_before_ssn_changes);

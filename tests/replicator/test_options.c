@@ -12,7 +12,8 @@
 
 static char path[64];
 
-static int load(const char *extra, options *o, fl_err *err)
+/* Writes a minimal valid file plus `extra` and reads it with `reader` (options_load or options_read). */
+static int read_with(int (*reader)(options *, const char *, fl_err *), const char *extra, options *o, fl_err *err)
 {
 	snprintf(path, sizeof path, "/tmp/test_options_%d.conf", (int)getpid());
 	FILE *f = fopen(path, "w");
@@ -21,10 +22,12 @@ static int load(const char *extra, options *o, fl_err *err)
 		strncmp(extra, "name =", 6) == 0 ? "" : "name = \"n1\";\n", extra);
 	fclose(f);
 	memset(err, 0, sizeof *err);
-	int rc = options_load(o, path, err);
+	int rc = reader(o, path, err);
 	unlink(path);
 	return rc;
 }
+
+static int load(const char *extra, options *o, fl_err *err) { return read_with(options_load, extra, o, err); }
 
 static void test_minimal_config_gets_fast_failover_defaults(void)
 {
@@ -83,10 +86,24 @@ static void test_reload_moves_only_reloadable_settings(void)
 	options_free(&next);
 }
 
+static void test_read_checks_the_settings_but_not_the_machine(void)
+{
+	options o;
+	fl_err err;
+	CU_ASSERT_EQUAL(read_with(options_read, "bin_dir = \"/nonexistent/bin\";\n", &o, &err), 0);
+	CU_ASSERT_STRING_EQUAL(o.scope, "demo");
+	options_free(&o);
+	CU_ASSERT_EQUAL(read_with(options_read, "ttl = 1;\n", &o, &err), -1);
+	CU_ASSERT_EQUAL(err.code, FL_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "ttl = 1 is outside"));
+	options_free(&o);
+}
+
 void suite_register(void)
 {
 	CU_pSuite s = CU_add_suite("options", NULL, NULL);
 	CU_add_test(s, "minimal config gets fast-failover defaults", test_minimal_config_gets_fast_failover_defaults);
 	CU_add_test(s, "invalid combinations are rejected by name", test_invalid_combinations_are_rejected_by_name);
 	CU_add_test(s, "reload moves only reloadable settings", test_reload_moves_only_reloadable_settings);
+	CU_add_test(s, "read checks the settings but not the machine", test_read_checks_the_settings_but_not_the_machine);
 }
