@@ -51,7 +51,9 @@ static plan_server want_rw(const cluster_view *v, const member *m, const char *n
 {
 	if (!v->has_leader || !streq(v->leader, name))
 		return server(PLAN_MAINT, 0, "not the leader");
-	if (m == NULL || !m->running || !streq(m->role, "primary"))
+	if (m == NULL || !m->running)
+		return server(PLAN_MAINT, 0, "leader's postgres not running");
+	if (!streq(m->role, "primary"))
 		return server(PLAN_MAINT, 0, "leader not yet promoted");
 	return server(PLAN_READY, 100, "leader");
 }

@@ -91,7 +91,7 @@ int plan_commands(plan_backend b, const char *name, const plan_seen *seen, const
 		  char out[][PLAN_COMMAND_MAX], int max);
 
 /*
- * The agent-check answer for one server of a backend: "ready 75%\n",
+ * The agent-check answer for one server of a backend: "up ready 75%\n",
  * "drain\n" or "maint\n", into buf.
  */
 void plan_agent_reply(const plan_server *want, char *buf, int size);

@@ -29,24 +29,60 @@
 
 /* ---- the connection ---- */
 
-static int connect_unix(const char *path, fl_err *err)
+static int wait_fd(int fd, short events, double deadline, const char *address, fl_err *err);
+
+/*
+ * Connects the non-blocking fd within the deadline. A blocking connect would
+ * ignore the timeout: to a Unix socket whose listener's backlog is full (a
+ * stopped or overloaded HAProxy) it waits until HAProxy accepts, to a TCP port
+ * that drops SYNs it waits for the kernel's two minutes, the event loop frozen
+ * meanwhile. A Unix socket refuses with EAGAIN while its backlog is full, so
+ * that connect is retried; a TCP connect completes in the background.
+ */
+static int connect_within(int fd, const struct sockaddr *sa, socklen_t len, double deadline, const char *address,
+			  fl_err *err)
+{
+	while (connect(fd, sa, len) < 0) {
+		if (errno == EAGAIN) {
+			if (clock_mono() >= deadline)
+				return fl_fail(err, FL_ERR_HAPROXY, "runtime api: %s did not answer in time", address);
+			poll(NULL, 0, 10);
+			continue;
+		}
+		if (errno != EINPROGRESS && errno != EINTR)
+			return fl_fail(err, FL_ERR_HAPROXY, "runtime api: cannot connect to %s: %s", address,
+				       strerror(errno));
+		if (wait_fd(fd, POLLOUT, deadline, address, err) < 0)
+			return -1;
+		int e = 0;
+		socklen_t elen = sizeof e;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) < 0)
+			e = errno;
+		if (e != 0)
+			return fl_fail(err, FL_ERR_HAPROXY, "runtime api: cannot connect to %s: %s", address,
+				       strerror(e));
+		return 0;
+	}
+	return 0;
+}
+
+static int connect_unix(const char *path, double deadline, fl_err *err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof sa.sun_path)
 		return fl_fail(err, FL_ERR_CONFIG, "runtime api: socket path %s is too long", path);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return fl_fail(err, FL_ERR_HAPROXY, "runtime api: socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		int e = errno;
+	if (connect_within(fd, (struct sockaddr *)&sa, sizeof sa, deadline, path, err) < 0) {
 		close(fd);
-		return fl_fail(err, FL_ERR_HAPROXY, "runtime api: cannot connect to %s: %s", path, strerror(e));
+		return -1;
 	}
 	return fd;
 }
 
-static int connect_tcp(const char *address, fl_err *err)
+static int connect_tcp(const char *address, double deadline, fl_err *err)
 {
 	char host[256];
 	const char *colon = strrchr(address, ':');
@@ -54,21 +90,28 @@ static int connect_tcp(const char *address, fl_err *err)
 		return fl_fail(err, FL_ERR_CONFIG, "runtime api: %s is neither a socket path nor host:port", address);
 	memcpy(host, address, (size_t)(colon - address));
 	host[colon - address] = '\0';
+	/* [::1]:9999: the brackets only delimit an IPv6 address. */
+	size_t hlen = strlen(host);
+	if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+		memmove(host, host + 1, hlen - 2);
+		host[hlen - 2] = '\0';
+	}
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *ai = NULL;
 	int rc = getaddrinfo(host, colon + 1, &hints, &ai);
 	if (rc != 0)
 		return fl_fail(err, FL_ERR_CONFIG, "runtime api: %s: %s", address, gai_strerror(rc));
-	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
 		int e = errno;
-		close(fd);
-		fd = -1;
-		errno = e;
+		freeaddrinfo(ai);
+		return fl_fail(err, FL_ERR_HAPROXY, "runtime api: socket: %s", strerror(e));
 	}
-	int e = errno;
+	rc = connect_within(fd, ai->ai_addr, ai->ai_addrlen, deadline, address, err);
 	freeaddrinfo(ai);
-	if (fd < 0)
-		return fl_fail(err, FL_ERR_HAPROXY, "runtime api: cannot connect to %s: %s", address, strerror(e));
+	if (rc < 0) {
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 
@@ -92,7 +135,7 @@ int runtime_api_call(const char *address, const char *commands, double timeout, 
 {
 	*answer = NULL;
 	double deadline = clock_mono() + timeout;
-	int fd = address[0] == '/' ? connect_unix(address, err) : connect_tcp(address, err);
+	int fd = address[0] == '/' ? connect_unix(address, deadline, err) : connect_tcp(address, deadline, err);
 	if (fd < 0)
 		return -1;
 	size_t len = strlen(commands), off = 0;
