@@ -196,18 +196,16 @@ static int ctl_parse(const ctl_spec *s, int argc, char **argv, ctl_args *a, fl_e
 		if (handled > 0)
 			continue;
 		const char *arg = argv[optind - 1];
-		if (c == ':')
-			return fl_fail(err, FL_ERR_USAGE, "%s: option %s needs a value\nHINT: run flotilla %s --help", s->name,
-				       arg, s->name);
-		int rc = c == '?' ? 1 : ctl_opt(s, c, optarg, a, err);
+		if (c == ':' || c == '?')
+			return target_bad_option(s->name, c, arg, err);
+		int rc = ctl_opt(s, c, optarg, a, err);
 		if (rc == -2)
 			return fl_fail(err, FL_ERR_USAGE, "%s: option %s does not apply to %s\nHINT: run flotilla %s --help",
 				       s->name, arg, s->name, s->name);
 		if (rc < 0)
 			return -1;
 		if (rc > 0)
-			return fl_fail(err, FL_ERR_USAGE, "%s: unknown option \"%s\"\nHINT: run flotilla %s --help", s->name,
-				       arg, s->name);
+			return target_bad_option(s->name, c, arg, err);
 	}
 	int n_pos = argc - optind;
 	if (s->per_member && n_pos != 1)

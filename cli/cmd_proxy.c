@@ -85,9 +85,7 @@ static int proxy_parse(const char *cmd, int argc, char **argv, proxy_args *a, fl
 					       cmd, optarg);
 			continue;
 		}
-		if (c == ':')
-			return fl_fail(err, FL_ERR_USAGE, "%s: option %s needs a value\nHINT: run flotilla %s --help", cmd, arg, cmd);
-		return fl_fail(err, FL_ERR_USAGE, "%s: unknown option \"%s\"\nHINT: run flotilla %s --help", cmd, arg, cmd);
+		return target_bad_option(cmd, c, arg, err);
 	}
 	if (optind >= argc)
 		return fl_fail(err, FL_ERR_USAGE, "%s: which node?\nHINT: flotilla %s NODE", cmd, cmd);

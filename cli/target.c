@@ -354,14 +354,18 @@ int target_parse_args(const char *cmd, int argc, char **argv, target_opts *o, bo
 			return -1;
 		if (handled > 0)
 			continue;
-		const char *arg = argv[optind - 1];
-		if (c == ':')
-			return fl_fail(err, FL_ERR_USAGE, "%s: option %s needs a value\nHINT: run flotilla %s --help", cmd, arg, cmd);
-		if (optopt != 0 && optopt < 0x100)
-			return fl_fail(err, FL_ERR_USAGE, "%s: unknown option \"-%c\"\nHINT: run flotilla %s --help", cmd, optopt, cmd);
-		return fl_fail(err, FL_ERR_USAGE, "%s: unknown option \"%s\"\nHINT: run flotilla %s --help", cmd, arg, cmd);
+		return target_bad_option(cmd, c, argv[optind - 1], err);
 	}
 	return 0;
+}
+
+int target_bad_option(const char *cmd, int c, const char *arg, fl_err *err)
+{
+	if (c == ':')
+		return fl_fail(err, FL_ERR_USAGE, "%s: option %s needs a value\nHINT: run flotilla %s --help", cmd, arg, cmd);
+	if (c == '?' && optopt != 0 && optopt < 0x100)
+		return fl_fail(err, FL_ERR_USAGE, "%s: unknown option \"-%c\"\nHINT: run flotilla %s --help", cmd, optopt, cmd);
+	return fl_fail(err, FL_ERR_USAGE, "%s: unknown option \"%s\"\nHINT: run flotilla %s --help", cmd, arg, cmd);
 }
 
 int target_read_cluster(const target *t, char *root, size_t root_len, etcd_kvs *kvs, fl_err *err)

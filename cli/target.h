@@ -95,6 +95,12 @@ void target_clear(target *t);
  */
 int target_read_cluster(const target *t, char *root, size_t root_len, etcd_kvs *kvs, fl_err *err);
 
+/*
+ * The usage error for a getopt_long code the command did not take: ':' (a
+ * missing value) or an unknown option; arg is argv[optind - 1]. Returns -1.
+ */
+int target_bad_option(const char *cmd, int c, const char *arg, fl_err *err);
+
 /* The help text of the shared options and of the exit codes. */
 void target_usage(FILE *f);
 

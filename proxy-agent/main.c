@@ -6,7 +6,6 @@
  * marked reloadable, and SIGTERM hands every server back to HAProxy's own
  * health checks before exiting.
  */
-#include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,15 +14,12 @@
 #include <event2/event.h>
 
 #include "check_server.h"
+#include "daemon_args.h"
 #include "config.h"
 #include "err.h"
 #include "log.h"
 #include "proxy.h"
 #include "proxy_options.h"
-
-#ifndef VERSION
-#define VERSION "dev"
-#endif
 
 typedef struct agent {
 	struct event_base *base;
@@ -86,17 +82,6 @@ static void on_sigterm(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(a->base);
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: flotilla-proxy-agent --config FILE\n"
-		   "       flotilla-proxy-agent --check --config FILE    validate the configuration and exit\n"
-		   "       flotilla-proxy-agent --sample-config          print a documented configuration\n"
-		   "       flotilla-proxy-agent --config-doc             print the settings as a markdown table\n"
-		   "       flotilla-proxy-agent --version\n\n"
-		   "Steers HAProxy in front of a Flotilla cluster: the leader alone ready in rw, the\n"
-		   "replicas weighted by lag in ro, through the Runtime API and agent checks.\n");
-}
-
 static int fail(const fl_err *err)
 {
 	log_error("%s", err->msg);
@@ -105,45 +90,17 @@ static int fail(const fl_err *err)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
-		{"sample-config", no_argument, NULL, 's'}, {"config-doc", no_argument, NULL, 'd'},
-		{"version", no_argument, NULL, 'V'},       {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
+	const daemon_info d = {
+		"flotilla-proxy-agent",
+		"Steers HAProxy in front of a Flotilla cluster: the leader alone ready in rw, the\n"
+		"replicas weighted by lag in ro, through the Runtime API and agent checks.",
+		proxy_options_table, proxy_options_table_len};
 	const char *config_path = NULL;
 	bool check = false;
-	int c;
 	log_setup("proxy-agent", NULL);
-	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			config_path = optarg;
-			break;
-		case 'k':
-			check = true;
-			break;
-		case 's':
-			config_print_sample(proxy_options_table, proxy_options_table_len, stdout);
-			return 0;
-		case 'd':
-			config_print_markdown(proxy_options_table, proxy_options_table_len, stdout);
-			return 0;
-		case 'V':
-			printf("flotilla-proxy-agent %s\n", VERSION);
-			return 0;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return FL_ERR_USAGE;
-		}
-	}
-	if (config_path == NULL || optind != argc) {
-		usage(stderr);
-		return FL_ERR_USAGE;
-	}
+	int rc = daemon_args_parse(&d, argc, argv, &config_path, &check);
+	if (rc != DAEMON_ARGS_RUN)
+		return rc;
 	proxy_options opts;
 	fl_err err = {0};
 	if (proxy_options_load(&opts, config_path, &err) < 0) {
@@ -167,7 +124,7 @@ int main(int argc, char **argv)
 		proxy_options_free(&opts);
 		return fail(&err);
 	}
-	log_info("flotilla-proxy-agent %s started (scope %s, %d haproxy, agent checks on %s)", VERSION, opts.scope,
+	log_info("flotilla-proxy-agent %s started (scope %s, %d haproxy, agent checks on %s)", FLOTILLA_VERSION, opts.scope,
 		 opts.haproxy_sockets.n, opts.agent_check_listen);
 	/* Order: learn HAProxy's server names, read the cluster, then keep both in step. */
 	proxy_reconcile(a.proxy);

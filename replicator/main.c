@@ -6,20 +6,18 @@
  * SIGINT (clean shutdown). Exit codes are the error catalogue's codes.
  */
 #include <event2/event.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
+#include "daemon_args.h"
 #include "err.h"
 #include "log.h"
 #include "node.h"
 #include "options.h"
 #include "secret.h"
-
-#define VERSION "0.1.0"
 
 typedef struct agent {
 	struct event_base *base;
@@ -81,17 +79,6 @@ static void on_sigterm(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(a->base);
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: flotilla-replicator --config FILE\n"
-		   "       flotilla-replicator --check --config FILE    validate the configuration and exit\n"
-		   "       flotilla-replicator --sample-config          print a documented configuration\n"
-		   "       flotilla-replicator --config-doc             print the settings as a markdown table\n"
-		   "       flotilla-replicator --version\n\n"
-		   "Runs beside one PostgreSQL node: bootstraps or clones it, holds or follows the\n"
-		   "leader lease in etcd, promotes, fences, follows and rejoins.\n");
-}
-
 static int fail(const fl_err *err)
 {
 	log_error("%s", err->msg);
@@ -100,45 +87,17 @@ static int fail(const fl_err *err)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
-		{"sample-config", no_argument, NULL, 's'}, {"config-doc", no_argument, NULL, 'd'},
-		{"version", no_argument, NULL, 'V'},       {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
+	const daemon_info d = {
+		"flotilla-replicator",
+		"Runs beside one PostgreSQL node: bootstraps or clones it, holds or follows the\n"
+		"leader lease in etcd, promotes, fences, follows and rejoins.",
+		options_table, options_table_len};
 	const char *config_path = NULL;
 	bool check = false;
-	int c;
 	log_setup("replicator", NULL);
-	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			config_path = optarg;
-			break;
-		case 'k':
-			check = true;
-			break;
-		case 's':
-			config_print_sample(options_table, options_table_len, stdout);
-			return 0;
-		case 'd':
-			config_print_markdown(options_table, options_table_len, stdout);
-			return 0;
-		case 'V':
-			printf("flotilla-replicator %s\n", VERSION);
-			return 0;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return FL_ERR_USAGE;
-		}
-	}
-	if (config_path == NULL || optind != argc) {
-		usage(stderr);
-		return FL_ERR_USAGE;
-	}
+	int rc = daemon_args_parse(&d, argc, argv, &config_path, &check);
+	if (rc != DAEMON_ARGS_RUN)
+		return rc;
 	options opts;
 	fl_err err = {0};
 	if (options_load(&opts, config_path, &err) < 0) {
@@ -172,7 +131,7 @@ int main(int argc, char **argv)
 		options_free(&opts);
 		return fail(&err);
 	}
-	log_info("flotilla-replicator %s started (scope %s, ttl %ld s, loop_wait %g s)", VERSION, opts.scope, opts.ttl,
+	log_info("flotilla-replicator %s started (scope %s, ttl %ld s, loop_wait %g s)", FLOTILLA_VERSION, opts.scope, opts.ttl,
 		 opts.loop_wait);
 	a.tick = evtimer_new(a.base, on_tick, &a);
 	struct event *sigs[] = {

@@ -1,0 +1,62 @@
+/*
+ * daemon_args: the daemons' shared command line; see daemon_args.h.
+ */
+#include "daemon_args.h"
+
+#include <getopt.h>
+#include <stdio.h>
+
+#include "err.h"
+
+static void usage(const daemon_info *d, FILE *f)
+{
+	fprintf(f, "usage: %1$s --config FILE\n"
+		   "       %1$s --check --config FILE    validate the configuration and exit\n"
+		   "       %1$s --sample-config          print a documented configuration\n"
+		   "       %1$s --config-doc             print the settings as a markdown table\n"
+		   "       %1$s --version\n\n%2$s\n",
+		d->program, d->summary);
+}
+
+int daemon_args_parse(const daemon_info *d, int argc, char **argv, const char **config_path, bool *check)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
+		{"sample-config", no_argument, NULL, 's'}, {"config-doc", no_argument, NULL, 'd'},
+		{"version", no_argument, NULL, 'V'},       {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	*config_path = NULL;
+	*check = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			*config_path = optarg;
+			break;
+		case 'k':
+			*check = true;
+			break;
+		case 's':
+			config_print_sample(d->table, d->table_len, stdout);
+			return 0;
+		case 'd':
+			config_print_markdown(d->table, d->table_len, stdout);
+			return 0;
+		case 'V':
+			printf("%s %s\n", d->program, FLOTILLA_VERSION);
+			return 0;
+		case 'h':
+			usage(d, stdout);
+			return 0;
+		default:
+			usage(d, stderr);
+			return FL_ERR_USAGE;
+		}
+	}
+	if (*config_path == NULL || optind != argc) {
+		usage(d, stderr);
+		return FL_ERR_USAGE;
+	}
+	return DAEMON_ARGS_RUN;
+}
