@@ -1116,8 +1116,10 @@ static int up_proxy_files(const local_cluster *c, const run_as *as, fl_err *err)
 	str_fmt(rw, sizeof rw, "127.0.0.1:%d", c->rw_port);
 	str_fmt(ro, sizeof ro, "127.0.0.1:%d", c->ro_port);
 	str_fmt(metrics, sizeof metrics, "127.0.0.1:%d", c->metrics_port);
-	haproxy_params hp = {rw, ro, metrics, c->haproxy_socket, "127.0.0.1", c->agent_port, LOCAL_MAX_LAG, 1000,
-			     servers, c->n};
+	char state_file[PATH_MAX];
+	str_fmt(state_file, sizeof state_file, "%s/haproxy/server-state", c->dir);
+	haproxy_params hp = {rw, ro, metrics, c->haproxy_socket, state_file, "127.0.0.1", c->agent_port, LOCAL_MAX_LAG,
+			     1000, servers, c->n};
 	char *cfg = haproxy_config_render(haproxy_template, &hp, err);
 	if (cfg == NULL)
 		return -1;
@@ -1133,8 +1135,8 @@ static int up_proxy_files(const local_cluster *c, const run_as *as, fl_err *err)
 	fprintf(f, "# flotilla-proxy-agent settings, written by `flotilla local up --haproxy`.\n");
 	conf_add_string(f, "name", "proxy-agent");
 	conf_add_string(f, "scope", LOCAL_SCOPE);
-	fprintf(f, "etcd = {\n  endpoints = [ \"%s\" ];\n};\nhaproxy = {\n  sockets = [ \"%s\" ];\n};\n", c->endpoint,
-		c->haproxy_socket);
+	fprintf(f, "etcd = {\n  endpoints = [ \"%s\" ];\n};\nhaproxy = {\n  sockets = [ \"%s\" ];\n  state_files = [ \"%s\" ];\n};\n",
+		c->endpoint, c->haproxy_socket, state_file);
 	str_fmt(listen, sizeof listen, "127.0.0.1:%d", c->agent_port);
 	fprintf(f, "agent_check = {\n  ");
 	conf_add_string(f, "listen", listen);

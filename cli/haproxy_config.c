@@ -28,6 +28,8 @@ static int placeholder_write(FILE *f, const char *name, size_t len, const haprox
 		fputs(p->metrics_bind, f);
 	else if (IS("STATS_SOCKET"))
 		fputs(p->stats_socket, f);
+	else if (IS("STATE_FILE"))
+		fputs(p->state_file, f);
 	else if (IS("AGENT_ADDR"))
 		fputs(p->agent_addr, f);
 	else if (IS("AGENT_PORT"))

@@ -24,6 +24,7 @@ typedef struct haproxy_params {
 	const char *ro_bind;
 	const char *metrics_bind;
 	const char *stats_socket;  /* path of the admin-level Runtime API socket */
+	const char *state_file;    /* the server-state-file the proxy agent keeps current */
 	const char *agent_addr;    /* where flotilla-proxy-agent answers agent checks */
 	int agent_port;
 	const char *max_lag;       /* the ro health check's lag limit, e.g. "16MB" */

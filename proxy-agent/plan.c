@@ -59,7 +59,7 @@ static plan_server want_rw(const cluster_view *v, const member *m, const char *n
 }
 
 /* ro for anything but a primary that leads; the leader is placed once the replicas are known. */
-static plan_server want_ro(const plan_config *cfg, const cluster_view *v, const member *m, bool drained)
+static plan_server want_ro(const plan_config *cfg, const cluster_view *v, const member *m, bool drained, bool lag_held)
 {
 	if (m == NULL)
 		return server(PLAN_MAINT, 0, "no member record");
@@ -74,13 +74,15 @@ static plan_server want_ro(const plan_config *cfg, const cluster_view *v, const 
 	if (drained)
 		return server(PLAN_DRAIN, 0, "drained by the operator");
 	int w = plan_lag_weight(cfg, plan_replay_lag(v, m));
-	if (w == 0)
+	if (w == 0 && lag_held)
 		return server(PLAN_DRAIN, 0, "replay lag beyond max_lag");
+	if (w == 0)
+		return server(PLAN_READY, cfg->min_weight, "replay lag beyond max_lag for less than ro.lag_grace");
 	return server(PLAN_READY, w, "replica");
 }
 
 void plan_make(const plan_config *cfg, const cluster_view *v, char names[][CLUSTER_NAME_MAX], const bool *drained,
-	       int n, plan *out)
+	       const bool *lag_held, int n, plan *out)
 {
 	memset(out, 0, sizeof *out);
 	if (n > PLAN_MAX_SERVERS)
@@ -97,7 +99,7 @@ void plan_make(const plan_config *cfg, const cluster_view *v, char names[][CLUST
 			snprintf(out->writer, sizeof out->writer, "%s", names[i]);
 			continue;
 		}
-		out->want[PLAN_RO][i] = want_ro(cfg, v, m, drained != NULL && drained[i]);
+		out->want[PLAN_RO][i] = want_ro(cfg, v, m, drained != NULL && drained[i], lag_held == NULL || lag_held[i]);
 		replica_ready = replica_ready || out->want[PLAN_RO][i].admin == PLAN_READY;
 	}
 	if (leader < 0)
@@ -112,8 +114,8 @@ void plan_make(const plan_config *cfg, const cluster_view *v, char names[][CLUST
 		out->want[PLAN_RO][leader] = server(PLAN_READY, 100, "primary serves reads (primary_in_ro = always)");
 	else if (cfg->primary_in_ro == PRIMARY_IN_RO_FALLBACK && !replica_ready)
 		out->want[PLAN_RO][leader] = server(PLAN_READY, 100, "no replica is fit: the primary serves reads");
-	else
-		out->want[PLAN_RO][leader] = server(PLAN_MAINT, 0, "primary: reads go to replicas");
+	else /* drain, not maint: a fallback that ends must not cut the read sessions open on the primary */
+		out->want[PLAN_RO][leader] = server(PLAN_DRAIN, 0, "primary: reads go to replicas");
 }
 
 int plan_find(const plan *p, const char *name)

@@ -9,7 +9,8 @@
  * member record says it was promoted; "ro" holds every node and balances over
  * replicas with a weight derived from their replay lag, drains a replica that
  * lags beyond the limit or that the operator drained, and takes the primary
- * only when no replica is fit (primary_in_ro = fallback), always or never.
+ * only when no replica is fit (primary_in_ro = fallback), always or never;
+ * otherwise the primary is drained from ro (its open read sessions run on).
  */
 #ifndef FL_PROXY_PLAN_H
 #define FL_PROXY_PLAN_H
@@ -64,10 +65,14 @@ uint64_t plan_replay_lag(const cluster_view *v, const member *m);
 /*
  * The wanted state of each server in names[0..n) (HAProxy's server names are
  * the nodes' names). drained[i] is true when the operator drained names[i]
- * (`flotilla drain`). A name with no member record is in maintenance.
+ * (`flotilla drain`). lag_held[i] is true when names[i]'s replay lag has been
+ * beyond max_lag for ro.lag_grace already: a lag seen beyond it for a shorter
+ * time (a write burst, or records published half a second apart) keeps the
+ * replica ready at min_weight. Either array may be NULL (none drained; every
+ * lag held). A name with no member record is in maintenance.
  */
 void plan_make(const plan_config *cfg, const cluster_view *v, char names[][CLUSTER_NAME_MAX], const bool *drained,
-	       int n, plan *out);
+	       const bool *lag_held, int n, plan *out);
 
 /* Index of a server in the plan, -1 when absent. */
 int plan_find(const plan *p, const char *name);

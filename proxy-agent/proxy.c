@@ -3,11 +3,14 @@
  */
 #include "proxy.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "clock.h"
 #include "cluster.h"
 #include "etcd.h"
 #include "log.h"
@@ -18,6 +21,7 @@
 
 typedef struct haproxy {
 	const char *address;
+	const char *state_file; /* its server-state-file, NULL for none */
 	bool up;                                       /* the last exchange worked */
 	plan_seen seen[PLAN_BACKENDS][PLAN_MAX_SERVERS]; /* indexed like the plan's names */
 	long sessions[PLAN_BACKENDS][PLAN_MAX_SERVERS];  /* current sessions, from the last reconcile */
@@ -37,6 +41,10 @@ struct proxy {
 	haproxy haproxies[PROXY_MAX_HAPROXIES];
 	bool etcd_ok;
 	int64_t lease; /* of this agent's status record, 0 when none */
+	/* Since when each member's replay lag is beyond max_lag (0: it is not), by name. */
+	int n_lagging;
+	char lagging[PLAN_MAX_SERVERS][CLUSTER_NAME_MAX];
+	double lagging_since[PLAN_MAX_SERVERS];
 };
 
 proxy *proxy_new(const proxy_options *o, fl_err *err)
@@ -61,7 +69,10 @@ proxy *proxy_new(const proxy_options *o, fl_err *err)
 	etcd_set_timeout(p->etcd, o->retry_timeout);
 	p->n_haproxies = o->haproxy_sockets.n;
 	for (int i = 0; i < p->n_haproxies; i++)
-		p->haproxies[i] = (haproxy){.address = o->haproxy_sockets.v[i], .up = true};
+		p->haproxies[i] = (haproxy){.address = o->haproxy_sockets.v[i], .up = true,
+					    .state_file = i < o->haproxy_state_files.n && o->haproxy_state_files.v[i][0]
+								  ? o->haproxy_state_files.v[i]
+								  : NULL};
 	return p;
 }
 
@@ -142,14 +153,28 @@ static bool haproxy_send(haproxy *h, char cmds[][PLAN_COMMAND_MAX], int n, doubl
 	return ok;
 }
 
-/* Commands for every server of the plan whose seen state differs, into cmds. */
+/*
+ * Commands for every server of the plan whose seen state differs, into cmds:
+ * those of servers to be ready first, so that a backend never passes through
+ * a moment with no server available (a replica back in ro before the primary
+ * leaves it, the new leader ready in rw before anything else changes).
+ */
 static int plan_diff(const plan *pl, const haproxy *h, char cmds[][PLAN_COMMAND_MAX], int max)
 {
 	int n = 0;
-	for (int b = 0; b < PLAN_BACKENDS; b++)
-		for (int i = 0; i < pl->n; i++)
-			n += plan_commands((plan_backend)b, pl->names[i], &h->seen[b][i], &pl->want[b][i], cmds + n, max - n);
+	for (int ready_pass = 1; ready_pass >= 0; ready_pass--)
+		for (int b = 0; b < PLAN_BACKENDS; b++)
+			for (int i = 0; i < pl->n; i++)
+				if ((pl->want[b][i].admin == PLAN_READY) == ready_pass)
+					n += plan_commands((plan_backend)b, pl->names[i], &h->seen[b][i], &pl->want[b][i],
+							   cmds + n, max - n);
 	return n;
+}
+
+static int plan_diff_count(const plan *pl, const haproxy *h)
+{
+	static char cmds[PROXY_MAX_COMMANDS][PLAN_COMMAND_MAX];
+	return plan_diff(pl, h, cmds, PROXY_MAX_COMMANDS);
 }
 
 static void haproxy_push(proxy *p, haproxy *h)
@@ -222,15 +247,42 @@ static void drains_read(const proxy *p, const etcd_kvs *kvs, char names[][CLUSTE
 	}
 }
 
+/* Whether each name's replay lag has been beyond max_lag for lag_grace, remembering since when. */
+static void lags_read(proxy *p, const cluster_view *v, char names[][CLUSTER_NAME_MAX], int n, double now, bool *held)
+{
+	for (int i = 0; i < n; i++) {
+		const member *m = cluster_member(v, names[i]);
+		bool beyond = m != NULL && plan_replay_lag(v, m) > p->cfg.max_lag;
+		int k = 0;
+		while (k < p->n_lagging && strcmp(p->lagging[k], names[i]) != 0)
+			k++;
+		if (k == p->n_lagging && k < PLAN_MAX_SERVERS) {
+			snprintf(p->lagging[k], CLUSTER_NAME_MAX, "%s", names[i]);
+			p->lagging_since[k] = 0;
+			p->n_lagging++;
+		}
+		if (k == PLAN_MAX_SERVERS) {
+			held[i] = beyond;
+			continue;
+		}
+		if (!beyond)
+			p->lagging_since[k] = 0;
+		else if (p->lagging_since[k] == 0)
+			p->lagging_since[k] = now;
+		held[i] = beyond && now - p->lagging_since[k] >= p->o->lag_grace;
+	}
+}
+
 /* Re-plans from a fresh view; pushes to every HAProxy when the plan changed. */
 static void replan(proxy *p, const cluster_view *v, const etcd_kvs *kvs)
 {
 	static char names[PLAN_MAX_SERVERS][CLUSTER_NAME_MAX];
-	bool drained[PLAN_MAX_SERVERS];
+	bool drained[PLAN_MAX_SERVERS], held[PLAN_MAX_SERVERS];
 	int n = plan_names(p, v, names);
 	drains_read(p, kvs, names, n, drained);
+	lags_read(p, v, names, n, clock_mono(), held);
 	plan next;
-	plan_make(&p->cfg, v, names, drained, n, &next);
+	plan_make(&p->cfg, v, names, drained, held, n, &next);
 	if (p->have_plan && plan_same(&p->plan, &next))
 		return;
 	log_changes(p->have_plan ? &p->plan : NULL, &next);
@@ -316,6 +368,26 @@ static void haproxy_read_sessions(proxy *p, haproxy *h)
 		}
 }
 
+/*
+ * HAProxy's own `show servers state` answer is the format of its
+ * server-state-file: written aside and renamed, so that HAProxy never loads
+ * half a file.
+ */
+static void state_file_write(const haproxy *h, const char *answer)
+{
+	char tmp[4096];
+	if (h->state_file == NULL || (size_t)snprintf(tmp, sizeof tmp, "%s.tmp", h->state_file) >= sizeof tmp)
+		return;
+	FILE *f = fopen(tmp, "w");
+	bool ok = f != NULL && fputs(answer, f) >= 0;
+	if (f != NULL && fclose(f) != 0)
+		ok = false;
+	if (!ok || rename(tmp, h->state_file) != 0) {
+		log_warn("haproxy %s: cannot write the state file %s: %s", h->address, h->state_file, strerror(errno));
+		unlink(tmp);
+	}
+}
+
 /* Reads one HAProxy's servers of rw and ro into its seen states; false when that failed. */
 static bool haproxy_read(proxy *p, haproxy *h)
 {
@@ -329,7 +401,6 @@ static bool haproxy_read(proxy *p, haproxy *h)
 		free(answer);
 		return false;
 	}
-	free(answer);
 	haproxy_mark(h, true, NULL);
 	haproxy_forget(h);
 	haproxy_read_sessions(p, h);
@@ -343,6 +414,10 @@ static bool haproxy_read(proxy *p, haproxy *h)
 				h->seen[b][i] = runtime_api_seen(&servers[k]);
 		}
 	}
+	/* Only a state that matches the plan is worth restoring after a restart. */
+	if (p->have_plan && plan_diff_count(&p->plan, h) == 0)
+		state_file_write(h, answer);
+	free(answer);
 	return true;
 }
 
@@ -422,11 +497,19 @@ void proxy_release(proxy *p)
 	static char cmds[PROXY_MAX_COMMANDS][PLAN_COMMAND_MAX];
 	if (!p->have_plan)
 		return;
+	/*
+	 * A server leaving maintenance counts as up until its checks say
+	 * otherwise: those the plan kept out are marked down at once and come
+	 * up only when their own checks pass (one check in rw, two in ro).
+	 */
 	int n = 0;
 	for (int b = 0; b < PLAN_BACKENDS; b++)
-		for (int i = 0; i < p->plan.n && n + 2 <= PROXY_MAX_COMMANDS; i++) {
-			snprintf(cmds[n++], PLAN_COMMAND_MAX, "set server %s/%s state ready", plan_backend_names[b], p->plan.names[i]);
-			snprintf(cmds[n++], PLAN_COMMAND_MAX, "set server %s/%s weight 100%%", plan_backend_names[b], p->plan.names[i]);
+		for (int i = 0; i < p->plan.n && n + 3 <= PROXY_MAX_COMMANDS; i++) {
+			const char *be = plan_backend_names[b], *name = p->plan.names[i];
+			snprintf(cmds[n++], PLAN_COMMAND_MAX, "set server %s/%s state ready", be, name);
+			if (p->plan.want[b][i].admin != PLAN_READY)
+				snprintf(cmds[n++], PLAN_COMMAND_MAX, "set server %s/%s health down", be, name);
+			snprintf(cmds[n++], PLAN_COMMAND_MAX, "set server %s/%s weight 100%%", be, name);
 		}
 	for (int h = 0; h < p->n_haproxies; h++)
 		if (haproxy_send(&p->haproxies[h], cmds, n, p->o->haproxy_timeout))

@@ -25,11 +25,13 @@ const opt_def proxy_options_table[] = {
 	{"poll_interval", OPT_DOUBLE, "0.1", 0.02, 10, true, "FLOTILLA_POLL_INTERVAL", O(poll_interval), "seconds between two reads of the cluster from etcd"},
 	{"reconcile_interval", OPT_DOUBLE, "2", 0.1, 3600, true, "FLOTILLA_RECONCILE_INTERVAL", O(reconcile_interval), "seconds between two comparisons of every HAProxy's servers with the plan"},
 	{"haproxy.sockets", OPT_LIST, NULL, NORANGE, false, "FLOTILLA_HAPROXY_SOCKETS", O(haproxy_sockets), "Runtime API addresses (admin-level stats sockets: a path, or host:port), one per HAProxy"},
+	{"haproxy.state_files", OPT_LIST, "", NORANGE, false, "FLOTILLA_HAPROXY_STATE_FILES", O(haproxy_state_files), "for each socket, the server-state-file its HAProxy loads at start (\"\" for none): kept current, so a restarted HAProxy starts with the plan"},
 	{"haproxy.timeout", OPT_DOUBLE, "1.0", 0.05, 60, true, "FLOTILLA_HAPROXY_TIMEOUT", O(haproxy_timeout), "seconds one Runtime API exchange may take"},
 	{"agent_check.listen", OPT_STRING, "127.0.0.1:5480", NORANGE, false, "FLOTILLA_AGENT_CHECK_LISTEN", O(agent_check_listen), "host:port where HAProxy's agent checks connect"},
 	{"ro.max_lag", OPT_INT, "16777216", 0, 1e15, true, "FLOTILLA_RO_MAX_LAG", O(max_lag), "bytes of replay lag beyond which a replica leaves the ro pool (drain)"},
 	{"ro.full_weight_lag", OPT_INT, "1048576", 0, 1e15, true, "FLOTILLA_RO_FULL_WEIGHT_LAG", O(full_weight_lag), "bytes of replay lag up to which a replica keeps its full weight"},
 	{"ro.min_weight", OPT_INT, "10", 1, 100, true, "FLOTILLA_RO_MIN_WEIGHT", O(min_weight), "weight in percent of a replica at max_lag; it falls linearly from 100 at full_weight_lag"},
+	{"ro.lag_grace", OPT_DOUBLE, "1.0", 0, 3600, true, "FLOTILLA_RO_LAG_GRACE", O(lag_grace), "seconds a replica's replay lag must stay beyond max_lag before it is drained (a write burst only lowers its weight)"},
 	{"ro.primary_in_ro", OPT_STRING, "fallback", NORANGE, true, "FLOTILLA_PRIMARY_IN_RO", O(primary_in_ro), "the primary in ro: fallback (only when no replica is fit), always, never"},
 	{"log_level", OPT_STRING, "info", NORANGE, true, "FLOTILLA_LOG_LEVEL", O(log_level), "error, warn, info or debug"},
 };
@@ -51,6 +53,14 @@ static int validate(const proxy_options *o, fl_err *err)
 		const char *s = o->haproxy_sockets.v[i];
 		if (s[0] != '/' && strrchr(s, ':') == NULL)
 			return fl_fail(err, FL_ERR_CONFIG, "config: haproxy.sockets item \"%s\" is neither an absolute path nor host:port", s);
+	}
+	if (o->haproxy_state_files.n != 0 && o->haproxy_state_files.n != o->haproxy_sockets.n)
+		return fl_fail(err, FL_ERR_CONFIG, "config: haproxy.state_files has %d items, haproxy.sockets %d\nHINT: one state file per socket, \"\" for none",
+			       o->haproxy_state_files.n, o->haproxy_sockets.n);
+	for (int i = 0; i < o->haproxy_state_files.n; i++) {
+		const char *f = o->haproxy_state_files.v[i];
+		if (f[0] != '\0' && f[0] != '/')
+			return fl_fail(err, FL_ERR_CONFIG, "config: haproxy.state_files item \"%s\" is not an absolute path", f);
 	}
 	const char *colon = strrchr(o->agent_check_listen, ':');
 	char *end = NULL;

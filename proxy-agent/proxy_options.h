@@ -18,11 +18,13 @@ typedef struct proxy_options {
 	double poll_interval;
 	double reconcile_interval;
 	str_list haproxy_sockets;
+	str_list haproxy_state_files;
 	double haproxy_timeout;
 	char *agent_check_listen;
 	long max_lag;
 	long full_weight_lag;
 	long min_weight;
+	double lag_grace;
 	char *primary_in_ro;
 	char *log_level;
 } proxy_options;

@@ -26,6 +26,7 @@ static haproxy_params params(int n)
 	                        .ro_bind = "127.0.0.1:5001",
 	                        .metrics_bind = "127.0.0.1:8404",
 	                        .stats_socket = "/run/haproxy/admin.sock",
+	                        .state_file = "/run/haproxy/server-state",
 	                        .agent_addr = "127.0.0.2",
 	                        .agent_port = 5480,
 	                        .max_lag = "16MB",
@@ -99,6 +100,8 @@ static void test_real_template_has_every_placeholder_substituted(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
 	CU_ASSERT_PTR_NULL(strchr(cfg, '@'));
 	CU_ASSERT_EQUAL(count(cfg, "stats socket /run/haproxy/admin.sock mode 600 level admin"), 1);
+	CU_ASSERT_EQUAL(count(cfg, "server-state-file /run/haproxy/server-state"), 1);
+	CU_ASSERT_EQUAL(count(cfg, "load-server-state-from-file global"), 1);
 	CU_ASSERT_EQUAL(count(cfg, "maxconn 1234\n"), 1);
 	CU_ASSERT_EQUAL(count(cfg, "bind 127.0.0.1:5000\n"), 1);
 	CU_ASSERT_EQUAL(count(cfg, "bind 127.0.0.1:5001\n"), 1);

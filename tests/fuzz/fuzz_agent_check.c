@@ -58,7 +58,7 @@ static void check_reply(const agent_check_request *req, bool leads, uint64_t lag
 	plan_config cfg = {
 	    .max_lag = 1000, .full_weight_lag = 100, .min_weight = 10, .primary_in_ro = PRIMARY_IN_RO_FALLBACK};
 	plan p;
-	plan_make(&cfg, &v, names, NULL, 3, &p);
+	plan_make(&cfg, &v, names, NULL, NULL, 3, &p);
 	int i = plan_find(&p, req->server);
 	if (i != 0)
 		fail("the requested server is not found in the plan", data, size);

@@ -12,11 +12,16 @@ Pieces:
   Writer      thread inserting increasing ids, recording acknowledged ones
               (async libpq connections, a 2 s deadline, no statement_timeout)
   WriteProbe  writes to every node's own dsn every 100 ms, records successes
+  PortProbe   opens sessions on one dsn in a loop, records the serving port
   TcpProxy    loopback TCP forwarder with cut() (black hole) and heal()
+  runtime_api, server_states, haproxy_stats, start_haproxy
+              HAProxy of `local up --haproxy` (Cluster(haproxy=True)):
+              its Runtime API, its servers' states, a restart
   wait_for    polling with a clear timeout message
   run_test    entry point: runs a test function, exits non-zero on failure
 """
 import base64
+import datetime
 import json
 import os
 import random
@@ -498,6 +503,29 @@ class WriteProbe(threading.Thread):
             return [r for r in self.records if name is None or r[1] == name]
 
 
+class PortProbe(threading.Thread):
+    """Opens sessions on dsn in a loop (a new connection each, 1 s connect
+    timeout) and records (monotonic t, server port) of each one that
+    answered; failures are not recorded (a port not there yet)."""
+
+    def __init__(self, dsn):
+        super().__init__(daemon=True)
+        self.dsn = dsn
+        self.stop_event = threading.Event()
+        self.hits = []
+
+    def run(self):
+        while not self.stop_event.is_set():
+            try:
+                self.hits.append((time.monotonic(), query(self.dsn, "SELECT inet_server_port()", timeout=1)[0][0]))
+            except Exception:  # noqa: BLE001 - HAProxy not there yet, or no server
+                self.stop_event.wait(0.005)
+
+    def stop(self):
+        self.stop_event.set()
+        self.join(10)
+
+
 # ---------------------------------------------------------------- etcd
 
 def etcd_get(endpoint, key, timeout=2):
@@ -551,6 +579,141 @@ class KeyWatcher(threading.Thread):
         return ", ".join("%+.2fs %s" % (t - t0, v) for t, v in self.history())
 
 
+# ---------------------------------------------------------------- HAProxy
+
+# srv_admin_state bits of `show servers state` (HAProxy's SRV_ADMF_*).
+ADMF_FMAINT, ADMF_IMAINT, ADMF_CMAINT, ADMF_FDRAIN, ADMF_IDRAIN, ADMF_RMAINT, ADMF_HMAINT = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40
+ADMF_MAINT = ADMF_FMAINT | ADMF_IMAINT | ADMF_CMAINT | ADMF_RMAINT | ADMF_HMAINT
+ADMF_DRAIN = ADMF_FDRAIN | ADMF_IDRAIN
+SRV_OP_STOPPED, SRV_OP_STARTING, SRV_OP_RUNNING, SRV_OP_STOPPING = 0, 1, 2, 3
+
+
+def runtime_api(cluster, cmd, timeout=2.0, path=None):
+    """Sends one command line to the cluster's HAProxy Runtime API (the
+    admin-level stats socket of cluster.json, or path) and returns its whole
+    answer (HAProxy closes the connection after answering)."""
+    path = path or cluster.info["haproxy"]["stats_socket"]
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(path)
+        s.sendall(cmd.rstrip("\n").encode() + b"\n")
+        chunks = []
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            chunks.append(d)
+    finally:
+        s.close()
+    return b"".join(chunks).decode(errors="replace")
+
+
+def server_states(cluster):
+    """{(backend, server): (op_state, admin_state, uweight)} from `show
+    servers state` (columns found by name in its header line)."""
+    text = runtime_api(cluster, "show servers state")
+    cols = None
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            cols = line[1:].split()
+            continue
+        f = line.split()
+        if cols is None or len(f) < len(cols):
+            continue
+        row = dict(zip(cols, f))
+        out[(row["be_name"], row["srv_name"])] = (int(row["srv_op_state"]), int(row["srv_admin_state"]),
+                                                  int(row["srv_uweight"]))
+    if cols is None:
+        raise RuntimeError("show servers state: no header in %r" % text[:200])
+    return out
+
+
+def srv_ready(st):
+    """True for a (op_state, admin_state, uweight) that takes connections:
+    UP, neither in maintenance nor draining, weight above 0."""
+    op, adm, w = st
+    return op == SRV_OP_RUNNING and not adm & (ADMF_MAINT | ADMF_DRAIN) and w > 0
+
+
+def srv_in_maint(st):
+    return bool(st[1] & ADMF_MAINT)
+
+
+def srv_out(st):
+    """True for a server that takes no new sessions: in maintenance or draining."""
+    return bool(st[1] & (ADMF_MAINT | ADMF_DRAIN))
+
+
+def describe_states(states, backend=None):
+    """"rw/n1 UP ready 100, rw/n2 DOWN maint 100, ..." for a log line."""
+    parts = []
+    for (be, srv), (op, adm, w) in sorted(states.items()):
+        if backend is not None and be != backend:
+            continue
+        admin = "maint" if adm & ADMF_MAINT else "drain" if adm & ADMF_DRAIN else "ready"
+        op_name = {SRV_OP_STOPPED: "DOWN", SRV_OP_STARTING: "STARTING", SRV_OP_RUNNING: "UP",
+                   SRV_OP_STOPPING: "STOPPING"}.get(op, str(op))
+        parts.append("%s/%s %s %s %d" % (be, srv, op_name, admin, w))
+    return ", ".join(parts)
+
+
+def haproxy_stats(cluster):
+    """{(pxname, svname): {column: value}} from `show stat` (CSV)."""
+    text = runtime_api(cluster, "show stat")
+    lines = [l for l in text.splitlines() if l.strip()]
+    if not lines or not lines[0].startswith("# "):
+        raise RuntimeError("show stat: unexpected answer %r" % text[:200])
+    cols = lines[0][2:].split(",")
+    out = {}
+    for line in lines[1:]:
+        row = dict(zip(cols, line.split(",")))
+        out[(row["pxname"], row["svname"])] = row
+    return out
+
+
+def start_haproxy(cluster):
+    """Starts the cluster's HAProxy again as `flotilla local up` does
+    (`haproxy -db -f <config>` as postgres, in its own session, output
+    appended to its log). Returns its pid; teardown stops it."""
+    hp = cluster.info["haproxy"]
+    cmd = ["setpriv", "--reuid", "postgres", "--regid", "postgres", "--init-groups", "--",
+           "haproxy", "-db", "-f", hp["config"]]
+    logf = open(hp["log"], "ab")
+    try:
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                             start_new_session=True, cwd=os.path.dirname(hp["config"]))
+    finally:
+        logf.close()
+
+    def stop():
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+    cluster.cleanups.append(stop)
+    log("started haproxy: pid %d (%s)" % (p.pid, " ".join(cmd[-4:])))
+    return p.pid
+
+
+def log_line_time(path, needle, offset=0):
+    """(epoch seconds, line) of the first line of a Flotilla log at or after
+    byte offset that contains needle, its time read from the ISO UTC
+    timestamp that starts the line; None when no line has it yet."""
+    with open(path, errors="replace") as f:
+        f.seek(offset)
+        for line in f:
+            if needle in line:
+                ts = line.split(" ", 1)[0]
+                t = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+                return t.timestamp(), line.rstrip("\n")
+    return None
+
+
 # ---------------------------------------------------------------- cluster
 
 class Cluster:
@@ -559,7 +722,7 @@ class Cluster:
     with-block (or a failed up) the tail of every agent.log and etcd.log is
     printed. Set FLOTILLA_IT_KEEP=1 to keep the directory."""
 
-    def __init__(self, nodes=3, sync=False, timeout=180, extra_args=()):
+    def __init__(self, nodes=3, sync=False, timeout=180, extra_args=(), haproxy=False):
         self.build = build_dir()
         self.flotilla = os.path.join(self.build, "flotilla")
         self.replicator = os.path.join(self.build, "flotilla-replicator")
@@ -567,6 +730,7 @@ class Cluster:
         self.sync = sync
         self.timeout = timeout
         self.extra_args = list(extra_args)
+        self.haproxy = haproxy
         self.top = None
         self.dir = None
         self.info = None
@@ -584,6 +748,8 @@ class Cluster:
                 "--base-port", str(self.base_port), "--timeout", str(self.timeout)]
         if self.sync:
             args.append("--sync")
+        if self.haproxy:
+            args.append("--haproxy")
         args += self.extra_args
         log("$ " + " ".join(args))
         t = time.monotonic()

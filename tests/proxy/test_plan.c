@@ -223,7 +223,7 @@ typedef struct row {
 
 static const row rows[] = {
 	{"healthy cluster: the leader alone writes, replicas read", r_healthy_cluster, RW_N1,
-	 {"maint", "ready 100", "ready 100"}, "n1", PLAN_RO, 0, "primary: reads go to replicas"},
+	 {"drain", "ready 100", "ready 100"}, "n1", PLAN_RO, 0, "primary: reads go to replicas"},
 	{"no leader key: nothing writes", r_no_leader_key, RW_NONE, {"maint", "ready 100", "ready 100"}, "", PLAN_RW, 0,
 	 "not the leader"},
 	{"no leader key: a former primary does not read", r_no_leader_key, RW_NONE, {"maint", "ready 100", "ready 100"}, "",
@@ -231,49 +231,49 @@ static const row rows[] = {
 	{"key holder still a replica is not promoted yet", r_key_holder_not_yet_promoted, RW_NONE,
 	 {"maint", "ready 100", "ready 100"}, "", PLAN_RW, 1, "leader not yet promoted"},
 	{"promoted new leader writes", r_promoted_new_leader, {"maint", "ready 100", "maint"},
-	 {"maint", "maint", "ready 100"}, "n2", PLAN_RW, 1, "leader"},
+	 {"maint", "drain", "ready 100"}, "n2", PLAN_RW, 1, "leader"},
 	{"old leader down after a failover is in maintenance", r_promoted_new_leader, {"maint", "ready 100", "maint"},
-	 {"maint", "maint", "ready 100"}, "n2", PLAN_RO, 0, "postgres not running"},
+	 {"maint", "drain", "ready 100"}, "n2", PLAN_RO, 0, "postgres not running"},
 	{"leader whose postgres is down does not write", r_leader_not_running, RW_NONE, {"maint", "ready 100", "ready 100"},
 	 "", PLAN_RW, 0, "leader's postgres not running"},
 	{"leader whose postgres is down does not read", r_leader_not_running, RW_NONE, {"maint", "ready 100", "ready 100"},
 	 "", PLAN_RO, 0, "postgres not running"},
 	{"a primary without the key neither writes", r_primary_without_key, {"maint", "ready 100", "maint"},
-	 {"maint", "maint", "ready 100"}, "n2", PLAN_RW, 0, "not the leader"},
+	 {"maint", "drain", "ready 100"}, "n2", PLAN_RW, 0, "not the leader"},
 	{"a primary without the key nor reads", r_primary_without_key, {"maint", "ready 100", "maint"},
-	 {"maint", "maint", "ready 100"}, "n2", PLAN_RO, 0, "a primary that does not hold the leader key"},
+	 {"maint", "drain", "ready 100"}, "n2", PLAN_RO, 0, "a primary that does not hold the leader key"},
 	{"a server without member record is in maintenance", r_member_record_missing, RW_N1,
-	 {"maint", "ready 100", "maint"}, "n1", PLAN_RO, 2, "no member record"},
+	 {"drain", "ready 100", "maint"}, "n1", PLAN_RO, 2, "no member record"},
 	{"a leader without member record does not write", r_leader_record_missing, RW_NONE,
 	 {"maint", "ready 100", "ready 100"}, "", PLAN_RO, 0, "no member record"},
 	{"a replica whose postgres is down is in maintenance", r_replica_not_running, RW_N1,
-	 {"maint", "ready 100", "maint"}, "n1", PLAN_RO, 2, "postgres not running"},
-	{"an uninitialized member does not read", r_uninitialized_member, RW_N1, {"maint", "ready 100", "maint"}, "n1",
+	 {"drain", "ready 100", "maint"}, "n1", PLAN_RO, 2, "postgres not running"},
+	{"an uninitialized member does not read", r_uninitialized_member, RW_N1, {"drain", "ready 100", "maint"}, "n1",
 	 PLAN_RO, 2, "not a replica"},
-	{"noloadbalance replica leaves ro", r_noloadbalance_replica, RW_N1, {"maint", "maint", "ready 100"}, "n1", PLAN_RO,
+	{"noloadbalance replica leaves ro", r_noloadbalance_replica, RW_N1, {"drain", "maint", "ready 100"}, "n1", PLAN_RO,
 	 1, "tagged noloadbalance"},
 	{"noloadbalance leader leaves ro even when always", r_noloadbalance_leader, RW_N1,
 	 {"maint", "ready 100", "ready 100"}, "n1", PLAN_RO, 0, "tagged noloadbalance"},
-	{"operator drain of a replica", r_drained_replica, RW_N1, {"maint", "drain", "ready 100"}, "n1", PLAN_RO, 1,
+	{"operator drain of a replica", r_drained_replica, RW_N1, {"drain", "drain", "ready 100"}, "n1", PLAN_RO, 1,
 	 "drained by the operator"},
 	{"operator drain of the leader drains ro only", r_drained_leader, RW_N1, {"drain", "ready 100", "ready 100"}, "n1",
 	 PLAN_RO, 0, "drained by the operator"},
-	{"lag at full_weight_lag keeps full weight", r_lag_at_full_weight_lag, RW_N1, {"maint", "ready 100", "ready 100"},
+	{"lag at full_weight_lag keeps full weight", r_lag_at_full_weight_lag, RW_N1, {"drain", "ready 100", "ready 100"},
 	 "n1", PLAN_RO, 1, "replica"},
-	{"lag between the limits lowers the weight", r_lag_between, RW_N1, {"maint", "ready 55", "ready 100"}, "n1",
+	{"lag between the limits lowers the weight", r_lag_between, RW_N1, {"drain", "ready 55", "ready 100"}, "n1",
 	 PLAN_RO, 1, "replica"},
-	{"lag at max_lag gives min_weight", r_lag_at_max_lag, RW_N1, {"maint", "ready 10", "ready 100"}, "n1", PLAN_RO, 1,
+	{"lag at max_lag gives min_weight", r_lag_at_max_lag, RW_N1, {"drain", "ready 10", "ready 100"}, "n1", PLAN_RO, 1,
 	 "replica"},
-	{"lag beyond max_lag drains", r_lag_beyond_max_lag, RW_N1, {"maint", "drain", "ready 100"}, "n1", PLAN_RO, 1,
+	{"lag beyond max_lag drains", r_lag_beyond_max_lag, RW_N1, {"drain", "drain", "ready 100"}, "n1", PLAN_RO, 1,
 	 "replay lag beyond max_lag"},
-	{"unknown replay position counts as no lag", r_replay_position_unknown, RW_N1, {"maint", "ready 100", "ready 100"},
+	{"unknown replay position counts as no lag", r_replay_position_unknown, RW_N1, {"drain", "ready 100", "ready 100"},
 	 "n1", PLAN_RO, 1, "replica"},
 	{"replica ahead of the leader's known position has no lag", r_replica_ahead_of_known_leader_position, RW_N1,
-	 {"maint", "ready 100", "ready 100"}, "n1", PLAN_RO, 1, "replica"},
+	 {"drain", "ready 100", "ready 100"}, "n1", PLAN_RO, 1, "replica"},
 	{"without a leader, lag is measured from the status record", r_lag_from_status_without_leader, RW_NONE,
 	 {"maint", "ready 100", "drain"}, "", PLAN_RO, 2, "replay lag beyond max_lag"},
 	{"fallback: one fit replica keeps the primary out", r_fallback_with_a_fit_replica, RW_N1,
-	 {"maint", "drain", "ready 10"}, "n1", PLAN_RO, 0, "primary: reads go to replicas"},
+	 {"drain", "drain", "ready 10"}, "n1", PLAN_RO, 0, "primary: reads go to replicas"},
 	{"fallback: all replicas drained, the primary reads", r_fallback_all_drained, RW_N1,
 	 {"ready 100", "drain", "drain"}, "n1", PLAN_RO, 0, "no replica is fit"},
 	{"fallback: all replicas lagging, the primary reads", r_fallback_all_lagging, RW_N1,
@@ -285,7 +285,7 @@ static const row rows[] = {
 	{"always: the primary reads beside the replicas", r_always, RW_N1, {"ready 100", "ready 100", "ready 100"}, "n1",
 	 PLAN_RO, 0, "primary_in_ro = always"},
 	{"never: the primary stays out though no replica is fit", r_never_with_none_fit, RW_N1,
-	 {"maint", "maint", "maint"}, "n1", PLAN_RO, 0, "primary: reads go to replicas"},
+	 {"drain", "maint", "maint"}, "n1", PLAN_RO, 0, "primary: reads go to replicas"},
 };
 /* clang-format on */
 
@@ -303,7 +303,7 @@ static int check_row(const row *r)
 	base(&s);
 	r->setup(&s);
 	plan p;
-	plan_make(&s.cfg, &s.view, s.names, s.drained, 3, &p);
+	plan_make(&s.cfg, &s.view, s.names, s.drained, NULL, 3, &p);
 	int failures = 0;
 	if (p.n != 3 || strcmp(p.writer, r->writer) != 0) {
 		fprintf(stderr, "\n  %s: writer \"%s\", expected \"%s\"", r->name, p.writer, r->writer);
@@ -345,10 +345,32 @@ static void test_no_drain_list_means_nothing_drained(void)
 	scenario s;
 	base(&s);
 	plan p;
-	plan_make(&s.cfg, &s.view, s.names, NULL, 3, &p);
+	plan_make(&s.cfg, &s.view, s.names, NULL, NULL, 3, &p);
 	CU_ASSERT_STRING_EQUAL(p.writer, "n1");
 	CU_ASSERT_EQUAL(p.want[PLAN_RO][1].admin, PLAN_READY);
 	CU_ASSERT_EQUAL(p.want[PLAN_RO][2].admin, PLAN_READY);
+}
+
+static void test_a_lag_not_yet_held_keeps_the_replica_at_min_weight(void)
+{
+	scenario s;
+	base(&s);
+	r_lag_beyond_max_lag(&s);
+	bool held_none[3] = {false, false, false}, held_n2[3] = {false, true, false};
+	plan p;
+	plan_make(&s.cfg, &s.view, s.names, NULL, held_none, 3, &p);
+	CU_ASSERT_EQUAL(p.want[PLAN_RO][1].admin, PLAN_READY);
+	CU_ASSERT_EQUAL(p.want[PLAN_RO][1].weight, s.cfg.min_weight);
+	CU_ASSERT_STRING_EQUAL(p.want[PLAN_RO][1].why, "replay lag beyond max_lag for less than ro.lag_grace");
+	/* The primary stays out: a replica that is only briefly behind still counts as fit. */
+	CU_ASSERT_EQUAL(p.want[PLAN_RO][0].admin, PLAN_DRAIN);
+	plan_make(&s.cfg, &s.view, s.names, NULL, held_n2, 3, &p);
+	CU_ASSERT_EQUAL(p.want[PLAN_RO][1].admin, PLAN_DRAIN);
+	CU_ASSERT_STRING_EQUAL(p.want[PLAN_RO][1].why, "replay lag beyond max_lag");
+	/* A held flag on a replica within max_lag changes nothing. */
+	plan_make(&s.cfg, &s.view, s.names, NULL, held_n2, 3, &p);
+	CU_ASSERT_EQUAL(p.want[PLAN_RO][2].admin, PLAN_READY);
+	CU_ASSERT_EQUAL(p.want[PLAN_RO][2].weight, 100);
 }
 
 static void test_names_beyond_the_maximum_are_ignored(void)
@@ -359,7 +381,7 @@ static void test_names_beyond_the_maximum_are_ignored(void)
 	for (int i = 0; i < PLAN_MAX_SERVERS + 4; i++)
 		snprintf(names[i], CLUSTER_NAME_MAX, "n%d", i + 1);
 	plan p;
-	plan_make(&s.cfg, &s.view, names, NULL, PLAN_MAX_SERVERS + 4, &p);
+	plan_make(&s.cfg, &s.view, names, NULL, NULL, PLAN_MAX_SERVERS + 4, &p);
 	CU_ASSERT_EQUAL(p.n, PLAN_MAX_SERVERS);
 	CU_ASSERT_EQUAL(plan_find(&p, "n32"), PLAN_MAX_SERVERS - 1);
 	CU_ASSERT_EQUAL(plan_find(&p, "n33"), -1);
@@ -371,7 +393,7 @@ static void test_find_locates_servers_by_name(void)
 	scenario s;
 	base(&s);
 	plan p;
-	plan_make(&s.cfg, &s.view, s.names, NULL, 3, &p);
+	plan_make(&s.cfg, &s.view, s.names, NULL, NULL, 3, &p);
 	CU_ASSERT_EQUAL(plan_find(&p, "n1"), 0);
 	CU_ASSERT_EQUAL(plan_find(&p, "n3"), 2);
 	CU_ASSERT_EQUAL(plan_find(&p, "n4"), -1);
@@ -479,7 +501,7 @@ static void test_every_view_has_at_most_the_promoted_key_holder_in_rw(void)
 				scenario s;
 				generate(&s, code, leader, (plan_primary_in_ro)mode);
 				plan p;
-				plan_make(&s.cfg, &s.view, s.names, s.drained, 3, &p);
+				plan_make(&s.cfg, &s.view, s.names, s.drained, NULL, 3, &p);
 				int b = check_invariants(&s, &p);
 				if (b > 0 && broken < 20)
 					fprintf(stderr, "\n  (view %d, leader %d, mode %d)", code, leader, mode);
@@ -729,6 +751,8 @@ void suite_register(void)
 	CU_add_test(s, "each situation gives its wanted states", test_each_situation_gives_its_wanted_states);
 	CU_add_test(s, "no drain list means nothing drained", test_no_drain_list_means_nothing_drained);
 	CU_add_test(s, "names beyond the maximum are ignored", test_names_beyond_the_maximum_are_ignored);
+	CU_add_test(s, "a lag not yet held keeps the replica at min weight",
+		    test_a_lag_not_yet_held_keeps_the_replica_at_min_weight);
 	CU_add_test(s, "find locates servers by name", test_find_locates_servers_by_name);
 	CU_add_test(s, "every view has at most the promoted key holder in rw",
 	            test_every_view_has_at_most_the_promoted_key_holder_in_rw);
