@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "err.h"
+#include "log.h"
 
 static void usage(const daemon_info *d, FILE *f)
 {
@@ -18,7 +19,7 @@ static void usage(const daemon_info *d, FILE *f)
 		d->program, d->summary);
 }
 
-int daemon_args_parse(const daemon_info *d, int argc, char **argv, const char **config_path, bool *check)
+static int daemon_args_parse(const daemon_info *d, int argc, char **argv, const char **config_path, bool *check)
 {
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
@@ -59,4 +60,26 @@ int daemon_args_parse(const daemon_info *d, int argc, char **argv, const char **
 		return FL_ERR_USAGE;
 	}
 	return DAEMON_ARGS_RUN;
+}
+
+int daemon_args_start(const daemon_info *d, int argc, char **argv, void *opts, const char **config_path)
+{
+	bool check = false;
+	log_setup(d->component, NULL);
+	int rc = daemon_args_parse(d, argc, argv, config_path, &check);
+	if (rc != DAEMON_ARGS_RUN)
+		return rc;
+	fl_err err = {0};
+	if (d->load(opts, *config_path, &err) < 0) {
+		d->free(opts);
+		log_error("%s", err.msg);
+		return err.code ? (int)err.code : FL_ERR_INTERNAL;
+	}
+	log_setup(d->component, *(char **)((char *)opts + d->name_offset));
+	log_level_parse(*(char **)((char *)opts + d->level_offset), &log_threshold);
+	if (!check)
+		return DAEMON_ARGS_RUN;
+	printf("configuration %s is valid\n", *config_path);
+	d->free(opts);
+	return 0;
 }

@@ -7,6 +7,7 @@
  * health checks before exiting.
  */
 #include <signal.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,32 +89,27 @@ static int fail(const fl_err *err)
 	return err->code ? err->code : FL_ERR_INTERNAL;
 }
 
+/* The loader and releaser of the options, as daemon_args calls them. */
+static int proxy_options_load_opaque(void *o, const char *path, fl_err *err) { return proxy_options_load(o, path, err); }
+static void proxy_options_free_opaque(void *o) { proxy_options_free(o); }
+
 int main(int argc, char **argv)
 {
 	const daemon_info d = {
 		"flotilla-proxy-agent",
+		"proxy-agent",
 		"Steers HAProxy in front of a Flotilla cluster: the leader alone ready in rw, the\n"
 		"replicas weighted by lag in ro, through the Runtime API and agent checks.",
-		proxy_options_table, proxy_options_table_len};
+		proxy_options_table, proxy_options_table_len,
+		proxy_options_load_opaque, proxy_options_free_opaque,
+		offsetof(proxy_options, name), offsetof(proxy_options, log_level),
+	};
+	proxy_options opts;
 	const char *config_path = NULL;
-	bool check = false;
-	log_setup("proxy-agent", NULL);
-	int rc = daemon_args_parse(&d, argc, argv, &config_path, &check);
+	int rc = daemon_args_start(&d, argc, argv, &opts, &config_path);
 	if (rc != DAEMON_ARGS_RUN)
 		return rc;
-	proxy_options opts;
 	fl_err err = {0};
-	if (proxy_options_load(&opts, config_path, &err) < 0) {
-		proxy_options_free(&opts);
-		return fail(&err);
-	}
-	log_setup("proxy-agent", opts.name);
-	log_level_parse(opts.log_level, &log_threshold);
-	if (check) {
-		printf("configuration %s is valid\n", config_path);
-		proxy_options_free(&opts);
-		return 0;
-	}
 	signal(SIGPIPE, SIG_IGN);
 	agent a = {.o = &opts, .config_path = config_path, .base = event_base_new()};
 	a.proxy = proxy_new(&opts, &err);

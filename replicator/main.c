@@ -7,6 +7,7 @@
  */
 #include <event2/event.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,32 +86,27 @@ static int fail(const fl_err *err)
 	return err->code ? err->code : FL_ERR_INTERNAL;
 }
 
+/* The loader and releaser of the options, as daemon_args calls them. */
+static int options_load_opaque(void *o, const char *path, fl_err *err) { return options_load(o, path, err); }
+static void options_free_opaque(void *o) { options_free(o); }
+
 int main(int argc, char **argv)
 {
 	const daemon_info d = {
 		"flotilla-replicator",
+		"replicator",
 		"Runs beside one PostgreSQL node: bootstraps or clones it, holds or follows the\n"
 		"leader lease in etcd, promotes, fences, follows and rejoins.",
-		options_table, options_table_len};
+		options_table, options_table_len,
+		options_load_opaque, options_free_opaque,
+		offsetof(options, name), offsetof(options, log_level),
+	};
+	options opts;
 	const char *config_path = NULL;
-	bool check = false;
-	log_setup("replicator", NULL);
-	int rc = daemon_args_parse(&d, argc, argv, &config_path, &check);
+	int rc = daemon_args_start(&d, argc, argv, &opts, &config_path);
 	if (rc != DAEMON_ARGS_RUN)
 		return rc;
-	options opts;
 	fl_err err = {0};
-	if (options_load(&opts, config_path, &err) < 0) {
-		options_free(&opts);
-		return fail(&err);
-	}
-	log_setup("replicator", opts.name);
-	log_level_parse(opts.log_level, &log_threshold);
-	if (check) {
-		printf("configuration %s is valid\n", config_path);
-		options_free(&opts);
-		return 0;
-	}
 	signal(SIGPIPE, SIG_IGN);
 	agent a = {.opts = &opts, .config_path = config_path};
 	/* The API port is taken before node_start: a busy port fails the start before anything is touched. */

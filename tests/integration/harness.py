@@ -714,6 +714,35 @@ def log_line_time(path, needle, offset=0):
     return None
 
 
+def check_writes_after_crash(c, w, new, table, first, old_port, t_kill, t_dead, label):
+    """After a crash failover under Writer w (through HAProxy): no write
+    acknowledged from the old leader's port after it died, 50 more writes
+    through the new leader, then every acknowledged id on it, except those the
+    old leader acknowledged within 0.2 s of the crash (asynchronous
+    replication may lose only those). label prefixes the log lines."""
+    late = [a for a in list(w.acked) if a[2] > t_dead and a[1] == old_port]
+    during = [a for a in list(w.acked) if t_kill <= a[2] <= t_dead and a[1] == old_port]
+    log("%sacknowledgements from the old leader's port while it was being killed: %d, after it died: %d"
+        % (label, len(during), len(late)))
+    check(not late, "%d writes acknowledged from the old leader's port %d after it died: %s"
+          % (len(late), old_port, late[:5]))
+    wait_for(lambda: len(w.acked_after(first[2])) >= 50, 30, "50 writes through HAProxy after the failover")
+    w.stop()
+    log(label + w.summary())
+    acked = list(w.acked)
+    missing, present = c.missing_on(new, table, [a[0] for a in acked])
+    at = {a[0]: a for a in acked}
+    window = [i for i in missing if at[i][1] == old_port and t_kill - 0.2 <= at[i][2] <= t_dead]
+    log("%snew leader %s holds %d rows; %d acknowledged, %d missing (%d of them acknowledged by the old leader "
+        "within 0.2 s of the crash, lost with asynchronous replication)"
+        % (label, new, present, len(acked), len(missing), len(window)))
+    if missing:
+        log("%smissing: %s" % (label, ", ".join("id %d (port %d, %+.3f s from the kill)" % (i, at[i][1], at[i][2] - t_kill)
+                                                 for i in missing[:10])))
+    check(not [i for i in missing if i not in window],
+          "acknowledged ids missing on %s: %s" % (new, [i for i in missing if i not in window][:20]))
+
+
 # ---------------------------------------------------------------- cluster
 
 class Cluster:

@@ -32,7 +32,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import psycopg2  # noqa: E402
 
-from harness import (ADMF_DRAIN, Cluster, PortProbe, Writer, check, describe_states, haproxy_stats,  # noqa: E402
+from harness import (ADMF_DRAIN, Cluster, PortProbe, Writer, check, check_writes_after_crash, describe_states,  # noqa: E402
+                     haproxy_stats,
                      log, log_line_time, pid_alive, query, run_test, server_states, signal_pid, srv_in_maint, srv_out,
                      srv_ready, start_haproxy, wait_for, wait_pids_gone)
 
@@ -303,30 +304,7 @@ def phase_failover(c, leader, replicas):
     check(promo_to_ack < 5.0, "the first write through HAProxy came %.2f s after %s's promotion (bound 5 s)"
           % (promo_to_ack, new))
     check(first[2] - t_kill < 30, "no write through HAProxy for %.1f s after the kill" % (first[2] - t_kill))
-    late = [a for a in list(w.acked) if a[2] > t_dead and a[1] == old_port]
-    during = [a for a in list(w.acked) if t_kill <= a[2] <= t_dead and a[1] == old_port]
-    log("failover: acknowledgements from the old leader's port while it was being killed: %d, after it died: %d"
-        % (len(during), len(late)))
-    check(not late, "%d writes acknowledged from the old leader's port %d after it died: %s"
-          % (len(late), old_port, late[:5]))
-    wait_for(lambda: len(w.acked_after(first[2])) >= 50, 30, "50 writes through HAProxy after the failover")
-    w.stop()
-    log("failover: " + w.summary())
-    acked = list(w.acked)
-    missing, present = c.missing_on(new, table, [a[0] for a in acked])
-    # Asynchronous replication: a commit acknowledged in the last instant
-    # before the crash may not have reached any replica. Anything older, or
-    # acknowledged after the crash, must be there.
-    at = {a[0]: a for a in acked}
-    window = [i for i in missing if at[i][1] == old_port and t_kill - 0.2 <= at[i][2] <= t_dead]
-    log("failover: new leader %s holds %d rows; %d acknowledged, %d missing (%d of them acknowledged by the old "
-        "leader within 0.2 s of the crash, lost with asynchronous replication)"
-        % (new, present, len(acked), len(missing), len(window)))
-    if missing:
-        log("failover: missing: %s" % ", ".join("id %d (port %d, %+.3f s from the kill)" % (i, at[i][1], at[i][2] - t_kill)
-                                                  for i in missing[:10]))
-    check(not [i for i in missing if i not in window],
-          "acknowledged ids missing on %s: %s" % (new, [i for i in missing if i not in window][:20]))
+    check_writes_after_crash(c, w, new, table, first, old_port, t_kill, t_dead, "failover: ")
     return new
 
 
