@@ -72,8 +72,7 @@ int daemon_args_start(const daemon_info *d, int argc, char **argv, void *opts, c
 	fl_err err = {0};
 	if (d->load(opts, *config_path, &err) < 0) {
 		d->free(opts);
-		log_error("%s", err.msg);
-		return err.code ? (int)err.code : FL_ERR_INTERNAL;
+		return daemon_fail(&err);
 	}
 	log_setup(d->component, *(char **)((char *)opts + d->name_offset));
 	log_level_parse(*(char **)((char *)opts + d->level_offset), &log_threshold);
@@ -82,4 +81,10 @@ int daemon_args_start(const daemon_info *d, int argc, char **argv, void *opts, c
 	printf("configuration %s is valid\n", *config_path);
 	d->free(opts);
 	return 0;
+}
+
+int daemon_fail(const fl_err *err)
+{
+	log_error("%s", err->msg);
+	return err->code ? (int)err->code : FL_ERR_INTERNAL;
 }

@@ -39,4 +39,7 @@ typedef struct daemon_info {
  */
 int daemon_args_start(const daemon_info *d, int argc, char **argv, void *opts, const char **config_path);
 
+/* Logs err's message and returns its code as the process's exit code (FL_ERR_INTERNAL when it has none). */
+int daemon_fail(const fl_err *err);
+
 #endif

@@ -83,12 +83,6 @@ static void on_sigterm(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(a->base);
 }
 
-static int fail(const fl_err *err)
-{
-	log_error("%s", err->msg);
-	return err->code ? err->code : FL_ERR_INTERNAL;
-}
-
 /* The loader and releaser of the options, as daemon_args calls them. */
 static int proxy_options_load_opaque(void *o, const char *path, fl_err *err) { return proxy_options_load(o, path, err); }
 static void proxy_options_free_opaque(void *o) { proxy_options_free(o); }
@@ -118,7 +112,7 @@ int main(int argc, char **argv)
 		proxy_free(a.proxy);
 		event_base_free(a.base);
 		proxy_options_free(&opts);
-		return fail(&err);
+		return daemon_fail(&err);
 	}
 	log_info("flotilla-proxy-agent %s started (scope %s, %d haproxy, agent checks on %s)", FLOTILLA_VERSION, opts.scope,
 		 opts.haproxy_sockets.n, opts.agent_check_listen);

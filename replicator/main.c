@@ -80,12 +80,6 @@ static void on_sigterm(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(a->base);
 }
 
-static int fail(const fl_err *err)
-{
-	log_error("%s", err->msg);
-	return err->code ? err->code : FL_ERR_INTERNAL;
-}
-
 /* The loader and releaser of the options, as daemon_args calls them. */
 static int options_load_opaque(void *o, const char *path, fl_err *err) { return options_load(o, path, err); }
 static void options_free_opaque(void *o) { options_free(o); }
@@ -115,7 +109,7 @@ int main(int argc, char **argv)
 	if (opts.api_token_file[0] && secret_read("api token", opts.api_token_file, token, sizeof token, &err) < 0) {
 		event_base_free(a.base);
 		options_free(&opts);
-		return fail(&err);
+		return daemon_fail(&err);
 	}
 	a.node = node_new(&opts, &err);
 	a.api = a.node ? api_new(a.base, opts.api_listen, token, node_command, a.node, &err) : NULL;
@@ -125,7 +119,7 @@ int main(int argc, char **argv)
 		api_free(a.api);
 		event_base_free(a.base);
 		options_free(&opts);
-		return fail(&err);
+		return daemon_fail(&err);
 	}
 	log_info("flotilla-replicator %s started (scope %s, ttl %ld s, loop_wait %g s)", FLOTILLA_VERSION, opts.scope, opts.ttl,
 		 opts.loop_wait);

@@ -673,17 +673,14 @@ def haproxy_stats(cluster):
     return out
 
 
-def start_haproxy(cluster):
-    """Starts the cluster's HAProxy again as `flotilla local up` does
-    (`haproxy -db -f <config>` as postgres, in its own session, output
-    appended to its log). Returns its pid; teardown stops it."""
-    hp = cluster.info["haproxy"]
-    cmd = ["setpriv", "--reuid", "postgres", "--regid", "postgres", "--init-groups", "--",
-           "haproxy", "-db", "-f", hp["config"]]
-    logf = open(hp["log"], "ab")
+def spawn_as_postgres(cluster, cmd, log_path, cwd):
+    """Starts cmd as postgres in its own session, output appended to
+    log_path; the cluster's teardown stops it. Returns the Popen."""
+    logf = open(log_path, "ab")
     try:
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                             start_new_session=True, cwd=os.path.dirname(hp["config"]))
+        p = subprocess.Popen(["setpriv", "--reuid", "postgres", "--regid", "postgres", "--init-groups", "--"] + cmd,
+                             stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
+                             cwd=cwd)
     finally:
         logf.close()
 
@@ -691,13 +688,37 @@ def start_haproxy(cluster):
         if p.poll() is None:
             p.terminate()
             try:
-                p.wait(10)
+                p.wait(15)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(5)
     cluster.cleanups.append(stop)
-    log("started haproxy: pid %d (%s)" % (p.pid, " ".join(cmd[-4:])))
+    return p
+
+
+def start_haproxy(cluster):
+    """Starts the cluster's HAProxy again as `flotilla local up` does
+    (`haproxy -db -f <config>` as postgres, in its own session, output
+    appended to its log). Returns its pid; teardown stops it."""
+    hp = cluster.info["haproxy"]
+    p = spawn_as_postgres(cluster, ["haproxy", "-db", "-f", hp["config"]], hp["log"], os.path.dirname(hp["config"]))
+    log("started haproxy: pid %d (haproxy -db -f %s)" % (p.pid, hp["config"]))
     return p.pid
+
+
+def valgrind_wrapper(program):
+    """A script that runs the build's `program` under valgrind (full leak
+    check, exit 99 on an error), for FLOTILLA_REPLICATOR or
+    FLOTILLA_PROXY_AGENT."""
+    d = tempfile.mkdtemp(prefix="flotilla-vg-")
+    os.chmod(d, 0o755)
+    path = os.path.join(d, program)
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\nexec valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible "
+                "--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 --num-callers=30 "
+                "%s \"$@\"\n" % os.path.join(build_dir(), program))
+    os.chmod(path, 0o755)
+    return path
 
 
 def log_line_time(path, needle, offset=0):

@@ -10,13 +10,12 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ADMF_DRAIN, ADMF_MAINT, Cluster, build_dir, check, etcd_get, free_port, log, query, run_test,  # noqa: E402
-                     runtime_api, wait_for, wait_pids_gone)
+                     runtime_api, spawn_as_postgres, wait_for, wait_pids_gone)
 
 
 def states(cluster, path):
@@ -47,28 +46,6 @@ def plan_applied(cluster, path, leader):
     return bool(st)
 
 
-def spawn(cmd, log_path, cwd, cluster):
-    """Starts cmd as postgres in its own session, output appended to log_path; teardown stops it."""
-    logf = open(log_path, "ab")
-    try:
-        p = subprocess.Popen(["setpriv", "--reuid", "postgres", "--regid", "postgres", "--init-groups", "--"] + cmd,
-                             stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
-                             cwd=cwd)
-    finally:
-        logf.close()
-
-    def stop():
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
-    cluster.cleanups.append(stop)
-    return p
-
-
 def second_haproxy(c):
     """Starts a second HAProxy from the first one's configuration, on new ports and its own admin socket."""
     hp = c.info["haproxy"]
@@ -86,7 +63,7 @@ def second_haproxy(c):
     path = os.path.join(d, "haproxy.cfg")
     with open(path, "w") as f:
         f.write(cfg)
-    p = spawn(["haproxy", "-db", "-f", path], os.path.join(d, "haproxy.log"), d, c)
+    p = spawn_as_postgres(c, ["haproxy", "-db", "-f", path], os.path.join(d, "haproxy.log"), d)
     wait_for(lambda: os.path.exists(sock2) or None, 20, "the second HAProxy's admin socket")
     log("second haproxy pid %d: rw %d, ro %d, socket %s" % (p.pid, rw2, ro2, sock2))
     return sock2, rw2
@@ -113,8 +90,8 @@ def restart_agent_with(c, sockets):
     with open(path, "w") as f:
         f.write(conf2)
     os.chown(path, *pg_ids())
-    p = spawn([os.path.join(build_dir(), "flotilla-proxy-agent"), "--config", path], pa["log"],
-              os.path.dirname(path), c)
+    p = spawn_as_postgres(c, [os.path.join(build_dir(), "flotilla-proxy-agent"), "--config", path], pa["log"],
+                          os.path.dirname(path))
     log("proxy agent restarted with %d HAProxies: pid %d" % (len(sockets), p.pid))
     return p
 

@@ -7,27 +7,12 @@ import os
 import re
 import signal
 import socket
-import stat
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, build_dir, check, log, run_test, wait_for, wait_pids_gone  # noqa: E402
-
-
-def wrapper():
-    """A script that starts the proxy agent under valgrind (the CLI takes it from FLOTILLA_PROXY_AGENT)."""
-    d = tempfile.mkdtemp(prefix="flotilla-vg-")
-    os.chmod(d, 0o755)
-    path = os.path.join(d, "flotilla-proxy-agent")
-    with open(path, "w") as f:
-        f.write("#!/bin/sh\nexec valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible "
-                "--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 --num-callers=30 "
-                "%s \"$@\"\n" % os.path.join(build_dir(), "flotilla-proxy-agent"))
-    os.chmod(path, stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
-    return path
+from harness import Cluster, build_dir, check, log, run_test, valgrind_wrapper, wait_for, wait_pids_gone  # noqa: E402
 
 
 def agent_check(port, data, timeout=5):
@@ -49,7 +34,7 @@ def agent_check(port, data, timeout=5):
 
 
 def main():
-    os.environ["FLOTILLA_PROXY_AGENT"] = wrapper()
+    os.environ["FLOTILLA_PROXY_AGENT"] = valgrind_wrapper("flotilla-proxy-agent")
     with Cluster(nodes=3, timeout=240, extra_args=("--haproxy",)) as c:
         leader = c.wait_healthy(120)
         port = int(c.info["proxy_agent"]["agent_check_port"])

@@ -5,26 +5,11 @@ exits cleanly reports no memory errors and no leaked block."""
 import os
 import re
 import signal
-import stat
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, build_dir, check, log, run_test, wait_for, wait_pids_gone  # noqa: E402
-
-
-def wrapper():
-    """A script that starts the agent under valgrind (the CLI takes it from FLOTILLA_REPLICATOR)."""
-    d = tempfile.mkdtemp(prefix="flotilla-vg-")
-    os.chmod(d, 0o755)
-    path = os.path.join(d, "flotilla-replicator")
-    with open(path, "w") as f:
-        f.write("#!/bin/sh\nexec valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible "
-                "--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 --num-callers=30 "
-                "%s \"$@\"\n" % os.path.join(build_dir(), "flotilla-replicator"))
-    os.chmod(path, stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
-    return path
+from harness import Cluster, check, log, run_test, valgrind_wrapper, wait_for, wait_pids_gone  # noqa: E402
 
 
 def valgrind_reports(text):
@@ -36,7 +21,7 @@ def valgrind_reports(text):
 
 
 def main():
-    vg = wrapper()
+    vg = valgrind_wrapper("flotilla-replicator")
     os.environ["FLOTILLA_REPLICATOR"] = vg
     with Cluster(nodes=3, timeout=240) as c:
         c.replicator = vg
