@@ -20,10 +20,10 @@
 
 #include <jansson.h>
 
-#include "cluster.h"
-#include "etcd.h"
+#include "cluster/cluster.h"
+#include "common/etcd.h"
 #include "http.h"
-#include "secret.h"
+#include "common/secret.h"
 #include "target.h"
 
 #define CTL_TOKEN_MAX 4096

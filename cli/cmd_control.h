@@ -16,7 +16,7 @@
 #ifndef FL_CLI_CMD_CONTROL_H
 #define FL_CLI_CMD_CONTROL_H
 
-#include "err.h"
+#include "common/err.h"
 
 /* argv[0] is the command's name. Return 0, or -1 filling err. */
 int cmd_switchover(int argc, char **argv, fl_err *err);

@@ -7,7 +7,7 @@
 #ifndef FL_CLI_CMD_HISTORY_H
 #define FL_CLI_CMD_HISTORY_H
 
-#include "err.h"
+#include "common/err.h"
 
 /* argv[0] is "history". Returns 0, or -1 filling err. */
 int cmd_history(int argc, char **argv, fl_err *err);

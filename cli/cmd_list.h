@@ -8,7 +8,7 @@
 #ifndef FL_CLI_CMD_LIST_H
 #define FL_CLI_CMD_LIST_H
 
-#include "err.h"
+#include "common/err.h"
 
 /* argv[0] is "list". Returns 0, or -1 filling err. */
 int cmd_list(int argc, char **argv, fl_err *err);

@@ -46,10 +46,10 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#include "clock.h"
+#include "common/clock.h"
 #include "haproxy_config.h"
-#include "log.h"
-#include "secret.h"
+#include "common/log.h"
+#include "common/secret.h"
 
 #define LOCAL_SCOPE "local"
 #define LOCAL_MAX_NODES 9

@@ -9,7 +9,7 @@
 #ifndef FL_CLI_CMD_LOCAL_H
 #define FL_CLI_CMD_LOCAL_H
 
-#include "err.h"
+#include "common/err.h"
 
 /* argv[0] is "local", argv[1] the subcommand. Returns 0, or -1 filling err. */
 int cmd_local(int argc, char **argv, fl_err *err);

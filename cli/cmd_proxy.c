@@ -11,9 +11,9 @@
 
 #include <jansson.h>
 
-#include "clock.h"
-#include "cluster.h"
-#include "etcd.h"
+#include "common/clock.h"
+#include "cluster/cluster.h"
+#include "common/etcd.h"
 #include "target.h"
 
 #define DRAIN_DEFAULT_WAIT 60.0
@@ -155,7 +155,7 @@ static bool drained_everywhere(const etcd_kvs *kvs, const char *node, int64_t re
 static int drain_wait(const target *t, const char *root, const char *node, int64_t revision, double timeout, fl_err *err)
 {
 	char prefix[320];
-	snprintf(prefix, sizeof prefix, "%sproxies/", root);
+	keys_folder(root, KEY_PROXY, prefix, sizeof prefix);
 	etcd *e = etcd_new(t->urls, t->n_urls, err);
 	if (e == NULL)
 		return -1;
@@ -210,7 +210,7 @@ static int proxy_run(const char *cmd, int argc, char **argv, fl_err *err)
 		target_clear(&t);
 		return -1;
 	}
-	snprintf(key, sizeof key, "%sdrain/%s", root, a.node);
+	keys_path(root, KEY_DRAIN, a.node, key, sizeof key);
 	etcd *e = etcd_new(t.urls, t.n_urls, err);
 	if (e == NULL) {
 		target_clear(&t);

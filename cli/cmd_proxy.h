@@ -10,7 +10,7 @@
 #ifndef FL_CLI_CMD_PROXY_H
 #define FL_CLI_CMD_PROXY_H
 
-#include "err.h"
+#include "common/err.h"
 
 /* argv[0] is "drain" or "ready". Return 0, or -1 filling err. */
 int cmd_drain(int argc, char **argv, fl_err *err);

@@ -8,7 +8,7 @@
 #ifndef FL_CLI_CMD_TOPOLOGY_H
 #define FL_CLI_CMD_TOPOLOGY_H
 
-#include "err.h"
+#include "common/err.h"
 
 /* argv[0] is "topology". Returns 0, or -1 filling err. */
 int cmd_topology(int argc, char **argv, fl_err *err);

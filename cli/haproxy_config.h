@@ -8,7 +8,7 @@
 #ifndef FL_CLI_HAPROXY_CONFIG_H
 #define FL_CLI_HAPROXY_CONFIG_H
 
-#include "err.h"
+#include "common/err.h"
 
 extern const char haproxy_template[];
 

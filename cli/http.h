@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "err.h"
+#include "common/err.h"
 
 typedef struct http_answer {
 	int status;  /* HTTP status */

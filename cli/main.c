@@ -15,8 +15,8 @@
 #include "cmd_local.h"
 #include "cmd_proxy.h"
 #include "cmd_topology.h"
-#include "err.h"
-#include "log.h"
+#include "common/err.h"
+#include "common/log.h"
 
 #ifndef FLOTILLA_VERSION
 #define FLOTILLA_VERSION "0.1.0"

@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "err.h"
+#include "common/err.h"
 #include "table.h"
 #include "view.h"
 

@@ -19,7 +19,8 @@
 #include <event2/http.h>
 #include <jansson.h>
 
-#include "options.h"
+#include "cluster/keys.h"
+#include "cluster/options.h"
 
 #define TARGET_TIMEOUT_MIN 0.1
 #define TARGET_TIMEOUT_MAX 3600.0
@@ -370,7 +371,7 @@ int target_bad_option(const char *cmd, int c, const char *arg, fl_err *err)
 
 int target_read_cluster(const target *t, char *root, size_t root_len, etcd_kvs *kvs, fl_err *err)
 {
-	snprintf(root, root_len, "%s/%s/", t->prefix, t->scope);
+	keys_root(t->prefix, t->scope, root, root_len);
 	etcd *e = etcd_new(t->urls, t->n_urls, err);
 	if (e == NULL)
 		return -1;

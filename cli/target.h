@@ -18,8 +18,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "err.h"
-#include "etcd.h"
+#include "common/err.h"
+#include "common/etcd.h"
 
 #define TARGET_MAX_URLS 16
 #define TARGET_SCOPE_MAX 64

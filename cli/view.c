@@ -16,7 +16,7 @@
 
 #include <jansson.h>
 
-#include "cluster.h"
+#include "cluster/cluster.h"
 #include "http.h"
 
 #define VIEW_KEY_MAX 512
@@ -236,7 +236,7 @@ static const etcd_kv *kvs_find(const etcd_kvs *kvs, const char *key)
 static int fetch_etcd_history(const etcd_kvs *kvs, const char *root, view *v, fl_err *err)
 {
 	char key[VIEW_KEY_MAX];
-	snprintf(key, sizeof key, "%shistory", root);
+	keys_path(root, KEY_HISTORY, NULL, key, sizeof key);
 	const etcd_kv *kv = kvs_find(kvs, key);
 	if (kv == NULL)
 		return 0; /* no switch yet: the bootstrap leader writes none */

@@ -13,8 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "err.h"
-#include "etcd.h"
+#include "common/err.h"
+#include "common/etcd.h"
 #include "target.h"
 
 #define VIEW_MAX_MEMBERS 32

@@ -15,7 +15,7 @@
 #include <event2/listener.h>
 
 #include "agent_check.h"
-#include "log.h"
+#include "common/log.h"
 
 #define CHECK_READ_TIMEOUT_SEC 1
 

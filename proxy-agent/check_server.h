@@ -10,7 +10,7 @@
 
 #include <event2/event.h>
 
-#include "err.h"
+#include "common/err.h"
 #include "proxy.h"
 
 typedef struct check_server check_server;

@@ -15,10 +15,10 @@
 #include <event2/event.h>
 
 #include "check_server.h"
-#include "daemon_args.h"
-#include "config.h"
-#include "err.h"
-#include "log.h"
+#include "common/daemon_args.h"
+#include "common/config.h"
+#include "common/err.h"
+#include "common/log.h"
 #include "proxy.h"
 #include "proxy_options.h"
 

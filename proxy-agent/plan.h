@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cluster.h"
+#include "cluster/cluster.h"
 
 #define PLAN_MAX_SERVERS CLUSTER_MAX_MEMBERS
 

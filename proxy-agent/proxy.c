@@ -10,10 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "cluster.h"
-#include "etcd.h"
-#include "log.h"
+#include "common/clock.h"
+#include "cluster/cluster.h"
+#include "common/etcd.h"
+#include "common/log.h"
 #include "runtime_api.h"
 
 #define PROXY_MAX_HAPROXIES 16
@@ -45,6 +45,7 @@ struct proxy {
 	int n_lagging;
 	char lagging[PLAN_MAX_SERVERS][CLUSTER_NAME_MAX];
 	double lagging_since[PLAN_MAX_SERVERS];
+	char rejected_logged[256]; /* the last rejected etcd record logged */
 };
 
 proxy *proxy_new(const proxy_options *o, fl_err *err)
@@ -60,7 +61,7 @@ proxy *proxy_new(const proxy_options *o, fl_err *err)
 	p->o = o;
 	p->cfg = proxy_options_plan(o);
 	p->etcd_ok = true;
-	snprintf(p->root, sizeof p->root, "%s/%s/", o->etcd_prefix, o->scope);
+	keys_root(o->etcd_prefix, o->scope, p->root, sizeof p->root);
 	p->etcd = etcd_new(o->etcd_endpoints.v, o->etcd_endpoints.n, err);
 	if (p->etcd == NULL) {
 		free(p);
@@ -233,18 +234,10 @@ static int plan_names(const proxy *p, const cluster_view *v, char names[][CLUSTE
 	return v->n_members;
 }
 
-static void drains_read(const proxy *p, const etcd_kvs *kvs, char names[][CLUSTER_NAME_MAX], int n, bool *drained)
+static void drains_read(const cluster_view *v, char names[][CLUSTER_NAME_MAX], int n, bool *drained)
 {
-	size_t rlen = strlen(p->root);
-	for (int i = 0; i < n; i++) {
-		drained[i] = false;
-		for (int k = 0; k < kvs->n; k++) {
-			const char *key = kvs->v[k].key;
-			if (strncmp(key, p->root, rlen) == 0 && strncmp(key + rlen, "drain/", 6) == 0 &&
-			    strcmp(key + rlen + 6, names[i]) == 0)
-				drained[i] = true;
-		}
-	}
+	for (int i = 0; i < n; i++)
+		drained[i] = cluster_drained(v, names[i]);
 }
 
 /* Whether each name's replay lag has been beyond max_lag for lag_grace, remembering since when. */
@@ -274,12 +267,12 @@ static void lags_read(proxy *p, const cluster_view *v, char names[][CLUSTER_NAME
 }
 
 /* Re-plans from a fresh view; pushes to every HAProxy when the plan changed. */
-static void replan(proxy *p, const cluster_view *v, const etcd_kvs *kvs)
+static void replan(proxy *p, const cluster_view *v)
 {
 	static char names[PLAN_MAX_SERVERS][CLUSTER_NAME_MAX];
 	bool drained[PLAN_MAX_SERVERS], held[PLAN_MAX_SERVERS];
 	int n = plan_names(p, v, names);
-	drains_read(p, kvs, names, n, drained);
+	drains_read(v, names, n, drained);
 	lags_read(p, v, names, n, clock_mono(), held);
 	plan next;
 	plan_make(&p->cfg, v, names, drained, held, n, &next);
@@ -323,10 +316,15 @@ int proxy_poll(proxy *p)
 		return -1;
 	}
 	fl_err perr = {0};
-	cluster_parse(&kvs, p->root, v, &perr);
-	if (perr.msg[0])
-		log_debug("%s", perr.msg);
-	replan(p, v, &kvs);
+	if (cluster_parse(&kvs, p->root, v, &perr) < 0) {
+		/* Logged when it first appears, not at every poll. */
+		if (strcmp(p->rejected_logged, v->rejected) != 0)
+			log_warn("%s", perr.msg);
+		snprintf(p->rejected_logged, sizeof p->rejected_logged, "%s", v->rejected);
+	} else {
+		p->rejected_logged[0] = '\0';
+	}
+	replan(p, v);
 	free(v);
 	etcd_kvs_free(&kvs);
 	return 0;
@@ -464,7 +462,7 @@ static void proxy_publish(proxy *p)
 	json_t *j = status_json(p);
 	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	char key[384];
-	snprintf(key, sizeof key, "%sproxies/%s", p->root, p->o->name);
+	keys_path(p->root, KEY_PROXY, p->o->name, key, sizeof key);
 	if (text != NULL && etcd_put(p->etcd, key, text, p->lease, &err) < 0)
 		log_debug("status record not published: %s", err.msg);
 	free(text);

@@ -13,7 +13,7 @@
 
 #include <stdbool.h>
 
-#include "err.h"
+#include "common/err.h"
 #include "plan.h"
 #include "proxy_options.h"
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "common/log.h"
 
 #define O(field) offsetof(proxy_options, field)
 #define NORANGE 1, 0

@@ -6,7 +6,7 @@
 #ifndef FL_PROXY_OPTIONS_H
 #define FL_PROXY_OPTIONS_H
 
-#include "config.h"
+#include "common/config.h"
 #include "plan.h"
 
 typedef struct proxy_options {

@@ -14,7 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "clock.h"
+#include "common/clock.h"
 
 /* HAProxy's SRV_ADMF_* bits. */
 #define ADMF_FMAINT 0x01

@@ -10,7 +10,7 @@
 
 #include <stdbool.h>
 
-#include "err.h"
+#include "common/err.h"
 #include "plan.h"
 
 #define RUNTIME_API_ANSWER_MAX (1 << 20)

@@ -31,8 +31,8 @@
 #include <sys/queue.h>
 #include <time.h>
 
-#include "clock.h"
-#include "log.h"
+#include "common/clock.h"
+#include "common/log.h"
 
 #define API_URI_MAX 2048
 #define API_HEADERS_MAX 8192

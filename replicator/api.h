@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cluster.h"
-#include "err.h"
+#include "cluster/cluster.h"
+#include "common/err.h"
 
 struct event_base;
 

@@ -28,7 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cluster.h"
+#include "cluster/cluster.h"
 
 typedef enum action {
 	ACT_NONE,           /* nothing to do this tick */

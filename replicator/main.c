@@ -13,12 +13,12 @@
 #include <string.h>
 
 #include "api.h"
-#include "daemon_args.h"
-#include "err.h"
-#include "log.h"
+#include "common/daemon_args.h"
+#include "common/err.h"
+#include "common/log.h"
 #include "node.h"
-#include "options.h"
-#include "secret.h"
+#include "cluster/options.h"
+#include "common/secret.h"
 
 typedef struct agent {
 	struct event_base *base;

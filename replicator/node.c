@@ -14,13 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
-#include "cluster.h"
+#include "common/clock.h"
+#include "cluster/cluster.h"
 #include "decide.h"
-#include "etcd.h"
-#include "log.h"
+#include "common/etcd.h"
+#include "common/log.h"
 #include "postgres.h"
-#include "secret.h"
+#include "common/secret.h"
 #include "sync.h"
 
 /* Slots of members gone for this long are dropped; long enough to cover a clone or a restart. */
@@ -55,11 +55,12 @@ struct node {
 	bool restart_requested;  /* POST /restart */
 	bool reinit_requested;   /* POST /reinit */
 	bool start_requested;    /* stopped or emptied on request: start (or clone) again, even while paused */
+	char rejected_logged[256]; /* the last rejected etcd record logged */
 };
 
-static void key(const node *n, const char *name, char *buf, size_t len)
+static void key(const node *n, cluster_key k, const char *item, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s%s", n->root, name);
+	keys_path(n->root, k, item, buf, len);
 }
 
 static int etcd_connect(node *n, fl_err *err)
@@ -76,7 +77,7 @@ node *node_new(options *o, fl_err *err)
 {
 	node *n = calloc(1, sizeof *n);
 	n->o = o;
-	snprintf(n->root, sizeof n->root, "%s/%s/", o->etcd_prefix, o->scope);
+	keys_root(o->etcd_prefix, o->scope, n->root, sizeof n->root);
 	n->pg = postgres_new(o, err);
 	if (n->pg == NULL || etcd_connect(n, err) < 0) {
 		node_free(n);
@@ -147,6 +148,15 @@ static void bound_etcd_timeout(node *n)
 	etcd_set_timeout(n->etcd, timeout);
 }
 
+/* A rejected record is logged when it first appears, not at every tick. */
+static void log_rejected(node *n, const fl_err *err)
+{
+	if (strcmp(n->rejected_logged, n->view.rejected) == 0)
+		return;
+	snprintf(n->rejected_logged, sizeof n->rejected_logged, "%s", n->view.rejected);
+	log_warn("%s", err->msg);
+}
+
 static void refresh(node *n)
 {
 	bound_etcd_timeout(n);
@@ -184,7 +194,10 @@ static void refresh(node *n)
 	}
 	char previous[CLUSTER_NAME_MAX];
 	snprintf(previous, sizeof previous, "%s", n->view.has_leader ? n->view.leader : "");
-	cluster_parse(&kvs, n->root, &n->view, NULL);
+	if (cluster_parse(&kvs, n->root, &n->view, &err) < 0)
+		log_rejected(n, &err);
+	else
+		n->rejected_logged[0] = '\0';
 	if (n->view.has_leader && strcmp(previous, n->view.leader) != 0)
 		n->leader_changes++;
 	etcd_kvs_free(&kvs);
@@ -276,7 +289,7 @@ static void publish_member(node *n)
 	snprintf(m.api_url, sizeof m.api_url, "http://%s", n->o->api_connect_address);
 	char *json = member_to_json(&m);
 	char k[320];
-	snprintf(k, sizeof k, "%smembers/%s", n->root, n->o->name);
+	key(n, KEY_MEMBER, n->o->name, k, sizeof k);
 	fl_err err = {0};
 	if (etcd_put(n->etcd, k, json, n->agent.lease, &err) < 0)
 		log_warn("publishing the member record failed: %s", err.msg);
@@ -310,7 +323,7 @@ static void write_status(node *n)
 {
 	char *json = status_to_json(n->o->name, n->term, n->local.wal_lsn, n->local.timeline);
 	char k[320];
-	key(n, "status", k, sizeof k);
+	key(n, KEY_STATUS, NULL, k, sizeof k);
 	fl_err err = {0};
 	if (etcd_put(n->etcd, k, json, 0, &err) < 0)
 		log_warn("writing the status failed: %s", err.msg);
@@ -320,7 +333,7 @@ static void write_status(node *n)
 static void append_history(node *n, uint64_t lsn, long timeline)
 {
 	char k[320];
-	key(n, "history", k, sizeof k);
+	key(n, KEY_HISTORY, NULL, k, sizeof k);
 	etcd_kv kv = {0};
 	bool found = false;
 	fl_err err = {0};
@@ -345,7 +358,7 @@ static void append_history(node *n, uint64_t lsn, long timeline)
 static bool take_leader_key(node *n)
 {
 	char k[320];
-	key(n, "leader", k, sizeof k);
+	key(n, KEY_LEADER, NULL, k, sizeof k);
 	bool created = false;
 	fl_err err = {0};
 	if (etcd_create(n->etcd, k, n->o->name, n->agent.lease, &created, &err) < 0) {
@@ -402,7 +415,7 @@ static void do_promote(node *n)
 	append_history(n, n->local.wal_lsn, n->local.timeline);
 	if (n->view.has_switchover) {
 		char k[320];
-		key(n, "switchover", k, sizeof k);
+		key(n, KEY_SWITCHOVER, NULL, k, sizeof k);
 		etcd_delete(n->etcd, k, NULL);
 		log_info("%s to %s done", n->view.switchover_leader[0] ? "switchover" : "manual failover", n->o->name);
 	}
@@ -468,7 +481,7 @@ static void lead_sync(node *n)
 	case SYNC_PUBLISH: {
 		char *json = sync_to_json(n->o->name, n->term, out.v, out.n);
 		char k[320];
-		key(n, "sync", k, sizeof k);
+		key(n, KEY_SYNC, NULL, k, sizeof k);
 		if (etcd_put(n->etcd, k, json, 0, &err) == 0) {
 			n->sync.published = out;
 			log_info("synchronous set published: %s", json);
@@ -600,7 +613,7 @@ static void do_initdb(node *n)
 	postgres_stop(n->pg, PG_STOP_IMMEDIATE, 10, NULL);
 	postgres_remove_data(n->pg, NULL);
 	char k[320];
-	key(n, "initialize", k, sizeof k);
+	key(n, KEY_INITIALIZE, NULL, k, sizeof k);
 	bool done = false;
 	etcd_delete_if_value(n->etcd, k, n->o->name, &done, NULL);
 }
@@ -627,7 +640,7 @@ static const member *switchover_candidate(const node *n, const char *wanted)
 static void drop_switchover(node *n, const char *why)
 {
 	char k[320];
-	key(n, "switchover", k, sizeof k);
+	key(n, KEY_SWITCHOVER, NULL, k, sizeof k);
 	etcd_delete(n->etcd, k, NULL);
 	log_warn("switchover abandoned: %s", why);
 }
@@ -664,7 +677,7 @@ static void do_switchover(node *n, const char *wanted)
 	char candidate[CLUSTER_NAME_MAX];
 	snprintf(candidate, sizeof candidate, "%s", c->name);
 	char k[320], *json = switchover_to_json(n->o->name, candidate, 0);
-	key(n, "switchover", k, sizeof k);
+	key(n, KEY_SWITCHOVER, NULL, k, sizeof k);
 	etcd_put(n->etcd, k, json, 0, NULL);
 	free(json);
 	log_info("switchover: handing over to %s", candidate);
@@ -675,7 +688,7 @@ static void do_switchover(node *n, const char *wanted)
 	}
 	uint64_t ckpt = last_checkpoint(n);
 	char mk[320];
-	snprintf(mk, sizeof mk, "%smembers/%s", n->root, candidate);
+	key(n, KEY_MEMBER, candidate, mk, sizeof mk);
 	double deadline = clock_mono() + 10.0;
 	bool received = false;
 	while (!received && clock_mono() < deadline && fence_left(n, clock_mono()) > 0.2) {
@@ -696,7 +709,7 @@ static void do_switchover(node *n, const char *wanted)
 		drop_switchover(n, "the candidate did not confirm the last WAL; staying leader");
 		return; /* still holding the key: the next tick starts PostgreSQL as primary again */
 	}
-	key(n, "leader", k, sizeof k);
+	key(n, KEY_LEADER, NULL, k, sizeof k);
 	bool done = false;
 	etcd_delete_if_value(n->etcd, k, n->o->name, &done, NULL);
 	forget_leadership(n);
@@ -713,7 +726,7 @@ static void execute(node *n, const decision *d, double now)
 		return;
 	case ACT_TAKE_INIT: {
 		bool created = false;
-		key(n, "initialize", k, sizeof k);
+		key(n, KEY_INITIALIZE, NULL, k, sizeof k);
 		if (etcd_create(n->etcd, k, n->o->name, 0, &created, &err) == 0 && created)
 			log_info("won the initialize race");
 		return;
@@ -804,13 +817,13 @@ static void execute(node *n, const decision *d, double now)
 		do_switchover(n, d->target);
 		return;
 	case ACT_CLEAR_SWITCHOVER:
-		key(n, "switchover", k, sizeof k);
+		key(n, KEY_SWITCHOVER, NULL, k, sizeof k);
 		etcd_delete(n->etcd, k, NULL);
 		return;
 	case ACT__COUNT:
 		return;
 	case ACT_GIVE_UP:
-		key(n, "leader", k, sizeof k);
+		key(n, KEY_LEADER, NULL, k, sizeof k);
 		bool done = false;
 		etcd_delete_if_value(n->etcd, k, n->o->name, &done, NULL);
 		forget_leadership(n);
@@ -863,10 +876,10 @@ static void run_requests(node *n)
 	}
 }
 
-static int put_record(node *n, const char *name, const char *value, bool create_only, char *msg, size_t len)
+static int put_record(node *n, cluster_key name, const char *value, bool create_only, char *msg, size_t len)
 {
 	char k[320];
-	key(n, name, k, sizeof k);
+	key(n, name, NULL, k, sizeof k);
 	fl_err err = {0};
 	etcd_set_timeout(n->etcd, n->o->retry_timeout);
 	if (create_only) {
@@ -894,18 +907,18 @@ int node_command(void *arg, const api_command_req *req, char *msg, size_t len)
 	int rc;
 	switch (req->cmd) {
 	case API_CMD_PAUSE:
-		if ((rc = put_record(n, "pause", "{}", false, msg, len)) != 0)
+		if ((rc = put_record(n, KEY_PAUSE, "{}", false, msg, len)) != 0)
 			return rc;
 		snprintf(msg, len, "automatic failover paused");
 		return 200;
 	case API_CMD_RESUME:
-		if ((rc = put_record(n, "pause", NULL, false, msg, len)) != 0)
+		if ((rc = put_record(n, KEY_PAUSE, NULL, false, msg, len)) != 0)
 			return rc;
 		snprintf(msg, len, "automatic failover resumed");
 		return 200;
 	case API_CMD_SWITCHOVER: {
 		char *json = switchover_to_json(req->leader, req->candidate, req->scheduled_at);
-		rc = put_record(n, "switchover", json, true, msg, len);
+		rc = put_record(n, KEY_SWITCHOVER, json, true, msg, len);
 		free(json);
 		if (rc != 0)
 			return rc;
@@ -928,7 +941,7 @@ int node_command(void *arg, const api_command_req *req, char *msg, size_t len)
 			return 409;
 		}
 		char *json = switchover_to_json("", req->candidate, 0);
-		rc = put_record(n, "switchover", json, true, msg, len);
+		rc = put_record(n, KEY_SWITCHOVER, json, true, msg, len);
 		free(json);
 		if (rc != 0)
 			return rc;
@@ -1021,7 +1034,7 @@ void node_shutdown(node *n)
 	etcd_set_timeout(n->etcd, n->o->retry_timeout);
 	if (n->agent.leader) {
 		char k[320];
-		key(n, "leader", k, sizeof k);
+		key(n, KEY_LEADER, NULL, k, sizeof k);
 		bool done = false;
 		if (etcd_delete_if_value(n->etcd, k, n->o->name, &done, &err) == 0 && done)
 			log_info("leader key released");

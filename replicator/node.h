@@ -8,8 +8,8 @@
 #define FL_NODE_H
 
 #include "api.h"
-#include "err.h"
-#include "options.h"
+#include "common/err.h"
+#include "cluster/options.h"
 
 typedef struct node node;
 

@@ -21,9 +21,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "log.h"
-#include "secret.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/secret.h"
 
 #define MAX_CRASHES 64
 

@@ -11,8 +11,8 @@
 #include <stdint.h>
 
 #include "decide.h"
-#include "err.h"
-#include "options.h"
+#include "common/err.h"
+#include "cluster/options.h"
 #include "sync.h"
 
 typedef struct postgres postgres;

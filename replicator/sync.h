@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cluster.h"
+#include "cluster/cluster.h"
 
 typedef struct name_set {
 	int n;

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "cunit_main.h"
-#include "haproxy_config.h"
+#include "cli/haproxy_config.h"
 
 static const haproxy_server servers[] = {
     {"n1", "10.0.0.1:5432", "10.0.0.1", 8008},

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
+#include "common/base64.h"
 #include "cunit_main.h"
 
 static const char *vectors[][2] = {

@@ -7,8 +7,8 @@
  */
 #include "cunit_main.h"
 
-#include "clock.h"
-#include "etcd.h"
+#include "common/clock.h"
+#include "common/etcd.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent_check.h"
+#include "proxy-agent/agent_check.h"
 
 #define FUZZ_INPUT_MAX 512
 

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime_api.h"
+#include "proxy-agent/runtime_api.h"
 
 #define FUZZ_INPUT_MAX 16384
 #define FUZZ_SERVERS 8

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "cunit_main.h"
-#include "plan.h"
+#include "proxy-agent/plan.h"
 
 #define LEADER_LSN 100000
 

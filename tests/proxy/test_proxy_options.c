@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "cunit_main.h"
-#include "proxy_options.h"
+#include "proxy-agent/proxy_options.h"
 
 #define MINIMAL "scope = \"demo\";\nhaproxy = { sockets = [\"/run/haproxy/admin.sock\"]; };\n"
 

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "cunit_main.h"
-#include "runtime_api.h"
+#include "proxy-agent/runtime_api.h"
 
 /* `show servers state` of HAProxy 2.6 with rw/n1 in maintenance and ro/n3 drained at 75 %. */
 static const char fixture[] =

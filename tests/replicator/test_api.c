@@ -21,7 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "api.h"
+#include "replicator/api.h"
 #include "cunit_main.h"
 
 #define MB (1024ull * 1024ull)

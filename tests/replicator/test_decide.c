@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "cunit_main.h"
-#include "decide.h"
-#include "sync.h"
+#include "replicator/decide.h"
+#include "replicator/sync.h"
 
 typedef struct scenario {
 	decide_config cfg;
@@ -835,69 +835,6 @@ static void test_ssn_text(void)
 }
 
 /* --- cluster records --- */
-static void test_member_record_round_trips(void)
-{
-	member m = {0}, back;
-	snprintf(m.name, sizeof m.name, "n1");
-	snprintf(m.role, sizeof m.role, "replica");
-	m.received_lsn = 0x1234567890ULL;
-	m.replayed_lsn = 0x1234;
-	m.fenced_term = 42;
-	m.priority = -3;
-	m.nofailover = true;
-	char *json = member_to_json(&m);
-	CU_ASSERT_EQUAL(member_from_json(json, &back, NULL), 0);
-	CU_ASSERT_EQUAL(back.received_lsn, m.received_lsn);
-	CU_ASSERT_EQUAL(back.fenced_term, 42);
-	CU_ASSERT_EQUAL(back.priority, -3);
-	CU_ASSERT_TRUE(back.nofailover);
-	free(json);
-	fl_err err = {0};
-	CU_ASSERT_EQUAL(member_from_json("{not json", &back, &err), -1);
-	CU_ASSERT_EQUAL(member_from_json("[1]", &back, &err), -1);
-	CU_ASSERT_EQUAL(member_from_json("{}", &back, &err), -1);
-}
-
-static void test_cluster_parse_reads_every_record(void)
-{
-	etcd_kv kv[] = {
-		{"/f/s/initialize", "n1", 2, 2, 0},
-		{"/f/s/leader", "n1", 7, 9, 11},
-		{"/f/s/status", "{\"leader\":\"n1\",\"term\":7,\"lsn\":\"0/3000060\",\"timeline\":2}", 3, 3, 0},
-		{"/f/s/sync", "{\"leader\":\"n1\",\"term\":7,\"members\":[\"n2\",\"n3\"]}", 4, 4, 0},
-		{"/f/s/members/n2", "{\"name\":\"n2\",\"role\":\"replica\",\"received_lsn\":\"0/3000000\"}", 5, 5, 22},
-		{"/f/s/members/n3", "garbage", 6, 6, 33},
-		{"/f/s/members/n4", "{\"name\":\"other\"}", 6, 6, 33},
-		{"/f/s/pause", "", 8, 8, 0},
-	};
-	etcd_kvs kvs = {kv, 8, 10};
-	cluster_view v;
-	CU_ASSERT_EQUAL(cluster_parse(&kvs, "/f/s/", &v, NULL), 0);
-	CU_ASSERT_TRUE(v.initialized);
-	CU_ASSERT_STRING_EQUAL(v.leader, "n1");
-	CU_ASSERT_EQUAL(v.leader_term, 7);
-	CU_ASSERT_EQUAL(v.leader_lease, 11);
-	CU_ASSERT_EQUAL(v.last_lsn, 0x3000060);
-	CU_ASSERT_EQUAL(v.last_timeline, 2);
-	CU_ASSERT_EQUAL(v.n_sync, 2);
-	CU_ASSERT_TRUE(v.paused);
-	CU_ASSERT_EQUAL(v.n_members, 1); /* garbage and misnamed records are skipped */
-	CU_ASSERT_EQUAL(v.members[0].lease, 22);
-}
-
-static void test_lsn_text_round_trips(void)
-{
-	uint64_t v;
-	char buf[32];
-	CU_ASSERT_EQUAL(lsn_parse("16/B374D848", &v), 0);
-	CU_ASSERT_EQUAL(v, 0x16B374D848ULL);
-	lsn_format(v, buf, sizeof buf);
-	CU_ASSERT_STRING_EQUAL(buf, "16/B374D848");
-	CU_ASSERT_EQUAL(lsn_parse("16B374D848", &v), -1);
-	CU_ASSERT_EQUAL(lsn_parse("0/1x", &v), -1);
-	CU_ASSERT_EQUAL(lsn_parse(NULL, &v), -1);
-}
-
 void suite_register(void)
 {
 	CU_pSuite s = CU_add_suite("decide", NULL, NULL);
@@ -912,8 +849,4 @@ void suite_register(void)
 	CU_add_test(y, "ssn never becomes empty", test_sync_never_empties_ssn);
 	CU_add_test(y, "nofailover replicas are not synchronous", test_sync_excludes_nofailover_replicas);
 	CU_add_test(y, "synchronous_standby_names text", test_ssn_text);
-	CU_pSuite c = CU_add_suite("cluster", NULL, NULL);
-	CU_add_test(c, "member record round-trips", test_member_record_round_trips);
-	CU_add_test(c, "cluster_parse reads every record", test_cluster_parse_reads_every_record);
-	CU_add_test(c, "LSN text round-trips", test_lsn_text_round_trips);
 }

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "cunit_main.h"
-#include "options.h"
+#include "cluster/options.h"
 
 static char path[64];
 

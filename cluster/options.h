@@ -9,8 +9,8 @@
 
 #include <stdbool.h>
 
-#include "config.h"
-#include "log.h"
+#include "common/config.h"
+#include "common/log.h"
 
 typedef struct options {
 	char *scope;

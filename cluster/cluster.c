@@ -11,21 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int lsn_parse(const char *text, uint64_t *out)
-{
-	unsigned hi, lo;
-	char tail;
-	if (text == NULL || sscanf(text, "%X/%X%c", &hi, &lo, &tail) != 2)
-		return -1;
-	*out = ((uint64_t)hi << 32) | lo;
-	return 0;
-}
-
-void lsn_format(uint64_t lsn, char *buf, int len)
-{
-	snprintf(buf, (size_t)len, "%X/%X", (unsigned)(lsn >> 32), (unsigned)lsn);
-}
-
 const member *cluster_member(const cluster_view *v, const char *name)
 {
 	for (int i = 0; i < v->n_members; i++)
@@ -214,43 +199,98 @@ char *switchover_to_json(const char *leader, const char *candidate, double at)
 	return s;
 }
 
+/* Records that fail to parse are counted and the first one named, so that none vanishes silently. */
+static void rejected(cluster_view *v, const char *key, const char *why)
+{
+	if (v->n_rejected++ == 0)
+		snprintf(v->rejected, sizeof v->rejected, "%s: %s", key, why);
+}
+
+static void parse_member(cluster_view *out, const etcd_kv *kv, const char *name, const char *val)
+{
+	fl_err e = {0};
+	if (out->n_members == CLUSTER_MAX_MEMBERS) {
+		rejected(out, kv->key, "more members than " CLUSTER_MAX_MEMBERS_TEXT);
+		return;
+	}
+	member *m = &out->members[out->n_members];
+	if (member_from_json(val, m, &e) < 0) {
+		rejected(out, kv->key, e.msg);
+		return;
+	}
+	if (strcmp(m->name, name) != 0) {
+		rejected(out, kv->key, "the record names another member");
+		return;
+	}
+	m->lease = kv->lease;
+	out->n_members++;
+}
+
+static void parse_drain(cluster_view *out, const etcd_kv *kv, const char *name)
+{
+	if (strlen(name) >= CLUSTER_NAME_MAX || out->n_drained == CLUSTER_MAX_MEMBERS) {
+		rejected(out, kv->key, "not a member name");
+		return;
+	}
+	snprintf(out->drained[out->n_drained++], CLUSTER_NAME_MAX, "%s", name);
+}
+
 int cluster_parse(const etcd_kvs *kvs, const char *root, cluster_view *out, fl_err *err)
 {
-	size_t rlen = strlen(root);
 	memset(out, 0, sizeof *out);
 	out->revision = kvs->revision;
 	for (int i = 0; i < kvs->n; i++) {
 		const etcd_kv *kv = &kvs->v[i];
-		if (strncmp(kv->key, root, rlen) != 0)
-			continue;
-		const char *k = kv->key + rlen;
+		const char *item = NULL;
 		const char *val = kv->value ? kv->value : "";
-		if (strcmp(k, "initialize") == 0) {
+		switch (keys_match(root, kv->key, &item)) {
+		case KEY_INITIALIZE:
 			out->initialized = true;
 			snprintf(out->init_owner, sizeof out->init_owner, "%s", val);
-		} else if (strcmp(k, "leader") == 0) {
+			break;
+		case KEY_LEADER:
 			out->has_leader = true;
 			snprintf(out->leader, sizeof out->leader, "%s", val);
 			out->leader_term = kv->create_revision;
 			out->leader_lease = kv->lease;
-		} else if (strcmp(k, "status") == 0) {
+			break;
+		case KEY_STATUS:
 			parse_status(out, val);
-		} else if (strcmp(k, "sync") == 0) {
+			break;
+		case KEY_SYNC:
 			parse_sync(out, val);
-		} else if (strcmp(k, "pause") == 0) {
+			break;
+		case KEY_PAUSE:
 			out->paused = true;
-		} else if (strcmp(k, "switchover") == 0) {
+			break;
+		case KEY_SWITCHOVER:
 			parse_switchover(out, val);
-		} else if (strcmp(k, "history") == 0) {
+			break;
+		case KEY_HISTORY:
 			snprintf(out->history, sizeof out->history, "%s", val);
-		} else if (strncmp(k, "members/", 8) == 0 && out->n_members < CLUSTER_MAX_MEMBERS) {
-			member *m = &out->members[out->n_members];
-			if (member_from_json(val, m, NULL) == 0 && strcmp(m->name, k + 8) == 0) {
-				m->lease = kv->lease;
-				out->n_members++;
-			}
+			break;
+		case KEY_MEMBER:
+			parse_member(out, kv, item, val);
+			break;
+		case KEY_DRAIN:
+			parse_drain(out, kv, item);
+			break;
+		case KEY_PROXY:
+		case KEY_BACKUP:
+		case KEY__COUNT:
+			break; /* read by the commands that need them; unknown keys belong to newer programs */
 		}
 	}
-	(void)err;
+	if (out->n_rejected > 0)
+		return fl_fail(err, FL_ERR_ETCD, "etcd: %d record%s under %s rejected; first %s", out->n_rejected,
+			       out->n_rejected == 1 ? "" : "s", root, out->rejected);
 	return 0;
+}
+
+bool cluster_drained(const cluster_view *v, const char *name)
+{
+	for (int i = 0; i < v->n_drained; i++)
+		if (strcmp(v->drained[i], name) == 0)
+			return true;
+	return false;
 }

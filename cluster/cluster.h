@@ -4,15 +4,7 @@
  * turns a list of keys into a view and a member into JSON and back, so the
  * decisions that read the view can be tested without etcd.
  *
- * Keys, under <prefix>/<scope>/:
- *   initialize      name of the node that won the bootstrap race (no lease)
- *   leader          name of the leader, bound to the leader's lease
- *   members/<name>  member record (JSON), bound to that member's lease
- *   status          last leader's term, name, WAL position, timeline (no lease)
- *   sync            synchronous set published by the leader of a term (no lease)
- *   history         timeline switches (JSON array, no lease)
- *   pause           present when automatic failover is paused
- *   switchover      a requested switchover or manual failover (no lease)
+ * The keys themselves are declared in keys.h.
  */
 #ifndef FL_CLUSTER_H
 #define FL_CLUSTER_H
@@ -20,10 +12,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "err.h"
-#include "etcd.h"
+#include "common/err.h"
+#include "common/etcd.h"
+#include "keys.h"
+#include "lsn.h"
 
 #define CLUSTER_MAX_MEMBERS 32
+#define CLUSTER_MAX_MEMBERS_TEXT "32"
 #define CLUSTER_NAME_MAX 64
 
 typedef struct member {
@@ -69,10 +64,20 @@ typedef struct cluster_view {
 	char history[8192];                           /* the history record as stored, "" when none */
 	int n_members;
 	member members[CLUSTER_MAX_MEMBERS];
+	int n_drained;                                /* drain/<name> keys: out of the read-only pool */
+	char drained[CLUSTER_MAX_MEMBERS][CLUSTER_NAME_MAX];
+	int n_rejected;                               /* records that did not parse, left out of the view */
+	char rejected[256];                           /* the first of them: key and reason */
 } cluster_view;
 
-/* Builds the view from every key under root ("<prefix>/<scope>/"). Malformed member records are skipped with a warning in err_msg. */
+/*
+ * Builds the view from every key under root ("<prefix>/<scope>/"). A record
+ * that does not parse is left out of the view, which is complete otherwise;
+ * then -1, with err naming how many were rejected and the first (key and
+ * reason), also kept in the view's n_rejected and rejected.
+ */
 int cluster_parse(const etcd_kvs *kvs, const char *root, cluster_view *out, fl_err *err);
+bool cluster_drained(const cluster_view *v, const char *name);
 const member *cluster_member(const cluster_view *v, const char *name);
 bool cluster_in_sync(const cluster_view *v, const char *name);
 
@@ -94,9 +99,5 @@ char *status_to_json(const char *leader, int64_t term, uint64_t lsn, long timeli
 char *sync_to_json(const char *leader, int64_t term, char names[][CLUSTER_NAME_MAX], int n);
 
 char *switchover_to_json(const char *leader, const char *candidate, double at);
-
-/* "0/3000060" <-> 64-bit LSN. */
-int lsn_parse(const char *text, uint64_t *out);
-void lsn_format(uint64_t lsn, char *buf, int len);
 
 #endif

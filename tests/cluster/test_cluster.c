@@ -1,0 +1,189 @@
+/*
+ * test_cluster: the cluster model of cluster/: member records, the parse of
+ * every key into a view (and what it rejects, said), the key table and LSNs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cunit_main.h"
+#include "cluster/cluster.h"
+#include "cluster/keys.h"
+
+static void test_member_record_round_trips(void)
+{
+	member m = {0}, back;
+	snprintf(m.name, sizeof m.name, "n1");
+	snprintf(m.role, sizeof m.role, "replica");
+	m.received_lsn = 0x1234567890ULL;
+	m.replayed_lsn = 0x1234;
+	m.fenced_term = 42;
+	m.priority = -3;
+	m.nofailover = true;
+	char *json = member_to_json(&m);
+	CU_ASSERT_EQUAL(member_from_json(json, &back, NULL), 0);
+	CU_ASSERT_EQUAL(back.received_lsn, m.received_lsn);
+	CU_ASSERT_EQUAL(back.fenced_term, 42);
+	CU_ASSERT_EQUAL(back.priority, -3);
+	CU_ASSERT_TRUE(back.nofailover);
+	free(json);
+	fl_err err = {0};
+	CU_ASSERT_EQUAL(member_from_json("{not json", &back, &err), -1);
+	CU_ASSERT_EQUAL(member_from_json("[1]", &back, &err), -1);
+	CU_ASSERT_EQUAL(member_from_json("{}", &back, &err), -1);
+}
+
+static void test_cluster_parse_reads_every_record(void)
+{
+	etcd_kv kv[] = {
+		{"/f/s/initialize", "n1", 2, 2, 0},
+		{"/f/s/leader", "n1", 7, 9, 11},
+		{"/f/s/status", "{\"leader\":\"n1\",\"term\":7,\"lsn\":\"0/3000060\",\"timeline\":2}", 3, 3, 0},
+		{"/f/s/sync", "{\"leader\":\"n1\",\"term\":7,\"members\":[\"n2\",\"n3\"]}", 4, 4, 0},
+		{"/f/s/members/n2", "{\"name\":\"n2\",\"role\":\"replica\",\"received_lsn\":\"0/3000000\"}", 5, 5, 22},
+		{"/f/s/members/n3", "garbage", 6, 6, 33},
+		{"/f/s/members/n4", "{\"name\":\"other\"}", 6, 6, 33},
+		{"/f/s/pause", "", 8, 8, 0},
+	};
+	etcd_kvs kvs = {kv, 8, 10};
+	cluster_view v;
+	fl_err err = {0};
+	CU_ASSERT_EQUAL(cluster_parse(&kvs, "/f/s/", &v, &err), -1);
+	CU_ASSERT_TRUE(v.initialized);
+	CU_ASSERT_STRING_EQUAL(v.leader, "n1");
+	CU_ASSERT_EQUAL(v.leader_term, 7);
+	CU_ASSERT_EQUAL(v.leader_lease, 11);
+	CU_ASSERT_EQUAL(v.last_lsn, 0x3000060);
+	CU_ASSERT_EQUAL(v.last_timeline, 2);
+	CU_ASSERT_EQUAL(v.n_sync, 2);
+	CU_ASSERT_TRUE(v.paused);
+	CU_ASSERT_EQUAL(v.n_members, 1); /* garbage and misnamed records are left out, and said so */
+	CU_ASSERT_EQUAL(v.members[0].lease, 22);
+	CU_ASSERT_EQUAL(v.n_rejected, 2);
+	CU_ASSERT_EQUAL(err.code, FL_ERR_ETCD);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "2 records under /f/s/ rejected"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "/f/s/members/n3: member record is not a JSON object"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(v.rejected, "/f/s/members/n3"));
+}
+
+static void test_cluster_parse_of_good_records_succeeds(void)
+{
+	etcd_kv kv[] = {
+		{"/f/s/leader", "n1", 7, 9, 11},
+		{"/f/s/members/n1", "{\"name\":\"n1\",\"role\":\"primary\"}", 5, 5, 11},
+		{"/f/s/drain/n1", "{}", 6, 6, 0},
+		{"/f/s/proxies/p1", "{}", 6, 6, 0},
+		{"/f/s/newer-record", "whatever", 6, 6, 0},
+		{"/f/other/members/n9", "garbage", 6, 6, 0},
+	};
+	etcd_kvs kvs = {kv, 6, 10};
+	cluster_view v;
+	fl_err err = {0};
+	CU_ASSERT_EQUAL(cluster_parse(&kvs, "/f/s/", &v, &err), 0);
+	CU_ASSERT_EQUAL(v.n_members, 1);
+	CU_ASSERT_EQUAL(v.n_rejected, 0);
+	CU_ASSERT_TRUE(cluster_drained(&v, "n1"));
+	CU_ASSERT_FALSE(cluster_drained(&v, "n2"));
+}
+
+static void test_too_many_members_are_reported(void)
+{
+	static etcd_kv kv[CLUSTER_MAX_MEMBERS + 1];
+	static char keys[CLUSTER_MAX_MEMBERS + 1][64], vals[CLUSTER_MAX_MEMBERS + 1][64];
+	for (int i = 0; i <= CLUSTER_MAX_MEMBERS; i++) {
+		snprintf(keys[i], sizeof keys[i], "/f/s/members/n%d", i);
+		snprintf(vals[i], sizeof vals[i], "{\"name\":\"n%d\"}", i);
+		kv[i] = (etcd_kv){keys[i], vals[i], 1, 1, 0};
+	}
+	etcd_kvs kvs = {kv, CLUSTER_MAX_MEMBERS + 1, 10};
+	cluster_view v;
+	fl_err err = {0};
+	CU_ASSERT_EQUAL(cluster_parse(&kvs, "/f/s/", &v, &err), -1);
+	CU_ASSERT_EQUAL(v.n_members, CLUSTER_MAX_MEMBERS);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "more members than 32"));
+}
+
+static void test_lsn_text_round_trips(void)
+{
+	uint64_t v;
+	char buf[32];
+	CU_ASSERT_EQUAL(lsn_parse("16/B374D848", &v), 0);
+	CU_ASSERT_EQUAL(v, 0x16B374D848ULL);
+	lsn_format(v, buf, sizeof buf);
+	CU_ASSERT_STRING_EQUAL(buf, "16/B374D848");
+	CU_ASSERT_EQUAL(lsn_parse("16B374D848", &v), -1);
+	CU_ASSERT_EQUAL(lsn_parse("0/1x", &v), -1);
+	CU_ASSERT_EQUAL(lsn_parse(NULL, &v), -1);
+}
+
+
+static void test_keys_are_built_from_the_table(void)
+{
+	char root[64], k[128];
+	CU_ASSERT_EQUAL(keys_root("/flotilla", "demo", root, sizeof root), 0);
+	CU_ASSERT_STRING_EQUAL(root, "/flotilla/demo/");
+	CU_ASSERT_EQUAL(keys_path(root, KEY_LEADER, NULL, k, sizeof k), 0);
+	CU_ASSERT_STRING_EQUAL(k, "/flotilla/demo/leader");
+	CU_ASSERT_EQUAL(keys_path(root, KEY_MEMBER, "n2", k, sizeof k), 0);
+	CU_ASSERT_STRING_EQUAL(k, "/flotilla/demo/members/n2");
+	CU_ASSERT_EQUAL(keys_folder(root, KEY_PROXY, k, sizeof k), 0);
+	CU_ASSERT_STRING_EQUAL(k, "/flotilla/demo/proxies/");
+	CU_ASSERT_EQUAL(keys_path(root, KEY_DRAIN, "n3", k, 20), -1); /* does not fit */
+	CU_ASSERT_EQUAL(keys_root("/p", "a-scope-name-that-is-long", root, 8), -1);
+}
+
+static void test_every_key_is_recognised_and_nothing_else(void)
+{
+	const char *root = "/f/s/";
+	for (int k = 0; k < KEY__COUNT; k++) {
+		char full[128];
+		const char *item = NULL;
+		keys_path(root, (cluster_key)k, "n1", full, sizeof full);
+		CU_ASSERT_EQUAL(keys_match(root, full, &item), (cluster_key)k);
+		if (keys_table[k].per_item) {
+			CU_ASSERT_STRING_EQUAL(item, "n1");
+		} else {
+			CU_ASSERT_PTR_NULL(item);
+		}
+	}
+	const char *item = NULL;
+	CU_ASSERT_EQUAL(keys_match(root, "/f/s/members/", &item), KEY__COUNT);
+	CU_ASSERT_EQUAL(keys_match(root, "/f/s/leaderx", &item), KEY__COUNT);
+	CU_ASSERT_EQUAL(keys_match(root, "/f/t/leader", &item), KEY__COUNT);
+	CU_ASSERT_EQUAL(keys_match(root, "/f/s/", &item), KEY__COUNT);
+}
+
+/* docs/replicator.md shows the table as keys_print_markdown renders it, so the two cannot drift apart. */
+static void test_docs_show_the_key_table(void)
+{
+	char *table = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&table, &len);
+	keys_print_markdown(f);
+	fclose(f);
+	FILE *d = fopen(FLOTILLA_SOURCE_DIR "/docs/replicator.md", "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	char *doc = calloc(1, 1 << 20);
+	size_t n = fread(doc, 1, (1 << 20) - 1, d);
+	fclose(d);
+	doc[n] = '\0';
+	if (strstr(doc, table) == NULL)
+		fprintf(stderr, "docs/replicator.md must hold the key table:\n%s", table);
+	CU_ASSERT_PTR_NOT_NULL(strstr(doc, table));
+	free(doc);
+	free(table);
+}
+
+void suite_register(void)
+{
+	CU_pSuite c = CU_add_suite("cluster", NULL, NULL);
+	CU_add_test(c, "member record round-trips", test_member_record_round_trips);
+	CU_add_test(c, "cluster_parse reads every record and names what it rejects", test_cluster_parse_reads_every_record);
+	CU_add_test(c, "cluster_parse of good records succeeds", test_cluster_parse_of_good_records_succeeds);
+	CU_add_test(c, "too many members are reported", test_too_many_members_are_reported);
+	CU_add_test(c, "LSN text round-trips", test_lsn_text_round_trips);
+	CU_pSuite k = CU_add_suite("keys", NULL, NULL);
+	CU_add_test(k, "keys are built from the table", test_keys_are_built_from_the_table);
+	CU_add_test(k, "every key is recognised and nothing else", test_every_key_is_recognised_and_nothing_else);
+	CU_add_test(k, "docs show the key table", test_docs_show_the_key_table);
+}
