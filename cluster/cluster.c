@@ -52,6 +52,8 @@ const char *cluster_member_role(const cluster_view *v, const member *m)
 
 const char *cluster_member_state(const cluster_view *v, const member *m)
 {
+	if (m->state[0])
+		return m->state;
 	if (!m->running)
 		return "stopped";
 	if (is_leader(v, m) || strcmp(m->role, "replica") != 0)
@@ -86,6 +88,10 @@ int member_from_json(const char *text, member *m, fl_err *err)
 	copy_str(m->role, sizeof m->role, o, "role");
 	copy_str(m->conn_address, sizeof m->conn_address, o, "conn_address");
 	copy_str(m->api_url, sizeof m->api_url, o, "api_url");
+	copy_str(m->state, sizeof m->state, o, "state");
+	json_t *progress = json_object_get(o, "progress");
+	m->progress_done = (int64_t)json_integer_value(json_object_get(progress, "done"));
+	m->progress_total = (int64_t)json_integer_value(json_object_get(progress, "total"));
 	m->running = json_is_true(json_object_get(o, "running"));
 	m->streaming = json_is_true(json_object_get(o, "streaming"));
 	m->timeline = (long)json_integer_value(json_object_get(o, "timeline"));
@@ -115,6 +121,12 @@ char *member_to_json(const member *m)
 			      "replayed_lsn", rep, "fenced_term", (json_int_t)m->fenced_term, "conn_address",
 			      m->conn_address, "api_url", m->api_url, "tags", "nofailover", m->nofailover,
 			      "noloadbalance", m->noloadbalance, "priority", (json_int_t)m->priority);
+	if (o && m->state[0]) {
+		json_object_set_new(o, "state", json_string(m->state));
+		if (m->progress_total > 0)
+			json_object_set_new(o, "progress", json_pack("{s:I, s:I}", "done", (json_int_t)m->progress_done,
+								      "total", (json_int_t)m->progress_total));
+	}
 	char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
 	return s;

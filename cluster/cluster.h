@@ -36,6 +36,9 @@ typedef struct member {
 	long priority;
 	char conn_address[128]; /* host:port of PostgreSQL */
 	char api_url[160];
+	char state[16];         /* a long effect under way: bootstrapping, cloning, rewinding; "" when none */
+	int64_t progress_done;  /* of a clone: bytes copied and expected, 0 when unknown */
+	int64_t progress_total;
 	int64_t lease;          /* filled from the key, not the JSON */
 } member;
 
@@ -87,7 +90,7 @@ uint64_t cluster_leader_position(const cluster_view *v);
 uint64_t cluster_lag(const cluster_view *v, uint64_t received, uint64_t replayed);
 /* A member's role as operators see it: leader, sync_standby, or its record's role. */
 const char *cluster_member_role(const cluster_view *v, const member *m);
-/* A member's state: stopped, running, streaming, or in archive recovery. */
+/* A member's state: its long effect (cloning, ...) if one runs, else stopped, running, streaming, or in archive recovery. */
 const char *cluster_member_state(const cluster_view *v, const member *m);
 
 /* Member record as JSON (malloc'd string) and back. */

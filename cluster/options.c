@@ -42,6 +42,7 @@ const opt_def options_table[] = {
 	{"tags.nofailover", OPT_BOOL, "false", NORANGE, true, "FLOTILLA_NOFAILOVER", O(nofailover), "never promote this node"},
 	{"tags.noloadbalance", OPT_BOOL, "false", NORANGE, true, "FLOTILLA_NOLOADBALANCE", O(noloadbalance), "keep this node out of the read-only pool"},
 	{"tags.priority", OPT_INT, "0", -1000, 1000, true, "FLOTILLA_PRIORITY", O(priority), "failover priority: higher wins between equally advanced replicas"},
+	{"clone_max_rate", OPT_INT, "0", 0, 1048576, true, "FLOTILLA_CLONE_MAX_RATE", O(clone_max_rate), "kB/s a clone (pg_basebackup) may read from the leader, 32 at least; 0 for no limit"},
 	{"superuser", OPT_STRING, "postgres", NORANGE, false, "FLOTILLA_SUPERUSER", O(superuser), "PostgreSQL superuser the agent connects as"},
 	{"secrets.superuser_password_file", OPT_STRING, NULL, NORANGE, false, "FLOTILLA_SUPERUSER_PASSWORD_FILE", O(superuser_password_file), "file holding the superuser's password"},
 	{"replication_user", OPT_STRING, "replicator", NORANGE, false, "FLOTILLA_REPLICATION_USER", O(replication_user), "role replicas stream with"},
@@ -99,6 +100,8 @@ static int validate_settings(const options *o, fl_err *err)
 	for (int i = 0; i < o->pg_parameters.n; i++)
 		if (strchr(o->pg_parameters.v[i], '=') == NULL)
 			return fl_fail(err, FL_ERR_CONFIG, "config: postgresql.parameters item \"%s\" is not name=value", o->pg_parameters.v[i]);
+	if (o->clone_max_rate > 0 && o->clone_max_rate < 32)
+		return fl_fail(err, FL_ERR_CONFIG, "config: clone_max_rate = %ld is below pg_basebackup's minimum 32 kB/s\nHINT: 0 means no limit", o->clone_max_rate);
 	return 0;
 }
 
@@ -113,13 +116,6 @@ static int validate_machine(const options *o, fl_err *err)
 			return fl_fail(err, FL_ERR_BINDIR, "bin_dir: %s is not an executable program\nHINT: set bin_dir to the directory of PostgreSQL 15's programs, e.g. /usr/lib/postgresql/15/bin", p);
 	}
 	return 0;
-}
-
-int options_validate(const options *o, fl_err *err)
-{
-	if (validate_settings(o, err) < 0)
-		return -1;
-	return validate_machine(o, err);
 }
 
 int options_read(options *o, const char *path, fl_err *err)

@@ -1,8 +1,8 @@
 /*
  * options: every setting of flotilla-replicator, declared once in a table
  * (options.c) that drives parsing, validation, --help, the sample file and
- * the docs. Cross-setting rules (ttl against loop_wait) live in
- * options_validate.
+ * the docs. This is the agent's configuration file: the replicator loads it,
+ * and the CLI reads it as patronictl -c reads Patroni's (options_read).
  */
 #ifndef FL_REPLICATOR_OPTIONS_H
 #define FL_REPLICATOR_OPTIONS_H
@@ -34,6 +34,7 @@ typedef struct options {
 	bool nofailover;
 	bool noloadbalance;
 	long priority;
+	long clone_max_rate;    /* kB/s of pg_basebackup, 0 unlimited */
 	char *superuser;
 	char *superuser_password_file;
 	char *replication_user;
@@ -53,8 +54,6 @@ int options_load(options *o, const char *path, fl_err *err);
  * reader of an agent's file that runs no PostgreSQL itself, as the CLI.
  */
 int options_read(options *o, const char *path, fl_err *err);
-/* Checks rules that involve several settings and the local machine (bin_dir). */
-int options_validate(const options *o, fl_err *err);
 void options_free(options *o);
 
 

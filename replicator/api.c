@@ -239,7 +239,7 @@ static json_t *start_time_json(double t)
 static json_t *status_json(const api_snapshot *s)
 {
 	json_t *o = json_object();
-	set_new(o, "state", json_string(s->running ? "running" : "stopped"));
+	set_new(o, "state", json_string(s->job_state[0] ? s->job_state : s->running ? "running" : "stopped"));
 	set_new(o, "role", json_string(s->role));
 	if (s->running) {
 		json_t *start = start_time_json(s->postmaster_start);
@@ -1288,4 +1288,5 @@ void api_update(api *a, const api_snapshot *s)
 	a->snap.role[sizeof a->snap.role - 1] = '\0';
 	a->snap.conn_address[sizeof a->snap.conn_address - 1] = '\0';
 	a->snap.api_url[sizeof a->snap.api_url - 1] = '\0';
+	a->snap.job_state[sizeof a->snap.job_state - 1] = '\0';
 }

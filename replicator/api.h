@@ -39,6 +39,7 @@ typedef struct api_snapshot {
 	long priority;
 	char conn_address[128];
 	char api_url[160];
+	char job_state[16];      /* bootstrapping, cloning, rewinding while such a job runs, else "" */
 } api_snapshot;
 
 /* A mutating call the router accepted (token checked, body validated); the agent carries it out. */

@@ -36,6 +36,9 @@ static void schedule(agent *a, double seconds)
 	evtimer_add(a->tick, &tv);
 }
 
+/* A node's job ended: tick now. */
+static void wake(void *arg) { schedule(arg, 0); }
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -111,7 +114,8 @@ int main(int argc, char **argv)
 		options_free(&opts);
 		return daemon_fail(&err);
 	}
-	a.node = node_new(&opts, &err);
+	a.tick = evtimer_new(a.base, on_tick, &a);
+	a.node = node_new(&opts, a.base, wake, &a, &err);
 	a.api = a.node ? api_new(a.base, opts.api_listen, token, node_command, a.node, &err) : NULL;
 	explicit_bzero(token, sizeof token);
 	if (a.api == NULL || node_start(a.node, &err) < 0) {
@@ -123,7 +127,6 @@ int main(int argc, char **argv)
 	}
 	log_info("flotilla-replicator %s started (scope %s, ttl %ld s, loop_wait %g s)", FLOTILLA_VERSION, opts.scope, opts.ttl,
 		 opts.loop_wait);
-	a.tick = evtimer_new(a.base, on_tick, &a);
 	struct event *sigs[] = {
 		evsignal_new(a.base, SIGCHLD, on_sigchld, &a), evsignal_new(a.base, SIGHUP, on_sighup, &a),
 		evsignal_new(a.base, SIGTERM, on_sigterm, &a), evsignal_new(a.base, SIGINT, on_sigterm, &a),

@@ -29,6 +29,24 @@
 /* A replica that cannot stream from its leader for this long is rewound onto the leader's timeline. */
 #define STUCK_SECONDS 15.0
 
+/* A long effect under way: the tick keeps the lease and the member record fresh, and decides nothing. */
+typedef enum node_job {
+	JOB_NONE,
+	JOB_INITDB,          /* initdb runs */
+	JOB_BOOTSTRAP_START, /* the new cluster starts; then the replication role is created */
+	JOB_CLONE,           /* pg_basebackup from the leader runs */
+	JOB_REWIND,          /* pg_rewind onto the leader runs */
+} node_job;
+
+/* The member record's state while a job runs. */
+static const char *const job_states[] = {
+	[JOB_NONE] = "", [JOB_INITDB] = "bootstrapping", [JOB_BOOTSTRAP_START] = "bootstrapping",
+	[JOB_CLONE] = "cloning", [JOB_REWIND] = "rewinding",
+};
+
+/* Seconds a bootstrapped cluster may take to answer its first query. */
+#define BOOTSTRAP_START_TIMEOUT 60.0
+
 typedef struct seen {
 	char name[CLUSTER_NAME_MAX];
 	double at;
@@ -56,6 +74,15 @@ struct node {
 	bool reinit_requested;   /* POST /reinit */
 	bool start_requested;    /* stopped or emptied on request: start (or clone) again, even while paused */
 	char rejected_logged[256]; /* the last rejected etcd record logged */
+	node_wake_fn wake;        /* asks main for a tick now (a job ended) */
+	void *wake_arg;
+	node_job job;
+	char job_target[CLUSTER_NAME_MAX]; /* the node cloned or rewound from */
+	bool job_reclone;         /* the clone replaces a former primary's data (rejoin) */
+	bool job_ended;           /* the program ended: job_rc and job_error hold how */
+	int job_rc;
+	char job_error[512];
+	double job_since;
 };
 
 static void key(const node *n, cluster_key k, const char *item, char *buf, size_t len)
@@ -73,12 +100,14 @@ static int etcd_connect(node *n, fl_err *err)
 	return 0;
 }
 
-node *node_new(options *o, fl_err *err)
+node *node_new(options *o, struct event_base *base, node_wake_fn wake, void *wake_arg, fl_err *err)
 {
 	node *n = calloc(1, sizeof *n);
 	n->o = o;
+	n->wake = wake;
+	n->wake_arg = wake_arg;
 	keys_root(o->etcd_prefix, o->scope, n->root, sizeof n->root);
-	n->pg = postgres_new(o, err);
+	n->pg = postgres_new(o, base, err);
 	if (n->pg == NULL || etcd_connect(n, err) < 0) {
 		node_free(n);
 		return NULL;
@@ -267,6 +296,7 @@ void node_api_snapshot(const node *n, api_snapshot *out)
 	out->priority = n->o->priority;
 	snprintf(out->conn_address, sizeof out->conn_address, "%s", n->o->connect_address);
 	snprintf(out->api_url, sizeof out->api_url, "http://%s", n->o->api_connect_address);
+	snprintf(out->job_state, sizeof out->job_state, "%s", job_states[n->job]);
 }
 
 static void publish_member(node *n)
@@ -287,6 +317,9 @@ static void publish_member(node *n)
 	m.priority = n->o->priority;
 	snprintf(m.conn_address, sizeof m.conn_address, "%s", n->o->connect_address);
 	snprintf(m.api_url, sizeof m.api_url, "http://%s", n->o->api_connect_address);
+	snprintf(m.state, sizeof m.state, "%s", job_states[n->job]);
+	if (n->job == JOB_CLONE)
+		postgres_job_progress(n->pg, &m.progress_done, &m.progress_total);
 	char *json = member_to_json(&m);
 	char k[320];
 	key(n, KEY_MEMBER, n->o->name, k, sizeof k);
@@ -511,6 +544,37 @@ static void start_replica(node *n, const char *target)
 		log_error("starting postgres failed: %s", err.msg);
 }
 
+static void on_job_done(void *arg, int rc, const fl_err *err)
+{
+	node *n = arg;
+	n->job_ended = true;
+	n->job_rc = rc;
+	snprintf(n->job_error, sizeof n->job_error, "%s", rc < 0 && err ? err->msg : "");
+	if (n->wake)
+		n->wake(n->wake_arg);
+}
+
+static void job_begin(node *n, node_job job, const char *target)
+{
+	n->job = job;
+	n->job_ended = false;
+	n->job_rc = 0;
+	n->job_error[0] = '\0';
+	n->job_since = clock_mono();
+	snprintf(n->job_target, sizeof n->job_target, "%s", target ? target : "");
+}
+
+static void start_clone(node *n, const char *target, const char *addr, bool reclone)
+{
+	fl_err err = {0};
+	if (postgres_clone_begin(n->pg, addr, on_job_done, n, &err) < 0) {
+		log_warn("clone failed: %s", err.msg);
+		return;
+	}
+	job_begin(n, JOB_CLONE, target);
+	n->job_reclone = reclone;
+}
+
 static void do_rejoin(node *n, const char *target, bool reclone)
 {
 	fl_err err = {0};
@@ -531,41 +595,27 @@ static void do_rejoin(node *n, const char *target, bool reclone)
 			log_warn("rejoin: %s", err.msg);
 			return;
 		}
-		if (postgres_rewind(n->pg, addr, &err) == 0) {
-			log_info("rejoin: pg_rewind succeeded");
-			postgres_forget_crashes(n->pg);
-			n->not_streaming_since = 0;
-			start_replica(n, target);
+		if (postgres_rewind_begin(n->pg, addr, on_job_done, n, &err) < 0) {
+			log_warn("rejoin: %s", err.msg);
+			n->rewind_failed = true;
 			return;
 		}
-		log_warn("rejoin: pg_rewind from %s failed: %s", target, err.msg);
-		n->rewind_failed = true;
+		job_begin(n, JOB_REWIND, target);
 		return;
 	}
 	log_info("rejoin: re-cloning from %s", target);
-	if (postgres_remove_data(n->pg, &err) < 0 || postgres_clone(n->pg, addr, &err) < 0) {
+	if (postgres_remove_data(n->pg, &err) < 0) {
 		log_error("re-clone failed: %s", err.msg);
 		return;
 	}
-	n->rewind_failed = false;
+	start_clone(n, target, addr, true);
+}
+
+static void rejoined(node *n, const char *target)
+{
 	postgres_forget_crashes(n->pg);
 	n->not_streaming_since = 0;
 	start_replica(n, target);
-}
-
-static int wait_answering(node *n, double timeout)
-{
-	double deadline = clock_mono() + timeout;
-	while (clock_mono() < deadline) {
-		reap(n, clock_mono());
-		probe(n, clock_mono());
-		if (n->local.answering)
-			return 0;
-		if (!n->local.running)
-			return -1;
-		clock_sleep(0.1);
-	}
-	return -1;
 }
 
 static int create_roles(node *n, fl_err *err)
@@ -600,22 +650,131 @@ static int create_roles(node *n, fl_err *err)
 	return rc;
 }
 
-static void do_initdb(node *n)
+/* A failed bootstrap leaves nothing behind, and gives the initialize key back for another node to try. */
+static void bootstrap_failed(node *n, const char *why)
 {
-	fl_err err = {0};
-	pg_runtime rt = {0};
-	if (postgres_remove_data(n->pg, &err) == 0 && postgres_initdb(n->pg, &err) == 0 &&
-	    postgres_start(n->pg, false, &rt, &err) == 0 && wait_answering(n, 60) == 0 && create_roles(n, &err) == 0) {
-		log_info("bootstrap: cluster initialised");
-		return;
-	}
-	log_error("bootstrap failed: %s", err.msg[0] ? err.msg : "postgres did not start");
+	log_error("bootstrap failed: %s", why);
 	postgres_stop(n->pg, PG_STOP_IMMEDIATE, 10, NULL);
 	postgres_remove_data(n->pg, NULL);
 	char k[320];
 	key(n, KEY_INITIALIZE, NULL, k, sizeof k);
 	bool done = false;
 	etcd_delete_if_value(n->etcd, k, n->o->name, &done, NULL);
+}
+
+static void do_initdb(node *n)
+{
+	fl_err err = {0};
+	if (postgres_remove_data(n->pg, &err) < 0 || postgres_initdb_begin(n->pg, on_job_done, n, &err) < 0) {
+		bootstrap_failed(n, err.msg);
+		return;
+	}
+	job_begin(n, JOB_INITDB, NULL);
+}
+
+/* initdb ended: start the new cluster, then wait (tick by tick) until it answers. */
+static bool initdb_ended(node *n)
+{
+	fl_err err = {0};
+	pg_runtime rt = {0};
+	if (n->job_rc < 0) {
+		bootstrap_failed(n, n->job_error);
+		return true;
+	}
+	if (postgres_start(n->pg, false, &rt, &err) < 0) {
+		bootstrap_failed(n, err.msg);
+		return true;
+	}
+	job_begin(n, JOB_BOOTSTRAP_START, NULL);
+	return false;
+}
+
+static bool bootstrap_start_step(node *n)
+{
+	double now = clock_mono();
+	fl_err err = {0};
+	reap(n, now);
+	probe(n, now);
+	if (n->local.answering) {
+		if (create_roles(n, &err) < 0)
+			bootstrap_failed(n, err.msg);
+		else
+			log_info("bootstrap: cluster initialised in %.1f s", now - n->job_since);
+		return true;
+	}
+	if (!n->local.running) {
+		bootstrap_failed(n, "postgres did not start");
+		return true;
+	}
+	if (now - n->job_since > BOOTSTRAP_START_TIMEOUT) {
+		bootstrap_failed(n, "postgres did not answer within 60 s of its start");
+		return true;
+	}
+	return false;
+}
+
+static void clone_ended(node *n)
+{
+	if (n->job_rc < 0) {
+		log_warn("%s failed: %s", n->job_reclone ? "re-clone" : "clone", n->job_error);
+		return;
+	}
+	log_info("clone from %s done in %.1f s", n->job_target, clock_mono() - n->job_since);
+	if (n->job_reclone) {
+		n->rewind_failed = false;
+		rejoined(n, n->job_target);
+		return;
+	}
+	start_replica(n, n->job_target);
+}
+
+static void rewind_ended(node *n)
+{
+	if (n->job_rc < 0) {
+		log_warn("rejoin: pg_rewind from %s failed: %s", n->job_target, n->job_error);
+		n->rewind_failed = true;
+		return;
+	}
+	log_info("rejoin: pg_rewind succeeded in %.1f s", clock_mono() - n->job_since);
+	rejoined(n, n->job_target);
+}
+
+/* Moves the job on; true when it is over and the tick goes on as usual. */
+static bool job_step(node *n)
+{
+	node_job job = n->job;
+	if (job == JOB_BOOTSTRAP_START) {
+		if (!bootstrap_start_step(n))
+			return false;
+		n->job = JOB_NONE;
+		return true;
+	}
+	if (!n->job_ended)
+		return false;
+	n->job = JOB_NONE;
+	switch (job) {
+	case JOB_INITDB:
+		return initdb_ended(n);
+	case JOB_CLONE:
+		clone_ended(n);
+		return true;
+	case JOB_REWIND:
+		rewind_ended(n);
+		return true;
+	case JOB_NONE:
+	case JOB_BOOTSTRAP_START:
+		break;
+	}
+	return true;
+}
+
+/* A tick while a job runs: the lease renewed, the view read, the record (with the job's state) published. */
+static double busy_tick(node *n)
+{
+	refresh(n);
+	if (n->agent.etcd_ok && n->agent.lease != 0)
+		publish_member(n);
+	return n->job == JOB_BOOTSTRAP_START ? 0.1 : n->o->loop_wait;
 }
 
 /* The best replica to hand over to: streaming, eligible, most advanced (in the synchronous set in synchronous mode). */
@@ -738,12 +897,8 @@ static void execute(node *n, const decision *d, double now)
 		const char *addr = address_of(n, d->target);
 		if (addr == NULL)
 			return;
-		log_info("cloning from %s (%s)", d->target, addr);
-		if (postgres_clone(n->pg, addr, &err) < 0) {
-			log_warn("clone failed: %s", err.msg);
-			return;
-		}
-		start_replica(n, d->target);
+		log_info("cloning from %s (%s)%s", d->target, addr, n->o->clone_max_rate ? ", throttled" : "");
+		start_clone(n, d->target, addr, false);
 		return;
 	}
 	case ACT_START_PRIMARY: {
@@ -969,6 +1124,8 @@ int node_command(void *arg, const api_command_req *req, char *msg, size_t len)
 
 double node_tick(node *n)
 {
+	if (n->job != JOB_NONE && !job_step(n))
+		return busy_tick(n);
 	double now = clock_mono();
 	decide_config cfg = config_of(n);
 	reap(n, now);
@@ -1029,6 +1186,9 @@ void node_shutdown(node *n)
 {
 	fl_err err = {0};
 	log_info("shutting down");
+	if (n->job != JOB_NONE && postgres_job_cancel(n->pg))
+		log_info("%s cancelled", job_states[n->job]);
+	n->job = JOB_NONE;
 	if (postgres_stop(n->pg, PG_STOP_FAST, 60, &err) < 0)
 		log_error("%s", err.msg);
 	etcd_set_timeout(n->etcd, n->o->retry_timeout);

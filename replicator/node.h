@@ -2,7 +2,9 @@
  * node: the HA loop of one replication agent. Each tick gathers the local
  * PostgreSQL state and the cluster view from etcd, renews the lease, asks
  * decide() for one action, carries it out and publishes this member's
- * record. main.c owns the event loop and calls node_tick on a timer.
+ * record. main.c owns the event loop and calls node_tick on a timer. While
+ * a long effect runs (initdb, a clone, a rewind) a tick only renews the lease
+ * and publishes the record, with the effect's state and progress.
  */
 #ifndef FL_NODE_H
 #define FL_NODE_H
@@ -12,8 +14,13 @@
 #include "cluster/options.h"
 
 typedef struct node node;
+struct event_base;
 
-node *node_new(options *o, fl_err *err);
+/* Asks main for a tick as soon as possible (a job ended). */
+typedef void (*node_wake_fn)(void *arg);
+
+/* The node's long effects (initdb, clone, rewind) run on base; wake is called when one ends. */
+node *node_new(options *o, struct event_base *base, node_wake_fn wake, void *wake_arg, fl_err *err);
 void node_free(node *n);
 /* Checks secrets and etcd, stops an orphaned postmaster; fails without touching the data directory. */
 int node_start(node *n, fl_err *err);

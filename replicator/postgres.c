@@ -1,9 +1,11 @@
 /*
  * postgres: process control and SQL for the local PostgreSQL. The postmaster
  * is started directly (not through pg_ctl) so that it is our child: its exit
- * is seen through SIGCHLD at once, and a stop waits on waitpid. Tools
- * (initdb, pg_basebackup, pg_rewind, pg_controldata) run to completion in the
- * foreground; the agent holds no lease-critical duty while they run.
+ * is seen through SIGCHLD at once, and a stop waits on waitpid. The long
+ * programs (initdb, pg_basebackup, pg_rewind) run as jobs on the event loop
+ * (common/proc), so that the agent renews its lease, publishes its record and
+ * answers its API while they run; pg_controldata, which only reads a file,
+ * runs to completion.
  */
 #include "postgres.h"
 
@@ -22,10 +24,14 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/proc.h"
+#include "pg/basebackup.h"
+#include "pg/controldata.h"
 #include "common/log.h"
 #include "common/secret.h"
 
 #define MAX_CRASHES 64
+#define PG_INITDB_TIMEOUT 600.0
 
 struct postgres {
 	const options *o;
@@ -39,6 +45,15 @@ struct postgres {
 	int port;
 	double crashes[MAX_CRASHES];
 	int n_crashes;
+	struct event_base *base;
+	/* The job under way (one at a time), and what to do when it ends. */
+	proc *job;
+	const char *job_name;    /* "initdb", "pg_basebackup", "pg_rewind" */
+	double job_timeout;
+	int (*job_after)(postgres *pg, int rc, fl_err *err); /* follow-up on the result, may be NULL */
+	postgres_job_fn job_done;
+	void *job_arg;
+	int64_t job_bytes_done, job_bytes_total;
 };
 
 static int split_hostport(const char *hp, char *host, size_t hlen, int *port)
@@ -51,10 +66,11 @@ static int split_hostport(const char *hp, char *host, size_t hlen, int *port)
 	return 0;
 }
 
-postgres *postgres_new(const options *o, fl_err *err)
+postgres *postgres_new(const options *o, struct event_base *base, fl_err *err)
 {
 	postgres *pg = calloc(1, sizeof *pg);
 	pg->o = o;
+	pg->base = base;
 	split_hostport(o->listen, pg->host, sizeof pg->host, &pg->port);
 	snprintf(pg->passfile, sizeof pg->passfile, "%s/pgpass", o->state_dir);
 	if (mkdir(o->state_dir, 0700) < 0 && errno != EEXIST) {
@@ -69,6 +85,7 @@ void postgres_free(postgres *pg)
 {
 	if (pg == NULL)
 		return;
+	proc_free(pg->job);
 	PQfinish(pg->conn);
 	free(pg);
 }
@@ -175,21 +192,12 @@ int postgres_control_checkpoint(postgres *pg, bool *was_primary, long *timeline,
 	char *argv[] = {"pg_controldata", "-D", pg->o->data_dir, NULL};
 	if (run_tool(pg, "pg_controldata", argv, out, sizeof out, err) < 0)
 		return -1;
-	const char *state = strstr(out, "Database cluster state:");
-	const char *tli = strstr(out, "Latest checkpoint's TimeLineID:");
-	if (state == NULL)
-		return fl_fail(err, FL_ERR_POSTGRES, "pg_controldata: no cluster state in its output");
-	state += strlen("Database cluster state:");
-	while (*state == ' ')
-		state++;
-	*was_primary = strncmp(state, "in production", 13) == 0 ||
-		       (strncmp(state, "shut down", 9) == 0 && strncmp(state, "shut down in recovery", 21) != 0);
-	*timeline = tli ? atol(tli + strlen("Latest checkpoint's TimeLineID:")) : 0;
-	const char *loc = strstr(out, "Latest checkpoint location:");
-	char text[32] = "";
-	*checkpoint = 0;
-	if (loc && sscanf(loc + strlen("Latest checkpoint location:"), "%31s", text) == 1)
-		lsn_parse(text, checkpoint);
+	controldata c;
+	if (controldata_parse(out, &c, err) < 0)
+		return -1;
+	*was_primary = c.was_primary;
+	*timeline = c.timeline;
+	*checkpoint = c.checkpoint;
 	return 0;
 }
 
@@ -288,29 +296,105 @@ static int write_conf(postgres *pg, const pg_runtime *rt, fl_err *err)
 	return 0;
 }
 
-int postgres_initdb(postgres *pg, fl_err *err)
+/* ---- jobs: the long programs, on the event loop ---- */
+
+static void job_line(void *arg, const char *line)
 {
-	char pwfile[PATH_MAX + 16], user[128];
-	snprintf(pwfile, sizeof pwfile, "--pwfile=%s", pg->o->superuser_password_file);
-	snprintf(user, sizeof user, "--username=%s", pg->o->superuser);
-	char *argv[] = {"initdb", "-D", pg->o->data_dir, "--data-checksums", "--encoding=UTF8", "--locale=C.UTF-8", user,
-			pwfile, "--auth-local=trust", "--auth-host=scram-sha-256", NULL};
-	if (run_tool(pg, "initdb", argv, NULL, 0, err) < 0)
+	postgres *pg = arg;
+	int64_t done, total;
+	if (basebackup_progress(line, &done, &total)) {
+		pg->job_bytes_done = done;
+		pg->job_bytes_total = total;
+		return;
+	}
+	log_info("%s: %s", pg->job_name, line);
+}
+
+static void job_end(void *arg, const proc_result *r)
+{
+	postgres *pg = arg;
+	fl_err err = {0};
+	int rc = 0;
+	if (r->status != 0) {
+		char why[512];
+		proc_describe(r, pg->job_timeout, why, sizeof why);
+		rc = fl_fail(&err, FL_ERR_POSTGRES, "%s failed (%s)", pg->job_name, why);
+	}
+	if (pg->job_after)
+		rc = pg->job_after(pg, rc, &err);
+	proc_free(pg->job);
+	pg->job = NULL;
+	postgres_job_fn done = pg->job_done;
+	pg->job_done = NULL;
+	done(pg->job_arg, rc, &err);
+}
+
+static int job_begin(postgres *pg, const char *prog, char *argv[], double timeout, int (*after)(postgres *, int, fl_err *),
+		     postgres_job_fn done, void *arg, fl_err *err)
+{
+	if (pg->job != NULL)
+		return fl_fail(err, FL_ERR_INTERNAL, "%s: %s is still running", prog, pg->job_name);
+	char path[PATH_MAX], passfile[PATH_MAX + 16];
+	snprintf(path, sizeof path, "%s/%s", pg->o->bin_dir, prog);
+	snprintf(passfile, sizeof passfile, "PGPASSFILE=%s", pg->passfile);
+	char *env[] = {passfile, "LC_ALL=C", NULL};
+	/* A full argv[0] lets pg_rewind and initdb find their sibling programs. */
+	argv[0] = path;
+	pg->job_name = prog;
+	pg->job_timeout = timeout;
+	pg->job_after = after;
+	pg->job_done = done;
+	pg->job_arg = arg;
+	pg->job_bytes_done = pg->job_bytes_total = 0;
+	proc_spec spec = {.path = path, .argv = argv, .env = env, .timeout = timeout, .on_line = job_line,
+			  .on_done = job_end, .arg = pg};
+	pg->job = proc_start(pg->base, &spec, err);
+	return pg->job ? 0 : -1;
+}
+
+bool postgres_job_running(const postgres *pg) { return pg->job != NULL; }
+
+bool postgres_job_cancel(postgres *pg)
+{
+	if (pg->job == NULL)
+		return false;
+	proc_free(pg->job);
+	pg->job = NULL;
+	pg->job_done = NULL;
+	if (pg->job_after)
+		pg->job_after(pg, -1, NULL);
+	return true;
+}
+
+void postgres_job_progress(const postgres *pg, int64_t *done, int64_t *total)
+{
+	*done = pg->job_bytes_done;
+	*total = pg->job_bytes_total;
+}
+
+static int initdb_after(postgres *pg, int rc, fl_err *err)
+{
+	if (rc < 0)
 		return -1;
 	char path[PATH_MAX];
 	data_path(pg, "pg_hba.conf", path, sizeof path);
 	return write_file(path, hba, err);
 }
 
-int postgres_clone(postgres *pg, const char *leader_address, fl_err *err)
+int postgres_initdb_begin(postgres *pg, postgres_job_fn done, void *arg, fl_err *err)
 {
-	char host[128], conninfo[PATH_MAX + 256];
-	int port = 0;
-	split_hostport(leader_address, host, sizeof host, &port);
-	snprintf(conninfo, sizeof conninfo, "host=%s port=%d user=%s passfile=%s application_name=%s connect_timeout=5", host,
-		 port, pg->o->replication_user, pg->passfile, pg->o->name);
-	char *argv[] = {"pg_basebackup", "-D", pg->o->data_dir, "-d", conninfo, "-X", "stream", "-c", "fast", "--no-password", NULL};
-	if (run_tool(pg, "pg_basebackup", argv, NULL, 0, err) < 0) {
+	char pwfile[PATH_MAX + 16], user[128];
+	snprintf(pwfile, sizeof pwfile, "--pwfile=%s", pg->o->superuser_password_file);
+	snprintf(user, sizeof user, "--username=%s", pg->o->superuser);
+	char *argv[] = {"initdb", "-D", pg->o->data_dir, "--data-checksums", "--encoding=UTF8", "--locale=C.UTF-8", user,
+			pwfile, "--auth-local=trust", "--auth-host=scram-sha-256", NULL};
+	return job_begin(pg, "initdb", argv, PG_INITDB_TIMEOUT, initdb_after, done, arg, err);
+}
+
+static int clone_after(postgres *pg, int rc, fl_err *err)
+{
+	(void)err;
+	if (rc < 0) {
 		postgres_remove_data(pg, NULL);
 		return -1;
 	}
@@ -318,6 +402,20 @@ int postgres_clone(postgres *pg, const char *leader_address, fl_err *err)
 	data_path(pg, "postmaster.pid", path, sizeof path);
 	unlink(path);
 	return 0;
+}
+
+int postgres_clone_begin(postgres *pg, const char *leader_address, postgres_job_fn done, void *arg, fl_err *err)
+{
+	char host[128], conninfo[PATH_MAX + 256], rate[32] = "";
+	int port = 0;
+	split_hostport(leader_address, host, sizeof host, &port);
+	snprintf(conninfo, sizeof conninfo, "host=%s port=%d user=%s passfile=%s application_name=%s connect_timeout=5", host,
+		 port, pg->o->replication_user, pg->passfile, pg->o->name);
+	if (pg->o->clone_max_rate > 0)
+		snprintf(rate, sizeof rate, "--max-rate=%ld", pg->o->clone_max_rate);
+	char *argv[] = {"pg_basebackup", "-D", pg->o->data_dir, "-d", conninfo, "-X", "stream", "-c", "fast", "--no-password",
+			"--progress", rate[0] ? rate : NULL, NULL};
+	return job_begin(pg, "pg_basebackup", argv, 0, clone_after, done, arg, err);
 }
 
 /* Connection string of a superuser session on another node. */
@@ -348,14 +446,14 @@ int postgres_remote_checkpoint(postgres *pg, const char *address, fl_err *err)
 	return rc;
 }
 
-int postgres_rewind(postgres *pg, const char *leader_address, fl_err *err)
+int postgres_rewind_begin(postgres *pg, const char *leader_address, postgres_job_fn done, void *arg, fl_err *err)
 {
 	char conninfo[PATH_MAX + 256];
 	remote_conninfo(pg, leader_address, conninfo, sizeof conninfo);
 	char source[sizeof conninfo + 32];
 	snprintf(source, sizeof source, "--source-server=%s", conninfo);
 	char *argv[] = {"pg_rewind", "-D", pg->o->data_dir, source, NULL};
-	return run_tool(pg, "pg_rewind", argv, NULL, 0, err);
+	return job_begin(pg, "pg_rewind", argv, 0, NULL, done, arg, err);
 }
 
 static int remove_tree(const char *path)
@@ -438,8 +536,6 @@ int postgres_start(postgres *pg, bool standby, const pg_runtime *rt, fl_err *err
 	log_info("postgres started as %s (pid %d)", standby ? "standby" : "primary", (int)pid);
 	return 0;
 }
-
-bool postgres_running(const postgres *pg) { return pg->pid > 0; }
 
 bool postgres_stopped_by_agent(const postgres *pg) { return pg->stopped; }
 

@@ -32,7 +32,9 @@ typedef struct pg_replica {
 	uint64_t flush_lsn;
 } pg_replica;
 
-postgres *postgres_new(const options *o, fl_err *err);
+struct event_base;
+
+postgres *postgres_new(const options *o, struct event_base *base, fl_err *err);
 void postgres_free(postgres *pg);
 
 /* Writes the passfile the server and the tools use (from the secret files). */
@@ -43,9 +45,23 @@ int postgres_control(postgres *pg, bool *was_primary, long *timeline, fl_err *er
 /* The same, and the LSN of the latest checkpoint. */
 int postgres_control_checkpoint(postgres *pg, bool *was_primary, long *timeline, uint64_t *checkpoint, fl_err *err);
 
-int postgres_initdb(postgres *pg, fl_err *err);
-int postgres_clone(postgres *pg, const char *leader_address, fl_err *err);
-int postgres_rewind(postgres *pg, const char *leader_address, fl_err *err);
+/*
+ * The long programs run as jobs on the event loop, one at a time: *_begin
+ * starts one (or fails at once), and done is called once when it ended and
+ * its follow-up is made (pg_hba.conf after initdb; the data directory emptied
+ * after a failed clone, its postmaster.pid removed after a good one), with
+ * rc 0 or -1 and err naming the program and why it failed.
+ */
+typedef void (*postgres_job_fn)(void *arg, int rc, const fl_err *err);
+int postgres_initdb_begin(postgres *pg, postgres_job_fn done, void *arg, fl_err *err);
+/* pg_basebackup from the leader, throttled to clone_max_rate; its progress is in postgres_job_progress. */
+int postgres_clone_begin(postgres *pg, const char *leader_address, postgres_job_fn done, void *arg, fl_err *err);
+int postgres_rewind_begin(postgres *pg, const char *leader_address, postgres_job_fn done, void *arg, fl_err *err);
+bool postgres_job_running(const postgres *pg);
+/* Ends the running job (SIGKILL) and makes its follow-up as for a failure; done is not called. False when none ran. */
+bool postgres_job_cancel(postgres *pg);
+/* Bytes done and expected of the running clone, from pg_basebackup's progress lines; 0 when unknown. */
+void postgres_job_progress(const postgres *pg, int64_t *done, int64_t *total);
 /* CHECKPOINT on another node, so that its control file names its current timeline before a rewind. */
 int postgres_remote_checkpoint(postgres *pg, const char *address, fl_err *err);
 int postgres_remove_data(postgres *pg, fl_err *err);
@@ -64,7 +80,6 @@ const pg_runtime *postgres_runtime(const postgres *pg);
  * cluster is paused: an operator may stop PostgreSQL then).
  */
 bool postgres_reap(postgres *pg, double now, bool count_crash);
-bool postgres_running(const postgres *pg);
 /* True when the postmaster is down because postgres_stop stopped it; false once it starts or exits by itself. */
 bool postgres_stopped_by_agent(const postgres *pg);
 int postgres_recent_crashes(const postgres *pg, double now, double window);

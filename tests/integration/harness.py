@@ -1129,6 +1129,30 @@ class Cluster:
         check(pid and pid_alive(pid), "agent of %s is not running" % name)
         os.kill(pid, sig)
 
+    def set_setting(self, name, setting, value):
+        """Sets one top-level setting (`setting = value;`, value as libconfig
+        text) in the node's flotilla.conf, replacing it if present, and sends
+        SIGHUP to its agent."""
+        path = self.config_path(name)
+        with open(path) as f:
+            text = f.read()
+        line = "%s = %s;" % (setting, value)
+        text2, n = re.subn(r"(?m)^%s\s*=.*$" % re.escape(setting), line, text)
+        if n == 0:
+            text2 = text.rstrip("\n") + "\n" + line + "\n"
+        self._replace_config(path, text2)
+        self.signal_agent(name, signal.SIGHUP)
+        log("%s: %s (SIGHUP sent)" % (name, line))
+
+    def _replace_config(self, path, text):
+        tmp = path + ".it-tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        st = os.stat(path)
+        os.chmod(tmp, st.st_mode & 0o7777)
+        os.chown(tmp, st.st_uid, st.st_gid)
+        os.rename(tmp, path)
+
     def set_etcd_endpoints(self, name, endpoints):
         """Rewrites `endpoints = [...]` in the node's flotilla.conf and sends
         SIGHUP to its agent."""
@@ -1138,13 +1162,7 @@ class Cluster:
         new = ", ".join('"%s"' % e for e in endpoints)
         text2, n = re.subn(r'endpoints\s*=\s*(\[[^\]]*\]|\([^)]*\)|"[^"]*")', "endpoints = [%s]" % new, text)
         check(n == 1, "cannot find exactly one `endpoints = [...]` in %s:\n%s" % (path, text))
-        tmp = path + ".it-tmp"
-        with open(tmp, "w") as f:
-            f.write(text2)
-        st = os.stat(path)
-        os.chmod(tmp, st.st_mode & 0o7777)
-        os.chown(tmp, st.st_uid, st.st_gid)
-        os.rename(tmp, path)
+        self._replace_config(path, text2)
         self.signal_agent(name, signal.SIGHUP)
         log("%s: etcd endpoints -> %s (SIGHUP sent)" % (name, new))
 
