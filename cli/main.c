@@ -53,8 +53,9 @@ static void main_usage(FILE *f)
 		   "Commands:\n");
 	for (size_t i = 0; i < sizeof cmd_table / sizeof cmd_table[0]; i++)
 		fprintf(f, "  %-10s %s\n", cmd_table[i].name, cmd_table[i].summary);
-	fprintf(f, "\nThe exit code is 0 on success, otherwise a stable error code "
-		   "(2 usage, 3 config, 4 secret/token, 6 etcd, 7 postgres, 9 timeout, 10 not found, 11 conflict, ...).\n");
+	fprintf(f, "\nExit codes (stable): ");
+	fl_codes_print_line(f);
+	fprintf(f, ".\n");
 }
 
 static const cmd_def *main_find(const char *name)

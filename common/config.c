@@ -1,7 +1,8 @@
 /*
  * config: option-table driven loading of libconfig files. Defaults are applied
- * first, then the file, then the environment; every value is range-checked
- * after the last source so that an override cannot slip past validation.
+ * first, then the file (when there is one), then the environment; every value
+ * is range-checked after the last source so that an override cannot slip past
+ * validation.
  */
 #include "config.h"
 
@@ -183,11 +184,36 @@ static int check_range(void *out, const opt_def *o, fl_err *err)
 
 static int check_required(void *out, const opt_def *o, fl_err *err)
 {
-	if (o->type == OPT_STRING && *(char **)field(out, o) == NULL)
-		return fl_fail(err, FL_ERR_CONFIG, "config: required setting \"%s\" is missing", o->path);
-	if (o->type == OPT_LIST && o->def == NULL && ((str_list *)field(out, o))->n == 0)
-		return fl_fail(err, FL_ERR_CONFIG, "config: required setting \"%s\" is missing or empty", o->path);
-	return 0;
+	const char *where = o->env ? o->env : "";
+	bool missing = o->type == OPT_STRING && *(char **)field(out, o) == NULL;
+	bool empty = o->type == OPT_LIST && o->def == NULL && ((str_list *)field(out, o))->n == 0;
+	if (!missing && !empty)
+		return 0;
+	return fl_fail(err, FL_ERR_CONFIG, "config: required setting \"%s\" is missing%s%s%s%s", o->path, empty ? " or empty" : "",
+		       where[0] ? " (set it in the file or in " : "", where, where[0] ? ")" : "");
+}
+
+bool config_is_secret(const opt_def *o) { return strncmp(o->path, "secrets.", 8) == 0; }
+
+/*
+ * A secret option names a file, through NAME_FILE in the environment; the
+ * value itself never comes from the environment (it would show in `docker
+ * inspect` and /proc), so NAME set is an error, and so is NAME beside NAME_FILE.
+ */
+static int check_secret_env(const opt_def *o, fl_err *err)
+{
+	size_t n = o->env ? strlen(o->env) : 0;
+	if (!config_is_secret(o) || n <= 5 || strcmp(o->env + n - 5, "_FILE") != 0)
+		return 0;
+	char value_env[128];
+	snprintf(value_env, sizeof value_env, "%.*s", (int)(n - 5), o->env);
+	if (getenv(value_env) == NULL)
+		return 0;
+	if (getenv(o->env) != NULL)
+		return fl_fail(err, FL_ERR_CONFIG, "config: both %s and %s are set\nHINT: set only %s, to the path of a file holding the secret",
+			       value_env, o->env, o->env);
+	return fl_fail(err, FL_ERR_CONFIG, "config: %s is set, but secrets are read only from files\nHINT: put the secret in a file (a Docker secret) and set %s to its path",
+		       value_env, o->env);
 }
 
 int config_load(const opt_def *table, size_t n, void *out, const char *path, fl_err *err)
@@ -220,7 +246,7 @@ int config_load(const opt_def *table, size_t n, void *out, const char *path, fl_
 	}
 	for (size_t i = 0; i < n; i++) {
 		const char *v = table[i].env ? getenv(table[i].env) : NULL;
-		if (v && set_from_text(out, &table[i], v, table[i].env, err) < 0)
+		if (check_secret_env(&table[i], err) < 0 || (v && set_from_text(out, &table[i], v, table[i].env, err) < 0))
 			goto done;
 	}
 	for (size_t i = 0; i < n; i++)

@@ -33,8 +33,16 @@ typedef struct opt_def {
 } opt_def;
 
 /*
- * Loads `path` into `out` (a struct whose fields match the table's offsets:
- * char * for strings, long for ints, double, bool, str_list). Strings and
+ * Options under "secrets." name files that hold a secret. Their environment
+ * variable ends in _FILE (the docker-library convention); the same name
+ * without _FILE is refused: a secret never comes from the environment.
+ */
+bool config_is_secret(const opt_def *o);
+
+/*
+ * Loads `path` (NULL: defaults and the environment only) into `out` (a
+ * struct whose fields match the table's offsets: char * for strings, long
+ * for ints, double, bool, str_list). Strings and
  * lists are heap copies released by config_free.
  */
 int config_load(const opt_def *table, size_t n, void *out, const char *path, fl_err *err);

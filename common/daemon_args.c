@@ -11,11 +11,14 @@
 
 static void usage(const daemon_info *d, FILE *f)
 {
-	fprintf(f, "usage: %1$s --config FILE\n"
-		   "       %1$s --check --config FILE    validate the configuration and exit\n"
+	fprintf(f, "usage: %1$s [--config FILE]\n"
+		   "       %1$s --check [--config FILE]  validate the configuration and exit\n"
 		   "       %1$s --sample-config          print a documented configuration\n"
 		   "       %1$s --config-doc             print the settings as a markdown table\n"
-		   "       %1$s --version\n\n%2$s\n",
+		   "       %1$s --version\n\n%2$s\n\n"
+		   "Every setting can come from its FLOTILLA_* environment variable, over the\n"
+		   "file's value; without --config the environment alone configures the daemon.\n"
+		   "Secrets come from files only: FLOTILLA_*_FILE names the file.\n",
 		d->program, d->summary);
 }
 
@@ -55,7 +58,7 @@ static int daemon_args_parse(const daemon_info *d, int argc, char **argv, const 
 			return FL_ERR_USAGE;
 		}
 	}
-	if (*config_path == NULL || optind != argc) {
+	if (optind != argc) {
 		usage(d, stderr);
 		return FL_ERR_USAGE;
 	}
@@ -78,7 +81,10 @@ int daemon_args_start(const daemon_info *d, int argc, char **argv, void *opts, c
 	log_level_parse(*(char **)((char *)opts + d->level_offset), &log_threshold);
 	if (!check)
 		return DAEMON_ARGS_RUN;
-	printf("configuration %s is valid\n", *config_path);
+	if (*config_path)
+		printf("configuration %s is valid\n", *config_path);
+	else
+		printf("configuration from the environment is valid\n");
 	d->free(opts);
 	return 0;
 }

@@ -1,6 +1,7 @@
 /*
  * daemon_args: the start every Flotilla daemon shares: the command line
- * (--config FILE, --check, --sample-config, --config-doc, --version, --help),
+ * ([--config FILE], --check, --sample-config, --config-doc, --version, --help;
+ * without --config the environment alone configures the daemon),
  * loading the file with the daemon's own loader, the log's node name and
  * level from it, and --check. The daemon's option table prints the sample
  * and the docs table; its summary line follows the usage. A daemon calls
@@ -31,8 +32,8 @@ typedef struct daemon_info {
 } daemon_info;
 
 /*
- * Parses argv and loads the file into opts. Returns DAEMON_ARGS_RUN with
- * *config_path set and opts loaded (the daemon frees it), or the exit code
+ * Parses argv and loads the file (if any) and the environment into opts.
+ * Returns DAEMON_ARGS_RUN with *config_path set (NULL without --config) and opts loaded (the daemon frees it), or the exit code
  * of what was answered here: 0 (--help, --version, --sample-config,
  * --config-doc, a valid --check), FL_ERR_USAGE with the usage on stderr, or
  * the load's error code with its message logged. opts is released then.

@@ -32,26 +32,33 @@ void fl_err_prefix(fl_err *err, const char *fmt, ...)
 	snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
 }
 
-static const char *const code_names[] = {
-	[FL_OK] = "ok",
-	[FL_ERR_INTERNAL] = "internal",
-	[FL_ERR_USAGE] = "usage",
-	[FL_ERR_CONFIG] = "config",
-	[FL_ERR_SECRET] = "secret",
-	[FL_ERR_BINDIR] = "bin_dir",
-	[FL_ERR_ETCD] = "etcd",
-	[FL_ERR_POSTGRES] = "postgres",
-	[FL_ERR_DATADIR] = "data_dir",
-	[FL_ERR_TIMEOUT] = "timeout",
-	[FL_ERR_NOT_FOUND] = "not_found",
-	[FL_ERR_CONFLICT] = "conflict",
-	[FL_ERR_IO] = "io",
-	[FL_ERR_HAPROXY] = "haproxy",
+static const struct {
+	fl_code code;
+	const char *name, *doc;
+} codes[] = {
+#define FL_CODE(id, num, name, doc) {FL_##id, name, doc},
+#include "err_codes.def"
+#undef FL_CODE
 };
+#define N_CODES (sizeof codes / sizeof codes[0])
 
 const char *fl_code_name(fl_code code)
 {
-	if ((unsigned)code >= sizeof code_names / sizeof code_names[0] || code_names[code] == NULL)
-		return "unknown";
-	return code_names[code];
+	for (size_t i = 0; i < N_CODES; i++)
+		if (codes[i].code == code)
+			return codes[i].name;
+	return "unknown";
+}
+
+void fl_codes_print_line(FILE *f)
+{
+	for (size_t i = 0; i < N_CODES; i++)
+		fprintf(f, "%s%d %s", i ? ", " : "", (int)codes[i].code, codes[i].name);
+}
+
+void fl_codes_print_markdown(FILE *f)
+{
+	fprintf(f, "| code | name | meaning |\n|---|---|---|\n");
+	for (size_t i = 0; i < N_CODES; i++)
+		fprintf(f, "| %d | `%s` | %s |\n", (int)codes[i].code, codes[i].name, codes[i].doc);
 }

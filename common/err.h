@@ -3,28 +3,19 @@
  *
  * Every fallible function returns 0 or -1 and, on failure, fills an fl_err
  * (which may be NULL when the caller does not care). The code is stable: the
- * daemons and the CLI exit with it, so scripts can rely on it.
+ * daemons and the CLI exit with it, so scripts can rely on it. The codes are
+ * listed once, in err_codes.def.
  */
 #ifndef FL_ERR_H
 #define FL_ERR_H
 
 #include <stdarg.h>
+#include <stdio.h>
 
 typedef enum fl_code {
-	FL_OK = 0,
-	FL_ERR_INTERNAL = 1,  /* a bug or an impossible state */
-	FL_ERR_USAGE = 2,     /* bad command line */
-	FL_ERR_CONFIG = 3,    /* malformed or invalid configuration */
-	FL_ERR_SECRET = 4,    /* a secret file is missing, unreadable or empty */
-	FL_ERR_BINDIR = 5,    /* PostgreSQL programs not found */
-	FL_ERR_ETCD = 6,      /* etcd unreachable or answering errors */
-	FL_ERR_POSTGRES = 7,  /* PostgreSQL failed to start, stop or answer */
-	FL_ERR_DATADIR = 8,   /* data directory unusable */
-	FL_ERR_TIMEOUT = 9,   /* an operation did not finish in time */
-	FL_ERR_NOT_FOUND = 10,/* a member, file or key does not exist */
-	FL_ERR_CONFLICT = 11, /* the cluster's state forbids the operation */
-	FL_ERR_IO = 12,       /* a local file or process operation failed */
-	FL_ERR_HAPROXY = 13,  /* HAProxy's Runtime API unreachable or answering errors */
+#define FL_CODE(id, num, name, doc) FL_##id = num,
+#include "err_codes.def"
+#undef FL_CODE
 } fl_code;
 
 #define FL_ERR_MSG_MAX 768
@@ -43,5 +34,9 @@ void fl_err_prefix(fl_err *err, const char *fmt, ...) __attribute__((format(prin
 
 /* The catalogue name of a code, e.g. "config". */
 const char *fl_code_name(fl_code code);
+/* The catalogue on one line, "0 ok, 1 internal, ..." (for --help). */
+void fl_codes_print_line(FILE *f);
+/* The catalogue as a markdown table (the README shows it). */
+void fl_codes_print_markdown(FILE *f);
 
 #endif

@@ -71,7 +71,7 @@ static void on_sighup(evutil_socket_t fd, short what, void *arg)
 	proxy_options_free(&next);
 	log_level_parse(a->o->log_level, &log_threshold);
 	proxy_reconfigure(a->proxy);
-	log_info("configuration reloaded from %s", a->config_path);
+	log_info("configuration reloaded from %s", a->config_path ? a->config_path : "the environment");
 }
 
 static void on_sigterm(evutil_socket_t fd, short what, void *arg)

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """flotilla-replicator refuses bad input: each broken configuration makes it
-exit non-zero within 30 s with a clear error on stderr naming the problem,
-and it leaves the data directory untouched. A positive control first shows
+exit within 30 s with the catalogue's code for it (common/err_codes.def)
+and a clear error on stderr naming the problem, and it leaves the data
+directory untouched. A positive control first shows
 that the base configuration (the layout `flotilla local up` writes) is
 accepted, so that each refusal is due to the one defect introduced."""
 import os
@@ -14,6 +15,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from err_codes import EXIT_BINDIR, EXIT_CONFIG, EXIT_ETCD, EXIT_SECRET, NAMES  # noqa: E402
 from harness import (build_dir, check, children_of, free_port, log, pid_alive, processes_under,  # noqa: E402
                      run_test, signal_pid, wait_pids_gone, TestFailure)
 
@@ -174,20 +176,23 @@ def main():
                 signal_pid(pid, signal.SIGKILL)
 
         cases = []
-        # (case, mutate(settings) -> config text, keywords (all must appear on one stderr line), pre-create data dir)
-        cases.append(("syntax", lambda s: config_text(s) + 'ttl = = 3;\nname "oops"\n', ["{conf}"], False))
-        cases.append(("unknown_setting", lambda s: config_text(dict(s, extra=["bogus_knob = 7;"])), ["bogus_knob"], False))
-        cases.append(("ttl_range", lambda s: config_text(dict(s, ttl=100000)), ["ttl"], False))
+        # (case, mutate(settings) -> config text, keywords (all must appear on one stderr line), pre-create data dir,
+        #  the exit code of the catalogue)
+        cases.append(("syntax", lambda s: config_text(s) + 'ttl = = 3;\nname "oops"\n', ["{conf}"], False, EXIT_CONFIG))
+        cases.append(("unknown_setting", lambda s: config_text(dict(s, extra=["bogus_knob = 7;"])), ["bogus_knob"], False,
+                      EXIT_CONFIG))
+        cases.append(("ttl_range", lambda s: config_text(dict(s, ttl=100000)), ["ttl"], False, EXIT_CONFIG))
         cases.append(("missing_secret", lambda s: config_text(dict(s, su_file=os.path.join(secrets, "no-such-secret"))),
-                      [os.path.join(secrets, "no-such-secret")], False))
-        cases.append(("bad_bin_dir", lambda s: config_text(dict(s, bin_dir="/nonexistent/pgsql/bin")), ["/nonexistent/pgsql/bin"], False))
+                      [os.path.join(secrets, "no-such-secret")], False, EXIT_SECRET))
+        cases.append(("bad_bin_dir", lambda s: config_text(dict(s, bin_dir="/nonexistent/pgsql/bin")), ["/nonexistent/pgsql/bin"],
+                      False, EXIT_BINDIR))
         cases.append(("etcd_unreachable", lambda s: config_text(dict(s, etcd="http://127.0.0.1:%d" % closed_port)),
-                      ["127.0.0.1:%d" % closed_port], False))
+                      ["127.0.0.1:%d" % closed_port], False, EXIT_ETCD))
         cases.append(("etcd_unreachable_existing_dir", lambda s: config_text(dict(s, etcd="http://127.0.0.1:%d" % closed_port)),
-                      ["127.0.0.1:%d" % closed_port], True))
-        cases.append(("missing_config", None, ["{conf}"], False))
+                      ["127.0.0.1:%d" % closed_port], True, EXIT_ETCD))
+        cases.append(("missing_config", None, ["{conf}"], False, EXIT_CONFIG))
 
-        for case, mutate, keywords, precreate in cases:
+        for case, mutate, keywords, precreate, want_rc in cases:
             s = settings(case)
             conf = os.path.join(top, case, "flotilla.conf")
             if mutate is not None:
@@ -204,10 +209,10 @@ def main():
             problems = []
             if rc is None:
                 problems.append("still running after 30 s (killed)")
-            elif rc == 0:
-                problems.append("exited 0")
             elif rc < 0:
                 problems.append("died of signal %d" % -rc)
+            elif rc != want_rc:
+                problems.append("exited %d (%s), want %d (%s)" % (rc, NAMES.get(rc, "?"), want_rc, NAMES[want_rc]))
             if not any(all(k in l for k in kws) for l in lines):
                 problems.append("no stderr line names %s" % " and ".join(repr(k) for k in kws))
             if len(lines) > 5:

@@ -12,12 +12,9 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from err_codes import EXIT_USAGE, EXIT_CONFIG, EXIT_ETCD, EXIT_NOT_FOUND  # noqa: E402
 from harness import Cluster, check, free_port, log, run_test, wait_for  # noqa: E402
 
-EXIT_USAGE = 2
-EXIT_CONFIG = 3
-EXIT_ETCD = 6
-EXIT_NOT_FOUND = 10
 TARGET_ENV = ("FLOTILLA_DIR", "FLOTILLA_API", "FLOTILLA_ETCD", "FLOTILLA_CONFIG", "FLOTILLA_SCOPE",
               "FLOTILLA_ETCD_PREFIX", "FLOTILLA_ETCD_ENDPOINTS", "FLOTILLA_API_TOKEN_FILE")
 MEMBER_FIELDS = ("member", "host", "role", "state", "timeline", "lag_in_mb")

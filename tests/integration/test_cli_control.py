@@ -22,12 +22,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from err_codes import EXIT_USAGE, EXIT_SECRET, EXIT_NOT_FOUND, EXIT_CONFLICT  # noqa: E402
 from harness import Cluster, check, etcd_get, log, run_test, wait_for  # noqa: E402
 
-EXIT_USAGE = 2
-EXIT_SECRET = 4
-EXIT_NOT_FOUND = 10
-EXIT_CONFLICT = 11
 CLEAN_ENV = ("FLOTILLA_DIR", "FLOTILLA_API", "FLOTILLA_ETCD", "FLOTILLA_CONFIG", "FLOTILLA_SCOPE",
              "FLOTILLA_ETCD_PREFIX", "FLOTILLA_ETCD_ENDPOINTS", "FLOTILLA_API_TOKEN_FILE")
 
