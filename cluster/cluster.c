@@ -278,15 +278,13 @@ int cluster_parse(const etcd_kvs *kvs, const char *root, cluster_view *out, fl_e
 		case KEY_SWITCHOVER:
 			parse_switchover(out, val);
 			break;
-		case KEY_HISTORY:
-			snprintf(out->history, sizeof out->history, "%s", val);
-			break;
 		case KEY_MEMBER:
 			parse_member(out, kv, item, val);
 			break;
 		case KEY_DRAIN:
 			parse_drain(out, kv, item);
 			break;
+		case KEY_HISTORY:
 		case KEY_PROXY:
 		case KEY_BACKUP:
 		case KEY__COUNT:
@@ -297,6 +295,14 @@ int cluster_parse(const etcd_kvs *kvs, const char *root, cluster_view *out, fl_e
 		return fl_fail(err, FL_ERR_ETCD, "etcd: %d record%s under %s rejected; first %s", out->n_rejected,
 			       out->n_rejected == 1 ? "" : "s", root, out->rejected);
 	return 0;
+}
+
+const char *cluster_history(const etcd_kvs *kvs, const char *root)
+{
+	for (int i = 0; i < kvs->n; i++)
+		if (keys_match(root, kvs->v[i].key, NULL) == KEY_HISTORY)
+			return kvs->v[i].value ? kvs->v[i].value : "";
+	return NULL;
 }
 
 bool cluster_drained(const cluster_view *v, const char *name)

@@ -64,7 +64,6 @@ typedef struct cluster_view {
 	char switchover_leader[CLUSTER_NAME_MAX];    /* "" for a manual failover */
 	char switchover_candidate[CLUSTER_NAME_MAX]; /* "" to let the leader choose */
 	double switchover_at;                         /* unix time, 0 for now */
-	char history[8192];                           /* the history record as stored, "" when none */
 	int n_members;
 	member members[CLUSTER_MAX_MEMBERS];
 	int n_drained;                                /* drain/<name> keys: out of the read-only pool */
@@ -81,6 +80,8 @@ typedef struct cluster_view {
  */
 int cluster_parse(const etcd_kvs *kvs, const char *root, cluster_view *out, fl_err *err);
 bool cluster_drained(const cluster_view *v, const char *name);
+/* The history record (a JSON array of any length) as stored under root: borrowed from kvs; NULL when absent. */
+const char *cluster_history(const etcd_kvs *kvs, const char *root);
 const member *cluster_member(const cluster_view *v, const char *name);
 bool cluster_in_sync(const cluster_view *v, const char *name);
 

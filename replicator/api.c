@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "common/clock.h"
+#include "decide.h"
 #include "common/log.h"
 
 #define API_URI_MAX 2048
@@ -59,6 +60,7 @@ struct api {
 	api_snapshot snap;
 	api_counters counters;
 	char *token;        /* NULL: mutating calls are refused with 403 */
+	char *history;      /* the snapshot's history record, our copy */
 	api_command_fn run; /* carries out accepted commands */
 	void *run_arg;
 };
@@ -318,7 +320,7 @@ static void document_cluster(const request *r, api_answer *out)
 static void document_history(const request *r, api_answer *out)
 {
 	const char *h = r->s->history_json;
-	json_t *a = json_loadb(h, strnlen(h, sizeof r->s->history_json), 0, NULL);
+	json_t *a = json_loads(h ? h : "[]", 0, NULL);
 	if (!json_is_array(a)) {
 		json_decref(a);
 		answer_error(out, 500, "api: the history record is not a JSON array");
@@ -581,12 +583,12 @@ enum { FIELD_LEADER = 1, FIELD_CANDIDATE = 2, FIELD_SCHEDULED_AT = 4 };
 
 typedef int (*check_fn)(const api_snapshot *s, api_command_req *c, api_answer *out);
 
-typedef struct action {
+typedef struct command_route {
 	const char *path;
 	api_command cmd;
 	unsigned fields; /* body fields the call accepts */
 	check_fn check;  /* 0, or -1 after answering why the cluster's state refuses it */
-} action;
+} command_route;
 
 static const char *command_name(api_command cmd)
 {
@@ -835,7 +837,7 @@ static int field_time(const char *path, const char *key, const json_t *v, double
 }
 
 /* One body field into c; unknown fields and wrong types are refused (400). */
-static int field_read(const action *ac, const char *key, const json_t *v, api_command_req *c, api_answer *out)
+static int field_read(const command_route *ac, const char *key, const json_t *v, api_command_req *c, api_answer *out)
 {
 	char echoed[API_ECHO_MAX + 1];
 	if ((ac->fields & FIELD_LEADER) && streq(key, "leader"))
@@ -850,7 +852,7 @@ static int field_read(const action *ac, const char *key, const json_t *v, api_co
 }
 
 /* Parses and reads the body into c; an empty body is {}. On a problem answers 4xx and returns -1. */
-static int body_read(const action *ac, const api_request *req, api_command_req *c, api_answer *out)
+static int body_read(const command_route *ac, const api_request *req, api_command_req *c, api_answer *out)
 {
 	char text[API_ECHO_MAX * 3];
 	if (req->body_len > API_COMMAND_BODY_MAX) {
@@ -897,17 +899,19 @@ static int refuse(api_answer *out, int status, const char *fmt, ...)
 	return -1;
 }
 
-/* The candidate, when one is named, must be a member allowed to take over (Patroni answers 412). */
+/* The admission rules of decide.c, as HTTP answers: refused 412 (as Patroni), conflict 409. */
+static int admitted(admit a, const char *why, api_answer *out)
+{
+	if (a == ADMIT_OK)
+		return 0;
+	return refuse(out, a == ADMIT_REFUSED ? 412 : 409, "api: %s", why);
+}
+
+/* The candidate, when one is named, must be a member allowed to take over. */
 static int check_candidate(const cluster_view *v, const char *candidate, api_answer *out)
 {
-	if (candidate[0] == '\0')
-		return 0;
-	const member *m = cluster_member(v, candidate);
-	if (m == NULL)
-		return refuse(out, 412, "api: candidate \"%s\" is not a member of the cluster", candidate);
-	if (m->nofailover)
-		return refuse(out, 412, "api: candidate \"%s\" is tagged nofailover", candidate);
-	return 0;
+	char why[256];
+	return candidate[0] ? admitted(decide_admit_candidate(v, candidate, why, sizeof why), why, out) : 0;
 }
 
 static int check_switchover(const api_snapshot *s, api_command_req *c, api_answer *out)
@@ -941,21 +945,16 @@ static int check_failover(const api_snapshot *s, api_command_req *c, api_answer 
 		return refuse(out, 400, "api: a failover cannot be scheduled\nHINT: schedule a POST /switchover");
 	if (c->leader[0]) /* Patroni: a failover that names the leader is a switchover */
 		return check_switchover(s, c, out);
-	if (v->has_leader && streq(v->leader, c->candidate))
-		return refuse(out, 412, "api: candidate \"%s\" already holds the leader key", c->candidate);
+	char why[256];
 	c->cmd = API_CMD_FAILOVER;
-	return check_candidate(v, c->candidate, out);
+	return admitted(decide_admit_failover(s->synchronous_mode, v, c->candidate, why, sizeof why), why, out);
 }
 
 static int check_reinit(const api_snapshot *s, api_command_req *c, api_answer *out)
 {
-	if (s->leader)
-		return refuse(out, 409,
-			      "api: %s holds the leader key and cannot be re-cloned\n"
-			      "HINT: switch over to another member first",
-			      s->name);
+	char why[256];
 	c->cmd = API_CMD_REINIT;
-	return 0;
+	return admitted(decide_admit_reinit(s->leader, s->name, why, sizeof why), why, out);
 }
 
 static int check_none(const api_snapshot *s, api_command_req *c, api_answer *out)
@@ -966,7 +965,7 @@ static int check_none(const api_snapshot *s, api_command_req *c, api_answer *out
 	return 0;
 }
 
-static const action actions[] = {
+static const command_route actions[] = {
 	{"/switchover", API_CMD_SWITCHOVER, FIELD_LEADER | FIELD_CANDIDATE | FIELD_SCHEDULED_AT, check_switchover},
 	{"/failover", API_CMD_FAILOVER, FIELD_LEADER | FIELD_CANDIDATE | FIELD_SCHEDULED_AT, check_failover},
 	{"/restart", API_CMD_RESTART, 0, check_none},
@@ -976,7 +975,7 @@ static const action actions[] = {
 };
 
 /* Token, query, body, cluster state, in that order; fills out->command when all hold. */
-static void answer_action(const api_snapshot *s, const action *ac, const api_request *req, const char *qs,
+static void answer_action(const api_snapshot *s, const command_route *ac, const api_request *req, const char *qs,
 			  api_answer *out)
 {
 	char m[API_ECHO_MAX + 1], q[API_ECHO_MAX + 1];
@@ -1005,7 +1004,7 @@ static void answer_action(const api_snapshot *s, const action *ac, const api_req
 
 /* ---- routing a request ---- */
 
-static const action *action_find(const char *path)
+static const command_route *action_find(const char *path)
 {
 	size_t n = strlen(path);
 	if (n > 1 && path[n - 1] == '/')
@@ -1055,7 +1054,7 @@ static void answer_uri(const api_snapshot *s, const api_counters *c, const api_r
 	const char *path = evhttp_uri_get_path(u) ? evhttp_uri_get_path(u) : "";
 	const char *qs = evhttp_uri_get_query(u);
 	const route *rt = route_find(path);
-	const action *ac = rt ? NULL : action_find(path);
+	const command_route *ac = rt ? NULL : action_find(path);
 	if (rt)
 		answer_read(s, c, rt, req->method, qs, query, out);
 	else if (ac)
@@ -1219,7 +1218,7 @@ static void snapshot_init(api_snapshot *s)
 {
 	memset(s, 0, sizeof *s);
 	snprintf(s->role, sizeof s->role, "uninitialized");
-	snprintf(s->history_json, sizeof s->history_json, "[]");
+	s->history_json = "[]";
 	s->replay_lag_seconds = -1;
 }
 
@@ -1274,6 +1273,7 @@ void api_free(api *a)
 		explicit_bzero(a->token, strlen(a->token));
 		free(a->token);
 	}
+	free(a->history);
 	free(a);
 }
 
@@ -1281,7 +1281,16 @@ void api_update(api *a, const api_snapshot *s)
 {
 	if (a == NULL || s == NULL)
 		return;
+	const char *h = s->history_json ? s->history_json : "[]";
+	if (a->history == NULL || strcmp(a->history, h) != 0) {
+		char *copy = strdup(h);
+		if (copy != NULL) {
+			free(a->history);
+			a->history = copy;
+		}
+	}
 	a->snap = *s;
+	a->snap.history_json = a->history ? a->history : "[]";
 	/* Strings are read with %s and strcmp: make sure each one ends. */
 	a->snap.name[sizeof a->snap.name - 1] = '\0';
 	a->snap.scope[sizeof a->snap.scope - 1] = '\0';

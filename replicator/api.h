@@ -1,9 +1,10 @@
 /*
  * api: the agent's REST API (libevent's evhttp), compatible with the health
  * endpoints HAProxy users point at Patroni. The HA loop hands the API a
- * snapshot of the node after every tick (api_update); requests are answered
- * from the latest snapshot only, so a request never waits on etcd or
- * PostgreSQL. Routing and the answers are pure (api_route), which the unit
+ * snapshot of the node after every tick (api_update); reads are answered
+ * from the latest snapshot only, so a GET never waits on etcd or PostgreSQL.
+ * A mutating call that the router admits is carried out by the agent
+ * (api_command_fn), which writes its record to etcd before the answer. Routing and the answers are pure (api_route), which the unit
  * tests and the fuzz target drive directly.
  */
 #ifndef FL_API_H
@@ -34,8 +35,9 @@ typedef struct api_snapshot {
 	double postmaster_start;  /* wall time PostgreSQL started, 0 when down */
 	uint64_t lease_renewals, lease_failures, leader_changes;
 	cluster_view view;        /* what etcd said at the last tick */
-	char history_json[8192];  /* the history record, "[]" when none */
+	const char *history_json; /* the history record ("[]" when none), of any length: borrowed, api_update copies it */
 	bool nofailover, noloadbalance;
+	bool synchronous_mode;   /* the cluster runs in synchronous mode (failover admission) */
 	long priority;
 	char conn_address[128];
 	char api_url[160];

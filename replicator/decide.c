@@ -25,8 +25,7 @@ double decide_fence_deadline(const decide_config *cfg, const agent_state *agent)
 
 static uint64_t position(uint64_t received, uint64_t replayed) { return received > replayed ? received : replayed; }
 
-/* 1 when a is a better candidate than b: more WAL, then more replayed, then priority, then name. */
-static int better(const member *a, const member *b)
+bool decide_better(const member *a, const member *b)
 {
 	uint64_t pa = position(a->received_lsn, a->replayed_lsn), pb = position(b->received_lsn, b->replayed_lsn);
 	if (pa != pb)
@@ -38,11 +37,70 @@ static int better(const member *a, const member *b)
 	return strcmp(a->name, b->name) < 0;
 }
 
-static bool lag_ok(const decide_config *cfg, const cluster_view *view, uint64_t pos)
+bool decide_lag_ok(const decide_config *cfg, const cluster_view *view, uint64_t pos)
 {
-	if (!view->has_status || view->last_lsn <= pos)
-		return true;
-	return view->last_lsn - pos <= (uint64_t)cfg->maximum_lag;
+	uint64_t leader = cluster_leader_position(view);
+	return leader <= pos || leader - pos <= (uint64_t)cfg->maximum_lag;
+}
+
+static bool lag_ok(const decide_config *cfg, const cluster_view *view, uint64_t pos) { return decide_lag_ok(cfg, view, pos); }
+
+const member *decide_switchover_candidate(const decide_config *cfg, const cluster_view *view, const char *wanted,
+					  const char **why)
+{
+	const member *best = NULL;
+	*why = wanted[0] ? "the candidate is not a streaming, eligible replica" : "no streaming, eligible replica";
+	for (int i = 0; i < view->n_members; i++) {
+		const member *m = &view->members[i];
+		if (streq(m->name, cfg->name) || !streq(m->role, "replica") || !m->streaming || m->nofailover)
+			continue;
+		if (wanted[0] && !streq(m->name, wanted))
+			continue;
+		if (!wanted[0] && cfg->synchronous_mode && !cluster_in_sync(view, m->name))
+			continue;
+		if (best == NULL || decide_better(m, best))
+			best = m;
+	}
+	if (best && !lag_ok(cfg, view, position(best->received_lsn, best->replayed_lsn))) {
+		*why = "the candidate lags beyond maximum_lag_on_failover";
+		return NULL;
+	}
+	if (best)
+		*why = wanted[0] ? "the requested candidate" : "the most advanced eligible replica";
+	return best;
+}
+
+admit decide_admit_candidate(const cluster_view *view, const char *candidate, char *why, size_t len)
+{
+	const member *m = cluster_member(view, candidate);
+	if (m == NULL)
+		return snprintf(why, len, "candidate \"%s\" is not a member of the cluster", candidate), ADMIT_REFUSED;
+	if (m->nofailover)
+		return snprintf(why, len, "candidate \"%s\" is tagged nofailover", candidate), ADMIT_REFUSED;
+	return ADMIT_OK;
+}
+
+admit decide_admit_failover(bool synchronous_mode, const cluster_view *view, const char *candidate, char *why, size_t len)
+{
+	admit a = decide_admit_candidate(view, candidate, why, len);
+	if (a != ADMIT_OK)
+		return a;
+	if (view->has_leader && streq(view->leader, candidate))
+		return snprintf(why, len, "candidate \"%s\" already holds the leader key", candidate), ADMIT_REFUSED;
+	const member *l = view->has_leader ? cluster_member(view, view->leader) : NULL;
+	if (l && l->running)
+		return snprintf(why, len, "the cluster has a healthy leader (%s): use switchover", view->leader), ADMIT_CONFLICT;
+	if (synchronous_mode && !cluster_in_sync(view, candidate))
+		return snprintf(why, len, "synchronous mode: %s is not in the synchronous set", candidate), ADMIT_CONFLICT;
+	return ADMIT_OK;
+}
+
+admit decide_admit_reinit(bool leader, const char *name, char *why, size_t len)
+{
+	if (!leader)
+		return ADMIT_OK;
+	snprintf(why, len, "%s holds the leader key and cannot be re-cloned\nHINT: switch over to another member first", name);
+	return ADMIT_CONFLICT;
 }
 
 /* This node as a member record built from local state, for comparisons. */
@@ -76,7 +134,7 @@ static int election_sync(const decide_config *cfg, const member *self, const clu
 			*why = "synchronous mode: waiting for every synchronous member to stop receiving and report its position";
 			return 0;
 		}
-		if (!m->nofailover && better(m, self)) {
+		if (!m->nofailover && decide_better(m, self)) {
 			*why = "a more advanced synchronous member will take the leader key";
 			return 0;
 		}
@@ -103,7 +161,7 @@ static int election_async(const decide_config *cfg, const member *self, const ag
 			}
 			continue;
 		}
-		if (!m->nofailover && lag_ok(cfg, view, position(m->received_lsn, m->replayed_lsn)) && better(m, self)) {
+		if (!m->nofailover && lag_ok(cfg, view, position(m->received_lsn, m->replayed_lsn)) && decide_better(m, self)) {
 			*why = "a more advanced replica will take the leader key";
 			return 0;
 		}
@@ -111,14 +169,15 @@ static int election_async(const decide_config *cfg, const member *self, const ag
 	return 1;
 }
 
-int decide_election(const decide_config *cfg, const local_state *local, const agent_state *agent,
+/*
+ * Election verdict, once this node stopped receiving for the lost term: 1
+ * when it should take the key now, 0 when it must wait (why says for what),
+ * -1 when it is not a candidate.
+ */
+static int election(const decide_config *cfg, const local_state *local, const agent_state *agent,
 		    const cluster_view *view, double now, const char **why)
 {
 	int64_t term = view->has_status ? view->last_term : 0;
-	if (agent->fenced_term != term || local->receiver_active) {
-		*why = "still receiving WAL from the lost leader";
-		return 0;
-	}
 	if (view->has_switchover && view->switchover_candidate[0]) {
 		/* A switchover's candidate confirmed it holds the cleanly stopped leader's last WAL; a manual
 		 * failover's candidate still has to win the usual comparison in synchronous mode. */
@@ -255,7 +314,7 @@ static decision decide_replica(const decide_config *cfg, const local_state *loca
 	if (agent->fenced_term != term || local->receiver_active)
 		return act(ACT_STOP_RECEIVING, NULL, "leader key gone: stopping WAL reception before the election");
 	const char *why = NULL;
-	if (decide_election(cfg, local, agent, view, now, &why) == 1)
+	if (election(cfg, local, agent, view, now, &why) == 1)
 		return act(ACT_TAKE_LEADER, NULL, why);
 	return act(ACT_NONE, NULL, why);
 }

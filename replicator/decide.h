@@ -66,6 +66,8 @@ typedef struct local_state {
 	bool receiver_active;    /* a walreceiver process exists */
 	bool receiver_streaming; /* the walreceiver's status is streaming */
 	bool receiver_stuck;     /* following an upstream without streaming for too long */
+	double postmaster_start; /* unix time the postmaster started, 0 when unknown */
+	double replay_lag_s;     /* replica: seconds its replay is behind (0 when it replayed all it received), -1 unknown */
 	char upstream[CLUSTER_NAME_MAX]; /* node primary_conninfo points at, "" for none */
 	int recent_crashes;      /* unexpected postmaster exits within restart_window */
 	bool clean_handover;     /* stopped cleanly after handing over the leader key in a switchover */
@@ -108,12 +110,38 @@ decision decide(const decide_config *cfg, const local_state *local, const agent_
 double decide_fence_deadline(const decide_config *cfg, const agent_state *agent);
 
 /*
- * Election verdict, exposed for tests and logs: 1 when this node should take
- * the key now, 0 when it must wait (why says for what), -1 when it is not a
- * candidate.
+ * The one ranking of candidates, for the election and the switchover alike:
+ * true when a is the better one: more WAL (received or replayed), then more
+ * replayed, then the higher priority, then the name.
  */
-int decide_election(const decide_config *cfg, const local_state *local, const agent_state *agent,
-		    const cluster_view *view, double now, const char **why);
+bool decide_better(const member *a, const member *b);
+/*
+ * The one lag rule: a position is fit when it lags behind the leader's last
+ * known position (cluster_leader_position: its member record while it runs,
+ * else the status record) by at most maximum_lag.
+ */
+bool decide_lag_ok(const decide_config *cfg, const cluster_view *view, uint64_t pos);
+/*
+ * The replica a switchover from this leader hands over to: wanted ("" for
+ * any) when it is a streaming replica not tagged nofailover, else the best
+ * such one (in synchronous mode, of the synchronous set), within the lag
+ * rule; NULL when none, with why.
+ */
+const member *decide_switchover_candidate(const decide_config *cfg, const cluster_view *view, const char *wanted,
+					  const char **why);
+
+/* Whether a mutating request is admitted in the cluster's present state; why says why not. */
+typedef enum admit {
+	ADMIT_OK,
+	ADMIT_REFUSED,  /* the request names the wrong thing (Patroni answers 412) */
+	ADMIT_CONFLICT, /* the cluster's state forbids it now (409) */
+} admit;
+/* A named candidate of a switchover or failover: a member, not tagged nofailover. */
+admit decide_admit_candidate(const cluster_view *view, const char *candidate, char *why, size_t len);
+/* A manual failover to candidate: a member, eligible, not the leader, no healthy leader, in sync in synchronous mode. */
+admit decide_admit_failover(bool synchronous_mode, const cluster_view *view, const char *candidate, char *why, size_t len);
+/* A re-initialisation of this node: never while it holds the leader key. */
+admit decide_admit_reinit(bool leader, const char *name, char *why, size_t len);
 
 const char *action_name(action a);
 

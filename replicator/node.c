@@ -74,6 +74,7 @@ struct node {
 	bool reinit_requested;   /* POST /reinit */
 	bool start_requested;    /* stopped or emptied on request: start (or clone) again, even while paused */
 	char rejected_logged[256]; /* the last rejected etcd record logged */
+	char *history;            /* the history record as last read, NULL when none */
 	node_wake_fn wake;        /* asks main for a tick now (a job ended) */
 	void *wake_arg;
 	node_job job;
@@ -122,6 +123,7 @@ void node_free(node *n)
 		return;
 	etcd_free(n->etcd);
 	postgres_free(n->pg);
+	free(n->history);
 	free(n);
 }
 
@@ -177,6 +179,18 @@ static void bound_etcd_timeout(node *n)
 	etcd_set_timeout(n->etcd, timeout);
 }
 
+/* Our copy of the history record, replaced only when it changed. */
+static void keep_history(node *n, const char *h)
+{
+	if (h == NULL || (n->history && strcmp(n->history, h) == 0))
+		return;
+	char *copy = strdup(h);
+	if (copy == NULL)
+		return;
+	free(n->history);
+	n->history = copy;
+}
+
 /* A rejected record is logged when it first appears, not at every tick. */
 static void log_rejected(node *n, const fl_err *err)
 {
@@ -229,6 +243,7 @@ static void refresh(node *n)
 		n->rejected_logged[0] = '\0';
 	if (n->view.has_leader && strcmp(previous, n->view.leader) != 0)
 		n->leader_changes++;
+	keep_history(n, cluster_history(&kvs, n->root));
 	etcd_kvs_free(&kvs);
 	n->agent.etcd_ok = true;
 }
@@ -284,15 +299,17 @@ void node_api_snapshot(const node *n, api_snapshot *out)
 	out->wal_lsn = ls->wal_lsn;
 	out->received_lsn = ls->received_lsn;
 	out->replayed_lsn = ls->replayed_lsn;
-	out->replay_lag_seconds = -1;
+	out->replay_lag_seconds = ls->answering ? ls->replay_lag_s : -1;
+	out->postmaster_start = ls->answering ? ls->postmaster_start : 0;
 	out->etcd_ok = n->agent.etcd_ok;
 	out->lease_renewals = n->lease_renewals;
 	out->lease_failures = n->lease_failures;
 	out->leader_changes = n->leader_changes;
 	out->view = n->view;
-	snprintf(out->history_json, sizeof out->history_json, "%s", n->view.history[0] ? n->view.history : "[]");
+	out->history_json = n->history ? n->history : "[]";
 	out->nofailover = n->o->nofailover;
 	out->noloadbalance = n->o->noloadbalance;
+	out->synchronous_mode = n->o->synchronous_mode;
 	out->priority = n->o->priority;
 	snprintf(out->conn_address, sizeof out->conn_address, "%s", n->o->connect_address);
 	snprintf(out->api_url, sizeof out->api_url, "http://%s", n->o->api_connect_address);
@@ -777,25 +794,6 @@ static double busy_tick(node *n)
 	return n->job == JOB_BOOTSTRAP_START ? 0.1 : n->o->loop_wait;
 }
 
-/* The best replica to hand over to: streaming, eligible, most advanced (in the synchronous set in synchronous mode). */
-static const member *switchover_candidate(const node *n, const char *wanted)
-{
-	const member *best = NULL;
-	for (int i = 0; i < n->view.n_members; i++) {
-		const member *m = &n->view.members[i];
-		if (strcmp(m->name, n->o->name) == 0 || strcmp(m->role, "replica") != 0 || !m->streaming || m->nofailover)
-			continue;
-		if (wanted[0] && strcmp(m->name, wanted) != 0)
-			continue;
-		if (!wanted[0] && n->o->synchronous_mode && !cluster_in_sync(&n->view, m->name))
-			continue;
-		if (best == NULL || m->received_lsn > best->received_lsn ||
-		    (m->received_lsn == best->received_lsn && m->priority > best->priority))
-			best = m;
-	}
-	return best;
-}
-
 static void drop_switchover(node *n, const char *why)
 {
 	char k[320];
@@ -823,14 +821,11 @@ static uint64_t last_checkpoint(node *n)
 static void do_switchover(node *n, const char *wanted)
 {
 	fl_err err = {0};
-	const member *c = switchover_candidate(n, wanted);
+	const char *why = NULL;
+	decide_config cfg = config_of(n);
+	const member *c = decide_switchover_candidate(&cfg, &n->view, wanted, &why);
 	if (c == NULL) {
-		drop_switchover(n, wanted[0] ? "the candidate is not a streaming, eligible replica" : "no streaming, eligible replica");
-		return;
-	}
-	uint64_t lag = n->local.wal_lsn > c->received_lsn ? n->local.wal_lsn - c->received_lsn : 0;
-	if (lag > (uint64_t)n->o->maximum_lag_on_failover) {
-		drop_switchover(n, "the candidate lags beyond maximum_lag_on_failover");
+		drop_switchover(n, why);
 		return;
 	}
 	char candidate[CLUSTER_NAME_MAX];
@@ -1019,8 +1014,9 @@ static void run_requests(node *n)
 	}
 	if (n->reinit_requested) {
 		n->reinit_requested = false;
-		if (n->agent.leader) {
-			log_warn("reinit refused: this node leads");
+		char why[256];
+		if (decide_admit_reinit(n->agent.leader, n->o->name, why, sizeof why) != ADMIT_OK) {
+			log_warn("reinit refused: %s", why);
 			return;
 		}
 		log_info("reinit requested: removing the data directory, the next tick clones it again");
@@ -1084,17 +1080,7 @@ int node_command(void *arg, const api_command_req *req, char *msg, size_t len)
 		return 202;
 	}
 	case API_CMD_FAILOVER: {
-		if (n->view.has_leader) {
-			const member *l = cluster_member(&n->view, n->view.leader);
-			if (l && l->running) {
-				snprintf(msg, len, "the cluster has a healthy leader (%s): use switchover", n->view.leader);
-				return 409;
-			}
-		}
-		if (n->o->synchronous_mode && !cluster_in_sync(&n->view, req->candidate)) {
-			snprintf(msg, len, "synchronous mode: %s is not in the synchronous set", req->candidate);
-			return 409;
-		}
+		/* Admitted by the router (decide_admit_failover) on the view of this tick. */
 		char *json = switchover_to_json("", req->candidate, 0);
 		rc = put_record(n, KEY_SWITCHOVER, json, true, msg, len);
 		free(json);
@@ -1108,10 +1094,7 @@ int node_command(void *arg, const api_command_req *req, char *msg, size_t len)
 		snprintf(msg, len, "restart of %s started", n->o->name);
 		return 202;
 	case API_CMD_REINIT:
-		if (n->agent.leader) {
-			snprintf(msg, len, "%s is the leader and cannot be re-initialised", n->o->name);
-			return 409;
-		}
+		/* Admitted by the router; checked again when it is carried out, at the next tick. */
 		n->reinit_requested = true;
 		snprintf(msg, len, "re-initialisation of %s started", n->o->name);
 		return 202;

@@ -711,7 +711,11 @@ void postgres_probe(postgres *pg, local_state *ls)
 		"ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END, "
 		"(SELECT count(*) FROM pg_stat_wal_receiver WHERE pid IS NOT NULL), "
 		"(SELECT received_tli FROM pg_stat_wal_receiver), "
-		"(SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming')",
+		"(SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'), "
+		"extract(epoch FROM pg_postmaster_start_time()), "
+		"CASE WHEN NOT pg_is_in_recovery() THEN -1 "
+		"WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
+		"ELSE COALESCE(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), -1) END",
 		NULL);
 	if (r == NULL)
 		return;
@@ -725,6 +729,8 @@ void postgres_probe(postgres *pg, local_state *ls)
 	ls->receiver_streaming = atol(PQgetvalue(r, 0, 7)) > 0;
 	if (!PQgetisnull(r, 0, 6) && atol(PQgetvalue(r, 0, 6)) > ls->timeline)
 		ls->timeline = atol(PQgetvalue(r, 0, 6));
+	ls->postmaster_start = atof(PQgetvalue(r, 0, 8));
+	ls->replay_lag_s = PQgetisnull(r, 0, 9) ? -1 : atof(PQgetvalue(r, 0, 9));
 	PQclear(r);
 }
 

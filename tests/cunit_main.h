@@ -1,7 +1,7 @@
 /*
  * cunit_main: the shared runner of every CUnit suite. A suite file defines
  * `suite_register()`, which adds its suite and tests; the runner exits with
- * the number of failures so that CTest reports them.
+ * the number of failed assertions (at most 125) so that CTest reports them.
  */
 #ifndef FL_CUNIT_MAIN_H
 #define FL_CUNIT_MAIN_H

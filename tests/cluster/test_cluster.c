@@ -86,6 +86,21 @@ static void test_cluster_parse_of_good_records_succeeds(void)
 	CU_ASSERT_FALSE(cluster_drained(&v, "n2"));
 }
 
+static void test_the_history_record_comes_whole(void)
+{
+	static char big[50000];
+	memset(big, 'x', sizeof big - 1);
+	big[0] = '[';
+	etcd_kv kv[] = {{"/f/s/members/n1", "{}", 1, 1, 0}, {"/f/s/history", big, 2, 2, 0}};
+	etcd_kvs kvs = {kv, 2, 10};
+	const char *h = cluster_history(&kvs, "/f/s/");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	CU_ASSERT_EQUAL(strlen(h), sizeof big - 1);
+	CU_ASSERT_PTR_NULL(cluster_history(&kvs, "/f/other/"));
+	kvs.n = 1;
+	CU_ASSERT_PTR_NULL(cluster_history(&kvs, "/f/s/"));
+}
+
 static void test_too_many_members_are_reported(void)
 {
 	static etcd_kv kv[CLUSTER_MAX_MEMBERS + 1];
@@ -181,6 +196,7 @@ void suite_register(void)
 	CU_add_test(c, "cluster_parse reads every record and names what it rejects", test_cluster_parse_reads_every_record);
 	CU_add_test(c, "cluster_parse of good records succeeds", test_cluster_parse_of_good_records_succeeds);
 	CU_add_test(c, "too many members are reported", test_too_many_members_are_reported);
+	CU_add_test(c, "the history record comes whole", test_the_history_record_comes_whole);
 	CU_add_test(c, "LSN text round-trips", test_lsn_text_round_trips);
 	CU_pSuite k = CU_add_suite("keys", NULL, NULL);
 	CU_add_test(k, "keys are built from the table", test_keys_are_built_from_the_table);

@@ -171,6 +171,19 @@ def check_documents(c, leader):
         samples += 1
     check(samples > 0, "/metrics has no samples:\n%s" % text[:500])
     log("/cluster (%d members), /history and /metrics (%d flotilla_ samples) parse" % (len(names), samples))
+    # Filled from the running PostgreSQL: the start time on every node, the replay lag on a replica.
+    for name in c.names():
+        st, _, body = request(port_of(c, name), "GET", "/patroni")
+        start = json.loads(body.decode()).get("postmaster_start_time")
+        check(st == 200 and start and start.endswith(" UTC"), "%s: /patroni postmaster_start_time is %r" % (name, start))
+        st, _, body = request(port_of(c, name), "GET", "/metrics")
+        lag = [l for l in body.decode().splitlines() if l.startswith("flotilla_replication_lag_seconds{")]
+        if name == leader:
+            check(not lag, "%s (leader): /metrics has a replication lag: %s" % (name, lag))
+        else:
+            check(len(lag) == 1 and float(lag[0].rpartition(" ")[2]) >= 0,
+                  "%s (replica): /metrics flotilla_replication_lag_seconds is %s" % (name, lag))
+        log("%s: postmaster_start_time %s, %s" % (name, start, lag[0] if lag else "no replication lag (leader)"))
 
 
 def check_bad_input(c, leader, token):

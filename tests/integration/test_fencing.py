@@ -11,6 +11,8 @@ from collections import defaultdict
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Cluster, TcpProxy, WriteProbe, check, log, run_test, wait_for  # noqa: E402
 
+TTL = 3  # the agents' lease (the default ttl `flotilla local up` keeps)
+
 
 def main():
     with Cluster(nodes=3) as c:
@@ -67,6 +69,11 @@ def main():
         check(not double, "probe ticks in which two nodes accepted a write: %s" % dict(list(double.items())[:10]))
         fence_lines = [l for l in c.read_agent_log(old).splitlines() if "fencing" in l]
         log("fencing lines in %s's agent.log: %s" % (old, fence_lines[-3:] or "(none)"))
+        check(fence_lines, "%s stopped accepting writes, but its agent logged no fencing" % old)
+        # The leader fences ttl - 1 s after its last renewal, so before etcd can expire the lease
+        # (ttl after it); the probe sees it within its 0.2 s polls.
+        check(t_fenced - t_cut < TTL + 0.5, "%s accepted writes for %.2f s after the cut, beyond the %d s lease" % (
+            old, t_fenced - t_cut, TTL))
 
         proxy.heal()
         c.wait_rejoined(old, new, 120)

@@ -234,9 +234,7 @@ class Reader(threading.Thread):
 
 def phase_drain(c, leader, replicas):
     rc, out = flotilla(c, "drain", "--help")
-    if rc != 0:
-        log("drain: SKIPPED: `flotilla drain --help` exits %d (the command is not there yet)" % rc)
-        return
+    check(rc == 0, "`flotilla drain --help` exits %d: %s" % (rc, out))
     target = replicas[1]
     port = int(c.node(target)["pg_port"])
     r = Reader(c)

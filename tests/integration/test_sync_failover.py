@@ -56,8 +56,14 @@ def main():
                                 % (w.table, len(missing), new, missing[:20], " ..." if len(missing) > 20 else ""))
         log("in all: %d acknowledged writes, %d missing" % (total, sum(int(f.split(": ")[1].split()[0]) for f in failures)))
         check(not failures, "; ".join(failures))
+        for w in writers:
+            before = len(w.acked_ids()) - len(w.acked_after(t_kill))
+            check(before >= 100, "%s: only %d writes acknowledged before the kill, want 100 in flight" % (w.table, before))
         ssn2 = c.q(new, "SHOW synchronous_standby_names")[0][0]
         log("new leader's synchronous_standby_names = %r" % ssn2)
+        survivor = [n for n in c.names() if n not in (old, new)][0]
+        check(ssn2.upper().startswith("ANY 1") and survivor in ssn2,
+              "the new leader %s does not wait for the surviving replica %s: synchronous_standby_names = %r" % (new, survivor, ssn2))
 
 
 if __name__ == "__main__":

@@ -103,8 +103,7 @@ static void node_as(api_snapshot *s, const char *name, const char *role, uint64_
 	snprintf(s->name, sizeof s->name, "%s", name);
 	snprintf(s->scope, sizeof s->scope, "demo");
 	snprintf(s->role, sizeof s->role, "%s", role);
-	snprintf(s->history_json, sizeof s->history_json, "%s",
-		 "[[1,25623960,\"no recovery target specified\",\"2026-01-01T00:00:00Z\",\"n1\"]]");
+	s->history_json = "[[1,25623960,\"no recovery target specified\",\"2026-01-01T00:00:00Z\",\"n1\"]]";
 	s->running = s->streaming = s->etcd_ok = true;
 	s->timeline = 2;
 	s->wal_lsn = s->received_lsn = s->replayed_lsn = lsn;
@@ -174,6 +173,24 @@ static void unlocked(api_snapshot *s)
 {
 	lagging(s);
 	s->view.has_leader = false;
+}
+
+/* The leader key is held, but the leader's record says its PostgreSQL is down: a manual failover is admitted. */
+static void leader_down(api_snapshot *s)
+{
+	streaming(s);
+	s->view.members[0].running = false;
+}
+
+/* Synchronous mode, n2 alone in the synchronous set, the leader down. */
+static void sync_leader_down(api_snapshot *s)
+{
+	leader_down(s);
+	s->synchronous_mode = true;
+	s->view.has_sync = true;
+	s->view.sync_term = s->view.leader_term;
+	s->view.n_sync = 1;
+	snprintf(s->view.sync[0], sizeof s->view.sync[0], "n2");
 }
 
 typedef void (*situation_fn)(api_snapshot *s);
@@ -490,7 +507,7 @@ static const struct {
 static void test_every_mutating_call_needs_the_token(void)
 {
 	api_snapshot s;
-	streaming(&s);
+	leader_down(&s); /* every endpoint's call is admitted there once the token is right */
 	for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++)
 		for (size_t j = 0; j < sizeof auth_rows / sizeof auth_rows[0]; j++) {
 			const char *body = endpoints[i].body;
@@ -601,6 +618,9 @@ static const struct {
 	{streaming, "/failover", "{\"candidate\":\"n9\"}", 412, "candidate \"n9\" is not a member"},
 	{candidate_nofailover, "/failover", "{\"candidate\":\"n3\"}", 412, "tagged nofailover"},
 	{streaming, "/failover", "{\"candidate\":\"n1\"}", 412, "candidate \"n1\" already holds the leader key"},
+	{streaming, "/failover", "{\"candidate\":\"n3\"}", 409, "the cluster has a healthy leader (n1): use switchover"},
+	{paused, "/failover", "{\"candidate\":\"n2\"}", 409, "the cluster has a healthy leader (n1)"},
+	{sync_leader_down, "/failover", "{\"candidate\":\"n3\"}", 409, "synchronous mode: n3 is not in the synchronous set"},
 	{streaming, "/failover", "{\"candidate\":\"n2\",\"leader\":\"n3\"}", 412, "leader name does not match"},
 	{streaming, "/failover", "{\"candidate\":\"n3\",\"force\":1}", 400, "/failover: unknown field \"force\""},
 	{streaming, "/failover", "{\"candidate\":3}", 400, "\"candidate\" must be a string"},
@@ -776,9 +796,9 @@ static const struct {
 	{leader, "/switchover/", "{\"leader\":\"n1\",\"candidate\":null,\"scheduled_at\":null}", API_CMD_SWITCHOVER, "n1",
 	 "", 0},
 	{paused, "/switchover", " {\"candidate\":\"n2\",\n\"leader\":\"n1\"} ", API_CMD_SWITCHOVER, "n1", "n2", 0},
-	{streaming, "/failover", "{\"candidate\":\"n3\"}", API_CMD_FAILOVER, "", "n3", 0},
+	{leader_down, "/failover", "{\"candidate\":\"n3\"}", API_CMD_FAILOVER, "", "n3", 0},
 	{unlocked, "/failover", "{\"candidate\":\"n2\",\"leader\":null}", API_CMD_FAILOVER, "", "n2", 0},
-	{paused, "/failover", "{\"candidate\":\"n2\"}", API_CMD_FAILOVER, "", "n2", 0},
+	{sync_leader_down, "/failover", "{\"candidate\":\"n2\"}", API_CMD_FAILOVER, "", "n2", 0},
 	/* Patroni: a failover that names the leader is a switchover */
 	{streaming, "/failover", "{\"leader\":\"n1\",\"candidate\":\"n2\"}", API_CMD_SWITCHOVER, "n1", "n2", 0},
 	{streaming, "/restart", "", API_CMD_RESTART, "", "", 0},
@@ -956,11 +976,25 @@ static void test_history_document_passes_the_record_through(void)
 	CU_ASSERT_EQUAL(json_array_size(o), 1);
 	CU_ASSERT_EQUAL(json_integer_value(json_array_get(json_array_get(o, 0), 1)), 25623960);
 	json_decref(o);
-	snprintf(s.history_json, sizeof s.history_json, "[]");
+	s.history_json = "[]";
 	o = get_json(&s, "/history", 200);
 	CU_ASSERT_EQUAL(json_array_size(o), 0);
 	json_decref(o);
-	snprintf(s.history_json, sizeof s.history_json, "{\"broken\":");
+	/* 500 timeline switches (about 40 kB): the document is never cut. */
+	char *big = malloc(500 * 96 + 3), *p = big;
+	p += sprintf(p, "[");
+	for (int i = 1; i <= 500; i++)
+		p += sprintf(p, "%s{\"timeline\":%d,\"lsn\":\"0/%X\",\"leader\":\"n%d\",\"time\":1790000000.5}", i > 1 ? "," : "",
+			     i, 0x3000000 + i, i % 3 + 1);
+	sprintf(p, "]");
+	CU_ASSERT_TRUE(strlen(big) > 30000);
+	s.history_json = big;
+	o = get_json(&s, "/history", 200);
+	CU_ASSERT_EQUAL(json_array_size(o), 500);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(o, 499), "timeline")), 500);
+	json_decref(o);
+	free(big);
+	s.history_json = "{\"broken\":";
 	o = get_json(&s, "/history", 500);
 	CU_ASSERT_PTR_NOT_NULL(strstr(str_at(o, "error"), "history"));
 	json_decref(o);

@@ -835,6 +835,171 @@ static void test_ssn_text(void)
 }
 
 /* --- cluster records --- */
+/* --- policies shared by the election, the switchover and the API --- */
+
+/* n1 leads (as seen by itself, the switchover's leader); n2 and n3 stream. */
+static void switchover_base(scenario *s)
+{
+	base(s);
+	s->cfg.name = "n1";
+	find(s, "n1")->wal_lsn = 1000;
+	find(s, "n2")->streaming = find(s, "n3")->streaming = true;
+}
+
+static void so_n3_received_more(scenario *s) { find(s, "n3")->received_lsn = 1001; }
+static void so_n2_replayed_more(scenario *s)
+{
+	find(s, "n2")->received_lsn = find(s, "n3")->received_lsn = 1000;
+	find(s, "n2")->replayed_lsn = 1000;
+	find(s, "n3")->replayed_lsn = 990;
+	find(s, "n3")->priority = 5; /* priority only breaks a tie of both positions */
+}
+static void so_n3_higher_priority(scenario *s) { find(s, "n3")->priority = 1; }
+static void so_tie_goes_to_the_name(scenario *s) { (void)s; }
+static void so_wanted_not_streaming(scenario *s) { find(s, "n2")->streaming = false; }
+static void so_wanted_nofailover(scenario *s) { find(s, "n3")->nofailover = true; }
+static void so_sync_prefers_the_set(scenario *s)
+{
+	find(s, "n3")->received_lsn = 1001;
+	sync_set(s, "n2", NULL);
+}
+static void so_lagging_candidate(scenario *s)
+{
+	find(s, "n1")->wal_lsn = 1000 + (3 << 20);
+	find(s, "n3")->received_lsn = 1001;
+}
+static void so_no_replica(scenario *s) { s->view.n_members = 1; }
+static void so_every_replica_nofailover(scenario *s) { find(s, "n2")->nofailover = find(s, "n3")->nofailover = true; }
+
+static const struct {
+	const char *name;
+	void (*make)(scenario *s);
+	const char *wanted;
+	const char *want;  /* NULL: none */
+	const char *why;   /* a substring of why */
+} switchover_rows[] = {
+	{"the replica with more WAL received", so_n3_received_more, "", "n3", "most advanced"},
+	{"then the one that replayed more, before priority", so_n2_replayed_more, "", "n2", "most advanced"},
+	{"then the higher priority", so_n3_higher_priority, "", "n3", "most advanced"},
+	{"then the name", so_tie_goes_to_the_name, "", "n2", "most advanced"},
+	{"a wanted replica that streams", so_tie_goes_to_the_name, "n3", "n3", "requested"},
+	{"a wanted replica that does not stream", so_wanted_not_streaming, "n2", NULL, "not a streaming, eligible replica"},
+	{"a wanted replica tagged nofailover", so_wanted_nofailover, "n3", NULL, "not a streaming, eligible replica"},
+	{"synchronous mode keeps to the synchronous set", so_sync_prefers_the_set, "", "n2", "most advanced"},
+	{"the best candidate lags beyond maximum_lag", so_lagging_candidate, "", NULL, "lags beyond maximum_lag_on_failover"},
+	{"no replica at all", so_no_replica, "", NULL, "no streaming, eligible replica"},
+	{"every replica tagged nofailover", so_every_replica_nofailover, "", NULL, "no streaming, eligible replica"},
+};
+
+static void test_switchover_candidate_rows(void)
+{
+	for (size_t i = 0; i < sizeof switchover_rows / sizeof switchover_rows[0]; i++) {
+		scenario s;
+		switchover_base(&s);
+		switchover_rows[i].make(&s);
+		const char *why = NULL;
+		const member *m = decide_switchover_candidate(&s.cfg, &s.view, switchover_rows[i].wanted, &why);
+		const char *got = m ? m->name : NULL;
+		bool ok = (got == NULL) == (switchover_rows[i].want == NULL) && (got == NULL || strcmp(got, switchover_rows[i].want) == 0) &&
+			  why && strstr(why, switchover_rows[i].why);
+		if (!ok)
+			printf("\n  %s: got %s (%s), want %s (%s)", switchover_rows[i].name, got ? got : "none", why ? why : "",
+			       switchover_rows[i].want ? switchover_rows[i].want : "none", switchover_rows[i].why);
+		CU_ASSERT_TRUE(ok);
+	}
+}
+
+/* The switchover and the election rank alike: over every pair of positions and priorities, the candidate is the better one. */
+static void test_switchover_and_election_rank_alike(void)
+{
+	static const uint64_t pos[] = {990, 1000, 1001};
+	static const long prio[] = {0, 1};
+	int cases = 0;
+	for (int a = 0; a < 3; a++)
+		for (int b = 0; b < 3; b++)
+			for (int c = 0; c < 3; c++)
+				for (int d = 0; d < 3; d++)
+					for (int p = 0; p < 2; p++)
+						for (int q = 0; q < 2; q++) {
+							scenario s;
+							switchover_base(&s);
+							member *n2 = find(&s, "n2"), *n3 = find(&s, "n3");
+							n2->received_lsn = pos[a];
+							n2->replayed_lsn = pos[b] < pos[a] ? pos[b] : pos[a];
+							n3->received_lsn = pos[c];
+							n3->replayed_lsn = pos[d] < pos[c] ? pos[d] : pos[c];
+							n2->priority = prio[p];
+							n3->priority = prio[q];
+							const char *why;
+							const member *m = decide_switchover_candidate(&s.cfg, &s.view, "", &why);
+							CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+							const member *other = m == n2 ? n3 : n2;
+							CU_ASSERT_TRUE(decide_better(m, other));
+							CU_ASSERT_FALSE(decide_better(other, m));
+							cases++;
+						}
+	CU_ASSERT_EQUAL(cases, 324);
+}
+
+static void test_lag_rule_uses_the_leaders_last_position(void)
+{
+	scenario s;
+	base(&s);
+	s.cfg.maximum_lag = 100;
+	find(&s, "n1")->wal_lsn = 5000; /* the leader runs: its record is the baseline */
+	s.view.last_lsn = 1000;
+	CU_ASSERT_TRUE(decide_lag_ok(&s.cfg, &s.view, 4900));
+	CU_ASSERT_FALSE(decide_lag_ok(&s.cfg, &s.view, 4899));
+	CU_ASSERT_TRUE(decide_lag_ok(&s.cfg, &s.view, 6000));
+	s.view.has_leader = false; /* the leader is gone: the status record is the baseline */
+	CU_ASSERT_TRUE(decide_lag_ok(&s.cfg, &s.view, 900));
+	CU_ASSERT_FALSE(decide_lag_ok(&s.cfg, &s.view, 899));
+	s.view.has_status = false;
+	s.view.last_lsn = 0; /* nothing known: any position is fit */
+	CU_ASSERT_TRUE(decide_lag_ok(&s.cfg, &s.view, 0));
+}
+
+static void test_failover_and_reinit_admission(void)
+{
+	static const struct {
+		const char *name;
+		const char *candidate;
+		bool leader_running, sync_mode, in_sync;
+		admit want;
+		const char *why;
+	} rows[] = {
+		{"not a member", "n9", false, false, false, ADMIT_REFUSED, "not a member"},
+		{"the leader itself", "n1", false, false, false, ADMIT_REFUSED, "already holds the leader key"},
+		{"a healthy leader", "n3", true, false, false, ADMIT_CONFLICT, "healthy leader (n1)"},
+		{"the leader is down", "n3", false, false, false, ADMIT_OK, ""},
+		{"synchronous, not in the set", "n3", false, true, false, ADMIT_CONFLICT, "not in the synchronous set"},
+		{"synchronous, in the set", "n3", false, true, true, ADMIT_OK, ""},
+	};
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		scenario s;
+		base(&s);
+		find(&s, "n1")->running = rows[i].leader_running;
+		if (rows[i].in_sync)
+			sync_set(&s, "n3", NULL);
+		char why[256] = "";
+		admit a = decide_admit_failover(rows[i].sync_mode, &s.view, rows[i].candidate, why, sizeof why);
+		if (a != rows[i].want || strstr(why, rows[i].why) == NULL)
+			printf("\n  failover %s: %d (%s), want %d (%s)", rows[i].name, a, why, rows[i].want, rows[i].why);
+		CU_ASSERT_EQUAL(a, rows[i].want);
+		CU_ASSERT_PTR_NOT_NULL(strstr(why, rows[i].why));
+	}
+	scenario s;
+	base(&s);
+	find(&s, "n3")->nofailover = true;
+	char why[256] = "";
+	CU_ASSERT_EQUAL(decide_admit_failover(false, &s.view, "n3", why, sizeof why), ADMIT_REFUSED);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "tagged nofailover"));
+	CU_ASSERT_EQUAL(decide_admit_candidate(&s.view, "n2", why, sizeof why), ADMIT_OK);
+	CU_ASSERT_EQUAL(decide_admit_reinit(false, "n2", why, sizeof why), ADMIT_OK);
+	CU_ASSERT_EQUAL(decide_admit_reinit(true, "n2", why, sizeof why), ADMIT_CONFLICT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "n2 holds the leader key"));
+}
+
 void suite_register(void)
 {
 	CU_pSuite s = CU_add_suite("decide", NULL, NULL);
@@ -842,6 +1007,11 @@ void suite_register(void)
 	CU_add_test(s, "every action has a row", test_every_action_has_a_row);
 	CU_add_test(s, "exactly one candidate wins every election", test_exactly_one_candidate_wins_every_election);
 	CU_add_test(s, "paused never brings back what stopped on its own", test_paused_never_brings_back_what_stopped_on_its_own);
+	CU_pSuite p = CU_add_suite("policies", NULL, NULL);
+	CU_add_test(p, "switchover candidate rows", test_switchover_candidate_rows);
+	CU_add_test(p, "switchover and election rank alike", test_switchover_and_election_rank_alike);
+	CU_add_test(p, "the lag rule uses the leader's last position", test_lag_rule_uses_the_leaders_last_position);
+	CU_add_test(p, "failover and reinit admission", test_failover_and_reinit_admission);
 	CU_pSuite y = CU_add_suite("sync", NULL, NULL);
 	CU_add_test(y, "first replica goes into ssn before publication", test_sync_first_replica_goes_into_ssn_before_publication);
 	CU_add_test(y, "addition is published before ssn changes", test_sync_addition_is_published_before_ssn_changes);
