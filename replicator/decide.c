@@ -275,6 +275,19 @@ static decision decide_stopped(const decide_config *cfg, const local_state *loca
 	return act(ACT_START_REPLICA, "", "no leader: starting read-only to take part in the election");
 }
 
+/* A switchover under way: this leader stopped cleanly and waits for the candidate to hold its last WAL. */
+static decision decide_handover(const decide_config *cfg, const agent_state *agent, const cluster_view *view, double now)
+{
+	const member *c = cluster_member(view, agent->handover_to);
+	if (!view->has_switchover)
+		return act(ACT_ABANDON_SWITCHOVER, NULL, "switchover: its record is gone: staying leader");
+	if (c && c->received_lsn > agent->handover_lsn)
+		return act(ACT_RELEASE_LEADER, agent->handover_to, "switchover: the candidate holds the last WAL: releasing the leader key");
+	if (now - agent->handover_since > cfg->handover_timeout)
+		return act(ACT_ABANDON_SWITCHOVER, NULL, "switchover: the candidate did not confirm the last WAL in time: staying leader");
+	return act(ACT_NONE, NULL, "switchover: waiting for the candidate to confirm the last WAL");
+}
+
 static decision decide_primary(const decide_config *cfg, const agent_state *agent, const cluster_view *view,
 			       bool i_lead, bool other_leads, bool stale_self)
 {
@@ -332,6 +345,8 @@ decision decide(const decide_config *cfg, const local_state *local, const agent_
 	bool stale_self = me_named && !i_lead;
 	if (agent->leader && !i_lead)
 		return act(ACT_FENCE, NULL, "leader key lost: fencing");
+	if (i_lead && agent->handover_lsn != 0)
+		return decide_handover(cfg, agent, view, now);
 	if (!local->data_valid)
 		return decide_no_data(cfg, local, view, other_leads);
 	if (!local->running)
@@ -352,6 +367,7 @@ const char *action_name(action a)
 		[ACT_STOP_RECEIVING] = "stop_receiving", [ACT_TAKE_LEADER] = "take_leader", [ACT_PROMOTE] = "promote",
 		[ACT_REWIND] = "rewind", [ACT_RECLONE] = "reclone", [ACT_GIVE_UP] = "give_up",
 		[ACT_SWITCHOVER] = "switchover", [ACT_CLEAR_SWITCHOVER] = "clear_switchover",
+		[ACT_RELEASE_LEADER] = "release_leader", [ACT_ABANDON_SWITCHOVER] = "abandon_switchover",
 	};
 	return (unsigned)a < sizeof names / sizeof names[0] ? names[a] : "unknown";
 }

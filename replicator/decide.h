@@ -16,6 +16,11 @@
  *    advanced of them.
  *  - A node never takes the leader key while another node holds it; one
  *    that finds another leader demotes and rejoins.
+ *  - A planned switchover moves tick by tick: the leader stops cleanly
+ *    (ACT_SWITCHOVER), keeps its key and lease while it waits for the
+ *    candidate's record to show the shutdown checkpoint received, then
+ *    releases the key to it (ACT_RELEASE_LEADER), or starts again as the
+ *    leader when the candidate does not confirm in time.
  *  - While the cluster is paused (maintenance), a PostgreSQL that stopped
  *    without the agent stays stopped, and an empty data directory stays
  *    empty: the leader keeps its key, and nothing is started, rewound,
@@ -49,6 +54,8 @@ typedef enum action {
 	ACT_GIVE_UP,        /* leader's postmaster keeps crashing: release the leader key */
 	ACT_SWITCHOVER,     /* leader: hand the leader key to target ("" = best replica) after a clean stop */
 	ACT_CLEAR_SWITCHOVER, /* leader: drop a switchover record that names another leader */
+	ACT_RELEASE_LEADER, /* switchover: the candidate (target) holds the last WAL: release the leader key to it */
+	ACT_ABANDON_SWITCHOVER, /* switchover: the candidate did not confirm in time (or the record is gone): stay leader */
 	ACT__COUNT
 } action;
 
@@ -83,6 +90,10 @@ typedef struct agent_state {
 	int64_t fenced_term;     /* term we stopped receiving for, 0 when none */
 	double election_since;   /* monotonic time the leader key was first seen missing, 0 when present */
 	double wall_now;         /* unix time, for scheduled switchovers */
+	/* A switchover under way: PostgreSQL stopped cleanly with its last checkpoint at handover_lsn. */
+	uint64_t handover_lsn;   /* 0 when no switchover is under way */
+	char handover_to[CLUSTER_NAME_MAX]; /* the candidate */
+	double handover_since;   /* monotonic time of the clean stop */
 } agent_state;
 
 typedef struct decide_config {
@@ -95,6 +106,7 @@ typedef struct decide_config {
 	bool nofailover;
 	long priority;
 	long max_restarts;
+	double handover_timeout; /* seconds a switchover waits for its candidate to confirm the last WAL */
 } decide_config;
 
 typedef struct decision {

@@ -28,6 +28,8 @@
 #define FENCE_MARGIN 1.0
 /* A replica that cannot stream from its leader for this long is rewound onto the leader's timeline. */
 #define STUCK_SECONDS 15.0
+/* Seconds a switchover waits for its candidate to confirm the stopped leader's last WAL. */
+#define HANDOVER_TIMEOUT 10.0
 
 /* A long effect under way: the tick keeps the lease and the member record fresh, and decides nothing. */
 typedef enum node_job {
@@ -140,6 +142,7 @@ static decide_config config_of(const node *n)
 		.nofailover = o->nofailover,
 		.priority = o->priority,
 		.max_restarts = o->max_restarts,
+		.handover_timeout = HANDOVER_TIMEOUT,
 	};
 }
 
@@ -365,6 +368,8 @@ static void replica_runtime(const node *n, const char *target, pg_runtime *rt)
 static void forget_leadership(node *n)
 {
 	n->agent.leader = false;
+	n->agent.handover_lsn = 0;
+	n->agent.handover_to[0] = '\0';
 	n->term = 0;
 	memset(&n->sync, 0, sizeof n->sync);
 }
@@ -841,34 +846,36 @@ static void do_switchover(node *n, const char *wanted)
 		return;
 	}
 	uint64_t ckpt = last_checkpoint(n);
-	char mk[320];
-	key(n, KEY_MEMBER, candidate, mk, sizeof mk);
-	double deadline = clock_mono() + 10.0;
-	bool received = false;
-	while (!received && clock_mono() < deadline && fence_left(n, clock_mono()) > 0.2) {
-		etcd_kv kv = {0};
-		bool found = false;
-		member m;
-		double sent = clock_mono();
-		long left = 0;
-		if (etcd_lease_keepalive(n->etcd, n->agent.lease, &left, NULL) == 0 && left > 0)
-			n->agent.lease_renewed_at = sent;
-		if (etcd_get(n->etcd, mk, &kv, &found, NULL) == 0 && found && member_from_json(kv.value, &m, NULL) == 0)
-			received = ckpt != 0 && m.received_lsn > ckpt;
-		etcd_kv_clear(&kv);
-		if (!received)
-			clock_sleep(0.1);
-	}
-	if (!received) {
-		drop_switchover(n, "the candidate did not confirm the last WAL; staying leader");
+	if (ckpt == 0) {
+		drop_switchover(n, "the stopped leader's last checkpoint is unknown; staying leader");
 		return; /* still holding the key: the next tick starts PostgreSQL as primary again */
 	}
+	/* From here decide() moves the switchover on, tick by tick, while the lease is renewed. */
+	n->agent.handover_lsn = ckpt;
+	n->agent.handover_since = clock_mono();
+	snprintf(n->agent.handover_to, sizeof n->agent.handover_to, "%s", candidate);
+}
+
+static void handover_end(node *n)
+{
+	n->agent.handover_lsn = 0;
+	n->agent.handover_to[0] = '\0';
+}
+
+/* The candidate holds the last WAL: only it may take the key, and this node follows it without pg_rewind. */
+static void release_leader(node *n, const char *candidate)
+{
+	char k[320];
 	key(n, KEY_LEADER, NULL, k, sizeof k);
 	bool done = false;
-	etcd_delete_if_value(n->etcd, k, n->o->name, &done, NULL);
+	fl_err err = {0};
+	if (etcd_delete_if_value(n->etcd, k, n->o->name, &done, &err) < 0) {
+		log_warn("switchover: releasing the leader key failed: %s", err.msg);
+		return; /* the next tick tries again, within the handover timeout */
+	}
+	log_info("switchover: leader key released to %s after %.2f s", candidate, clock_mono() - n->agent.handover_since);
 	forget_leadership(n);
 	n->clean_handover = true;
-	log_info("switchover: leader key released to %s", candidate);
 }
 
 static void execute(node *n, const decision *d, double now)
@@ -966,6 +973,13 @@ static void execute(node *n, const decision *d, double now)
 	case ACT_SWITCHOVER:
 		do_switchover(n, d->target);
 		return;
+	case ACT_RELEASE_LEADER:
+		release_leader(n, d->target);
+		return;
+	case ACT_ABANDON_SWITCHOVER:
+		drop_switchover(n, d->reason);
+		handover_end(n);
+		return;
 	case ACT_CLEAR_SWITCHOVER:
 		key(n, KEY_SWITCHOVER, NULL, k, sizeof k);
 		etcd_delete(n->etcd, k, NULL);
@@ -994,6 +1008,8 @@ static double next_delay(const node *n, const decision *d, double now)
 		delay = 0.2;
 	else if (!n->view.has_leader && n->agent.etcd_ok)
 		delay = 0.1;
+	if (n->agent.handover_lsn != 0 && delay > 0.05)
+		delay = 0.05; /* a switchover waits for its candidate's record */
 	double left = fence_left(n, now);
 	if (left < delay)
 		delay = left > 0.01 ? left : 0.01;

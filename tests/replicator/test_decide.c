@@ -272,6 +272,40 @@ static void r_leader_drops_switchover_of_other_leader(scenario *s)
 	leading(s);
 	switchover(s, "n1", "n3", 0);
 }
+/* n2 led, stopped cleanly for a switchover to n3 at checkpoint 1000, and waits for n3 to confirm. */
+static void handing_over(scenario *s)
+{
+	leading(s);
+	switchover(s, "n2", "n3", 0);
+	s->local.running = s->local.answering = false;
+	s->local.was_primary = true;
+	s->agent.handover_lsn = 1000;
+	snprintf(s->agent.handover_to, sizeof s->agent.handover_to, "n3");
+	s->agent.handover_since = 100.0;
+	s->cfg.handover_timeout = 10.0;
+}
+static void r_handover_waits_for_the_candidate(scenario *s) { handing_over(s); }
+static void r_handover_releases_once_the_candidate_holds_the_wal(scenario *s)
+{
+	handing_over(s);
+	find(s, "n3")->received_lsn = 1001;
+}
+static void r_handover_abandoned_after_the_timeout(scenario *s)
+{
+	handing_over(s);
+	s->now = 110.5;
+	s->agent.lease_renewed_at = 110.0;
+}
+static void r_handover_abandoned_when_the_record_is_gone(scenario *s)
+{
+	handing_over(s);
+	s->view.has_switchover = false;
+}
+static void r_handover_fences_past_the_deadline(scenario *s)
+{
+	r_handover_releases_once_the_candidate_holds_the_wal(s);
+	s->now = 102.5; /* lease renewed at 100.0, ttl 3, margin 1 */
+}
 static void r_switchover_candidate_takes_key_though_behind(scenario *s)
 {
 	election(s);
@@ -557,6 +591,11 @@ typedef struct row {
 
 static const row rows[] = {
 	{"streaming replica rests", r_streaming_replica_rests, ACT_NONE, ""},
+	{"handover waits for the candidate", r_handover_waits_for_the_candidate, ACT_NONE, ""},
+	{"handover releases once the candidate holds the last WAL", r_handover_releases_once_the_candidate_holds_the_wal, ACT_RELEASE_LEADER, "n3"},
+	{"handover abandoned after the timeout", r_handover_abandoned_after_the_timeout, ACT_ABANDON_SWITCHOVER, ""},
+	{"handover abandoned when the record is gone", r_handover_abandoned_when_the_record_is_gone, ACT_ABANDON_SWITCHOVER, ""},
+	{"handover fences past the deadline", r_handover_fences_past_the_deadline, ACT_FENCE, ""},
 	{"fresh node races for init", r_fresh_node_races_for_init, ACT_TAKE_INIT, ""},
 	{"init winner bootstraps", r_init_winner_bootstraps, ACT_INITDB, ""},
 	{"init loser waits for a leader", r_init_loser_waits_for_leader, ACT_NONE, ""},
