@@ -35,9 +35,9 @@ typedef enum ctl_kind { CTL_SWITCHOVER, CTL_FAILOVER, CTL_PAUSE, CTL_RESUME, CTL
 typedef struct ctl_spec {
 	const char *name;
 	ctl_kind kind;
-	const char *path;    /* the agent's endpoint */
-	bool per_member;     /* MEMBER argument; the call goes to that member's own API */
-	bool confirm;        /* asks on the terminal unless --force */
+	const char *path; /* the agent's endpoint */
+	bool per_member;  /* MEMBER argument; the call goes to that member's own API */
+	bool confirm;     /* asks on the terminal unless --force */
 	const char *synopsis;
 	const char *summary;
 } ctl_spec;
@@ -107,10 +107,11 @@ static void ctl_usage(const ctl_spec *s, FILE *f)
 {
 	fprintf(f, "Usage: flotilla %s %s [OPTIONS]\n\n%s\n", s->name, s->synopsis, s->summary);
 	if (s->kind == CTL_SWITCHOVER || s->kind == CTL_FAILOVER)
-		fprintf(f, "  --leader NAME       the current leader (switchover; default: the one holding the key)\n"
-			   "  --candidate NAME    the member to promote\n"
-			   "  --scheduled TIME    switchover at an ISO 8601 time with a zone; no waiting\n"
-			   "  --wait-timeout SEC  how long to wait for the new leader (default %.0f; exit 9 after)\n",
+		fprintf(f,
+			"  --leader NAME       the current leader (switchover; default: the one holding the key)\n"
+			"  --candidate NAME    the member to promote\n"
+			"  --scheduled TIME    switchover at an ISO 8601 time with a zone; no waiting\n"
+			"  --wait-timeout SEC  how long to wait for the new leader (default %.0f; exit 9 after)\n",
 			CTL_DEFAULT_WAIT);
 	if (s->confirm)
 		fprintf(f, "  --force             do not ask for confirmation (needed when stdin is not a terminal)\n");
@@ -160,7 +161,8 @@ static int ctl_opt(const ctl_spec *s, int c, const char *arg, ctl_args *a, fl_er
 		errno = 0;
 		a->wait_timeout = strtod(arg, &end);
 		if (errno != 0 || end == arg || *end != '\0' || !(a->wait_timeout > 0) || a->wait_timeout > 86400)
-			return fl_fail(err, FL_ERR_USAGE, "%s: --wait-timeout = \"%s\" is not a number of seconds from 0 to 86400",
+			return fl_fail(err, FL_ERR_USAGE,
+				       "%s: --wait-timeout = \"%s\" is not a number of seconds from 0 to 86400",
 				       s->name, arg);
 	}
 	return 0;
@@ -200,8 +202,9 @@ static int ctl_parse(const ctl_spec *s, int argc, char **argv, ctl_args *a, fl_e
 			return target_bad_option(s->name, c, arg, err);
 		int rc = ctl_opt(s, c, optarg, a, err);
 		if (rc == -2)
-			return fl_fail(err, FL_ERR_USAGE, "%s: option %s does not apply to %s\nHINT: run flotilla %s --help",
-				       s->name, arg, s->name, s->name);
+			return fl_fail(err, FL_ERR_USAGE,
+				       "%s: option %s does not apply to %s\nHINT: run flotilla %s --help", s->name, arg,
+				       s->name, s->name);
 		if (rc < 0)
 			return -1;
 		if (rc > 0)
@@ -209,15 +212,18 @@ static int ctl_parse(const ctl_spec *s, int argc, char **argv, ctl_args *a, fl_e
 	}
 	int n_pos = argc - optind;
 	if (s->per_member && n_pos != 1)
-		return fl_fail(err, FL_ERR_USAGE, "%s: give exactly one MEMBER (got %d)\nHINT: flotilla %s MEMBER --dir DIR",
-			       s->name, n_pos, s->name);
+		return fl_fail(err, FL_ERR_USAGE,
+			       "%s: give exactly one MEMBER (got %d)\nHINT: flotilla %s MEMBER --dir DIR", s->name,
+			       n_pos, s->name);
 	if (!s->per_member && n_pos != 0)
-		return fl_fail(err, FL_ERR_USAGE, "%s: unexpected argument \"%s\"\nHINT: run flotilla %s --help", s->name,
-			       argv[optind], s->name);
+		return fl_fail(err, FL_ERR_USAGE, "%s: unexpected argument \"%s\"\nHINT: run flotilla %s --help",
+			       s->name, argv[optind], s->name);
 	if (s->per_member)
 		a->member = argv[optind];
 	if (s->kind == CTL_FAILOVER && a->candidate == NULL)
-		return fl_fail(err, FL_ERR_USAGE, "failover: --candidate NAME is required\nHINT: to move a healthy leader, use flotilla switchover");
+		return fl_fail(err, FL_ERR_USAGE,
+			       "failover: --candidate NAME is required\nHINT: to move a healthy leader, use flotilla "
+			       "switchover");
 	return 0;
 }
 
@@ -294,7 +300,9 @@ static int cluster_from_api(const target *t, ctl_cluster *c, fl_err *err)
 		if (http_get(url, t->timeout, &a, &one) < 0) {
 			if (i + 1 < t->n_urls)
 				continue;
-			fl_fail(err, one.code, "api: %s did not answer: %s\nHINT: is its flotilla-replicator running? The URL came from %s",
+			fl_fail(err, one.code,
+				"api: %s did not answer: %s\nHINT: is its flotilla-replicator running? The URL came "
+				"from %s",
 				url, one.msg, t->via);
 			return -1;
 		}
@@ -324,8 +332,8 @@ static int ctl_check_member(const char *cmd, const ctl_cluster *c, const char *w
 	char known[512] = "";
 	for (int k = 0; k < c->n; k++)
 		snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", k ? ", " : "", c->m[k].name);
-	return fl_fail(err, FL_ERR_NOT_FOUND, "%s: cluster \"%s\" has no member \"%s\" (%s; members: %s)", cmd, c->scope,
-		       name, what, known[0] ? known : "none");
+	return fl_fail(err, FL_ERR_NOT_FOUND, "%s: cluster \"%s\" has no member \"%s\" (%s; members: %s)", cmd,
+		       c->scope, name, what, known[0] ? known : "none");
 }
 
 /* ---- the token ---- */
@@ -340,7 +348,8 @@ static int token_path_from_dir(const char *cmd, const char *dir, char *path, siz
 	const char *p = json_string_value(json_object_get(root, "api_token_file"));
 	int rc = 0;
 	if (p == NULL || p[0] == '\0')
-		rc = fl_fail(err, FL_ERR_SECRET, "%s: %s has no api_token_file\nHINT: pass --token-file FILE", cmd, file);
+		rc = fl_fail(err, FL_ERR_SECRET, "%s: %s has no api_token_file\nHINT: pass --token-file FILE", cmd,
+			     file);
 	else
 		snprintf(path, len, "%s", p);
 	json_decref(root);
@@ -368,12 +377,14 @@ static int ctl_token(const char *cmd, const ctl_args *a, const target *t, char *
 		snprintf(path, sizeof path, "%s", t->token_file);
 		snprintf(from, from_len, "%s's secrets.api_token_file %s", t->config, path);
 	} else if (t->config[0] != '\0') {
-		return fl_fail(err, FL_ERR_SECRET, "%s: %s has no secrets.api_token_file, so its agent refuses mutating calls\n"
-						   "HINT: pass --token-file FILE or set FLOTILLA_API_TOKEN_FILE",
+		return fl_fail(err, FL_ERR_SECRET,
+			       "%s: %s has no secrets.api_token_file, so its agent refuses mutating calls\n"
+			       "HINT: pass --token-file FILE or set FLOTILLA_API_TOKEN_FILE",
 			       cmd, t->config);
 	} else {
-		return fl_fail(err, FL_ERR_SECRET, "%s: no api token: mutating calls need the REST API's bearer token\n"
-						   "HINT: pass --token-file FILE or set FLOTILLA_API_TOKEN_FILE",
+		return fl_fail(err, FL_ERR_SECRET,
+			       "%s: no api token: mutating calls need the REST API's bearer token\n"
+			       "HINT: pass --token-file FILE or set FLOTILLA_API_TOKEN_FILE",
 			       cmd);
 	}
 	if (secret_read("api token", path, token, len, err) < 0) {
@@ -390,17 +401,21 @@ static int ctl_confirm(const ctl_spec *s, const ctl_args *a, const ctl_cluster *
 	if (!s->confirm || a->force)
 		return 0;
 	if (!isatty(STDIN_FILENO))
-		return fl_fail(err, FL_ERR_USAGE, "%s: stdin is not a terminal, so cannot confirm\nHINT: add --force to %s without confirmation",
-			       s->name, s->name);
+		return fl_fail(
+			err, FL_ERR_USAGE,
+			"%s: stdin is not a terminal, so cannot confirm\nHINT: add --force to %s without confirmation",
+			s->name, s->name);
 	if (s->kind == CTL_SWITCHOVER)
-		fprintf(stderr, "Are you sure you want to switchover cluster %s, demoting current leader %s%s%s%s%s? [y/N] ",
+		fprintf(stderr,
+			"Are you sure you want to switchover cluster %s, demoting current leader %s%s%s%s%s? [y/N] ",
 			c->scope, a->leader, a->candidate ? " for " : "", a->candidate ? a->candidate : "",
 			a->scheduled ? " at " : "", a->scheduled ? a->scheduled : "");
 	else if (s->kind == CTL_FAILOVER)
-		fprintf(stderr, "Are you sure you want to failover cluster %s to %s%s%s? [y/N] ", c->scope, a->candidate,
-			c->leader[0] ? ", demoting current leader " : "", c->leader);
+		fprintf(stderr, "Are you sure you want to failover cluster %s to %s%s%s? [y/N] ", c->scope,
+			a->candidate, c->leader[0] ? ", demoting current leader " : "", c->leader);
 	else
-		fprintf(stderr, "Are you sure you want to %s member %s of cluster %s? [y/N] ", s->name, a->member, c->scope);
+		fprintf(stderr, "Are you sure you want to %s member %s of cluster %s? [y/N] ", s->name, a->member,
+			c->scope);
 	fflush(stderr);
 	char line[32] = "";
 	if (fgets(line, sizeof line, stdin) == NULL)
@@ -465,7 +480,8 @@ static int ctl_verdict(const ctl_spec *s, const char *url, const http_answer *r,
 	answer_text(r, text, sizeof text);
 	if (r->status == 401 || r->status == 403) {
 		text[strcspn(text, "\n")] = '\0';
-		return fl_fail(err, FL_ERR_SECRET, "%s: POST %s answered %d: %s\nHINT: wrong or missing api token; it came from %s",
+		return fl_fail(err, FL_ERR_SECRET,
+			       "%s: POST %s answered %d: %s\nHINT: wrong or missing api token; it came from %s",
 			       s->name, url, r->status, text, token_from);
 	}
 	fl_code code = FL_ERR_CONFIG;
@@ -509,14 +525,14 @@ static int ctl_post(const ctl_spec *s, const ctl_args *a, const ctl_cluster *c, 
 		return fl_fail(err, FL_ERR_NOT_FOUND, "%s: no member%s%s publishes an api_url", s->name,
 			       s->per_member ? " " : "", s->per_member ? a->member : "");
 	if (rc == -2)
-		return fl_fail(err, FL_ERR_TIMEOUT, "%s: no node answered: %s\nHINT: are the flotilla-replicators running?",
-			       s->name, whys);
+		return fl_fail(err, FL_ERR_TIMEOUT,
+			       "%s: no node answered: %s\nHINT: are the flotilla-replicators running?", s->name, whys);
 	return rc;
 }
 
 /* Polls the cluster until a member other than the old leader (the candidate, when named) holds the key. */
-static int ctl_wait_leader(const ctl_spec *s, const ctl_args *a, const char *old_leader, const target *t,
-			   double start, fl_err *err)
+static int ctl_wait_leader(const ctl_spec *s, const ctl_args *a, const char *old_leader, const target *t, double start,
+			   fl_err *err)
 {
 	ctl_cluster *c = calloc(1, sizeof *c);
 	if (c == NULL)
@@ -534,8 +550,11 @@ static int ctl_wait_leader(const ctl_spec *s, const ctl_args *a, const char *old
 	if (rc == 0 && !a->json)
 		printf("%s to %s done in %.1f s\n", s->name, c->leader, now_seconds() - start);
 	else if (rc < 0)
-		fl_fail(err, FL_ERR_TIMEOUT, "%s: no %s took the leader key within %.0f s (leader now: %s)\nHINT: see flotilla list and the agents' logs",
-			s->name, a->candidate ? a->candidate : "new leader", a->wait_timeout, c->leader[0] ? c->leader : "none");
+		fl_fail(err, FL_ERR_TIMEOUT,
+			"%s: no %s took the leader key within %.0f s (leader now: %s)\nHINT: see flotilla list and the "
+			"agents' logs",
+			s->name, a->candidate ? a->candidate : "new leader", a->wait_timeout,
+			c->leader[0] ? c->leader : "none");
 	free(c);
 	return rc;
 }
@@ -562,7 +581,8 @@ static int ctl_check(const ctl_spec *s, ctl_args *a, const ctl_cluster *c, fl_er
 	if (s->kind != CTL_SWITCHOVER || a->leader != NULL)
 		return 0;
 	if (c->leader[0] == '\0')
-		return fl_fail(err, FL_ERR_CONFLICT, "switchover: cluster \"%s\" has no leader\nHINT: use flotilla failover --candidate NAME",
+		return fl_fail(err, FL_ERR_CONFLICT,
+			       "switchover: cluster \"%s\" has no leader\nHINT: use flotilla failover --candidate NAME",
 			       c->scope);
 	a->leader = c->leader;
 	return 0;

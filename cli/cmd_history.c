@@ -31,8 +31,8 @@ int cmd_history(int argc, char **argv, fl_err *err)
 		return 0;
 	}
 	if (optind < argc)
-		return fl_fail(err, FL_ERR_USAGE, "history: unexpected argument \"%s\"\nHINT: run flotilla history --help",
-			       argv[optind]);
+		return fl_fail(err, FL_ERR_USAGE,
+			       "history: unexpected argument \"%s\"\nHINT: run flotilla history --help", argv[optind]);
 	target t;
 	view *v = calloc(1, sizeof *v);
 	if (v == NULL)

@@ -33,8 +33,8 @@ static int list_select(const view *v, int n_names, char **names, fl_err *err)
 		for (int k = 0; k < v->n_members; k++)
 			snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", k ? ", " : "",
 				 v->members[k].name);
-		return fl_fail(err, FL_ERR_NOT_FOUND, "list: cluster \"%s\" has no member \"%s\" (members: %s)", v->scope,
-			       names[i], known[0] ? known : "none");
+		return fl_fail(err, FL_ERR_NOT_FOUND, "list: cluster \"%s\" has no member \"%s\" (members: %s)",
+			       v->scope, names[i], known[0] ? known : "none");
 	}
 	return 0;
 }

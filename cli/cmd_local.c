@@ -77,7 +77,7 @@ typedef struct local_node {
 	char name[8];
 	int pg_port;
 	int api_port;
-	pid_t agent_pid;   /* 0 when not started */
+	pid_t agent_pid; /* 0 when not started */
 	char dir[PATH_MAX];
 	char data_dir[PATH_MAX];
 	char config[PATH_MAX];
@@ -87,13 +87,13 @@ typedef struct local_node {
 
 typedef struct local_cluster {
 	char dir[PATH_MAX];
-	char json[PATH_MAX];     /* DIR/cluster.json */
+	char json[PATH_MAX]; /* DIR/cluster.json */
 	char etcd_dir[PATH_MAX];
 	char etcd_log[PATH_MAX];
 	char pgpass[PATH_MAX];
 	char endpoint[64];
 	int etcd_port;
-	pid_t etcd_pid;          /* 0 when not started */
+	pid_t etcd_pid; /* 0 when not started */
 	int n;
 	local_node nodes[LOCAL_MAX_NODES];
 	char rw_dsn[LOCAL_DSN_MAX];
@@ -111,7 +111,7 @@ typedef struct local_cluster {
 
 /* Who the daemons run as. */
 typedef struct run_as {
-	bool change;             /* switch user in the child before exec */
+	bool change; /* switch user in the child before exec */
 	uid_t uid;
 	gid_t gid;
 	char name[64];
@@ -136,9 +136,9 @@ static const char *const node_role_names[] = {"stopped", "primary", "replica"};
 /* What a node's PostgreSQL says about itself. */
 typedef struct node_probe {
 	node_role role;
-	char wal_status[32];     /* a replica's walreceiver status; "" when it has none */
-	char sync_names[256];    /* synchronous_standby_names, as the node reports it */
-	char error[256];         /* why a stopped node did not answer */
+	char wal_status[32];  /* a replica's walreceiver status; "" when it has none */
+	char sync_names[256]; /* synchronous_standby_names, as the node reports it */
+	char error[256];      /* why a stopped node did not answer */
 } node_probe;
 
 /* ---- strings and files ------------------------------------------------- */
@@ -227,7 +227,8 @@ static int dir_make(const char *path, mode_t mode, bool parents, fl_err *err)
 				continue;
 			*p = '\0';
 			if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-				return fl_fail(err, FL_ERR_IO, "local up: cannot create directory %s: %s", tmp, strerror(errno));
+				return fl_fail(err, FL_ERR_IO, "local up: cannot create directory %s: %s", tmp,
+					       strerror(errno));
 			*p = '/';
 		}
 	}
@@ -247,7 +248,8 @@ static int dir_make_owned(const char *path, mode_t mode, const run_as *as, fl_er
 	if (chmod(path, mode) < 0)
 		return fl_fail(err, FL_ERR_IO, "local up: cannot chmod %s: %s", path, strerror(errno));
 	if (as->change && chown(path, as->uid, as->gid) < 0)
-		return fl_fail(err, FL_ERR_IO, "local up: cannot give %s to user %s: %s", path, as->name, strerror(errno));
+		return fl_fail(err, FL_ERR_IO, "local up: cannot give %s to user %s: %s", path, as->name,
+			       strerror(errno));
 	return 0;
 }
 
@@ -299,9 +301,11 @@ static int opt_fail(const char *cmd, int c, char **argv, fl_err *err)
 {
 	const char *arg = argv[optind - 1];
 	if (c == ':')
-		return fl_fail(err, FL_ERR_USAGE, "%s: option %s needs a value\nHINT: run flotilla %s --help", cmd, arg, cmd);
+		return fl_fail(err, FL_ERR_USAGE, "%s: option %s needs a value\nHINT: run flotilla %s --help", cmd, arg,
+			       cmd);
 	if (optopt != 0)
-		return fl_fail(err, FL_ERR_USAGE, "%s: unknown option \"-%c\"\nHINT: run flotilla %s --help", cmd, optopt, cmd);
+		return fl_fail(err, FL_ERR_USAGE, "%s: unknown option \"-%c\"\nHINT: run flotilla %s --help", cmd,
+			       optopt, cmd);
 	return fl_fail(err, FL_ERR_USAGE, "%s: unknown option \"%s\"\nHINT: run flotilla %s --help", cmd, arg, cmd);
 }
 
@@ -311,7 +315,8 @@ static int opt_int(const char *cmd, const char *name, const char *v, long min, l
 	errno = 0;
 	long x = strtol(v, &end, 10);
 	if (errno != 0 || end == v || *end != '\0' || x < min || x > max)
-		return fl_fail(err, FL_ERR_USAGE, "%s: %s = \"%s\" is not a number from %ld to %ld", cmd, name, v, min, max);
+		return fl_fail(err, FL_ERR_USAGE, "%s: %s = \"%s\" is not a number from %ld to %ld", cmd, name, v, min,
+			       max);
 	*out = (int)x;
 	return 0;
 }
@@ -394,7 +399,7 @@ static int up_parse(int argc, char **argv, up_opts *o, bool *help, fl_err *err)
 	};
 	const char *cmd = "local up";
 	const char *base_port = NULL;
-	*o = (up_opts){LOCAL_DEFAULT_NODES, NULL, false, LOCAL_DEFAULT_BASE_PORT, LOCAL_DEFAULT_TIMEOUT,
+	*o = (up_opts){LOCAL_DEFAULT_NODES,   NULL, false, LOCAL_DEFAULT_BASE_PORT, LOCAL_DEFAULT_TIMEOUT,
 		       LOCAL_DEFAULT_BIN_DIR, NULL, false};
 	opterr = 0;
 	int c;
@@ -524,8 +529,8 @@ static void cluster_dsns(local_cluster *c)
 	if (!c->haproxy)
 		return;
 	/* Through HAProxy: rw reaches the leader alone; read-write is asked all the same, as a second lock. */
-	str_fmt(c->rw_dsn, sizeof c->rw_dsn, "host=127.0.0.1 port=%d %s connect_timeout=2 target_session_attrs=read-write",
-		c->rw_port, tail);
+	str_fmt(c->rw_dsn, sizeof c->rw_dsn,
+		"host=127.0.0.1 port=%d %s connect_timeout=2 target_session_attrs=read-write", c->rw_port, tail);
 	str_fmt(c->ro_dsn, sizeof c->ro_dsn, "host=127.0.0.1 port=%d %s connect_timeout=2", c->ro_port, tail);
 }
 
@@ -536,8 +541,8 @@ static int cluster_save(const local_cluster *c, fl_err *err)
 		const local_node *n = &c->nodes[i];
 		json_array_append_new(nodes, json_pack("{s:s, s:i, s:i, s:s, s:I, s:s, s:s, s:s}", "name", n->name,
 						       "pg_port", n->pg_port, "api_port", n->api_port, "data_dir",
-						       n->data_dir, "agent_pid", (json_int_t)n->agent_pid, "dsn", n->dsn,
-						       "config", n->config, "log", n->log));
+						       n->data_dir, "agent_pid", (json_int_t)n->agent_pid, "dsn",
+						       n->dsn, "config", n->config, "log", n->log));
 	}
 	json_t *root = json_pack("{s:s, s:{s:[s], s:I}, s:o, s:s, s:s}", "scope", LOCAL_SCOPE, "etcd", "endpoints",
 				 c->endpoint, "pid", (json_int_t)c->etcd_pid, "nodes", nodes, "rw_dsn", c->rw_dsn,
@@ -548,14 +553,15 @@ static int cluster_save(const local_cluster *c, fl_err *err)
 	str_fmt(token_file, sizeof token_file, "%s/secrets/api_token", c->dir);
 	json_object_set_new(root, "api_token_file", json_string(token_file));
 	if (c->haproxy) {
-		json_object_set_new(root, "haproxy", json_pack("{s:I, s:i, s:i, s:s, s:i, s:s, s:s}", "pid",
-							       (json_int_t)c->haproxy_pid, "rw_port", c->rw_port, "ro_port",
-							       c->ro_port, "stats_socket", c->haproxy_socket, "metrics_port",
-							       c->metrics_port, "config", c->haproxy_cfg, "log", c->haproxy_log));
-		json_object_set_new(root, "proxy_agent", json_pack("{s:I, s:i, s:s, s:s}", "pid",
-								   (json_int_t)c->proxy_agent_pid, "agent_check_port",
-								   c->agent_port, "config", c->proxy_conf, "log",
-								   c->proxy_log));
+		json_object_set_new(root, "haproxy",
+				    json_pack("{s:I, s:i, s:i, s:s, s:i, s:s, s:s}", "pid", (json_int_t)c->haproxy_pid,
+					      "rw_port", c->rw_port, "ro_port", c->ro_port, "stats_socket",
+					      c->haproxy_socket, "metrics_port", c->metrics_port, "config",
+					      c->haproxy_cfg, "log", c->haproxy_log));
+		json_object_set_new(root, "proxy_agent",
+				    json_pack("{s:I, s:i, s:s, s:s}", "pid", (json_int_t)c->proxy_agent_pid,
+					      "agent_check_port", c->agent_port, "config", c->proxy_conf, "log",
+					      c->proxy_log));
 	}
 	/* Readers never see a half-written file: write aside, then rename. */
 	char tmp[PATH_MAX];
@@ -574,12 +580,11 @@ static int cluster_load_node(local_cluster *c, int i, json_t *jn, fl_err *err)
 	json_int_t pid;
 	json_error_t je;
 	if (json_unpack_ex(jn, &je, 0, "{s:s, s:i, s:i, s:s, s:I, s:s, s?s, s?s}", "name", &name, "pg_port",
-			   &n->pg_port, "api_port", &n->api_port, "data_dir", &data_dir, "agent_pid", &pid, "dsn",
-			   &dsn, "config", &config, "log", &log) < 0)
+			   &n->pg_port, "api_port", &n->api_port, "data_dir", &data_dir, "agent_pid", &pid, "dsn", &dsn,
+			   "config", &config, "log", &log) < 0)
 		return fl_fail(err, FL_ERR_CONFIG, "%s: nodes[%d]: %s", c->json, i, je.text);
 	if (name[0] == '\0' || strlen(name) >= sizeof n->name || strchr(name, '/') != NULL)
-		return fl_fail(err, FL_ERR_CONFIG, "%s: nodes[%d].name = \"%s\" is not a node name", c->json, i,
-			       name);
+		return fl_fail(err, FL_ERR_CONFIG, "%s: nodes[%d].name = \"%s\" is not a node name", c->json, i, name);
 	if (n->pg_port < 1 || n->pg_port > 65535 || n->api_port < 1 || n->api_port > 65535)
 		return fl_fail(err, FL_ERR_CONFIG, "%s: nodes[%d] has a port out of range 1..65535", c->json, i);
 	/* A pid of 0 or below would make kill() signal whole process groups. */
@@ -587,8 +592,8 @@ static int cluster_load_node(local_cluster *c, int i, json_t *jn, fl_err *err)
 		return fl_fail(err, FL_ERR_CONFIG, "%s: nodes[%d].agent_pid = %lld is not a pid", c->json, i,
 			       (long long)pid);
 	if (data_dir[0] != '/' || strlen(data_dir) >= PATH_MAX || strlen(dsn) >= LOCAL_DSN_MAX)
-		return fl_fail(err, FL_ERR_CONFIG, "%s: nodes[%d].data_dir = \"%s\" is not an absolute path",
-			       c->json, i, data_dir);
+		return fl_fail(err, FL_ERR_CONFIG, "%s: nodes[%d].data_dir = \"%s\" is not an absolute path", c->json,
+			       i, data_dir);
 	str_fmt(n->name, sizeof n->name, "%s", name);
 	n->agent_pid = (pid_t)pid;
 	str_fmt(n->dir, sizeof n->dir, "%s/%s", c->dir, name);
@@ -610,7 +615,8 @@ static int cluster_load_proxy(local_cluster *c, json_t *hp, json_t *pa, fl_err *
 {
 	json_int_t hpid = 0, apid = 0;
 	json_error_t je;
-	if (json_unpack_ex(hp, &je, 0, "{s:I, s:i, s:i}", "pid", &hpid, "rw_port", &c->rw_port, "ro_port", &c->ro_port) < 0)
+	if (json_unpack_ex(hp, &je, 0, "{s:I, s:i, s:i}", "pid", &hpid, "rw_port", &c->rw_port, "ro_port",
+			   &c->ro_port) < 0)
 		return fl_fail(err, FL_ERR_CONFIG, "%s: haproxy: %s", c->json, je.text);
 	if (pa != NULL && json_unpack_ex(pa, &je, 0, "{s:I}", "pid", &apid) < 0)
 		return fl_fail(err, FL_ERR_CONFIG, "%s: proxy_agent: %s", c->json, je.text);
@@ -633,12 +639,14 @@ static int cluster_load(local_cluster *c, const char *cmd, const char *dir_arg, 
 	}
 	cluster_layout(c, dir, 0, 0);
 	if (access(c->json, F_OK) < 0)
-		return fl_fail(err, FL_ERR_NOT_FOUND, "%s: %s does not exist\nHINT: start a cluster with flotilla local up --dir %s",
-			       cmd, c->json, dir_arg);
+		return fl_fail(err, FL_ERR_NOT_FOUND,
+			       "%s: %s does not exist\nHINT: start a cluster with flotilla local up --dir %s", cmd,
+			       c->json, dir_arg);
 	json_error_t je;
 	json_t *root = json_load_file(c->json, 0, &je);
 	if (root == NULL)
-		return fl_fail(err, FL_ERR_CONFIG, "%s: %s is not valid JSON: %s (line %d)", cmd, c->json, je.text, je.line);
+		return fl_fail(err, FL_ERR_CONFIG, "%s: %s is not valid JSON: %s (line %d)", cmd, c->json, je.text,
+			       je.line);
 	const char *endpoint, *rw, *ro;
 	json_int_t pid;
 	json_t *nodes;
@@ -653,7 +661,8 @@ static int cluster_load(local_cluster *c, const char *cmd, const char *dir_arg, 
 		goto done;
 	}
 	if (!json_is_array(nodes) || json_array_size(nodes) < 1 || json_array_size(nodes) > LOCAL_MAX_NODES) {
-		fl_fail(err, FL_ERR_CONFIG, "%s: %s: nodes must be an array of 1 to %d nodes", cmd, c->json, LOCAL_MAX_NODES);
+		fl_fail(err, FL_ERR_CONFIG, "%s: %s: nodes must be an array of 1 to %d nodes", cmd, c->json,
+			LOCAL_MAX_NODES);
 		goto done;
 	}
 	str_fmt(c->endpoint, sizeof c->endpoint, "%s", endpoint);
@@ -767,14 +776,18 @@ static int run_as_resolve(const char *user, run_as *as, fl_err *err)
 		return fl_fail(err, FL_ERR_USAGE, "local up: --user = \"%s\" is not a user of this system", user);
 	if (pw == NULL)
 		return fl_fail(err, FL_ERR_NOT_FOUND,
-			       "local up: user %s does not exist\nHINT: PostgreSQL refuses to run as root; create the user or pass --user NAME",
+			       "local up: user %s does not exist\nHINT: PostgreSQL refuses to run as root; create the "
+			       "user or pass --user NAME",
 			       name);
 	if (pw->pw_uid == 0)
 		return fl_fail(err, FL_ERR_USAGE, "local up: --user = \"%s\": PostgreSQL refuses to run as root", name);
 	if (pw->pw_uid == geteuid())
 		return 0;
 	if (geteuid() != 0)
-		return fl_fail(err, FL_ERR_USAGE, "local up: --user = \"%s\" needs root to switch to\nHINT: drop --user to run the daemons as yourself", name);
+		return fl_fail(err, FL_ERR_USAGE,
+			       "local up: --user = \"%s\" needs root to switch to\nHINT: drop --user to run the "
+			       "daemons as yourself",
+			       name);
 	as->change = true;
 	as->uid = pw->pw_uid;
 	as->gid = pw->pw_gid;
@@ -791,11 +804,21 @@ static int run_as_resolve(const char *user, run_as *as, fl_err *err)
 static void spawn_clean_env(void)
 {
 	static const char *const drop[] = {
-		"FLOTILLA_SCOPE",        "FLOTILLA_NAME",       "FLOTILLA_DATA_DIR",
-		"FLOTILLA_BIN_DIR",      "FLOTILLA_STATE_DIR",  "FLOTILLA_LISTEN",
-		"FLOTILLA_CONNECT_ADDRESS", "FLOTILLA_API_LISTEN", "FLOTILLA_API_CONNECT_ADDRESS",
-		"FLOTILLA_ETCD_ENDPOINTS", "FLOTILLA_SYNCHRONOUS_MODE", "FLOTILLA_SUPERUSER",
-		"FLOTILLA_SUPERUSER_PASSWORD_FILE", "FLOTILLA_REPLICATION_PASSWORD_FILE", "FLOTILLA_REPLICATOR",
+		"FLOTILLA_SCOPE",
+		"FLOTILLA_NAME",
+		"FLOTILLA_DATA_DIR",
+		"FLOTILLA_BIN_DIR",
+		"FLOTILLA_STATE_DIR",
+		"FLOTILLA_LISTEN",
+		"FLOTILLA_CONNECT_ADDRESS",
+		"FLOTILLA_API_LISTEN",
+		"FLOTILLA_API_CONNECT_ADDRESS",
+		"FLOTILLA_ETCD_ENDPOINTS",
+		"FLOTILLA_SYNCHRONOUS_MODE",
+		"FLOTILLA_SUPERUSER",
+		"FLOTILLA_SUPERUSER_PASSWORD_FILE",
+		"FLOTILLA_REPLICATION_PASSWORD_FILE",
+		"FLOTILLA_REPLICATOR",
 	};
 	for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
 		unsetenv(drop[i]);
@@ -918,7 +941,10 @@ static int spawn_daemon(const char *what, const run_as *as, const char *cwd, con
 	waitpid(child, NULL, 0);
 	if (n != (ssize_t)sizeof f || f.step < 0 || f.step > STEP_EXEC)
 		return fl_fail(err, FL_ERR_IO, "local up: cannot start %s", what);
-	const char *target = f.step == STEP_EXEC ? argv[0] : f.step == STEP_CHDIR ? cwd : f.step == STEP_LOG ? log_path : "";
+	const char *target = f.step == STEP_EXEC    ? argv[0]
+			     : f.step == STEP_CHDIR ? cwd
+			     : f.step == STEP_LOG   ? log_path
+						    : "";
 	char hint[PATH_MAX + 128] = "";
 	if (f.step == STEP_EXEC && f.errnum == ENOENT)
 		str_fmt(hint, sizeof hint, "\nHINT: install %s or put it on PATH", argv[0]);
@@ -945,14 +971,16 @@ static int port_check_free(int port, const char *what, fl_err *err)
 	close(fd);
 	if (rc == 0)
 		return 0;
-	return fl_fail(err, FL_ERR_CONFLICT, "local up: port %d (%s) on 127.0.0.1 is busy: %s\nHINT: pick free ports with --base-port",
-		       port, what, strerror(saved));
+	return fl_fail(err, FL_ERR_CONFLICT,
+		       "local up: port %d (%s) on 127.0.0.1 is busy: %s\nHINT: pick free ports with --base-port", port,
+		       what, strerror(saved));
 }
 
 static int ports_check(const local_cluster *c, fl_err *err)
 {
 	char what[64];
-	if (port_check_free(c->etcd_port, "etcd client", err) < 0 || port_check_free(c->etcd_port + 1, "etcd peer", err) < 0)
+	if (port_check_free(c->etcd_port, "etcd client", err) < 0 ||
+	    port_check_free(c->etcd_port + 1, "etcd peer", err) < 0)
 		return -1;
 	for (int i = 0; i < c->n; i++) {
 		str_fmt(what, sizeof what, "PostgreSQL of %s", c->nodes[i].name);
@@ -962,10 +990,10 @@ static int ports_check(const local_cluster *c, fl_err *err)
 		if (port_check_free(c->nodes[i].api_port, what, err) < 0)
 			return -1;
 	}
-	if (c->haproxy && (port_check_free(c->rw_port, "HAProxy rw", err) < 0 ||
-			   port_check_free(c->ro_port, "HAProxy ro", err) < 0 ||
-			   port_check_free(c->agent_port, "proxy agent checks", err) < 0 ||
-			   port_check_free(c->metrics_port, "HAProxy metrics", err) < 0))
+	if (c->haproxy &&
+	    (port_check_free(c->rw_port, "HAProxy rw", err) < 0 || port_check_free(c->ro_port, "HAProxy ro", err) < 0 ||
+	     port_check_free(c->agent_port, "proxy agent checks", err) < 0 ||
+	     port_check_free(c->metrics_port, "HAProxy metrics", err) < 0))
 		return -1;
 	return 0;
 }
@@ -984,7 +1012,8 @@ static bool etcd_healthy(int port)
 	char buf[4096];
 	size_t used = 0;
 	const char *req = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && write(fd, req, strlen(req)) == (ssize_t)strlen(req)) {
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+	    write(fd, req, strlen(req)) == (ssize_t)strlen(req)) {
 		ssize_t n;
 		while (used < sizeof buf - 1 && (n = read(fd, buf + used, sizeof buf - 1 - used)) > 0)
 			used += (size_t)n;
@@ -1029,7 +1058,9 @@ static int up_check_dir(const local_cluster *c, fl_err *err)
 {
 	if (access(c->json, F_OK) < 0) {
 		if (!dir_is_empty(c->dir))
-			return fl_fail(err, FL_ERR_CONFLICT, "local up: %s is not empty and holds no cluster.json\nHINT: choose a new or empty directory",
+			return fl_fail(err, FL_ERR_CONFLICT,
+				       "local up: %s is not empty and holds no cluster.json\nHINT: choose a new or "
+				       "empty directory",
 				       c->dir);
 		return 0;
 	}
@@ -1040,11 +1071,15 @@ static int up_check_dir(const local_cluster *c, fl_err *err)
 	if (cluster_load(old, "local up", c->dir, err) < 0)
 		rc = -1;
 	else if (proc_matches(old->etcd_pid, "etcd", old->etcd_dir))
-		rc = fl_fail(err, FL_ERR_CONFLICT, "local up: a cluster already runs in %s (etcd pid %d)\nHINT: flotilla local down --dir %s stops it",
+		rc = fl_fail(err, FL_ERR_CONFLICT,
+			     "local up: a cluster already runs in %s (etcd pid %d)\nHINT: flotilla local down --dir %s "
+			     "stops it",
 			     c->dir, (int)old->etcd_pid, c->dir);
 	for (int i = 0; rc == 0 && i < old->n; i++)
 		if (proc_matches(old->nodes[i].agent_pid, LOCAL_AGENT, old->nodes[i].config))
-			rc = fl_fail(err, FL_ERR_CONFLICT, "local up: agent %s of a previous cluster still runs in %s (pid %d)\nHINT: flotilla local down --dir %s stops it",
+			rc = fl_fail(err, FL_ERR_CONFLICT,
+				     "local up: agent %s of a previous cluster still runs in %s (pid %d)\nHINT: "
+				     "flotilla local down --dir %s stops it",
 				     old->nodes[i].name, c->dir, (int)old->nodes[i].agent_pid, c->dir);
 	free(old);
 	return rc;
@@ -1118,8 +1153,9 @@ static int up_proxy_files(const local_cluster *c, const run_as *as, fl_err *err)
 	str_fmt(metrics, sizeof metrics, "127.0.0.1:%d", c->metrics_port);
 	char state_file[PATH_MAX];
 	str_fmt(state_file, sizeof state_file, "%s/haproxy/server-state", c->dir);
-	haproxy_params hp = {rw, ro, metrics, c->haproxy_socket, state_file, "127.0.0.1", c->agent_port, LOCAL_MAX_LAG,
-			     1000, servers, c->n};
+	haproxy_params hp = {rw,         ro,          metrics,       c->haproxy_socket,
+			     state_file, "127.0.0.1", c->agent_port, LOCAL_MAX_LAG,
+			     1000,       servers,     c->n};
 	char *cfg = haproxy_config_render(haproxy_template, &hp, err);
 	if (cfg == NULL)
 		return -1;
@@ -1135,7 +1171,9 @@ static int up_proxy_files(const local_cluster *c, const run_as *as, fl_err *err)
 	fprintf(f, "# flotilla-proxy-agent settings, written by `flotilla local up --haproxy`.\n");
 	conf_add_string(f, "name", "proxy-agent");
 	conf_add_string(f, "scope", LOCAL_SCOPE);
-	fprintf(f, "etcd = {\n  endpoints = [ \"%s\" ];\n};\nhaproxy = {\n  sockets = [ \"%s\" ];\n  state_files = [ \"%s\" ];\n};\n",
+	fprintf(f,
+		"etcd = {\n  endpoints = [ \"%s\" ];\n};\nhaproxy = {\n  sockets = [ \"%s\" ];\n  state_files = [ "
+		"\"%s\" ];\n};\n",
 		c->endpoint, c->haproxy_socket, state_file);
 	str_fmt(listen, sizeof listen, "127.0.0.1:%d", c->agent_port);
 	fprintf(f, "agent_check = {\n  ");
@@ -1163,7 +1201,9 @@ static int up_start_proxy(local_cluster *c, const char *proxy_agent, const run_a
 		char how[128];
 		if (proc_ended(c->haproxy_pid, how, sizeof how)) {
 			log_tail_print(c->haproxy_log, LOCAL_TAIL_LINES);
-			return fl_fail(err, FL_ERR_HAPROXY, "local up: haproxy (pid %d) %s at start\nHINT: read %s; flotilla local down --dir %s cleans up",
+			return fl_fail(err, FL_ERR_HAPROXY,
+				       "local up: haproxy (pid %d) %s at start\nHINT: read %s; flotilla local down "
+				       "--dir %s cleans up",
 				       (int)c->haproxy_pid, how, c->haproxy_log, c->dir);
 		}
 		clock_sleep(0.05);
@@ -1194,11 +1234,15 @@ static int up_wait_proxy(const local_cluster *c, double deadline, int timeout, f
 		for (int i = 0; i < 2; i++)
 			if (proc_ended(pids[i], how, sizeof how)) {
 				log_tail_print(logs[i], LOCAL_TAIL_LINES);
-				return fl_fail(err, FL_ERR_HAPROXY, "local up: %s (pid %d) %s\nHINT: read %s; flotilla local down --dir %s cleans up",
+				return fl_fail(err, FL_ERR_HAPROXY,
+					       "local up: %s (pid %d) %s\nHINT: read %s; flotilla local down --dir %s "
+					       "cleans up",
 					       names[i], (int)pids[i], how, logs[i], c->dir);
 			}
 		if (clock_mono() >= deadline)
-			return fl_fail(err, FL_ERR_TIMEOUT, "local up: HAProxy's rw port 127.0.0.1:%d did not reach the leader within %d s: %s\nHINT: read %s and %s",
+			return fl_fail(err, FL_ERR_TIMEOUT,
+				       "local up: HAProxy's rw port 127.0.0.1:%d did not reach the leader within %d s: "
+				       "%s\nHINT: read %s and %s",
 				       c->rw_port, timeout, last, c->haproxy_log, c->proxy_log);
 		clock_sleep(LOCAL_POLL_SECONDS);
 	}
@@ -1258,10 +1302,15 @@ static int up_start_etcd(local_cluster *c, const run_as *as, fl_err *err)
 	str_fmt(client, sizeof client, "http://127.0.0.1:%d", c->etcd_port);
 	str_fmt(peer, sizeof peer, "http://127.0.0.1:%d", c->etcd_port + 1);
 	str_fmt(initial, sizeof initial, "flotilla=%s", peer);
-	char *argv[] = {"etcd", "--name", "flotilla", "--data-dir", c->etcd_dir,
-			"--listen-client-urls", client, "--advertise-client-urls", client,
-			"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-			"--initial-cluster", initial, "--initial-cluster-state", "new", NULL};
+	char *argv[] = {"etcd",      "--name",
+			"flotilla",  "--data-dir",
+			c->etcd_dir, "--listen-client-urls",
+			client,      "--advertise-client-urls",
+			client,      "--listen-peer-urls",
+			peer,        "--initial-advertise-peer-urls",
+			peer,        "--initial-cluster",
+			initial,     "--initial-cluster-state",
+			"new",       NULL};
 	if (spawn_daemon("etcd", as, c->dir, c->etcd_log, argv, &c->etcd_pid, err) < 0)
 		return -1;
 	log_info("started etcd pid=%d client=%s log=%s", (int)c->etcd_pid, client, c->etcd_log);
@@ -1276,12 +1325,16 @@ static int up_wait_etcd(const local_cluster *c, double deadline, int timeout, fl
 			return 0;
 		if (proc_ended(c->etcd_pid, how, sizeof how)) {
 			log_tail_print(c->etcd_log, LOCAL_TAIL_LINES);
-			return fl_fail(err, FL_ERR_ETCD, "local up: etcd (pid %d) %s before it was healthy\nHINT: read %s; flotilla local down --dir %s cleans up",
+			return fl_fail(err, FL_ERR_ETCD,
+				       "local up: etcd (pid %d) %s before it was healthy\nHINT: read %s; flotilla "
+				       "local down --dir %s cleans up",
 				       (int)c->etcd_pid, how, c->etcd_log, c->dir);
 		}
 		if (clock_mono() >= deadline) {
 			log_tail_print(c->etcd_log, LOCAL_TAIL_LINES);
-			return fl_fail(err, FL_ERR_TIMEOUT, "local up: etcd at %s did not report healthy within %d s\nHINT: etcd was left running; flotilla local down --dir %s cleans up",
+			return fl_fail(err, FL_ERR_TIMEOUT,
+				       "local up: etcd at %s did not report healthy within %d s\nHINT: etcd was left "
+				       "running; flotilla local down --dir %s cleans up",
 				       c->endpoint, timeout, c->dir);
 		}
 		clock_sleep(LOCAL_POLL_SECONDS);
@@ -1306,7 +1359,9 @@ static int up_program_path(const char *env_name, const char *program, char *out,
 	/* Absolute, because the daemons start in other directories. */
 	char real[PATH_MAX];
 	if (realpath(path, real) == NULL || access(real, X_OK) < 0)
-		return fl_fail(err, FL_ERR_NOT_FOUND, "local up: agent program %s is not an executable file\nHINT: build %s next to flotilla, or set %s",
+		return fl_fail(err, FL_ERR_NOT_FOUND,
+			       "local up: agent program %s is not an executable file\nHINT: build %s next to flotilla, "
+			       "or set %s",
 			       path, program, env_name);
 	str_fmt(out, size, "%s", real);
 	return 0;
@@ -1319,8 +1374,8 @@ static int up_start_agents(local_cluster *c, const char *agent, const run_as *as
 		char *argv[] = {(char *)agent, "--config", n->config, NULL};
 		if (spawn_daemon(n->name, as, n->dir, n->log, argv, &n->agent_pid, err) < 0)
 			return -1;
-		log_info("started agent %s pid=%d pg_port=%d api_port=%d log=%s", n->name, (int)n->agent_pid, n->pg_port,
-			 n->api_port, n->log);
+		log_info("started agent %s pid=%d pg_port=%d api_port=%d log=%s", n->name, (int)n->agent_pid,
+			 n->pg_port, n->api_port, n->log);
 	}
 	return 0;
 }
@@ -1424,7 +1479,9 @@ static int up_wait_cluster(const local_cluster *c, bool sync, double deadline, i
 			if (!proc_ended(n->agent_pid, how, sizeof how))
 				continue;
 			log_tail_print(n->log, LOCAL_TAIL_LINES);
-			return fl_fail(err, FL_ERR_POSTGRES, "local up: agent %s (pid %d) %s before the cluster was ready\nHINT: read %s; the rest was left running, flotilla local down --dir %s cleans up",
+			return fl_fail(err, FL_ERR_POSTGRES,
+				       "local up: agent %s (pid %d) %s before the cluster was ready\nHINT: read %s; "
+				       "the rest was left running, flotilla local down --dir %s cleans up",
 				       n->name, (int)n->agent_pid, how, n->log, c->dir);
 		}
 		if (up_cluster_ready(c, sync, probes, leader, summary, sizeof summary))
@@ -1443,7 +1500,9 @@ static int up_wait_cluster(const local_cluster *c, bool sync, double deadline, i
 	for (int i = 0; i < c->n; i++)
 		if (!up_node_ready(&probes[i], primaries == 1))
 			log_tail_print(c->nodes[i].log, LOCAL_TAIL_LINES);
-	return fl_fail(err, FL_ERR_TIMEOUT, "local up: no %s within %d s: %s\nHINT: everything was left running for inspection; flotilla local down --dir %s cleans up",
+	return fl_fail(err, FL_ERR_TIMEOUT,
+		       "local up: no %s within %d s: %s\nHINT: everything was left running for inspection; flotilla "
+		       "local down --dir %s cleans up",
 		       goal, timeout, summary, c->dir);
 }
 
@@ -1462,8 +1521,8 @@ static void up_print(const local_cluster *c, bool sync, int leader, const node_p
 	if (c->haproxy)
 		printf("  haproxy  rw 127.0.0.1:%d  ro 127.0.0.1:%d  metrics http://127.0.0.1:%d/metrics  pid %d\n"
 		       "  proxy agent pid %d, agent checks 127.0.0.1:%d, runtime api %s\n",
-		       c->rw_port, c->ro_port, c->metrics_port, (int)c->haproxy_pid, (int)c->proxy_agent_pid, c->agent_port,
-		       c->haproxy_socket);
+		       c->rw_port, c->ro_port, c->metrics_port, (int)c->haproxy_pid, (int)c->proxy_agent_pid,
+		       c->agent_port, c->haproxy_socket);
 	printf("\nread-write:  psql \"%s\"\n", c->rw_dsn);
 	printf("read-only:   psql \"%s\"\n", c->ro_dsn);
 	printf("described:   %s\n", c->json);
@@ -1478,17 +1537,20 @@ static int up_run(local_cluster *c, const up_opts *o, fl_err *err)
 	char proxy_agent[PATH_MAX] = "";
 	if (run_as_resolve(o->user, &as, err) < 0 ||
 	    up_program_path("FLOTILLA_REPLICATOR", LOCAL_AGENT, agent, sizeof agent, err) < 0 ||
-	    (o->haproxy && up_program_path("FLOTILLA_PROXY_AGENT", LOCAL_PROXY_AGENT, proxy_agent, sizeof proxy_agent, err) < 0))
+	    (o->haproxy &&
+	     up_program_path("FLOTILLA_PROXY_AGENT", LOCAL_PROXY_AGENT, proxy_agent, sizeof proxy_agent, err) < 0))
 		return -1;
 	str_fmt(postgres, sizeof postgres, "%s/postgres", o->bin_dir);
 	if (access(postgres, X_OK) < 0)
-		return fl_fail(err, FL_ERR_BINDIR, "local up: %s is not an executable program\nHINT: pass --bin-dir with the directory of PostgreSQL 15's programs",
+		return fl_fail(err, FL_ERR_BINDIR,
+			       "local up: %s is not an executable program\nHINT: pass --bin-dir with the directory of "
+			       "PostgreSQL 15's programs",
 			       postgres);
 	if (dir_make(o->dir, 0755, true, err) < 0)
 		return -1;
 	if (realpath(o->dir, dir) == NULL || strlen(dir) > LOCAL_DIR_MAX)
-		return fl_fail(err, FL_ERR_IO, "local up: cannot resolve %s (or it is longer than %d characters)", o->dir,
-			       LOCAL_DIR_MAX);
+		return fl_fail(err, FL_ERR_IO, "local up: cannot resolve %s (or it is longer than %d characters)",
+			       o->dir, LOCAL_DIR_MAX);
 	cluster_layout(c, dir, o->nodes, o->base_port);
 	c->haproxy = o->haproxy;
 	cluster_dsns(c);
@@ -1515,7 +1577,8 @@ static int up_run(local_cluster *c, const up_opts *o, fl_err *err)
 		return -1;
 	if (c->haproxy) {
 		rc = up_start_proxy(c, proxy_agent, &as, err);
-		if (cluster_save(c, rc < 0 ? NULL : err) < 0 || rc < 0 || up_wait_proxy(c, deadline, o->timeout, err) < 0)
+		if (cluster_save(c, rc < 0 ? NULL : err) < 0 || rc < 0 ||
+		    up_wait_proxy(c, deadline, o->timeout, err) < 0)
 			return -1;
 	}
 	if (cluster_save(c, err) < 0)
@@ -1567,8 +1630,9 @@ static void status_print_table(const local_cluster *c, const bool *alive, const 
 	printf("%-5s %-8s %-8s %-8s %s\n", "NODE", "PG_PORT", "AGENT", "ROLE", "WAL_RECEIVER");
 	for (int i = 0; i < c->n; i++) {
 		const node_probe *p = &probes[i];
-		printf("%-5s %-8d %-8s %-8s %s", c->nodes[i].name, c->nodes[i].pg_port, alive[i] ? "running" : "stopped",
-		       node_role_names[p->role], p->wal_status[0] ? p->wal_status : "-");
+		printf("%-5s %-8d %-8s %-8s %s", c->nodes[i].name, c->nodes[i].pg_port,
+		       alive[i] ? "running" : "stopped", node_role_names[p->role],
+		       p->wal_status[0] ? p->wal_status : "-");
 		printf(p->error[0] ? "  (%s)\n" : "%s\n", p->error);
 	}
 }
@@ -1691,7 +1755,8 @@ static int down_run(const local_cluster *c, bool purge, fl_err *err)
 	/* The proxy agent first (it hands HAProxy back to its own checks), then HAProxy. */
 	if (c->haproxy && c->proxy_agent_pid > 0 &&
 	    down_signal("proxy agent", c->proxy_agent_pid, LOCAL_PROXY_AGENT, c->proxy_conf, SIGTERM, &failures))
-		down_wait("proxy agent", c->proxy_agent_pid, LOCAL_PROXY_AGENT, c->proxy_conf, LOCAL_PROC_STOP_SECONDS, &failures);
+		down_wait("proxy agent", c->proxy_agent_pid, LOCAL_PROXY_AGENT, c->proxy_conf, LOCAL_PROC_STOP_SECONDS,
+			  &failures);
 	if (c->haproxy && c->haproxy_pid > 0 &&
 	    down_signal("haproxy", c->haproxy_pid, LOCAL_HAPROXY, c->haproxy_cfg, SIGTERM, &failures))
 		down_wait("haproxy", c->haproxy_pid, LOCAL_HAPROXY, c->haproxy_cfg, LOCAL_PROC_STOP_SECONDS, &failures);

@@ -32,12 +32,13 @@ typedef struct proxy_args {
 static void proxy_usage(const char *cmd, FILE *f)
 {
 	if (strcmp(cmd, "drain") == 0)
-		fprintf(f, "Usage: flotilla drain NODE [--wait] [--wait-timeout SECONDS] [OPTIONS]\n\n"
-			   "Takes NODE out of HAProxy's read-only pool on every HAProxy that a flotilla-proxy-agent\n"
-			   "of the cluster steers: no new sessions reach it, the open ones run to their end. The\n"
-			   "drain is kept in etcd until `flotilla ready NODE`, across agent restarts.\n\n"
-			   "  --wait                  wait until no HAProxy holds a read-only session to NODE\n"
-			   "  --wait-timeout SECONDS  how long --wait waits (default %.0f); exit 9 when exceeded\n",
+		fprintf(f,
+			"Usage: flotilla drain NODE [--wait] [--wait-timeout SECONDS] [OPTIONS]\n\n"
+			"Takes NODE out of HAProxy's read-only pool on every HAProxy that a flotilla-proxy-agent\n"
+			"of the cluster steers: no new sessions reach it, the open ones run to their end. The\n"
+			"drain is kept in etcd until `flotilla ready NODE`, across agent restarts.\n\n"
+			"  --wait                  wait until no HAProxy holds a read-only session to NODE\n"
+			"  --wait-timeout SECONDS  how long --wait waits (default %.0f); exit 9 when exceeded\n",
 			DRAIN_DEFAULT_WAIT);
 	else
 		fprintf(f, "Usage: flotilla ready NODE [OPTIONS]\n\n"
@@ -80,8 +81,10 @@ static int proxy_parse(const char *cmd, int argc, char **argv, proxy_args *a, fl
 			char *end = NULL;
 			errno = 0;
 			a->wait_timeout = strtod(optarg, &end);
-			if (errno != 0 || end == optarg || *end != '\0' || !(a->wait_timeout > 0) || a->wait_timeout > 86400)
-				return fl_fail(err, FL_ERR_USAGE, "%s: --wait-timeout = \"%s\" is not a number of seconds from 0 to 86400",
+			if (errno != 0 || end == optarg || *end != '\0' || !(a->wait_timeout > 0) ||
+			    a->wait_timeout > 86400)
+				return fl_fail(err, FL_ERR_USAGE,
+					       "%s: --wait-timeout = \"%s\" is not a number of seconds from 0 to 86400",
 					       cmd, optarg);
 			continue;
 		}
@@ -91,8 +94,8 @@ static int proxy_parse(const char *cmd, int argc, char **argv, proxy_args *a, fl
 		return fl_fail(err, FL_ERR_USAGE, "%s: which node?\nHINT: flotilla %s NODE", cmd, cmd);
 	a->node = argv[optind++];
 	if (optind < argc)
-		return fl_fail(err, FL_ERR_USAGE, "%s: unexpected argument \"%s\"\nHINT: run flotilla %s --help", cmd, argv[optind],
-			       cmd);
+		return fl_fail(err, FL_ERR_USAGE, "%s: unexpected argument \"%s\"\nHINT: run flotilla %s --help", cmd,
+			       argv[optind], cmd);
 	return 0;
 }
 
@@ -109,8 +112,9 @@ static int node_check(const char *cmd, const target *t, const char *node, char *
 	if (v == NULL)
 		rc = fl_fail(err, FL_ERR_INTERNAL, "%s: out of memory", cmd);
 	else if (cluster_parse(&kvs, root, v, NULL), cluster_member(v, node) == NULL)
-		rc = fl_fail(err, FL_ERR_NOT_FOUND, "%s: no member \"%s\" in cluster \"%s\"\nHINT: flotilla list shows the members",
-			     cmd, node, t->scope);
+		rc = fl_fail(err, FL_ERR_NOT_FOUND,
+			     "%s: no member \"%s\" in cluster \"%s\"\nHINT: flotilla list shows the members", cmd, node,
+			     t->scope);
 	free(v);
 	etcd_kvs_free(&kvs);
 	return rc;
@@ -152,7 +156,8 @@ static bool drained_everywhere(const etcd_kvs *kvs, const char *node, int64_t re
 	return done;
 }
 
-static int drain_wait(const target *t, const char *root, const char *node, int64_t revision, double timeout, fl_err *err)
+static int drain_wait(const target *t, const char *root, const char *node, int64_t revision, double timeout,
+		      fl_err *err)
 {
 	char prefix[320];
 	keys_folder(root, KEY_PROXY, prefix, sizeof prefix);
@@ -170,7 +175,9 @@ static int drain_wait(const target *t, const char *root, const char *node, int64
 		bool done = drained_everywhere(&kvs, node, revision, &sessions, &agents);
 		etcd_kvs_free(&kvs);
 		if (agents == 0) {
-			fl_fail(err, FL_ERR_NOT_FOUND, "drain: no flotilla-proxy-agent publishes its state under %s: nothing to wait for\nHINT: is a proxy agent running for cluster \"%s\"?",
+			fl_fail(err, FL_ERR_NOT_FOUND,
+				"drain: no flotilla-proxy-agent publishes its state under %s: nothing to wait "
+				"for\nHINT: is a proxy agent running for cluster \"%s\"?",
 				prefix, t->scope);
 			break;
 		}
@@ -179,7 +186,9 @@ static int drain_wait(const target *t, const char *root, const char *node, int64
 			break;
 		}
 		if (clock_mono() >= deadline) {
-			fl_fail(err, FL_ERR_TIMEOUT, "drain: %s still has %ld read-only session%s after %.0f s (%d proxy agent%s)\nHINT: the drain stays; the sessions end when their clients close them",
+			fl_fail(err, FL_ERR_TIMEOUT,
+				"drain: %s still has %ld read-only session%s after %.0f s (%d proxy agent%s)\nHINT: "
+				"the drain stays; the sessions end when their clients close them",
 				node, sessions, sessions == 1 ? "" : "s", timeout, agents, agents == 1 ? "" : "s");
 			break;
 		}
@@ -202,7 +211,8 @@ static int proxy_run(const char *cmd, int argc, char **argv, fl_err *err)
 	char root[256], key[384];
 	int rc = target_resolve(cmd, &a.o, &t, err);
 	if (rc == 0 && t.kind != TARGET_ETCD)
-		rc = fl_fail(err, FL_ERR_USAGE, "%s: drains are etcd keys: name the cluster with --dir, --etcd or --config, not --api",
+		rc = fl_fail(err, FL_ERR_USAGE,
+			     "%s: drains are etcd keys: name the cluster with --dir, --etcd or --config, not --api",
 			     cmd);
 	if (rc == 0)
 		rc = node_check(cmd, &t, a.node, root, sizeof root, err);
@@ -230,7 +240,8 @@ static int proxy_run(const char *cmd, int argc, char **argv, fl_err *err)
 		if (rc == 0)
 			rc = etcd_get(e, key, &kv, &found, err);
 		if (rc == 0)
-			printf("%s: drained: no new read-only sessions%s\n", a.node, a.wait ? "; waiting for the open ones to end" : "");
+			printf("%s: drained: no new read-only sessions%s\n", a.node,
+			       a.wait ? "; waiting for the open ones to end" : "");
 	}
 	etcd_free(e);
 	if (rc == 0 && a.wait && found && drain_wait(&t, root, a.node, kv.mod_revision, a.wait_timeout, err) < 0)

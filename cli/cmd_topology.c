@@ -68,7 +68,8 @@ int cmd_topology(int argc, char **argv, fl_err *err)
 		return 0;
 	}
 	if (optind < argc)
-		return fl_fail(err, FL_ERR_USAGE, "topology: unexpected argument \"%s\"\nHINT: run flotilla topology --help",
+		return fl_fail(err, FL_ERR_USAGE,
+			       "topology: unexpected argument \"%s\"\nHINT: run flotilla topology --help",
 			       argv[optind]);
 	target t;
 	view *v = calloc(1, sizeof *v);

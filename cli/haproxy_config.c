@@ -73,7 +73,8 @@ char *haproxy_config_render(const char *tmpl, const haproxy_params *p, fl_err *e
 		if (placeholder_write(f, at + 1, (size_t)(end - at - 1), p) < 0) {
 			fclose(f);
 			free(out);
-			fl_fail(err, FL_ERR_INTERNAL, "haproxy config: unknown placeholder %.*s in the template", (int)(end - at + 1), at);
+			fl_fail(err, FL_ERR_INTERNAL, "haproxy config: unknown placeholder %.*s in the template",
+				(int)(end - at + 1), at);
 			return NULL;
 		}
 		s = end + 1;

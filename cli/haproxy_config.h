@@ -14,20 +14,20 @@ extern const char haproxy_template[];
 
 typedef struct haproxy_server {
 	const char *name;
-	const char *pg_address;  /* host:port of PostgreSQL */
-	const char *api_host;    /* the REST API HAProxy's health checks ask */
+	const char *pg_address; /* host:port of PostgreSQL */
+	const char *api_host;   /* the REST API HAProxy's health checks ask */
 	int api_port;
 } haproxy_server;
 
 typedef struct haproxy_params {
-	const char *rw_bind;       /* e.g. "127.0.0.1:5000" */
+	const char *rw_bind; /* e.g. "127.0.0.1:5000" */
 	const char *ro_bind;
 	const char *metrics_bind;
-	const char *stats_socket;  /* path of the admin-level Runtime API socket */
-	const char *state_file;    /* the server-state-file the proxy agent keeps current */
-	const char *agent_addr;    /* where flotilla-proxy-agent answers agent checks */
+	const char *stats_socket; /* path of the admin-level Runtime API socket */
+	const char *state_file;   /* the server-state-file the proxy agent keeps current */
+	const char *agent_addr;   /* where flotilla-proxy-agent answers agent checks */
 	int agent_port;
-	const char *max_lag;       /* the ro health check's lag limit, e.g. "16MB" */
+	const char *max_lag; /* the ro health check's lag limit, e.g. "16MB" */
 	int maxconn;
 	const haproxy_server *servers;
 	int n_servers;

@@ -130,7 +130,8 @@ static int url_parse(const char *url, http_url *u, fl_err *err)
 	u->port = evhttp_uri_get_port(p) > 0 ? evhttp_uri_get_port(p) : HTTP_DEFAULT_PORT;
 	snprintf(u->host_header, sizeof u->host_header, "%s:%d", host, u->port);
 	const char *path = evhttp_uri_get_path(p), *query = evhttp_uri_get_query(p);
-	snprintf(u->target, sizeof u->target, "%s%s%s", path && path[0] ? path : "/", query ? "?" : "", query ? query : "");
+	snprintf(u->target, sizeof u->target, "%s%s%s", path && path[0] ? path : "/", query ? "?" : "",
+		 query ? query : "");
 	evhttp_uri_free(p);
 	return 0;
 }
@@ -187,7 +188,8 @@ static void call_run(struct event_base *base, struct evhttp_connection *conn, co
 	evtimer_add(timer, &tv);
 	errno = 0;
 	/* A connect that fails at once calls back from inside evhttp_make_request. */
-	if (evhttp_make_request(conn, req, post ? EVHTTP_REQ_POST : EVHTTP_REQ_GET, u->target) != 0 && c->state == CALL_PENDING) {
+	if (evhttp_make_request(conn, req, post ? EVHTTP_REQ_POST : EVHTTP_REQ_GET, u->target) != 0 &&
+	    c->state == CALL_PENDING) {
 		c->state = CALL_FAILED;
 		c->sys_errno = errno;
 	}

@@ -13,8 +13,8 @@
 #include "common/err.h"
 
 typedef struct http_answer {
-	int status;  /* HTTP status */
-	char *body;  /* NUL-terminated, malloc'd */
+	int status; /* HTTP status */
+	char *body; /* NUL-terminated, malloc'd */
 	size_t len;
 } http_answer;
 

@@ -61,7 +61,10 @@ static void time_format(double t, char *buf, size_t len)
 		return;
 	int ms = (int)((t - (double)secs) * 1000.0);
 	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-		 tm.tm_hour, tm.tm_min, tm.tm_sec, ms < 0 ? 0 : ms > 999 ? 999 : ms);
+		 tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 ms < 0     ? 0
+		 : ms > 999 ? 999
+			    : ms);
 }
 
 void render_history_table(const view *v, FILE *f)

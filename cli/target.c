@@ -58,8 +58,9 @@ int target_opt(const char *cmd, int code, const char *arg, target_opts *o, fl_er
 		o->timeout = strtod(arg, &end);
 		if (errno != 0 || end == arg || *end != '\0' || !(o->timeout >= TARGET_TIMEOUT_MIN) ||
 		    o->timeout > TARGET_TIMEOUT_MAX)
-			return fl_fail(err, FL_ERR_USAGE, "%s: --timeout = \"%s\" is not a number of seconds from %.1f to %.0f",
-				       cmd, arg, TARGET_TIMEOUT_MIN, TARGET_TIMEOUT_MAX);
+			return fl_fail(err, FL_ERR_USAGE,
+				       "%s: --timeout = \"%s\" is not a number of seconds from %.1f to %.0f", cmd, arg,
+				       TARGET_TIMEOUT_MIN, TARGET_TIMEOUT_MAX);
 		return 1;
 	default:
 		return 0;
@@ -68,20 +69,21 @@ int target_opt(const char *cmd, int code, const char *arg, target_opts *o, fl_er
 
 void target_usage(FILE *f)
 {
-	fprintf(f, "\nWhere the cluster is (one of --dir, --api, --etcd, --config; without them the first\n"
-		   "set of FLOTILLA_DIR, FLOTILLA_API, FLOTILLA_ETCD, FLOTILLA_CONFIG):\n"
-		   "  --dir DIR           a local cluster: its etcd and scope from DIR/cluster.json   [FLOTILLA_DIR]\n"
-		   "  --api URL[,URL...]  any node's REST API, e.g. http://127.0.0.1:8008; the first\n"
-		   "                      that answers is used                                       [FLOTILLA_API]\n"
-		   "  --etcd URL[,URL...] etcd endpoints, e.g. http://127.0.0.1:2379                 [FLOTILLA_ETCD]\n"
-		   "  --config FILE       an agent's configuration file (flotilla-replicator --config):\n"
-		   "                      its etcd.endpoints, scope, etcd.prefix and\n"
-		   "                      secrets.api_token_file                                     [FLOTILLA_CONFIG]\n"
-		   "  --scope NAME        the cluster's name (with --etcd; overrides the file's)     [FLOTILLA_SCOPE]\n"
-		   "  --prefix PREFIX     etcd key prefix (default %s)              [FLOTILLA_ETCD_PREFIX]\n"
-		   "  --timeout SECONDS   how long the cluster may take to answer (default %.0f)\n\n"
-		   "Exit codes: 0 ok, 2 usage, 3 malformed cluster.json, configuration file or answer,\n"
-		   "6 etcd unreachable, 9 no REST API answered, 10 cluster, member or file not found.\n",
+	fprintf(f,
+		"\nWhere the cluster is (one of --dir, --api, --etcd, --config; without them the first\n"
+		"set of FLOTILLA_DIR, FLOTILLA_API, FLOTILLA_ETCD, FLOTILLA_CONFIG):\n"
+		"  --dir DIR           a local cluster: its etcd and scope from DIR/cluster.json   [FLOTILLA_DIR]\n"
+		"  --api URL[,URL...]  any node's REST API, e.g. http://127.0.0.1:8008; the first\n"
+		"                      that answers is used                                       [FLOTILLA_API]\n"
+		"  --etcd URL[,URL...] etcd endpoints, e.g. http://127.0.0.1:2379                 [FLOTILLA_ETCD]\n"
+		"  --config FILE       an agent's configuration file (flotilla-replicator --config):\n"
+		"                      its etcd.endpoints, scope, etcd.prefix and\n"
+		"                      secrets.api_token_file                                     [FLOTILLA_CONFIG]\n"
+		"  --scope NAME        the cluster's name (with --etcd; overrides the file's)     [FLOTILLA_SCOPE]\n"
+		"  --prefix PREFIX     etcd key prefix (default %s)              [FLOTILLA_ETCD_PREFIX]\n"
+		"  --timeout SECONDS   how long the cluster may take to answer (default %.0f)\n\n"
+		"Exit codes: 0 ok, 2 usage, 3 malformed cluster.json, configuration file or answer,\n"
+		"6 etcd unreachable, 9 no REST API answered, 10 cluster, member or file not found.\n",
 		TARGET_DEFAULT_PREFIX, TARGET_DEFAULT_TIMEOUT);
 }
 
@@ -152,8 +154,8 @@ static int scope_set(const char *cmd, const char *what, const char *scope, targe
  * --prefix, else the file's (file_prefix, may be NULL; file_what names it),
  * else the environment, else the default.
  */
-static int prefix_set(const char *cmd, const target_opts *o, const char *file_what, const char *file_prefix,
-		      target *t, fl_err *err)
+static int prefix_set(const char *cmd, const target_opts *o, const char *file_what, const char *file_prefix, target *t,
+		      fl_err *err)
 {
 	const char *what = "--prefix", *prefix = o->prefix;
 	if (prefix == NULL && file_prefix != NULL) {
@@ -165,7 +167,8 @@ static int prefix_set(const char *cmd, const target_opts *o, const char *file_wh
 	if (prefix == NULL)
 		prefix = TARGET_DEFAULT_PREFIX;
 	if (strlen(prefix) >= sizeof t->prefix)
-		return fl_fail(err, FL_ERR_USAGE, "%s: %s is longer than %zu characters", cmd, what, sizeof t->prefix - 1);
+		return fl_fail(err, FL_ERR_USAGE, "%s: %s is longer than %zu characters", cmd, what,
+			       sizeof t->prefix - 1);
 	/* Verbatim, as the agents build their keys: "<prefix>/<scope>/". */
 	snprintf(t->prefix, sizeof t->prefix, "%s", prefix);
 	return 0;
@@ -180,10 +183,12 @@ static int dir_load(const char *cmd, const target_opts *o, const char *dir, targ
 	json_error_t je;
 	json_t *root = json_load_file(path, 0, &je);
 	if (root == NULL && access(path, F_OK) < 0)
-		return fl_fail(err, FL_ERR_NOT_FOUND, "%s: %s does not exist (%s)\nHINT: start a cluster with flotilla local up --dir %s",
-			       cmd, path, strerror(errno), dir);
+		return fl_fail(err, FL_ERR_NOT_FOUND,
+			       "%s: %s does not exist (%s)\nHINT: start a cluster with flotilla local up --dir %s", cmd,
+			       path, strerror(errno), dir);
 	if (root == NULL)
-		return fl_fail(err, FL_ERR_CONFIG, "%s: %s is not valid JSON: %s (line %d)", cmd, path, je.text, je.line);
+		return fl_fail(err, FL_ERR_CONFIG, "%s: %s is not valid JSON: %s (line %d)", cmd, path, je.text,
+			       je.line);
 	const char *scope = NULL, *prefix = NULL;
 	json_t *endpoints = NULL;
 	int rc = -1;
@@ -226,7 +231,9 @@ done:
 static int conf_load(const char *cmd, const target_opts *o, const char *path, target *t, fl_err *err)
 {
 	if (access(path, F_OK) < 0)
-		return fl_fail(err, FL_ERR_NOT_FOUND, "%s: configuration file %s does not exist (%s)\nHINT: give the file flotilla-replicator --config reads",
+		return fl_fail(err, FL_ERR_NOT_FOUND,
+			       "%s: configuration file %s does not exist (%s)\nHINT: give the file flotilla-replicator "
+			       "--config reads",
 			       cmd, path, strerror(errno));
 	if (strlen(path) >= sizeof t->config)
 		return fl_fail(err, FL_ERR_USAGE, "%s: %s is too long a path", cmd, path);
@@ -262,23 +269,22 @@ done:
 	return rc;
 }
 
-static int etcd_setup(const char *cmd, const target_opts *o, const char *what, const char *list, target *t,
-		      fl_err *err)
+static int etcd_setup(const char *cmd, const target_opts *o, const char *what, const char *list, target *t, fl_err *err)
 {
 	t->kind = TARGET_ETCD;
 	if (urls_split(cmd, what, list, t, err) < 0)
 		return -1;
 	const char *scope = o->scope ? o->scope : env_value("FLOTILLA_SCOPE");
 	if (scope == NULL)
-		return fl_fail(err, FL_ERR_USAGE, "%s: %s needs the cluster's name\nHINT: add --scope NAME or set FLOTILLA_SCOPE",
-			       cmd, what);
+		return fl_fail(err, FL_ERR_USAGE,
+			       "%s: %s needs the cluster's name\nHINT: add --scope NAME or set FLOTILLA_SCOPE", cmd,
+			       what);
 	if (scope_set(cmd, o->scope ? "--scope" : "FLOTILLA_SCOPE", scope, t, err) < 0)
 		return -1;
 	return prefix_set(cmd, o, NULL, NULL, t, err);
 }
 
-static int api_setup(const char *cmd, const target_opts *o, const char *what, const char *list, target *t,
-		     fl_err *err)
+static int api_setup(const char *cmd, const target_opts *o, const char *what, const char *list, target *t, fl_err *err)
 {
 	t->kind = TARGET_API;
 	if (o->scope != NULL || o->prefix != NULL)
@@ -324,7 +330,10 @@ int target_resolve(const char *cmd, const target_opts *o, target *t, fl_err *err
 		snprintf(t->via, sizeof t->via, "%s", via_etcd);
 		return etcd_setup(cmd, o, via_etcd, etcd, t, err);
 	}
-	return fl_fail(err, FL_ERR_USAGE, "%s: which cluster? none of --dir, --api, --etcd and --config is given\nHINT: pass --dir DIR, --api URL, --etcd URL --scope NAME or --config FILE (or set FLOTILLA_DIR, FLOTILLA_API, FLOTILLA_ETCD or FLOTILLA_CONFIG)",
+	return fl_fail(err, FL_ERR_USAGE,
+		       "%s: which cluster? none of --dir, --api, --etcd and --config is given\nHINT: pass --dir DIR, "
+		       "--api URL, --etcd URL --scope NAME or --config FILE (or set FLOTILLA_DIR, FLOTILLA_API, "
+		       "FLOTILLA_ETCD or FLOTILLA_CONFIG)",
 		       cmd);
 }
 
@@ -363,9 +372,11 @@ int target_parse_args(const char *cmd, int argc, char **argv, target_opts *o, bo
 int target_bad_option(const char *cmd, int c, const char *arg, fl_err *err)
 {
 	if (c == ':')
-		return fl_fail(err, FL_ERR_USAGE, "%s: option %s needs a value\nHINT: run flotilla %s --help", cmd, arg, cmd);
+		return fl_fail(err, FL_ERR_USAGE, "%s: option %s needs a value\nHINT: run flotilla %s --help", cmd, arg,
+			       cmd);
 	if (c == '?' && optopt != 0 && optopt < 0x100)
-		return fl_fail(err, FL_ERR_USAGE, "%s: unknown option \"-%c\"\nHINT: run flotilla %s --help", cmd, optopt, cmd);
+		return fl_fail(err, FL_ERR_USAGE, "%s: unknown option \"-%c\"\nHINT: run flotilla %s --help", cmd,
+			       optopt, cmd);
 	return fl_fail(err, FL_ERR_USAGE, "%s: unknown option \"%s\"\nHINT: run flotilla %s --help", cmd, arg, cmd);
 }
 
@@ -387,7 +398,8 @@ int target_read_cluster(const target *t, char *root, size_t root_len, etcd_kvs *
 	if (kvs->n == 0) {
 		etcd_kvs_free(kvs);
 		return fl_fail(err, FL_ERR_NOT_FOUND,
-			       "etcd: no cluster \"%s\": no key under %s\nHINT: check the scope (--scope) and the key prefix (--prefix)",
+			       "etcd: no cluster \"%s\": no key under %s\nHINT: check the scope (--scope) and the key "
+			       "prefix (--prefix)",
 			       t->scope, root);
 	}
 	return 0;

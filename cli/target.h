@@ -38,13 +38,15 @@ enum {
 	TARGET_OPT_CONFIG,
 };
 
-#define TARGET_LONGOPTS                                                                                        \
-	{"dir", required_argument, NULL, TARGET_OPT_DIR}, {"api", required_argument, NULL, TARGET_OPT_API},    \
-		{"etcd", required_argument, NULL, TARGET_OPT_ETCD},                                           \
-		{"scope", required_argument, NULL, TARGET_OPT_SCOPE},                                         \
-		{"prefix", required_argument, NULL, TARGET_OPT_PREFIX},                                       \
-		{"timeout", required_argument, NULL, TARGET_OPT_TIMEOUT},                                     \
-		{"config", required_argument, NULL, TARGET_OPT_CONFIG}
+#define TARGET_LONGOPTS                                                                                                \
+	{"dir", required_argument, NULL, TARGET_OPT_DIR}, {"api", required_argument, NULL, TARGET_OPT_API},            \
+		{"etcd", required_argument, NULL, TARGET_OPT_ETCD},                                                    \
+		{"scope", required_argument, NULL, TARGET_OPT_SCOPE},                                                  \
+		{"prefix", required_argument, NULL, TARGET_OPT_PREFIX},                                                \
+		{"timeout", required_argument, NULL, TARGET_OPT_TIMEOUT},                                              \
+	{                                                                                                              \
+		"config", required_argument, NULL, TARGET_OPT_CONFIG                                                   \
+	}
 
 /* The options as given on the command line; NULL when absent. */
 typedef struct target_opts {
@@ -61,15 +63,15 @@ typedef enum target_kind { TARGET_ETCD, TARGET_API } target_kind;
 
 typedef struct target {
 	target_kind kind;
-	char scope[TARGET_SCOPE_MAX];    /* etcd: the cluster's name */
-	char prefix[TARGET_PREFIX_MAX];  /* etcd: keys live under <prefix>/<scope>/ */
-	char *urls[TARGET_MAX_URLS];     /* etcd endpoints or REST API base URLs, tried in order */
+	char scope[TARGET_SCOPE_MAX];   /* etcd: the cluster's name */
+	char prefix[TARGET_PREFIX_MAX]; /* etcd: keys live under <prefix>/<scope>/ */
+	char *urls[TARGET_MAX_URLS];    /* etcd endpoints or REST API base URLs, tried in order */
 	int n_urls;
-	double timeout;                  /* seconds the cluster may take to answer */
-	char via[PATH_MAX + 32];         /* "--dir", "FLOTILLA_API", "--config FILE", ...: where the choice came from */
-	char dir[PATH_MAX];              /* --dir or FLOTILLA_DIR: the local cluster's directory; else "" */
-	char config[PATH_MAX];           /* --config or FLOTILLA_CONFIG: the agent's file; else "" */
-	char token_file[PATH_MAX];       /* with config: its secrets.api_token_file ("" when unset) */
+	double timeout;            /* seconds the cluster may take to answer */
+	char via[PATH_MAX + 32];   /* "--dir", "FLOTILLA_API", "--config FILE", ...: where the choice came from */
+	char dir[PATH_MAX];        /* --dir or FLOTILLA_DIR: the local cluster's directory; else "" */
+	char config[PATH_MAX];     /* --config or FLOTILLA_CONFIG: the agent's file; else "" */
+	char token_file[PATH_MAX]; /* with config: its secrets.api_token_file ("" when unset) */
 } target;
 
 /* Handles one getopt code: 1 when it was a target option, 0 when not, -1 on a bad value. */

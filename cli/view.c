@@ -141,11 +141,13 @@ int view_from_cluster_json(const char *text, view *v, fl_err *err)
 	json_error_t je;
 	json_t *root = json_loads(text, 0, &je);
 	if (root == NULL)
-		return fl_fail(err, FL_ERR_CONFIG, "malformed JSON: %s (line %d column %d)", je.text, je.line, je.column);
+		return fl_fail(err, FL_ERR_CONFIG, "malformed JSON: %s (line %d column %d)", je.text, je.line,
+			       je.column);
 	const char *scope = NULL;
 	json_t *members = NULL, *pause = NULL;
 	int rc = -1;
-	if (json_unpack_ex(root, &je, 0, "{s:s, s:o, s?o}", "scope", &scope, "members", &members, "pause", &pause) < 0) {
+	if (json_unpack_ex(root, &je, 0, "{s:s, s:o, s?o}", "scope", &scope, "members", &members, "pause", &pause) <
+	    0) {
 		fl_fail(err, FL_ERR_CONFIG, "not a cluster description: %s", je.text);
 		goto done;
 	}
@@ -180,7 +182,8 @@ static int switch_from_json(json_t *o, size_t i, view_switch *s, fl_err *err)
 	if (json_unpack_ex(o, &je, 0, "{s:I, s:s, s:s, s?o}", "timeline", &timeline, "lsn", &lsn, "leader", &leader,
 			   "time", &time) < 0)
 		return fl_fail(err, FL_ERR_CONFIG,
-			       "entry %zu: %s (want {\"timeline\": integer, \"lsn\": string, \"leader\": string, \"time\": number})",
+			       "entry %zu: %s (want {\"timeline\": integer, \"lsn\": string, \"leader\": string, "
+			       "\"time\": number})",
 			       i, je.text);
 	if (time != NULL && !json_is_number(time))
 		return fl_fail(err, FL_ERR_CONFIG, "entry %zu: \"time\" is not a number", i);
@@ -196,7 +199,8 @@ int view_history_from_json(const char *text, view *v, fl_err *err)
 	json_error_t je;
 	json_t *arr = json_loads(text, JSON_DECODE_ANY, &je);
 	if (arr == NULL)
-		return fl_fail(err, FL_ERR_CONFIG, "malformed JSON: %s (line %d column %d)", je.text, je.line, je.column);
+		return fl_fail(err, FL_ERR_CONFIG, "malformed JSON: %s (line %d column %d)", je.text, je.line,
+			       je.column);
 	int rc = -1;
 	if (!json_is_array(arr)) {
 		fl_fail(err, FL_ERR_CONFIG, "not a JSON array of timeline switches");
@@ -335,9 +339,10 @@ static int fetch_api(const target *t, bool want_history, view *v, fl_err *err)
 		snprintf(whys + used, sizeof whys - used, "%s%s", used ? "; " : "", one.msg);
 	}
 	if (t->n_urls == 1)
-		return fl_fail(err, FL_ERR_TIMEOUT, "api: %s\nHINT: is its flotilla-replicator running? The URL came from %s",
-			       whys, t->via);
-	return fl_fail(err, FL_ERR_TIMEOUT, "api: no node answered: %s\nHINT: are the flotilla-replicators running? The URLs came from %s",
+		return fl_fail(err, FL_ERR_TIMEOUT,
+			       "api: %s\nHINT: is its flotilla-replicator running? The URL came from %s", whys, t->via);
+	return fl_fail(err, FL_ERR_TIMEOUT,
+		       "api: no node answered: %s\nHINT: are the flotilla-replicators running? The URLs came from %s",
 		       whys, t->via);
 }
 

@@ -24,11 +24,11 @@
 
 typedef struct view_member {
 	char name[VIEW_NAME_MAX];
-	char host[160];  /* host:port of PostgreSQL, "" when unknown */
-	char role[24];   /* leader, sync_standby, replica, primary, stopped, uninitialized */
-	char state[32];  /* running, streaming, in archive recovery, stopped */
-	long timeline;   /* 0 when unknown */
-	int64_t lag;     /* bytes behind the leader, or VIEW_LAG_NONE / VIEW_LAG_UNKNOWN */
+	char host[160]; /* host:port of PostgreSQL, "" when unknown */
+	char role[24];  /* leader, sync_standby, replica, primary, stopped, uninitialized */
+	char state[32]; /* running, streaming, in archive recovery, stopped */
+	long timeline;  /* 0 when unknown */
+	int64_t lag;    /* bytes behind the leader, or VIEW_LAG_NONE / VIEW_LAG_UNKNOWN */
 } view_member;
 
 /* One timeline switch: a new leader promoted at lsn onto timeline. */

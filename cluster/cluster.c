@@ -39,7 +39,10 @@ uint64_t cluster_lag(const cluster_view *v, uint64_t received, uint64_t replayed
 	return want > have ? want - have : 0;
 }
 
-static bool is_leader(const cluster_view *v, const member *m) { return v->has_leader && strcmp(v->leader, m->name) == 0; }
+static bool is_leader(const cluster_view *v, const member *m)
+{
+	return v->has_leader && strcmp(v->leader, m->name) == 0;
+}
 
 const char *cluster_member_role(const cluster_view *v, const member *m)
 {
@@ -81,7 +84,8 @@ int member_from_json(const char *text, member *m, fl_err *err)
 	json_t *o = json_loads(text, 0, &jerr);
 	if (o == NULL || !json_is_object(o)) {
 		json_decref(o);
-		return fl_fail(err, FL_ERR_CONFLICT, "member record is not a JSON object: %s", o ? "wrong type" : jerr.text);
+		return fl_fail(err, FL_ERR_CONFLICT, "member record is not a JSON object: %s",
+			       o ? "wrong type" : jerr.text);
 	}
 	memset(m, 0, sizeof *m);
 	copy_str(m->name, sizeof m->name, o, "name");
@@ -115,17 +119,18 @@ char *member_to_json(const member *m)
 	lsn_format(m->wal_lsn, wal, sizeof wal);
 	lsn_format(m->received_lsn, rec, sizeof rec);
 	lsn_format(m->replayed_lsn, rep, sizeof rep);
-	json_t *o = json_pack("{s:s, s:s, s:b, s:b, s:I, s:s, s:s, s:s, s:I, s:s, s:s, s:{s:b, s:b, s:I}}",
-			      "name", m->name, "role", m->role, "running", m->running, "streaming", m->streaming,
-			      "timeline", (json_int_t)m->timeline, "wal_lsn", wal, "received_lsn", rec,
-			      "replayed_lsn", rep, "fenced_term", (json_int_t)m->fenced_term, "conn_address",
-			      m->conn_address, "api_url", m->api_url, "tags", "nofailover", m->nofailover,
-			      "noloadbalance", m->noloadbalance, "priority", (json_int_t)m->priority);
+	json_t *o = json_pack("{s:s, s:s, s:b, s:b, s:I, s:s, s:s, s:s, s:I, s:s, s:s, s:{s:b, s:b, s:I}}", "name",
+			      m->name, "role", m->role, "running", m->running, "streaming", m->streaming, "timeline",
+			      (json_int_t)m->timeline, "wal_lsn", wal, "received_lsn", rec, "replayed_lsn", rep,
+			      "fenced_term", (json_int_t)m->fenced_term, "conn_address", m->conn_address, "api_url",
+			      m->api_url, "tags", "nofailover", m->nofailover, "noloadbalance", m->noloadbalance,
+			      "priority", (json_int_t)m->priority);
 	if (o && m->state[0]) {
 		json_object_set_new(o, "state", json_string(m->state));
 		if (m->progress_total > 0)
-			json_object_set_new(o, "progress", json_pack("{s:I, s:I}", "done", (json_int_t)m->progress_done,
-								      "total", (json_int_t)m->progress_total));
+			json_object_set_new(o, "progress",
+					    json_pack("{s:I, s:I}", "done", (json_int_t)m->progress_done, "total",
+						      (json_int_t)m->progress_total));
 	}
 	char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
@@ -136,8 +141,8 @@ char *status_to_json(const char *leader, int64_t term, uint64_t lsn, long timeli
 {
 	char l[32];
 	lsn_format(lsn, l, sizeof l);
-	json_t *o = json_pack("{s:s, s:I, s:s, s:I}", "leader", leader, "term", (json_int_t)term, "lsn", l,
-			      "timeline", (json_int_t)timeline);
+	json_t *o = json_pack("{s:s, s:I, s:s, s:I}", "leader", leader, "term", (json_int_t)term, "lsn", l, "timeline",
+			      (json_int_t)timeline);
 	char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
 	return s;
@@ -154,12 +159,13 @@ char *sync_to_json(const char *leader, int64_t term, char names[][CLUSTER_NAME_M
 	return s;
 }
 
-static void parse_status(cluster_view *v, const char *text)
+/* Each record parser returns NULL, or why it rejects the record (which stays out of the view). */
+static const char *parse_status(cluster_view *v, const char *text)
 {
 	json_t *o = json_loads(text, 0, NULL);
 	if (!json_is_object(o)) {
 		json_decref(o);
-		return;
+		return "status record is not a JSON object";
 	}
 	v->has_status = true;
 	copy_str(v->last_leader, sizeof v->last_leader, o, "leader");
@@ -167,15 +173,16 @@ static void parse_status(cluster_view *v, const char *text)
 	v->last_lsn = get_lsn(o, "lsn");
 	v->last_timeline = (long)json_integer_value(json_object_get(o, "timeline"));
 	json_decref(o);
+	return NULL;
 }
 
-static void parse_sync(cluster_view *v, const char *text)
+static const char *parse_sync(cluster_view *v, const char *text)
 {
 	json_t *o = json_loads(text, 0, NULL);
 	json_t *arr = json_object_get(o, "members");
 	if (!json_is_object(o) || !json_is_array(arr)) {
 		json_decref(o);
-		return;
+		return "sync record is not a JSON object with a \"members\" array";
 	}
 	v->has_sync = true;
 	v->sync_term = (int64_t)json_integer_value(json_object_get(o, "term"));
@@ -187,20 +194,22 @@ static void parse_sync(cluster_view *v, const char *text)
 			snprintf(v->sync[v->n_sync++], CLUSTER_NAME_MAX, "%s", json_string_value(item));
 	}
 	json_decref(o);
+	return NULL;
 }
 
-static void parse_switchover(cluster_view *v, const char *text)
+static const char *parse_switchover(cluster_view *v, const char *text)
 {
 	json_t *o = json_loads(text, 0, NULL);
 	if (!json_is_object(o)) {
 		json_decref(o);
-		return;
+		return "switchover record is not a JSON object";
 	}
 	v->has_switchover = true;
 	copy_str(v->switchover_leader, sizeof v->switchover_leader, o, "leader");
 	copy_str(v->switchover_candidate, sizeof v->switchover_candidate, o, "candidate");
 	v->switchover_at = json_number_value(json_object_get(o, "scheduled_at"));
 	json_decref(o);
+	return NULL;
 }
 
 char *switchover_to_json(const char *leader, const char *candidate, double at)
@@ -253,7 +262,7 @@ int cluster_parse(const etcd_kvs *kvs, const char *root, cluster_view *out, fl_e
 	out->revision = kvs->revision;
 	for (int i = 0; i < kvs->n; i++) {
 		const etcd_kv *kv = &kvs->v[i];
-		const char *item = NULL;
+		const char *item = NULL, *why = NULL;
 		const char *val = kv->value ? kv->value : "";
 		switch (keys_match(root, kv->key, &item)) {
 		case KEY_INITIALIZE:
@@ -267,16 +276,16 @@ int cluster_parse(const etcd_kvs *kvs, const char *root, cluster_view *out, fl_e
 			out->leader_lease = kv->lease;
 			break;
 		case KEY_STATUS:
-			parse_status(out, val);
+			why = parse_status(out, val);
 			break;
 		case KEY_SYNC:
-			parse_sync(out, val);
+			why = parse_sync(out, val);
 			break;
 		case KEY_PAUSE:
 			out->paused = true;
 			break;
 		case KEY_SWITCHOVER:
-			parse_switchover(out, val);
+			why = parse_switchover(out, val);
 			break;
 		case KEY_MEMBER:
 			parse_member(out, kv, item, val);
@@ -290,6 +299,8 @@ int cluster_parse(const etcd_kvs *kvs, const char *root, cluster_view *out, fl_e
 		case KEY__COUNT:
 			break; /* read by the commands that need them; unknown keys belong to newer programs */
 		}
+		if (why)
+			rejected(out, kv->key, why);
 	}
 	if (out->n_rejected > 0)
 		return fl_fail(err, FL_ERR_ETCD, "etcd: %d record%s under %s rejected; first %s", out->n_rejected,

@@ -23,23 +23,23 @@
 
 typedef struct member {
 	char name[CLUSTER_NAME_MAX];
-	char role[16];          /* primary, replica, uninitialized, stopped */
-	bool running;           /* PostgreSQL answers */
-	bool streaming;         /* a walreceiver streams from the leader */
+	char role[16];  /* primary, replica, uninitialized, stopped */
+	bool running;   /* PostgreSQL answers */
+	bool streaming; /* a walreceiver streams from the leader */
 	long timeline;
-	uint64_t wal_lsn;       /* primary: current WAL insert position */
-	uint64_t received_lsn;  /* replica: last WAL position flushed from the stream */
+	uint64_t wal_lsn;      /* primary: current WAL insert position */
+	uint64_t received_lsn; /* replica: last WAL position flushed from the stream */
 	uint64_t replayed_lsn;
-	int64_t fenced_term;    /* term this replica stopped receiving for, 0 if none */
+	int64_t fenced_term; /* term this replica stopped receiving for, 0 if none */
 	bool nofailover;
 	bool noloadbalance;
 	long priority;
 	char conn_address[128]; /* host:port of PostgreSQL */
 	char api_url[160];
-	char state[16];         /* a long effect under way: bootstrapping, cloning, rewinding; "" when none */
-	int64_t progress_done;  /* of a clone: bytes copied and expected, 0 when unknown */
+	char state[16];        /* a long effect under way: bootstrapping, cloning, rewinding; "" when none */
+	int64_t progress_done; /* of a clone: bytes copied and expected, 0 when unknown */
 	int64_t progress_total;
-	int64_t lease;          /* filled from the key, not the JSON */
+	int64_t lease; /* filled from the key, not the JSON */
 } member;
 
 typedef struct cluster_view {
@@ -48,7 +48,7 @@ typedef struct cluster_view {
 	char init_owner[CLUSTER_NAME_MAX];
 	bool has_leader;
 	char leader[CLUSTER_NAME_MAX];
-	int64_t leader_term;  /* create_revision of the leader key */
+	int64_t leader_term; /* create_revision of the leader key */
 	int64_t leader_lease;
 	bool has_status;
 	char last_leader[CLUSTER_NAME_MAX];
@@ -63,13 +63,13 @@ typedef struct cluster_view {
 	bool has_switchover;
 	char switchover_leader[CLUSTER_NAME_MAX];    /* "" for a manual failover */
 	char switchover_candidate[CLUSTER_NAME_MAX]; /* "" to let the leader choose */
-	double switchover_at;                         /* unix time, 0 for now */
+	double switchover_at;                        /* unix time, 0 for now */
 	int n_members;
 	member members[CLUSTER_MAX_MEMBERS];
-	int n_drained;                                /* drain/<name> keys: out of the read-only pool */
+	int n_drained; /* drain/<name> keys: out of the read-only pool */
 	char drained[CLUSTER_MAX_MEMBERS][CLUSTER_NAME_MAX];
-	int n_rejected;                               /* records that did not parse, left out of the view */
-	char rejected[256];                           /* the first of them: key and reason */
+	int n_rejected;     /* records that did not parse, left out of the view */
+	char rejected[256]; /* the first of them: key and reason */
 } cluster_view;
 
 /*

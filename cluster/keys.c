@@ -6,22 +6,32 @@
 
 #include <string.h>
 
+/* clang-format off: one row per key, as the docs table shows them */
 const key_def keys_table[KEY__COUNT] = {
 	[KEY_INITIALIZE] = {"initialize", false, "none", "bootstrap race winner", "node name"},
-	[KEY_LEADER] = {"leader", false, "leader's", "leader", "node name; its create revision is the leader's **term**"},
-	[KEY_MEMBER] = {"members/", true, "member's", "each agent, every tick",
-			"role, state (and progress of a clone), timeline, WAL positions, `fenced_term`, tags, addresses"},
-	[KEY_STATUS] = {"status", false, "none", "leader, every tick", "term, name, WAL position, timeline of the current leader"},
-	[KEY_SYNC] = {"sync", false, "none", "leader (synchronous mode)", "the synchronous set `P` published for a term"},
+	[KEY_LEADER] = {"leader", false, "leader's", "leader",
+			"node name; its create revision is the leader's **term**"},
+	[KEY_MEMBER] =
+		{"members/", true, "member's", "each agent, every tick",
+		 "role, state (and progress of a clone), timeline, WAL positions, `fenced_term`, tags, addresses"},
+	[KEY_STATUS] = {"status", false, "none", "leader, every tick",
+			"term, name, WAL position, timeline of the current leader"},
+	[KEY_SYNC] = {"sync", false, "none", "leader (synchronous mode)",
+		      "the synchronous set `P` published for a term"},
 	[KEY_HISTORY] = {"history", false, "none", "each new leader", "timeline switches"},
-	[KEY_PAUSE] = {"pause", false, "none", "`flotilla pause` (`POST /pause`)", "present while automatic failover is paused"},
-	[KEY_SWITCHOVER] = {"switchover", false, "none", "`flotilla switchover`, `failover` (`POST /switchover`, `/failover`)",
-			    "leader (\"\" for a manual failover), candidate (\"\": the leader chooses), `scheduled_at`"},
-	[KEY_DRAIN] = {"drain/", true, "none", "`flotilla drain` (removed by `flotilla ready`)", "present while the node is out of the read-only pool"},
+	[KEY_PAUSE] = {"pause", false, "none", "`flotilla pause` (`POST /pause`)",
+		       "present while automatic failover is paused"},
+	[KEY_SWITCHOVER] =
+		{"switchover", false, "none", "`flotilla switchover`, `failover` (`POST /switchover`, `/failover`)",
+		 "leader (\"\" for a manual failover), candidate (\"\": the leader chooses), `scheduled_at`"},
+	[KEY_DRAIN] = {"drain/", true, "none", "`flotilla drain` (removed by `flotilla ready`)",
+		       "present while the node is out of the read-only pool"},
 	[KEY_PROXY] = {"proxies/", true, "proxy agent's", "each proxy agent, after every reconcile",
 		       "every HAProxy it steers: up or not, each server's state and sessions"},
-	[KEY_BACKUP] = {"backups/", true, "none", "the backup sidecar", "one backup's catalogue entry (reserved for `flotilla-backup`)"},
+	[KEY_BACKUP] = {"backups/", true, "none", "the backup sidecar",
+			"one backup's catalogue entry (reserved for `flotilla-backup`)"},
 };
+/* clang-format on */
 
 static int fits(int n, size_t len) { return n >= 0 && (size_t)n < len ? 0 : -1; }
 
@@ -36,10 +46,7 @@ int keys_path(const char *root, cluster_key k, const char *item, char *buf, size
 	return fits(snprintf(buf, len, "%s%s%s", root, d->name, d->per_item && item ? item : ""), len);
 }
 
-int keys_folder(const char *root, cluster_key k, char *buf, size_t len)
-{
-	return keys_path(root, k, NULL, buf, len);
-}
+int keys_folder(const char *root, cluster_key k, char *buf, size_t len) { return keys_path(root, k, NULL, buf, len); }
 
 cluster_key keys_match(const char *root, const char *key, const char **item)
 {
@@ -68,6 +75,7 @@ void keys_print_markdown(FILE *f)
 	fprintf(f, "| key | lease | written by | content |\n|---|---|---|---|\n");
 	for (int k = 0; k < KEY__COUNT; k++) {
 		const key_def *d = &keys_table[k];
-		fprintf(f, "| `%s%s` | %s | %s | %s |\n", d->name, d->per_item ? "<name>" : "", d->lease, d->writer, d->content);
+		fprintf(f, "| `%s%s` | %s | %s | %s |\n", d->name, d->per_item ? "<name>" : "", d->lease, d->writer,
+			d->content);
 	}
 }

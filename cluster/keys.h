@@ -15,22 +15,22 @@
 typedef enum cluster_key {
 	KEY_INITIALIZE,
 	KEY_LEADER,
-	KEY_MEMBER,     /* members/<name> */
+	KEY_MEMBER, /* members/<name> */
 	KEY_STATUS,
 	KEY_SYNC,
 	KEY_HISTORY,
 	KEY_PAUSE,
 	KEY_SWITCHOVER,
-	KEY_DRAIN,      /* drain/<name> */
-	KEY_PROXY,      /* proxies/<name> */
-	KEY_BACKUP,     /* backups/<label> */
+	KEY_DRAIN,  /* drain/<name> */
+	KEY_PROXY,  /* proxies/<name> */
+	KEY_BACKUP, /* backups/<label> */
 	KEY__COUNT
 } cluster_key;
 
 typedef struct key_def {
-	const char *name;   /* "leader", or the folder of a key per item ("members/") */
-	bool per_item;      /* the key is name + an item (a member, a proxy, a backup) */
-	const char *lease;  /* whose lease the key is bound to */
+	const char *name;  /* "leader", or the folder of a key per item ("members/") */
+	bool per_item;     /* the key is name + an item (a member, a proxy, a backup) */
+	const char *lease; /* whose lease the key is bound to */
 	const char *writer;
 	const char *content;
 } key_def;

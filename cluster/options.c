@@ -17,48 +17,75 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/hostport.h"
+
 #define O(field) offsetof(options, field)
 #define NORANGE 1, 0
 
+/* clang-format off: one row per option, as the docs table shows them */
 const opt_def options_table[] = {
-	{"scope", OPT_STRING, NULL, NORANGE, false, "FLOTILLA_SCOPE", O(scope), "cluster name; every node of one cluster has the same"},
+	{"scope", OPT_STRING, NULL, NORANGE, false, "FLOTILLA_SCOPE", O(scope),
+	 "cluster name; every node of one cluster has the same"},
 	{"name", OPT_STRING, NULL, NORANGE, false, "FLOTILLA_NAME", O(name), "this node's name, unique in the cluster"},
 	{"data_dir", OPT_STRING, NULL, NORANGE, false, "FLOTILLA_DATA_DIR", O(data_dir), "PostgreSQL data directory"},
-	{"bin_dir", OPT_STRING, "/usr/lib/postgresql/15/bin", NORANGE, false, "FLOTILLA_BIN_DIR", O(bin_dir), "directory of postgres, initdb, pg_basebackup, pg_rewind"},
-	{"state_dir", OPT_STRING, NULL, NORANGE, false, "FLOTILLA_STATE_DIR", O(state_dir), "directory for the agent's runtime files (socket, passfiles)"},
-	{"listen", OPT_STRING, "127.0.0.1:5432", NORANGE, false, "FLOTILLA_LISTEN", O(listen), "host:port PostgreSQL listens on"},
-	{"connect_address", OPT_STRING, "", NORANGE, false, "FLOTILLA_CONNECT_ADDRESS", O(connect_address), "host:port other nodes use to reach this PostgreSQL (default: listen)"},
-	{"api_listen", OPT_STRING, "127.0.0.1:8008", NORANGE, false, "FLOTILLA_API_LISTEN", O(api_listen), "host:port of the REST API"},
-	{"api_connect_address", OPT_STRING, "", NORANGE, false, "FLOTILLA_API_CONNECT_ADDRESS", O(api_connect_address), "host:port others use to reach the REST API (default: api_listen)"},
-	{"etcd.endpoints", OPT_LIST, "http://127.0.0.1:2379", NORANGE, true, "FLOTILLA_ETCD_ENDPOINTS", O(etcd_endpoints), "etcd client URLs, tried in order"},
-	{"etcd.prefix", OPT_STRING, "/flotilla", NORANGE, false, "FLOTILLA_ETCD_PREFIX", O(etcd_prefix), "key prefix; keys live under <prefix>/<scope>/"},
+	{"bin_dir", OPT_STRING, "/usr/lib/postgresql/15/bin", NORANGE, false, "FLOTILLA_BIN_DIR", O(bin_dir),
+	 "directory of postgres, initdb, pg_basebackup, pg_rewind"},
+	{"state_dir", OPT_STRING, NULL, NORANGE, false, "FLOTILLA_STATE_DIR", O(state_dir),
+	 "directory for the agent's runtime files (socket, passfiles)"},
+	{"listen", OPT_STRING, "127.0.0.1:5432", NORANGE, false, "FLOTILLA_LISTEN", O(listen),
+	 "host:port PostgreSQL listens on"},
+	{"connect_address", OPT_STRING, "", NORANGE, false, "FLOTILLA_CONNECT_ADDRESS", O(connect_address),
+	 "host:port other nodes use to reach this PostgreSQL (default: listen)"},
+	{"api_listen", OPT_STRING, "127.0.0.1:8008", NORANGE, false, "FLOTILLA_API_LISTEN", O(api_listen),
+	 "host:port of the REST API"},
+	{"api_connect_address", OPT_STRING, "", NORANGE, false, "FLOTILLA_API_CONNECT_ADDRESS", O(api_connect_address),
+	 "host:port others use to reach the REST API (default: api_listen)"},
+	{"etcd.endpoints", OPT_LIST, "http://127.0.0.1:2379", NORANGE, true, "FLOTILLA_ETCD_ENDPOINTS",
+	 O(etcd_endpoints), "etcd client URLs, tried in order"},
+	{"etcd.prefix", OPT_STRING, "/flotilla", NORANGE, false, "FLOTILLA_ETCD_PREFIX", O(etcd_prefix),
+	 "key prefix; keys live under <prefix>/<scope>/"},
 	{"ttl", OPT_INT, "3", 2, 3600, false, "FLOTILLA_TTL", O(ttl), "leader lease TTL in seconds"},
-	{"loop_wait", OPT_DOUBLE, "0.5", 0.1, 60, true, "FLOTILLA_LOOP_WAIT", O(loop_wait), "seconds between two runs of the HA loop"},
-	{"retry_timeout", OPT_DOUBLE, "1.0", 0.1, 60, true, "FLOTILLA_RETRY_TIMEOUT", O(retry_timeout), "seconds one etcd request may take"},
-	{"maximum_lag_on_failover", OPT_INT, "1048576", 0, 1e15, true, "FLOTILLA_MAXIMUM_LAG_ON_FAILOVER", O(maximum_lag_on_failover), "bytes a replica may lag behind the last leader position and still be promoted"},
-	{"synchronous_mode", OPT_BOOL, "false", NORANGE, true, "FLOTILLA_SYNCHRONOUS_MODE", O(synchronous_mode), "commits wait for ANY 1 healthy replica; only synchronous replicas are promoted"},
-	{"max_restarts", OPT_INT, "3", 0, 100, true, "FLOTILLA_MAX_RESTARTS", O(max_restarts), "postmaster crashes restarted within restart_window before a leader gives up the lease"},
-	{"restart_window", OPT_DOUBLE, "300", 1, 86400, true, "FLOTILLA_RESTART_WINDOW", O(restart_window), "seconds over which postmaster crashes are counted"},
-	{"tags.nofailover", OPT_BOOL, "false", NORANGE, true, "FLOTILLA_NOFAILOVER", O(nofailover), "never promote this node"},
-	{"tags.noloadbalance", OPT_BOOL, "false", NORANGE, true, "FLOTILLA_NOLOADBALANCE", O(noloadbalance), "keep this node out of the read-only pool"},
-	{"tags.priority", OPT_INT, "0", -1000, 1000, true, "FLOTILLA_PRIORITY", O(priority), "failover priority: higher wins between equally advanced replicas"},
-	{"clone_max_rate", OPT_INT, "0", 0, 1048576, true, "FLOTILLA_CLONE_MAX_RATE", O(clone_max_rate), "kB/s a clone (pg_basebackup) may read from the leader, 32 at least; 0 for no limit"},
-	{"superuser", OPT_STRING, "postgres", NORANGE, false, "FLOTILLA_SUPERUSER", O(superuser), "PostgreSQL superuser the agent connects as"},
-	{"secrets.superuser_password_file", OPT_STRING, NULL, NORANGE, false, "FLOTILLA_SUPERUSER_PASSWORD_FILE", O(superuser_password_file), "file holding the superuser's password"},
-	{"replication_user", OPT_STRING, "replicator", NORANGE, false, "FLOTILLA_REPLICATION_USER", O(replication_user), "role replicas stream with"},
-	{"secrets.replication_password_file", OPT_STRING, NULL, NORANGE, false, "FLOTILLA_REPLICATION_PASSWORD_FILE", O(replication_password_file), "file holding the replication role's password"},
-	{"secrets.api_token_file", OPT_STRING, "", NORANGE, false, "FLOTILLA_API_TOKEN_FILE", O(api_token_file), "file holding the bearer token of the REST API's mutating calls (empty: they are refused)"},
-	{"log_level", OPT_STRING, "info", NORANGE, true, "FLOTILLA_LOG_LEVEL", O(log_level), "error, warn, info or debug"},
-	{"postgresql.parameters", OPT_LIST, "", NORANGE, false, NULL, O(pg_parameters), "extra PostgreSQL settings as \"name=value\" strings"},
+	{"loop_wait", OPT_DOUBLE, "0.5", 0.1, 60, true, "FLOTILLA_LOOP_WAIT", O(loop_wait),
+	 "seconds between two runs of the HA loop"},
+	{"retry_timeout", OPT_DOUBLE, "1.0", 0.1, 60, true, "FLOTILLA_RETRY_TIMEOUT", O(retry_timeout),
+	 "seconds one etcd request may take"},
+	{"maximum_lag_on_failover", OPT_INT, "1048576", 0, 1e15, true, "FLOTILLA_MAXIMUM_LAG_ON_FAILOVER",
+	 O(maximum_lag_on_failover), "bytes a replica may lag behind the last leader position and still be promoted"},
+	{"synchronous_mode", OPT_BOOL, "false", NORANGE, true, "FLOTILLA_SYNCHRONOUS_MODE", O(synchronous_mode),
+	 "commits wait for ANY 1 healthy replica; only synchronous replicas are promoted"},
+	{"max_restarts", OPT_INT, "3", 0, 100, true, "FLOTILLA_MAX_RESTARTS", O(max_restarts),
+	 "postmaster crashes restarted within restart_window before a leader gives up the lease"},
+	{"restart_window", OPT_DOUBLE, "300", 1, 86400, true, "FLOTILLA_RESTART_WINDOW", O(restart_window),
+	 "seconds over which postmaster crashes are counted"},
+	{"tags.nofailover", OPT_BOOL, "false", NORANGE, true, "FLOTILLA_NOFAILOVER", O(nofailover),
+	 "never promote this node"},
+	{"tags.noloadbalance", OPT_BOOL, "false", NORANGE, true, "FLOTILLA_NOLOADBALANCE", O(noloadbalance),
+	 "keep this node out of the read-only pool"},
+	{"tags.priority", OPT_INT, "0", -1000, 1000, true, "FLOTILLA_PRIORITY", O(priority),
+	 "failover priority: higher wins between equally advanced replicas"},
+	{"clone_max_rate", OPT_INT, "0", 0, 1048576, true, "FLOTILLA_CLONE_MAX_RATE", O(clone_max_rate),
+	 "kB/s a clone (pg_basebackup) may read from the leader, 32 at least; 0 for no limit"},
+	{"superuser", OPT_STRING, "postgres", NORANGE, false, "FLOTILLA_SUPERUSER", O(superuser),
+	 "PostgreSQL superuser the agent connects as"},
+	{"secrets.superuser_password_file", OPT_STRING, NULL, NORANGE, false, "FLOTILLA_SUPERUSER_PASSWORD_FILE",
+	 O(superuser_password_file), "file holding the superuser's password"},
+	{"replication_user", OPT_STRING, "replicator", NORANGE, false, "FLOTILLA_REPLICATION_USER", O(replication_user),
+	 "role replicas stream with"},
+	{"secrets.replication_password_file", OPT_STRING, NULL, NORANGE, false, "FLOTILLA_REPLICATION_PASSWORD_FILE",
+	 O(replication_password_file), "file holding the replication role's password"},
+	{"secrets.api_token_file", OPT_STRING, "", NORANGE, false, "FLOTILLA_API_TOKEN_FILE", O(api_token_file),
+	 "file holding the bearer token of the REST API's mutating calls (empty: they are refused)"},
+	{"log_level", OPT_STRING, "info", NORANGE, true, "FLOTILLA_LOG_LEVEL", O(log_level),
+	 "error, warn, info or debug"},
+	{"postgresql.parameters", OPT_LIST, "", NORANGE, false, NULL, O(pg_parameters),
+	 "extra PostgreSQL settings as \"name=value\" strings"},
 };
+/* clang-format on */
 const unsigned options_table_len = sizeof options_table / sizeof options_table[0];
 
 static int check_hostport(const char *name, const char *v, fl_err *err)
 {
-	const char *colon = strrchr(v, ':');
-	char *end = NULL;
-	long port = colon ? strtol(colon + 1, &end, 10) : 0;
-	if (colon == NULL || colon == v || end == colon + 1 || *end != '\0' || port < 1 || port > 65535)
+	if (!hostport_valid(v))
 		return fl_fail(err, FL_ERR_CONFIG, "config: %s = \"%s\" is not host:port", name, v);
 	return 0;
 }
@@ -70,7 +97,8 @@ static int check_name(const char *what, const char *v, fl_err *err)
 	for (const char *p = v; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
 			return fl_fail(err, FL_ERR_CONFIG,
-				       "config: %s = \"%s\" may hold only lowercase letters, digits, '_' and '-'", what, v);
+				       "config: %s = \"%s\" may hold only lowercase letters, digits, '_' and '-'", what,
+				       v);
 	return 0;
 }
 
@@ -79,29 +107,39 @@ static int validate_settings(const options *o, fl_err *err)
 {
 	if (check_name("scope", o->scope, err) < 0 || check_name("name", o->name, err) < 0)
 		return -1;
-	if (check_hostport("listen", o->listen, err) < 0 || check_hostport("connect_address", o->connect_address, err) < 0 ||
+	if (check_hostport("listen", o->listen, err) < 0 ||
+	    check_hostport("connect_address", o->connect_address, err) < 0 ||
 	    check_hostport("api_listen", o->api_listen, err) < 0 ||
 	    check_hostport("api_connect_address", o->api_connect_address, err) < 0)
 		return -1;
 	for (int i = 0; i < o->etcd_endpoints.n; i++)
 		if (strncmp(o->etcd_endpoints.v[i], "http://", 7) != 0)
-			return fl_fail(err, FL_ERR_CONFIG, "config: etcd.endpoints item \"%s\" must start with http://", o->etcd_endpoints.v[i]);
+			return fl_fail(err, FL_ERR_CONFIG, "config: etcd.endpoints item \"%s\" must start with http://",
+				       o->etcd_endpoints.v[i]);
 	if (o->etcd_endpoints.n == 0)
 		return fl_fail(err, FL_ERR_CONFIG, "config: etcd.endpoints is empty");
 	if (o->loop_wait + 1.0 >= (double)o->ttl)
 		return fl_fail(err, FL_ERR_CONFIG,
-			       "config: ttl = %ld must exceed loop_wait + 1 = %g s\nHINT: the leader fences itself 1 s before its lease can expire",
+			       "config: ttl = %ld must exceed loop_wait + 1 = %g s\nHINT: the leader fences itself 1 s "
+			       "before its lease can expire",
 			       o->ttl, o->loop_wait + 1.0);
 	if (o->retry_timeout > (double)o->ttl - 1.0)
-		return fl_fail(err, FL_ERR_CONFIG, "config: retry_timeout = %g must not exceed ttl - 1 = %ld s", o->retry_timeout, o->ttl - 1);
+		return fl_fail(err, FL_ERR_CONFIG, "config: retry_timeout = %g must not exceed ttl - 1 = %ld s",
+			       o->retry_timeout, o->ttl - 1);
 	log_level lvl;
 	if (log_level_parse(o->log_level, &lvl) < 0)
-		return fl_fail(err, FL_ERR_CONFIG, "config: log_level = \"%s\" is not one of error, warn, info, debug", o->log_level);
+		return fl_fail(err, FL_ERR_CONFIG, "config: log_level = \"%s\" is not one of error, warn, info, debug",
+			       o->log_level);
 	for (int i = 0; i < o->pg_parameters.n; i++)
 		if (strchr(o->pg_parameters.v[i], '=') == NULL)
-			return fl_fail(err, FL_ERR_CONFIG, "config: postgresql.parameters item \"%s\" is not name=value", o->pg_parameters.v[i]);
+			return fl_fail(err, FL_ERR_CONFIG,
+				       "config: postgresql.parameters item \"%s\" is not name=value",
+				       o->pg_parameters.v[i]);
 	if (o->clone_max_rate > 0 && o->clone_max_rate < 32)
-		return fl_fail(err, FL_ERR_CONFIG, "config: clone_max_rate = %ld is below pg_basebackup's minimum 32 kB/s\nHINT: 0 means no limit", o->clone_max_rate);
+		return fl_fail(
+			err, FL_ERR_CONFIG,
+			"config: clone_max_rate = %ld is below pg_basebackup's minimum 32 kB/s\nHINT: 0 means no limit",
+			o->clone_max_rate);
 	return 0;
 }
 
@@ -113,7 +151,10 @@ static int validate_machine(const options *o, fl_err *err)
 		char p[PATH_MAX];
 		snprintf(p, sizeof p, "%s/%s", o->bin_dir, programs[i]);
 		if (access(p, X_OK) != 0)
-			return fl_fail(err, FL_ERR_BINDIR, "bin_dir: %s is not an executable program\nHINT: set bin_dir to the directory of PostgreSQL 15's programs, e.g. /usr/lib/postgresql/15/bin", p);
+			return fl_fail(err, FL_ERR_BINDIR,
+				       "bin_dir: %s is not an executable program\nHINT: set bin_dir to the directory "
+				       "of PostgreSQL 15's programs, e.g. /usr/lib/postgresql/15/bin",
+				       p);
 	}
 	return 0;
 }
@@ -141,10 +182,7 @@ int options_load(options *o, const char *path, fl_err *err)
 	return validate_machine(o, err);
 }
 
-void options_free(options *o)
-{
-	config_free(options_table, options_table_len, o);
-}
+void options_free(options *o) { config_free(options_table, options_table_len, o); }
 
 static bool same_value(const opt_def *d, const options *a, const options *b)
 {

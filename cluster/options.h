@@ -18,9 +18,9 @@ typedef struct options {
 	char *data_dir;
 	char *bin_dir;
 	char *state_dir;
-	char *listen;           /* host:port PostgreSQL listens on */
-	char *connect_address;  /* host:port other nodes use to reach this PostgreSQL */
-	char *api_listen;       /* host:port of the REST API */
+	char *listen;          /* host:port PostgreSQL listens on */
+	char *connect_address; /* host:port other nodes use to reach this PostgreSQL */
+	char *api_listen;      /* host:port of the REST API */
 	char *api_connect_address;
 	str_list etcd_endpoints;
 	char *etcd_prefix;
@@ -34,7 +34,7 @@ typedef struct options {
 	bool nofailover;
 	bool noloadbalance;
 	long priority;
-	long clone_max_rate;    /* kB/s of pg_basebackup, 0 unlimited */
+	long clone_max_rate; /* kB/s of pg_basebackup, 0 unlimited */
 	char *superuser;
 	char *superuser_password_file;
 	char *replication_user;
@@ -55,8 +55,6 @@ int options_load(options *o, const char *path, fl_err *err);
  */
 int options_read(options *o, const char *path, fl_err *err);
 void options_free(options *o);
-
-
 
 /* Moves reloadable settings of next into cur (next keeps the old values, to be freed) and warns about the others. */
 void options_apply_reloadable(options *cur, options *next);

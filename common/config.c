@@ -58,7 +58,8 @@ static int set_from_text(void *out, const opt_def *o, const char *text, const ch
 		errno = 0;
 		long v = strtol(text, &end, 10);
 		if (errno || end == text || *end != '\0')
-			return fl_fail(err, FL_ERR_CONFIG, "config: %s = \"%s\" (%s) is not an integer", o->path, text, origin);
+			return fl_fail(err, FL_ERR_CONFIG, "config: %s = \"%s\" (%s) is not an integer", o->path, text,
+				       origin);
 		*(long *)field(out, o) = v;
 		return 0;
 	}
@@ -66,7 +67,8 @@ static int set_from_text(void *out, const opt_def *o, const char *text, const ch
 		errno = 0;
 		double v = strtod(text, &end);
 		if (errno || end == text || *end != '\0' || !isfinite(v))
-			return fl_fail(err, FL_ERR_CONFIG, "config: %s = \"%s\" (%s) is not a number", o->path, text, origin);
+			return fl_fail(err, FL_ERR_CONFIG, "config: %s = \"%s\" (%s) is not a number", o->path, text,
+				       origin);
 		*(double *)field(out, o) = v;
 		return 0;
 	}
@@ -76,7 +78,8 @@ static int set_from_text(void *out, const opt_def *o, const char *text, const ch
 		else if (strcmp(text, "false") == 0 || strcmp(text, "off") == 0 || strcmp(text, "0") == 0)
 			*(bool *)field(out, o) = false;
 		else
-			return fl_fail(err, FL_ERR_CONFIG, "config: %s = \"%s\" (%s) is not a boolean (true or false)", o->path, text, origin);
+			return fl_fail(err, FL_ERR_CONFIG, "config: %s = \"%s\" (%s) is not a boolean (true or false)",
+				       o->path, text, origin);
 		return 0;
 	case OPT_LIST:
 		list_from_text(field(out, o), text);
@@ -129,7 +132,8 @@ static int set_from_setting(void *out, const opt_def *o, config_setting_t *s, co
 			const char *v = config_setting_get_string_elem(s, i);
 			if (v == NULL) {
 				list_free(l);
-				return fl_fail(err, FL_ERR_CONFIG, "config: %s item %d is not a string (%s line %d)", o->path, i + 1, file, line);
+				return fl_fail(err, FL_ERR_CONFIG, "config: %s item %d is not a string (%s line %d)",
+					       o->path, i + 1, file, line);
 			}
 			l->v = realloc(l->v, sizeof(char *) * (size_t)(l->n + 1));
 			l->v[l->n++] = strdup(v);
@@ -137,7 +141,8 @@ static int set_from_setting(void *out, const opt_def *o, config_setting_t *s, co
 		return 0;
 	}
 	}
-	return fl_fail(err, FL_ERR_CONFIG, "config: %s must be a %s (%s line %d)", o->path, type_name(o->type), file, line);
+	return fl_fail(err, FL_ERR_CONFIG, "config: %s must be a %s (%s line %d)", o->path, type_name(o->type), file,
+		       line);
 }
 
 static const opt_def *find_opt(const opt_def *table, size_t n, const char *path)
@@ -149,7 +154,8 @@ static const opt_def *find_opt(const opt_def *table, size_t n, const char *path)
 }
 
 /* Rejects settings the table does not declare, so that typos are not ignored. */
-static int check_unknown(const opt_def *table, size_t n, config_setting_t *group, const char *prefix, const char *file, fl_err *err)
+static int check_unknown(const opt_def *table, size_t n, config_setting_t *group, const char *prefix, const char *file,
+			 fl_err *err)
 {
 	for (int i = 0; i < config_setting_length(group); i++) {
 		config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
@@ -161,7 +167,8 @@ static int check_unknown(const opt_def *table, size_t n, config_setting_t *group
 			continue;
 		}
 		if (find_opt(table, n, path) == NULL)
-			return fl_fail(err, FL_ERR_CONFIG, "config: unknown setting \"%s\" (%s line %d)", path, file, config_setting_source_line(s));
+			return fl_fail(err, FL_ERR_CONFIG, "config: unknown setting \"%s\" (%s line %d)", path, file,
+				       config_setting_source_line(s));
 	}
 	return 0;
 }
@@ -178,7 +185,8 @@ static int check_range(void *out, const opt_def *o, fl_err *err)
 	else
 		return 0;
 	if (v < o->min || v > o->max)
-		return fl_fail(err, FL_ERR_CONFIG, "config: %s = %g is outside the allowed range %g..%g", o->path, v, o->min, o->max);
+		return fl_fail(err, FL_ERR_CONFIG, "config: %s = %g is outside the allowed range %g..%g", o->path, v,
+			       o->min, o->max);
 	return 0;
 }
 
@@ -189,8 +197,9 @@ static int check_required(void *out, const opt_def *o, fl_err *err)
 	bool empty = o->type == OPT_LIST && o->def == NULL && ((str_list *)field(out, o))->n == 0;
 	if (!missing && !empty)
 		return 0;
-	return fl_fail(err, FL_ERR_CONFIG, "config: required setting \"%s\" is missing%s%s%s%s", o->path, empty ? " or empty" : "",
-		       where[0] ? " (set it in the file or in " : "", where, where[0] ? ")" : "");
+	return fl_fail(err, FL_ERR_CONFIG, "config: required setting \"%s\" is missing%s%s%s%s", o->path,
+		       empty ? " or empty" : "", where[0] ? " (set it in the file or in " : "", where,
+		       where[0] ? ")" : "");
 }
 
 bool config_is_secret(const opt_def *o) { return strncmp(o->path, "secrets.", 8) == 0; }
@@ -210,9 +219,13 @@ static int check_secret_env(const opt_def *o, fl_err *err)
 	if (getenv(value_env) == NULL)
 		return 0;
 	if (getenv(o->env) != NULL)
-		return fl_fail(err, FL_ERR_CONFIG, "config: both %s and %s are set\nHINT: set only %s, to the path of a file holding the secret",
-			       value_env, o->env, o->env);
-	return fl_fail(err, FL_ERR_CONFIG, "config: %s is set, but secrets are read only from files\nHINT: put the secret in a file (a Docker secret) and set %s to its path",
+		return fl_fail(
+			err, FL_ERR_CONFIG,
+			"config: both %s and %s are set\nHINT: set only %s, to the path of a file holding the secret",
+			value_env, o->env, o->env);
+	return fl_fail(err, FL_ERR_CONFIG,
+		       "config: %s is set, but secrets are read only from files\nHINT: put the secret in a file (a "
+		       "Docker secret) and set %s to its path",
 		       value_env, o->env);
 }
 
@@ -233,7 +246,8 @@ int config_load(const opt_def *table, size_t n, void *out, const char *path, fl_
 		int ok = config_read(&cfg, f);
 		fclose(f);
 		if (!ok) {
-			fl_fail(err, FL_ERR_CONFIG, "config: %s line %d: %s", path, config_error_line(&cfg), config_error_text(&cfg));
+			fl_fail(err, FL_ERR_CONFIG, "config: %s line %d: %s", path, config_error_line(&cfg),
+				config_error_text(&cfg));
 			goto done;
 		}
 		if (check_unknown(table, n, config_root_setting(&cfg), "", path, err) < 0)
@@ -246,7 +260,8 @@ int config_load(const opt_def *table, size_t n, void *out, const char *path, fl_
 	}
 	for (size_t i = 0; i < n; i++) {
 		const char *v = table[i].env ? getenv(table[i].env) : NULL;
-		if (check_secret_env(&table[i], err) < 0 || (v && set_from_text(out, &table[i], v, table[i].env, err) < 0))
+		if (check_secret_env(&table[i], err) < 0 ||
+		    (v && set_from_text(out, &table[i], v, table[i].env, err) < 0))
 			goto done;
 	}
 	for (size_t i = 0; i < n; i++)

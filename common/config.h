@@ -22,14 +22,14 @@ typedef struct str_list {
 } str_list;
 
 typedef struct opt_def {
-	const char *path;  /* libconfig path, e.g. "tags.priority" */
+	const char *path; /* libconfig path, e.g. "tags.priority" */
 	opt_type type;
-	const char *def;   /* default as text; NULL when the option is required */
-	double min, max;   /* range for numbers; ignored when min > max */
-	bool reload;       /* applied by a reload (SIGHUP) without restart */
-	const char *env;   /* environment variable that overrides the file, or NULL */
-	size_t offset;     /* where the value lives in the daemon's options struct */
-	const char *doc;   /* one line for --help, the sample and the docs */
+	const char *def; /* default as text; NULL when the option is required */
+	double min, max; /* range for numbers; ignored when min > max */
+	bool reload;     /* applied by a reload (SIGHUP) without restart */
+	const char *env; /* environment variable that overrides the file, or NULL */
+	size_t offset;   /* where the value lives in the daemon's options struct */
+	const char *doc; /* one line for --help, the sample and the docs */
 } opt_def;
 
 /*

@@ -11,23 +11,27 @@
 
 static void usage(const daemon_info *d, FILE *f)
 {
-	fprintf(f, "usage: %1$s [--config FILE]\n"
-		   "       %1$s --check [--config FILE]  validate the configuration and exit\n"
-		   "       %1$s --sample-config          print a documented configuration\n"
-		   "       %1$s --config-doc             print the settings as a markdown table\n"
-		   "       %1$s --version\n\n%2$s\n\n"
-		   "Every setting can come from its FLOTILLA_* environment variable, over the\n"
-		   "file's value; without --config the environment alone configures the daemon.\n"
-		   "Secrets come from files only: FLOTILLA_*_FILE names the file.\n",
+	fprintf(f,
+		"usage: %1$s [--config FILE]\n"
+		"       %1$s --check [--config FILE]  validate the configuration and exit\n"
+		"       %1$s --sample-config          print a documented configuration\n"
+		"       %1$s --config-doc             print the settings as a markdown table\n"
+		"       %1$s --version\n\n%2$s\n\n"
+		"Every setting can come from its FLOTILLA_* environment variable, over the\n"
+		"file's value; without --config the environment alone configures the daemon.\n"
+		"Secrets come from files only: FLOTILLA_*_FILE names the file.\n",
 		d->program, d->summary);
 }
 
 static int daemon_args_parse(const daemon_info *d, int argc, char **argv, const char **config_path, bool *check)
 {
 	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
-		{"sample-config", no_argument, NULL, 's'}, {"config-doc", no_argument, NULL, 'd'},
-		{"version", no_argument, NULL, 'V'},       {"help", no_argument, NULL, 'h'},
+		{"config", required_argument, NULL, 'c'},
+		{"check", no_argument, NULL, 'k'},
+		{"sample-config", no_argument, NULL, 's'},
+		{"config-doc", no_argument, NULL, 'd'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	*config_path = NULL;

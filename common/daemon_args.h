@@ -27,8 +27,8 @@ typedef struct daemon_info {
 	/* Loads and validates the file into the options struct; free releases it (also after a failed load). */
 	int (*load)(void *opts, const char *path, fl_err *err);
 	void (*free)(void *opts);
-	size_t name_offset;    /* of the char * naming this daemon in log lines */
-	size_t level_offset;   /* of the char * log_level */
+	size_t name_offset;  /* of the char * naming this daemon in log lines */
+	size_t level_offset; /* of the char * log_level */
 } daemon_info;
 
 /*

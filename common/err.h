@@ -26,8 +26,7 @@ typedef struct fl_err {
 } fl_err;
 
 /* Fills err (if not NULL) and returns -1, so callers can `return fl_fail(...)`. */
-int fl_fail(fl_err *err, fl_code code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+int fl_fail(fl_err *err, fl_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Prefixes err's message with "what: ", keeping its code. */
 void fl_err_prefix(fl_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -332,7 +332,8 @@ static void exchange_run(etcd *e, endpoint *ep, const char *path, const char *bo
 	evhttp_add_header(headers, "Host", ep->host_header);
 	evhttp_add_header(headers, "Content-Type", "application/json");
 	evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body));
-	struct timeval tv = {.tv_sec = (time_t)budget, .tv_usec = (suseconds_t)((budget - (double)(time_t)budget) * 1e6)};
+	struct timeval tv = {.tv_sec = (time_t)budget,
+			     .tv_usec = (suseconds_t)((budget - (double)(time_t)budget) * 1e6)};
 	evtimer_add(timer, &tv);
 	errno = 0;
 	/* A connect that fails at once calls back from inside evhttp_make_request. */

@@ -47,7 +47,8 @@ int etcd_delete(etcd *e, const char *key, fl_err *err);
 /* Creates key only if it does not exist (create_revision == 0), in one transaction. */
 int etcd_create(etcd *e, const char *key, const char *value, int64_t lease, bool *created, fl_err *err);
 /* Puts key only if its current value equals expect, in one transaction. */
-int etcd_put_if_value(etcd *e, const char *key, const char *expect, const char *value, int64_t lease, bool *done, fl_err *err);
+int etcd_put_if_value(etcd *e, const char *key, const char *expect, const char *value, int64_t lease, bool *done,
+		      fl_err *err);
 /* Deletes key only if its current value equals expect, in one transaction. */
 int etcd_delete_if_value(etcd *e, const char *key, const char *expect, bool *done, fl_err *err);
 

@@ -18,9 +18,15 @@ void log_write(log_level level, const char *fmt, ...) __attribute__((format(prin
 
 #define log_error(...) log_write(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_write(LOG_LEVEL_WARN, __VA_ARGS__)
-#define log_info(...) \
-	do { if (log_threshold >= LOG_LEVEL_INFO) log_write(LOG_LEVEL_INFO, __VA_ARGS__); } while (0)
-#define log_debug(...) \
-	do { if (log_threshold >= LOG_LEVEL_DEBUG) log_write(LOG_LEVEL_DEBUG, __VA_ARGS__); } while (0)
+#define log_info(...)                                                                                                  \
+	do {                                                                                                           \
+		if (log_threshold >= LOG_LEVEL_INFO)                                                                   \
+			log_write(LOG_LEVEL_INFO, __VA_ARGS__);                                                        \
+	} while (0)
+#define log_debug(...)                                                                                                 \
+	do {                                                                                                           \
+		if (log_threshold >= LOG_LEVEL_DEBUG)                                                                  \
+			log_write(LOG_LEVEL_DEBUG, __VA_ARGS__);                                                       \
+	} while (0)
 
 #endif

@@ -22,10 +22,10 @@
 
 #include "clock.h"
 
-#define PROC_TAIL_MAX 1024    /* bytes of standard error kept for the error message */
-#define PROC_LINE_MAX 4096    /* a longer line is handed over in pieces */
-#define PROC_KILL_AFTER 5.0   /* seconds from SIGTERM to SIGKILL on a timeout */
-#define PROC_DRAIN_GRACE 1.0  /* seconds the pipes may stay open after the exit (a grandchild holding them) */
+#define PROC_TAIL_MAX 1024   /* bytes of standard error kept for the error message */
+#define PROC_LINE_MAX 4096   /* a longer line is handed over in pieces */
+#define PROC_KILL_AFTER 5.0  /* seconds from SIGTERM to SIGKILL on a timeout */
+#define PROC_DRAIN_GRACE 1.0 /* seconds the pipes may stay open after the exit (a grandchild holding them) */
 
 struct proc {
 	struct event_base *base;
@@ -36,12 +36,12 @@ struct proc {
 	bool term_sent;
 	double started;
 	proc_spec spec;
-	char **argv;           /* copies */
+	char **argv; /* copies */
 	char **env;
 	char *path;
-	int out_fd, err_fd;    /* -1 once at EOF */
+	int out_fd, err_fd; /* -1 once at EOF */
 	struct event *out_ev, *err_ev, *sig_ev, *timer_ev;
-	char *out;             /* captured standard output */
+	char *out; /* captured standard output */
 	size_t out_len;
 	bool out_truncated;
 	struct evbuffer *err_buf;
@@ -136,8 +136,12 @@ static void finish(proc *p)
 	if (p->sig_ev)
 		event_del(p->sig_ev);
 	proc_result r = {
-		.status = p->status, .timed_out = p->timed_out, .out = p->out ? p->out : "", .out_len = p->out_len,
-		.out_truncated = p->out_truncated, .err_tail = p->tail,
+		.status = p->status,
+		.timed_out = p->timed_out,
+		.out = p->out ? p->out : "",
+		.out_len = p->out_len,
+		.out_truncated = p->out_truncated,
+		.err_tail = p->tail,
 	};
 	proc_done_fn done = p->spec.on_done;
 	void *arg = p->spec.arg;
@@ -288,7 +292,8 @@ proc *proc_start(struct event_base *base, const proc_spec *spec, fl_err *err)
 	p->sig_ev = evsignal_new(base, SIGCHLD, on_sigchld, p);
 	p->timer_ev = evtimer_new(base, on_timer, p);
 	int out[2], errp[2];
-	if (!p->path || !p->argv || !p->env || !p->err_buf || (spec->capture_max && !p->out) || !p->sig_ev || !p->timer_ev) {
+	if (!p->path || !p->argv || !p->env || !p->err_buf || (spec->capture_max && !p->out) || !p->sig_ev ||
+	    !p->timer_ev) {
 		fl_fail(err, FL_ERR_INTERNAL, "proc: out of memory");
 		proc_free(p);
 		return NULL;

@@ -22,9 +22,9 @@ struct event_base;
 typedef struct proc proc;
 
 typedef struct proc_result {
-	int status;           /* exit code; 128 + signal when killed by one; 127 when it could not be executed */
-	bool timed_out;       /* ended by the timeout */
-	const char *out;      /* captured standard output, NUL-terminated ("" when not captured) */
+	int status;      /* exit code; 128 + signal when killed by one; 127 when it could not be executed */
+	bool timed_out;  /* ended by the timeout */
+	const char *out; /* captured standard output, NUL-terminated ("" when not captured) */
 	size_t out_len;
 	bool out_truncated;   /* more output than capture_max came */
 	const char *err_tail; /* the last lines of standard error, NUL-terminated */
@@ -34,12 +34,12 @@ typedef void (*proc_line_fn)(void *arg, const char *line);
 typedef void (*proc_done_fn)(void *arg, const proc_result *r);
 
 typedef struct proc_spec {
-	const char *path;        /* program to execute */
-	char *const *argv;       /* argv[0] included, NULL-terminated */
-	char *const *env;        /* "NAME=value" entries added to the environment, NULL-terminated; may be NULL */
-	double timeout;          /* seconds; 0 for none */
-	size_t capture_max;      /* bytes of standard output kept; 0 sends it to /dev/null */
-	proc_line_fn on_line;    /* each line of standard error ('\r' ends a line too); may be NULL */
+	const char *path;     /* program to execute */
+	char *const *argv;    /* argv[0] included, NULL-terminated */
+	char *const *env;     /* "NAME=value" entries added to the environment, NULL-terminated; may be NULL */
+	double timeout;       /* seconds; 0 for none */
+	size_t capture_max;   /* bytes of standard output kept; 0 sends it to /dev/null */
+	proc_line_fn on_line; /* each line of standard error ('\r' ends a line too); may be NULL */
 	proc_done_fn on_done;
 	void *arg;
 } proc_spec;

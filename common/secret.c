@@ -11,7 +11,8 @@ int secret_read(const char *what, const char *path, char *buf, size_t len, fl_er
 {
 	FILE *f = fopen(path, "r");
 	if (f == NULL)
-		return fl_fail(err, FL_ERR_SECRET, "secret: %s file %s cannot be read: %s", what, path, strerror(errno));
+		return fl_fail(err, FL_ERR_SECRET, "secret: %s file %s cannot be read: %s", what, path,
+			       strerror(errno));
 	size_t n = fread(buf, 1, len, f);
 	int bad = ferror(f);
 	fclose(f);

@@ -12,9 +12,9 @@
 #include "common/err.h"
 
 typedef struct controldata {
-	bool was_primary;     /* "in production", or "shut down" (not "shut down in recovery") */
-	long timeline;        /* latest checkpoint's TimeLineID, 0 when absent */
-	uint64_t checkpoint;  /* latest checkpoint location, 0 when absent */
+	bool was_primary;    /* "in production", or "shut down" (not "shut down in recovery") */
+	long timeline;       /* latest checkpoint's TimeLineID, 0 when absent */
+	uint64_t checkpoint; /* latest checkpoint location, 0 when absent */
 } controldata;
 
 /* Parses pg_controldata's output (LC_ALL=C); fails when it has no cluster state. */

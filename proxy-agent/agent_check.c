@@ -54,7 +54,8 @@ int agent_check_parse(const char *data, size_t len, agent_check_request *req, co
 	}
 	for (size_t i = 0; i < nlen; i++)
 		if (!name_char((unsigned char)name[i])) {
-			*why = name[i] == ' ' ? "extra words after the server name" : "server name has a character outside [A-Za-z0-9._-]";
+			*why = name[i] == ' ' ? "extra words after the server name"
+					      : "server name has a character outside [A-Za-z0-9._-]";
 			return -1;
 		}
 	memcpy(req->server, name, nlen);

@@ -81,7 +81,8 @@ static void on_read(struct bufferevent *bev, void *arg)
 	check_conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t len = evbuffer_get_length(in);
-	const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)(len < AGENT_CHECK_REQUEST_MAX ? len : AGENT_CHECK_REQUEST_MAX));
+	const char *data = (const char *)evbuffer_pullup(
+		in, (ev_ssize_t)(len < AGENT_CHECK_REQUEST_MAX ? len : AGENT_CHECK_REQUEST_MAX));
 	agent_check_request req;
 	const char *why = NULL;
 	int rc = agent_check_parse(data, len < AGENT_CHECK_REQUEST_MAX ? len : AGENT_CHECK_REQUEST_MAX, &req, &why);
@@ -149,7 +150,8 @@ check_server *check_server_new(struct event_base *base, const char *listen, prox
 	struct sockaddr_storage ss;
 	int sslen = sizeof ss;
 	if (evutil_parse_sockaddr_port(listen, (struct sockaddr *)&ss, &sslen) < 0) {
-		fl_fail(err, FL_ERR_CONFIG, "config: agent_check.listen = \"%s\" is not an IP address and port", listen);
+		fl_fail(err, FL_ERR_CONFIG, "config: agent_check.listen = \"%s\" is not an IP address and port",
+			listen);
 		return NULL;
 	}
 	check_server *s = calloc(1, sizeof *s);
@@ -159,8 +161,9 @@ check_server *check_server_new(struct event_base *base, const char *listen, prox
 	}
 	s->base = base;
 	s->proxy = p;
-	s->listener = evconnlistener_new_bind(base, on_accept, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-					      128, (struct sockaddr *)&ss, sslen);
+	s->listener = evconnlistener_new_bind(base, on_accept, s,
+					      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 128,
+					      (struct sockaddr *)&ss, sslen);
 	if (s->listener == NULL) {
 		fl_fail(err, FL_ERR_CONFIG, "agent check: cannot listen on %s: %s", listen, strerror(errno));
 		free(s);

@@ -84,7 +84,10 @@ static void on_sigterm(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The loader and releaser of the options, as daemon_args calls them. */
-static int proxy_options_load_opaque(void *o, const char *path, fl_err *err) { return proxy_options_load(o, path, err); }
+static int proxy_options_load_opaque(void *o, const char *path, fl_err *err)
+{
+	return proxy_options_load(o, path, err);
+}
 static void proxy_options_free_opaque(void *o) { proxy_options_free(o); }
 
 int main(int argc, char **argv)
@@ -94,9 +97,12 @@ int main(int argc, char **argv)
 		"proxy-agent",
 		"Steers HAProxy in front of a Flotilla cluster: the leader alone ready in rw, the\n"
 		"replicas weighted by lag in ro, through the Runtime API and agent checks.",
-		proxy_options_table, proxy_options_table_len,
-		proxy_options_load_opaque, proxy_options_free_opaque,
-		offsetof(proxy_options, name), offsetof(proxy_options, log_level),
+		proxy_options_table,
+		proxy_options_table_len,
+		proxy_options_load_opaque,
+		proxy_options_free_opaque,
+		offsetof(proxy_options, name),
+		offsetof(proxy_options, log_level),
 	};
 	proxy_options opts;
 	const char *config_path = NULL;
@@ -114,8 +120,8 @@ int main(int argc, char **argv)
 		proxy_options_free(&opts);
 		return daemon_fail(&err);
 	}
-	log_info("flotilla-proxy-agent %s started (scope %s, %d haproxy, agent checks on %s)", FLOTILLA_VERSION, opts.scope,
-		 opts.haproxy_sockets.n, opts.agent_check_listen);
+	log_info("flotilla-proxy-agent %s started (scope %s, %d haproxy, agent checks on %s)", FLOTILLA_VERSION,
+		 opts.scope, opts.haproxy_sockets.n, opts.agent_check_listen);
 	/* Order: learn HAProxy's server names, read the cluster, then keep both in step. */
 	proxy_reconcile(a.proxy);
 	proxy_poll(a.proxy);
@@ -124,7 +130,8 @@ int main(int argc, char **argv)
 	a.reconcile = evtimer_new(a.base, on_reconcile, &a);
 	arm(a.poll, opts.poll_interval);
 	arm(a.reconcile, opts.reconcile_interval);
-	struct event *sigs[] = {evsignal_new(a.base, SIGTERM, on_sigterm, &a), evsignal_new(a.base, SIGINT, on_sigterm, &a),
+	struct event *sigs[] = {evsignal_new(a.base, SIGTERM, on_sigterm, &a),
+				evsignal_new(a.base, SIGINT, on_sigterm, &a),
 				evsignal_new(a.base, SIGHUP, on_sighup, &a)};
 	for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		evsignal_add(sigs[i], NULL);

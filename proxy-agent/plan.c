@@ -99,7 +99,8 @@ void plan_make(const plan_config *cfg, const cluster_view *v, char names[][CLUST
 			snprintf(out->writer, sizeof out->writer, "%s", names[i]);
 			continue;
 		}
-		out->want[PLAN_RO][i] = want_ro(cfg, v, m, drained != NULL && drained[i], lag_held == NULL || lag_held[i]);
+		out->want[PLAN_RO][i] =
+			want_ro(cfg, v, m, drained != NULL && drained[i], lag_held == NULL || lag_held[i]);
 		replica_ready = replica_ready || out->want[PLAN_RO][i].admin == PLAN_READY;
 	}
 	if (leader < 0)
@@ -133,7 +134,8 @@ int plan_commands(plan_backend b, const char *name, const plan_seen *seen, const
 	const char *be = plan_backend_names[b];
 	bool state_differs = !seen->known || seen->admin != want->admin;
 	if (state_differs && n < max)
-		snprintf(out[n++], PLAN_COMMAND_MAX, "set server %s/%s state %s", be, name, plan_admin_names[want->admin]);
+		snprintf(out[n++], PLAN_COMMAND_MAX, "set server %s/%s state %s", be, name,
+			 plan_admin_names[want->admin]);
 	if (want->admin == PLAN_READY && (!seen->known || seen->weight != want->weight) && n < max)
 		snprintf(out[n++], PLAN_COMMAND_MAX, "set server %s/%s weight %d%%", be, name, want->weight);
 	if (b == PLAN_RW && want->admin != PLAN_READY && (!seen->known || seen->admin == PLAN_READY) && n < max)

@@ -24,7 +24,11 @@
 
 typedef enum plan_admin { PLAN_READY, PLAN_DRAIN, PLAN_MAINT } plan_admin;
 typedef enum plan_backend { PLAN_RW, PLAN_RO, PLAN_BACKENDS } plan_backend;
-typedef enum plan_primary_in_ro { PRIMARY_IN_RO_FALLBACK, PRIMARY_IN_RO_ALWAYS, PRIMARY_IN_RO_NEVER } plan_primary_in_ro;
+typedef enum plan_primary_in_ro {
+	PRIMARY_IN_RO_FALLBACK,
+	PRIMARY_IN_RO_ALWAYS,
+	PRIMARY_IN_RO_NEVER
+} plan_primary_in_ro;
 
 extern const char *const plan_admin_names[];   /* "ready", "drain", "maint" */
 extern const char *const plan_backend_names[]; /* "rw", "ro" */
@@ -38,8 +42,8 @@ typedef struct plan_config {
 
 typedef struct plan_server {
 	plan_admin admin;
-	int weight;       /* percent of the configured weight, 0..100 */
-	const char *why;  /* static text for logs and agent-check descriptions */
+	int weight;      /* percent of the configured weight, 0..100 */
+	const char *why; /* static text for logs and agent-check descriptions */
 } plan_server;
 
 typedef struct plan {
@@ -79,7 +83,7 @@ int plan_find(const plan *p, const char *name);
 
 /* What one HAProxy has for a server: its admin state and current weight in percent of the initial one. */
 typedef struct plan_seen {
-	bool known;       /* false: assume nothing, send everything */
+	bool known; /* false: assume nothing, send everything */
 	plan_admin admin;
 	int weight;
 } plan_seen;

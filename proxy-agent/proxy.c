@@ -21,8 +21,8 @@
 
 typedef struct haproxy {
 	const char *address;
-	const char *state_file; /* its server-state-file, NULL for none */
-	bool up;                                       /* the last exchange worked */
+	const char *state_file;                          /* its server-state-file, NULL for none */
+	bool up;                                         /* the last exchange worked */
 	plan_seen seen[PLAN_BACKENDS][PLAN_MAX_SERVERS]; /* indexed like the plan's names */
 	long sessions[PLAN_BACKENDS][PLAN_MAX_SERVERS];  /* current sessions, from the last reconcile */
 } haproxy;
@@ -30,7 +30,7 @@ typedef struct haproxy {
 struct proxy {
 	const proxy_options *o;
 	etcd *etcd;
-	char root[256];                 /* "<prefix>/<scope>/" */
+	char root[256]; /* "<prefix>/<scope>/" */
 	plan_config cfg;
 	bool have_plan;
 	plan plan;
@@ -51,7 +51,8 @@ struct proxy {
 proxy *proxy_new(const proxy_options *o, fl_err *err)
 {
 	if (o->haproxy_sockets.n > PROXY_MAX_HAPROXIES)
-		return fl_fail(err, FL_ERR_CONFIG, "config: haproxy.sockets lists more than %d HAProxies", PROXY_MAX_HAPROXIES),
+		return fl_fail(err, FL_ERR_CONFIG, "config: haproxy.sockets lists more than %d HAProxies",
+			       PROXY_MAX_HAPROXIES),
 		       NULL;
 	proxy *p = calloc(1, sizeof *p);
 	if (p == NULL) {
@@ -70,7 +71,8 @@ proxy *proxy_new(const proxy_options *o, fl_err *err)
 	etcd_set_timeout(p->etcd, o->retry_timeout);
 	p->n_haproxies = o->haproxy_sockets.n;
 	for (int i = 0; i < p->n_haproxies; i++)
-		p->haproxies[i] = (haproxy){.address = o->haproxy_sockets.v[i], .up = true,
+		p->haproxies[i] = (haproxy){.address = o->haproxy_sockets.v[i],
+					    .up = true,
 					    .state_file = i < o->haproxy_state_files.n && o->haproxy_state_files.v[i][0]
 								  ? o->haproxy_state_files.v[i]
 								  : NULL};
@@ -167,8 +169,8 @@ static int plan_diff(const plan *pl, const haproxy *h, char cmds[][PLAN_COMMAND_
 		for (int b = 0; b < PLAN_BACKENDS; b++)
 			for (int i = 0; i < pl->n; i++)
 				if ((pl->want[b][i].admin == PLAN_READY) == ready_pass)
-					n += plan_commands((plan_backend)b, pl->names[i], &h->seen[b][i], &pl->want[b][i],
-							   cmds + n, max - n);
+					n += plan_commands((plan_backend)b, pl->names[i], &h->seen[b][i],
+							   &pl->want[b][i], cmds + n, max - n);
 	return n;
 }
 
@@ -186,9 +188,11 @@ static void haproxy_push(proxy *p, haproxy *h)
 		return;
 	for (int b = 0; b < PLAN_BACKENDS; b++)
 		for (int i = 0; i < p->plan.n; i++)
-			h->seen[b][i] = (plan_seen){.known = true, .admin = p->plan.want[b][i].admin,
-						    .weight = p->plan.want[b][i].admin == PLAN_READY ? p->plan.want[b][i].weight
-												   : h->seen[b][i].weight};
+			h->seen[b][i] =
+				(plan_seen){.known = true,
+					    .admin = p->plan.want[b][i].admin,
+					    .weight = p->plan.want[b][i].admin == PLAN_READY ? p->plan.want[b][i].weight
+											     : h->seen[b][i].weight};
 }
 
 /* ---- the plan ---- */
@@ -202,9 +206,11 @@ static void log_changes(const plan *old, const plan *new)
 			if (j >= 0 && old->want[b][j].admin == w->admin && old->want[b][j].weight == w->weight)
 				continue;
 			if (w->admin == PLAN_READY)
-				log_info("%s/%s: ready %d%% (%s)", plan_backend_names[b], new->names[i], w->weight, w->why);
+				log_info("%s/%s: ready %d%% (%s)", plan_backend_names[b], new->names[i], w->weight,
+					 w->why);
 			else
-				log_info("%s/%s: %s (%s)", plan_backend_names[b], new->names[i], plan_admin_names[w->admin], w->why);
+				log_info("%s/%s: %s (%s)", plan_backend_names[b], new->names[i],
+					 plan_admin_names[w->admin], w->why);
 		}
 }
 
@@ -432,13 +438,15 @@ static json_t *status_json(const proxy *p)
 			for (int i = 0; i < p->plan.n; i++) {
 				const plan_seen *s = &hp->seen[b][i];
 				json_object_set_new(servers, p->plan.names[i],
-						    json_pack("{s:s?, s:i, s:I}", "state", s->known ? plan_admin_names[s->admin] : NULL,
-							      "weight", s->known && s->admin == PLAN_READY ? s->weight : 0,
+						    json_pack("{s:s?, s:i, s:I}", "state",
+							      s->known ? plan_admin_names[s->admin] : NULL, "weight",
+							      s->known && s->admin == PLAN_READY ? s->weight : 0,
 							      "sessions", (json_int_t)hp->sessions[b][i]));
 			}
 			json_object_set_new(backends, plan_backend_names[b], servers);
 		}
-		json_array_append_new(list, json_pack("{s:s, s:b, s:o}", "address", hp->address, "up", hp->up, "servers", backends));
+		json_array_append_new(
+			list, json_pack("{s:s, s:b, s:o}", "address", hp->address, "up", hp->up, "servers", backends));
 	}
 	return json_pack("{s:s, s:o}", "name", p->o->name, "haproxies", list);
 }

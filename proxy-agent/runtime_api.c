@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/hostport.h"
 
 /* HAProxy's SRV_ADMF_* bits. */
 #define ADMF_FMAINT 0x01
@@ -84,20 +85,13 @@ static int connect_unix(const char *path, double deadline, fl_err *err)
 
 static int connect_tcp(const char *address, double deadline, fl_err *err)
 {
-	char host[256];
-	const char *colon = strrchr(address, ':');
-	if (colon == NULL || colon == address || (size_t)(colon - address) >= sizeof host)
+	char host[256], service[8];
+	int port = 0;
+	if (hostport_parse(address, host, sizeof host, &port) < 0)
 		return fl_fail(err, FL_ERR_CONFIG, "runtime api: %s is neither a socket path nor host:port", address);
-	memcpy(host, address, (size_t)(colon - address));
-	host[colon - address] = '\0';
-	/* [::1]:9999: the brackets only delimit an IPv6 address. */
-	size_t hlen = strlen(host);
-	if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
-		memmove(host, host + 1, hlen - 2);
-		host[hlen - 2] = '\0';
-	}
+	snprintf(service, sizeof service, "%d", port);
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *ai = NULL;
-	int rc = getaddrinfo(host, colon + 1, &hints, &ai);
+	int rc = getaddrinfo(host, service, &hints, &ai);
 	if (rc != 0)
 		return fl_fail(err, FL_ERR_CONFIG, "runtime api: %s: %s", address, gai_strerror(rc));
 	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -161,7 +155,8 @@ int runtime_api_call(const char *address, const char *commands, double timeout, 
 	for (;;) {
 		if (used + 1 >= cap) {
 			if (cap >= RUNTIME_API_ANSWER_MAX) {
-				fl_fail(err, FL_ERR_HAPROXY, "runtime api: %s answered more than %d bytes", address, RUNTIME_API_ANSWER_MAX);
+				fl_fail(err, FL_ERR_HAPROXY, "runtime api: %s answered more than %d bytes", address,
+					RUNTIME_API_ANSWER_MAX);
 				goto fail;
 			}
 			char *bigger = realloc(buf, cap * 2);
@@ -199,8 +194,8 @@ fail:
 
 /* The columns the proxy agent reads, found by name in the header line. */
 enum { COL_BE_NAME, COL_SRV_NAME, COL_OP_STATE, COL_ADMIN_STATE, COL_UWEIGHT, COL_IWEIGHT, COL_COUNT };
-static const char *const col_names[COL_COUNT] = {"be_name", "srv_name", "srv_op_state", "srv_admin_state",
-						 "srv_uweight", "srv_iweight"};
+static const char *const col_names[COL_COUNT] = {"be_name",         "srv_name",    "srv_op_state",
+						 "srv_admin_state", "srv_uweight", "srv_iweight"};
 
 #define STATE_MAX_FIELDS 64
 
@@ -232,14 +227,16 @@ static int parse_header(char *line, int col[COL_COUNT], int *ncols, int lineno, 
 	char *fields[STATE_MAX_FIELDS];
 	int n = split(line + 1, fields, STATE_MAX_FIELDS);
 	if (n < 0)
-		return fl_fail(err, FL_ERR_HAPROXY, "runtime api: show servers state: header (line %d) has too many columns", lineno);
+		return fl_fail(err, FL_ERR_HAPROXY,
+			       "runtime api: show servers state: header (line %d) has too many columns", lineno);
 	for (int c = 0; c < COL_COUNT; c++) {
 		col[c] = -1;
 		for (int i = 0; i < n; i++)
 			if (strcmp(fields[i], col_names[c]) == 0)
 				col[c] = i;
 		if (col[c] < 0)
-			return fl_fail(err, FL_ERR_HAPROXY, "runtime api: show servers state: no column %s in the header (line %d)",
+			return fl_fail(err, FL_ERR_HAPROXY,
+				       "runtime api: show servers state: no column %s in the header (line %d)",
 				       col_names[c], lineno);
 	}
 	*ncols = n;
@@ -251,18 +248,21 @@ static int parse_server(char *line, const int col[COL_COUNT], int ncols, runtime
 	char *fields[STATE_MAX_FIELDS];
 	int n = split(line, fields, STATE_MAX_FIELDS);
 	if (n < ncols)
-		return fl_fail(err, FL_ERR_HAPROXY, "runtime api: show servers state: line %d has %d columns, the header %d",
-			       lineno, n < 0 ? STATE_MAX_FIELDS : n, ncols);
+		return fl_fail(err, FL_ERR_HAPROXY,
+			       "runtime api: show servers state: line %d has %d columns, the header %d", lineno,
+			       n < 0 ? STATE_MAX_FIELDS : n, ncols);
 	memset(s, 0, sizeof *s);
-	if (strlen(fields[col[COL_BE_NAME]]) >= sizeof s->backend || strlen(fields[col[COL_SRV_NAME]]) >= sizeof s->name)
+	if (strlen(fields[col[COL_BE_NAME]]) >= sizeof s->backend ||
+	    strlen(fields[col[COL_SRV_NAME]]) >= sizeof s->name)
 		return fl_fail(err, FL_ERR_HAPROXY, "runtime api: show servers state: line %d: name too long", lineno);
 	strcpy(s->backend, fields[col[COL_BE_NAME]]);
 	strcpy(s->name, fields[col[COL_SRV_NAME]]);
 	if (int_field(fields[col[COL_OP_STATE]], &s->op_state) < 0 ||
 	    int_field(fields[col[COL_ADMIN_STATE]], &s->admin_state) < 0 ||
-	    int_field(fields[col[COL_UWEIGHT]], &s->uweight) < 0 || int_field(fields[col[COL_IWEIGHT]], &s->iweight) < 0)
-		return fl_fail(err, FL_ERR_HAPROXY, "runtime api: show servers state: line %d: a state or weight is not a number",
-			       lineno);
+	    int_field(fields[col[COL_UWEIGHT]], &s->uweight) < 0 ||
+	    int_field(fields[col[COL_IWEIGHT]], &s->iweight) < 0)
+		return fl_fail(err, FL_ERR_HAPROXY,
+			       "runtime api: show servers state: line %d: a state or weight is not a number", lineno);
 	return 0;
 }
 
@@ -281,14 +281,15 @@ int runtime_api_parse_state(const char *answer, runtime_server *out, int max, in
 			continue;
 		if (!version) {
 			if (strcmp(line, "1") != 0)
-				rc = fl_fail(err, FL_ERR_HAPROXY, "runtime api: show servers state: version line is \"%.40s\", not 1",
-					     line);
+				rc = fl_fail(err, FL_ERR_HAPROXY,
+					     "runtime api: show servers state: version line is \"%.40s\", not 1", line);
 			version = true;
 		} else if (line[0] == '#') {
 			rc = parse_header(line, col, &ncols, lineno, err);
 			header = rc == 0;
 		} else if (!header) {
-			rc = fl_fail(err, FL_ERR_HAPROXY, "runtime api: show servers state: line %d comes before the header", lineno);
+			rc = fl_fail(err, FL_ERR_HAPROXY,
+				     "runtime api: show servers state: line %d comes before the header", lineno);
 		} else if (*n == max) {
 			rc = fl_fail(err, FL_ERR_HAPROXY, "runtime api: show servers state: more than %d servers", max);
 		} else if ((rc = parse_server(line, col, ncols, &out[*n], lineno, err)) == 0) {
@@ -344,18 +345,22 @@ int runtime_api_parse_stat(const char *answer, runtime_stat *out, int max, int *
 					scur = i;
 			}
 			if (px < 0 || sv < 0 || scur < 0)
-				rc = fl_fail(err, FL_ERR_HAPROXY, "runtime api: show stat: header (line %d) lacks pxname, svname or scur", lineno);
+				rc = fl_fail(err, FL_ERR_HAPROXY,
+					     "runtime api: show stat: header (line %d) lacks pxname, svname or scur",
+					     lineno);
 			continue;
 		}
 		if (line[0] == '\0' || line[0] == '\r')
 			continue;
 		if (px < 0) {
-			rc = fl_fail(err, FL_ERR_HAPROXY, "runtime api: show stat: line %d comes before the header", lineno);
+			rc = fl_fail(err, FL_ERR_HAPROXY, "runtime api: show stat: line %d comes before the header",
+				     lineno);
 			break;
 		}
 		int got = split_csv(line, fields, STAT_MAX_FIELDS);
 		if (got <= px || got <= sv || got <= scur) {
-			rc = fl_fail(err, FL_ERR_HAPROXY, "runtime api: show stat: line %d has %d columns, fewer than the header's", lineno,
+			rc = fl_fail(err, FL_ERR_HAPROXY,
+				     "runtime api: show stat: line %d has %d columns, fewer than the header's", lineno,
 				     got);
 			break;
 		}
@@ -369,7 +374,8 @@ int runtime_api_parse_stat(const char *answer, runtime_stat *out, int max, int *
 		int sessions = 0;
 		if (strlen(fields[px]) >= sizeof st->backend || strlen(fields[sv]) >= sizeof st->name ||
 		    int_field(fields[scur], &sessions) < 0) {
-			rc = fl_fail(err, FL_ERR_HAPROXY, "runtime api: show stat: line %d: a name is too long or scur is not a number",
+			rc = fl_fail(err, FL_ERR_HAPROXY,
+				     "runtime api: show stat: line %d: a name is too long or scur is not a number",
 				     lineno);
 			break;
 		}

@@ -19,10 +19,10 @@
 typedef struct runtime_server {
 	char backend[64];
 	char name[CLUSTER_NAME_MAX];
-	int op_state;     /* 0 stopped, 1 starting, 2 running, 3 stopping */
-	int admin_state;  /* SRV_ADMF_* bits */
-	int uweight;      /* current weight */
-	int iweight;      /* configured weight */
+	int op_state;    /* 0 stopped, 1 starting, 2 running, 3 stopping */
+	int admin_state; /* SRV_ADMF_* bits */
+	int uweight;     /* current weight */
+	int iweight;     /* configured weight */
 } runtime_server;
 
 /*

@@ -43,7 +43,10 @@ bool decide_lag_ok(const decide_config *cfg, const cluster_view *view, uint64_t 
 	return leader <= pos || leader - pos <= (uint64_t)cfg->maximum_lag;
 }
 
-static bool lag_ok(const decide_config *cfg, const cluster_view *view, uint64_t pos) { return decide_lag_ok(cfg, view, pos); }
+static bool lag_ok(const decide_config *cfg, const cluster_view *view, uint64_t pos)
+{
+	return decide_lag_ok(cfg, view, pos);
+}
 
 const member *decide_switchover_candidate(const decide_config *cfg, const cluster_view *view, const char *wanted,
 					  const char **why)
@@ -80,7 +83,8 @@ admit decide_admit_candidate(const cluster_view *view, const char *candidate, ch
 	return ADMIT_OK;
 }
 
-admit decide_admit_failover(bool synchronous_mode, const cluster_view *view, const char *candidate, char *why, size_t len)
+admit decide_admit_failover(bool synchronous_mode, const cluster_view *view, const char *candidate, char *why,
+			    size_t len)
 {
 	admit a = decide_admit_candidate(view, candidate, why, len);
 	if (a != ADMIT_OK)
@@ -89,9 +93,11 @@ admit decide_admit_failover(bool synchronous_mode, const cluster_view *view, con
 		return snprintf(why, len, "candidate \"%s\" already holds the leader key", candidate), ADMIT_REFUSED;
 	const member *l = view->has_leader ? cluster_member(view, view->leader) : NULL;
 	if (l && l->running)
-		return snprintf(why, len, "the cluster has a healthy leader (%s): use switchover", view->leader), ADMIT_CONFLICT;
+		return snprintf(why, len, "the cluster has a healthy leader (%s): use switchover", view->leader),
+		       ADMIT_CONFLICT;
 	if (synchronous_mode && !cluster_in_sync(view, candidate))
-		return snprintf(why, len, "synchronous mode: %s is not in the synchronous set", candidate), ADMIT_CONFLICT;
+		return snprintf(why, len, "synchronous mode: %s is not in the synchronous set", candidate),
+		       ADMIT_CONFLICT;
 	return ADMIT_OK;
 }
 
@@ -99,7 +105,8 @@ admit decide_admit_reinit(bool leader, const char *name, char *why, size_t len)
 {
 	if (!leader)
 		return ADMIT_OK;
-	snprintf(why, len, "%s holds the leader key and cannot be re-cloned\nHINT: switch over to another member first", name);
+	snprintf(why, len, "%s holds the leader key and cannot be re-cloned\nHINT: switch over to another member first",
+		 name);
 	return ADMIT_CONFLICT;
 }
 
@@ -119,7 +126,8 @@ static int election_sync(const decide_config *cfg, const member *self, const clu
 			 const char **why)
 {
 	if (!view->has_sync || view->sync_term != term || view->n_sync == 0) {
-		*why = "synchronous mode: no synchronous set was published for the lost term, no node can be promoted safely";
+		*why = "synchronous mode: no synchronous set was published for the lost term, no node can be promoted "
+		       "safely";
 		return -1;
 	}
 	if (!cluster_in_sync(view, cfg->name)) {
@@ -131,7 +139,8 @@ static int election_sync(const decide_config *cfg, const member *self, const clu
 			continue;
 		const member *m = cluster_member(view, view->sync[i]);
 		if (m == NULL || m->fenced_term != term) {
-			*why = "synchronous mode: waiting for every synchronous member to stop receiving and report its position";
+			*why = "synchronous mode: waiting for every synchronous member to stop receiving and report "
+			       "its position";
 			return 0;
 		}
 		if (!m->nofailover && decide_better(m, self)) {
@@ -161,7 +170,8 @@ static int election_async(const decide_config *cfg, const member *self, const ag
 			}
 			continue;
 		}
-		if (!m->nofailover && lag_ok(cfg, view, position(m->received_lsn, m->replayed_lsn)) && decide_better(m, self)) {
+		if (!m->nofailover && lag_ok(cfg, view, position(m->received_lsn, m->replayed_lsn)) &&
+		    decide_better(m, self)) {
 			*why = "a more advanced replica will take the leader key";
 			return 0;
 		}
@@ -192,7 +202,8 @@ static int election(const decide_config *cfg, const local_state *local, const ag
 		if (!cfg->synchronous_mode) {
 			member self = self_member(cfg, local);
 			bool ok = lag_ok(cfg, view, position(self.received_lsn, self.replayed_lsn));
-			*why = ok ? "manual failover candidate" : "manual failover candidate lags beyond maximum_lag_on_failover";
+			*why = ok ? "manual failover candidate"
+				  : "manual failover candidate lags beyond maximum_lag_on_failover";
 			return ok ? 1 : -1;
 		}
 	}
@@ -243,7 +254,8 @@ static decision decide_stopped_paused(const decide_config *cfg, const cluster_vi
 	bool failover_elsewhere = view->has_switchover && !view->switchover_leader[0] &&
 				  view->switchover_candidate[0] && !streq(view->switchover_candidate, cfg->name);
 	if (i_lead && failover_elsewhere)
-		return act(ACT_GIVE_UP, NULL, "paused, postgres stopped: releasing the leader key to the manual failover candidate");
+		return act(ACT_GIVE_UP, NULL,
+			   "paused, postgres stopped: releasing the leader key to the manual failover candidate");
 	return act(ACT_NONE, NULL, "paused: postgres is stopped and is left stopped");
 }
 
@@ -259,14 +271,16 @@ static decision decide_stopped(const decide_config *cfg, const local_state *loca
 	}
 	if (other_leads) {
 		if (local->was_primary && local->clean_handover)
-			return act(ACT_START_REPLICA, view->leader, "handed over cleanly: following the new leader without rewind");
+			return act(ACT_START_REPLICA, view->leader,
+				   "handed over cleanly: following the new leader without rewind");
 		bool diverged = local->was_primary || local->recent_crashes >= 2;
 		if (diverged && local->rewind_failed)
 			return act(ACT_RECLONE, view->leader, "pg_rewind impossible: re-cloning from the leader");
 		if (local->was_primary)
 			return act(ACT_REWIND, view->leader, "former primary: rewinding to follow the leader");
 		if (diverged)
-			return act(ACT_REWIND, view->leader, "replica fails to start: rewinding to the leader's timeline");
+			return act(ACT_REWIND, view->leader,
+				   "replica fails to start: rewinding to the leader's timeline");
 		return act(ACT_START_REPLICA, view->leader, "starting as a replica of the leader");
 	}
 	/* A former primary's WAL may hold what no other node has; only the last leader may offer it to an election. */
@@ -276,15 +290,18 @@ static decision decide_stopped(const decide_config *cfg, const local_state *loca
 }
 
 /* A switchover under way: this leader stopped cleanly and waits for the candidate to hold its last WAL. */
-static decision decide_handover(const decide_config *cfg, const agent_state *agent, const cluster_view *view, double now)
+static decision decide_handover(const decide_config *cfg, const agent_state *agent, const cluster_view *view,
+				double now)
 {
 	const member *c = cluster_member(view, agent->handover_to);
 	if (!view->has_switchover)
 		return act(ACT_ABANDON_SWITCHOVER, NULL, "switchover: its record is gone: staying leader");
 	if (c && c->received_lsn > agent->handover_lsn)
-		return act(ACT_RELEASE_LEADER, agent->handover_to, "switchover: the candidate holds the last WAL: releasing the leader key");
+		return act(ACT_RELEASE_LEADER, agent->handover_to,
+			   "switchover: the candidate holds the last WAL: releasing the leader key");
 	if (now - agent->handover_since > cfg->handover_timeout)
-		return act(ACT_ABANDON_SWITCHOVER, NULL, "switchover: the candidate did not confirm the last WAL in time: staying leader");
+		return act(ACT_ABANDON_SWITCHOVER, NULL,
+			   "switchover: the candidate did not confirm the last WAL in time: staying leader");
 	return act(ACT_NONE, NULL, "switchover: waiting for the candidate to confirm the last WAL");
 }
 
@@ -296,7 +313,8 @@ static decision decide_primary(const decide_config *cfg, const agent_state *agen
 	if (i_lead && view->has_switchover && streq(view->switchover_leader, cfg->name)) {
 		if (view->switchover_at > agent->wall_now)
 			return act(ACT_LEAD, NULL, "leader; switchover scheduled");
-		return act(ACT_SWITCHOVER, view->switchover_candidate, "switchover requested: handing over the leader key");
+		return act(ACT_SWITCHOVER, view->switchover_candidate,
+			   "switchover requested: handing over the leader key");
 	}
 	if (i_lead)
 		return act(ACT_LEAD, NULL, "leader");
@@ -318,7 +336,8 @@ static decision decide_replica(const decide_config *cfg, const local_state *loca
 		if (local->receiver_stuck && view->paused)
 			return act(ACT_NONE, NULL, "paused: cannot stream from the leader, left as it is");
 		if (local->receiver_stuck)
-			return act(ACT_REWIND, view->leader, "cannot stream from the leader: rewinding to its timeline");
+			return act(ACT_REWIND, view->leader,
+				   "cannot stream from the leader: rewinding to its timeline");
 		return act(ACT_NONE, NULL, "replica");
 	}
 	if (stale_self)
@@ -332,8 +351,8 @@ static decision decide_replica(const decide_config *cfg, const local_state *loca
 	return act(ACT_NONE, NULL, why);
 }
 
-decision decide(const decide_config *cfg, const local_state *local, const agent_state *agent,
-		const cluster_view *view, double now)
+decision decide(const decide_config *cfg, const local_state *local, const agent_state *agent, const cluster_view *view,
+		double now)
 {
 	if (agent->leader && now >= decide_fence_deadline(cfg, agent))
 		return act(ACT_FENCE, NULL, "lease not renewed in time: fencing");
@@ -361,13 +380,26 @@ decision decide(const decide_config *cfg, const local_state *local, const agent_
 const char *action_name(action a)
 {
 	static const char *const names[] = {
-		[ACT_NONE] = "none", [ACT_TAKE_INIT] = "take_init", [ACT_INITDB] = "initdb",
-		[ACT_CLONE] = "clone", [ACT_START_PRIMARY] = "start_primary", [ACT_START_REPLICA] = "start_replica",
-		[ACT_FOLLOW] = "follow", [ACT_LEAD] = "lead", [ACT_FENCE] = "fence", [ACT_DEMOTE] = "demote",
-		[ACT_STOP_RECEIVING] = "stop_receiving", [ACT_TAKE_LEADER] = "take_leader", [ACT_PROMOTE] = "promote",
-		[ACT_REWIND] = "rewind", [ACT_RECLONE] = "reclone", [ACT_GIVE_UP] = "give_up",
-		[ACT_SWITCHOVER] = "switchover", [ACT_CLEAR_SWITCHOVER] = "clear_switchover",
-		[ACT_RELEASE_LEADER] = "release_leader", [ACT_ABANDON_SWITCHOVER] = "abandon_switchover",
+		[ACT_NONE] = "none",
+		[ACT_TAKE_INIT] = "take_init",
+		[ACT_INITDB] = "initdb",
+		[ACT_CLONE] = "clone",
+		[ACT_START_PRIMARY] = "start_primary",
+		[ACT_START_REPLICA] = "start_replica",
+		[ACT_FOLLOW] = "follow",
+		[ACT_LEAD] = "lead",
+		[ACT_FENCE] = "fence",
+		[ACT_DEMOTE] = "demote",
+		[ACT_STOP_RECEIVING] = "stop_receiving",
+		[ACT_TAKE_LEADER] = "take_leader",
+		[ACT_PROMOTE] = "promote",
+		[ACT_REWIND] = "rewind",
+		[ACT_RECLONE] = "reclone",
+		[ACT_GIVE_UP] = "give_up",
+		[ACT_SWITCHOVER] = "switchover",
+		[ACT_CLEAR_SWITCHOVER] = "clear_switchover",
+		[ACT_RELEASE_LEADER] = "release_leader",
+		[ACT_ABANDON_SWITCHOVER] = "abandon_switchover",
 	};
 	return (unsigned)a < sizeof names / sizeof names[0] ? names[a] : "unknown";
 }

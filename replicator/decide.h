@@ -36,36 +36,36 @@
 #include "cluster/cluster.h"
 
 typedef enum action {
-	ACT_NONE,           /* nothing to do this tick */
-	ACT_TAKE_INIT,      /* race for the initialize key */
-	ACT_INITDB,         /* won the race: initdb, start, create roles, take the leader key */
-	ACT_CLONE,          /* pg_basebackup from the leader (target) */
-	ACT_START_PRIMARY,  /* holds the leader key, PostgreSQL down: start it as primary */
-	ACT_START_REPLICA,  /* start as a standby following target ("" = no upstream yet) */
-	ACT_FOLLOW,         /* re-point primary_conninfo to target and reload */
-	ACT_LEAD,           /* leader housekeeping: status, slots, synchronous set */
-	ACT_FENCE,          /* lost or stale leadership: stop PostgreSQL immediately */
-	ACT_DEMOTE,         /* running primary while another node leads: stop, then rejoin */
-	ACT_STOP_RECEIVING, /* election: stop the walreceiver and publish the position */
-	ACT_TAKE_LEADER,    /* election won: take the leader key, then promote */
-	ACT_PROMOTE,        /* holds the key but still a standby: promote */
-	ACT_REWIND,         /* former primary: pg_rewind from target, then start as replica */
-	ACT_RECLONE,        /* data unusable: remove it and clone from target */
-	ACT_GIVE_UP,        /* leader's postmaster keeps crashing: release the leader key */
-	ACT_SWITCHOVER,     /* leader: hand the leader key to target ("" = best replica) after a clean stop */
+	ACT_NONE,             /* nothing to do this tick */
+	ACT_TAKE_INIT,        /* race for the initialize key */
+	ACT_INITDB,           /* won the race: initdb, start, create roles, take the leader key */
+	ACT_CLONE,            /* pg_basebackup from the leader (target) */
+	ACT_START_PRIMARY,    /* holds the leader key, PostgreSQL down: start it as primary */
+	ACT_START_REPLICA,    /* start as a standby following target ("" = no upstream yet) */
+	ACT_FOLLOW,           /* re-point primary_conninfo to target and reload */
+	ACT_LEAD,             /* leader housekeeping: status, slots, synchronous set */
+	ACT_FENCE,            /* lost or stale leadership: stop PostgreSQL immediately */
+	ACT_DEMOTE,           /* running primary while another node leads: stop, then rejoin */
+	ACT_STOP_RECEIVING,   /* election: stop the walreceiver and publish the position */
+	ACT_TAKE_LEADER,      /* election won: take the leader key, then promote */
+	ACT_PROMOTE,          /* holds the key but still a standby: promote */
+	ACT_REWIND,           /* former primary: pg_rewind from target, then start as replica */
+	ACT_RECLONE,          /* data unusable: remove it and clone from target */
+	ACT_GIVE_UP,          /* leader's postmaster keeps crashing: release the leader key */
+	ACT_SWITCHOVER,       /* leader: hand the leader key to target ("" = best replica) after a clean stop */
 	ACT_CLEAR_SWITCHOVER, /* leader: drop a switchover record that names another leader */
-	ACT_RELEASE_LEADER, /* switchover: the candidate (target) holds the last WAL: release the leader key to it */
+	ACT_RELEASE_LEADER,   /* switchover: the candidate (target) holds the last WAL: release the leader key to it */
 	ACT_ABANDON_SWITCHOVER, /* switchover: the candidate did not confirm in time (or the record is gone): stay leader */
 	ACT__COUNT
 } action;
 
 typedef struct local_state {
-	bool data_valid;         /* the data directory holds a cluster */
-	bool running;            /* our postmaster child is alive */
-	bool answering;          /* it accepts connections */
+	bool data_valid; /* the data directory holds a cluster */
+	bool running;    /* our postmaster child is alive */
+	bool answering;  /* it accepts connections */
 	bool in_recovery;
-	bool was_primary;        /* control file says it last ran as a primary */
-	bool rewind_failed;      /* pg_rewind from the current leader failed */
+	bool was_primary;   /* control file says it last ran as a primary */
+	bool rewind_failed; /* pg_rewind from the current leader failed */
 	long timeline;
 	uint64_t wal_lsn;
 	uint64_t received_lsn;
@@ -74,11 +74,11 @@ typedef struct local_state {
 	bool receiver_streaming; /* the walreceiver's status is streaming */
 	bool receiver_stuck;     /* following an upstream without streaming for too long */
 	double postmaster_start; /* unix time the postmaster started, 0 when unknown */
-	double replay_lag_s;     /* replica: seconds its replay is behind (0 when it replayed all it received), -1 unknown */
+	double replay_lag_s; /* replica: seconds its replay is behind (0 when it replayed all it received), -1 unknown */
 	char upstream[CLUSTER_NAME_MAX]; /* node primary_conninfo points at, "" for none */
-	int recent_crashes;      /* unexpected postmaster exits within restart_window */
-	bool clean_handover;     /* stopped cleanly after handing over the leader key in a switchover */
-	bool stopped_by_agent;   /* down (or emptied) by the agent itself or on request (POST /restart, /reinit):
+	int recent_crashes;              /* unexpected postmaster exits within restart_window */
+	bool clean_handover;             /* stopped cleanly after handing over the leader key in a switchover */
+	bool stopped_by_agent; /* down (or emptied) by the agent itself or on request (POST /restart, /reinit):
 				  * brought back even while paused, unlike a postmaster that stopped without it */
 } local_state;
 
@@ -91,16 +91,16 @@ typedef struct agent_state {
 	double election_since;   /* monotonic time the leader key was first seen missing, 0 when present */
 	double wall_now;         /* unix time, for scheduled switchovers */
 	/* A switchover under way: PostgreSQL stopped cleanly with its last checkpoint at handover_lsn. */
-	uint64_t handover_lsn;   /* 0 when no switchover is under way */
+	uint64_t handover_lsn;              /* 0 when no switchover is under way */
 	char handover_to[CLUSTER_NAME_MAX]; /* the candidate */
-	double handover_since;   /* monotonic time of the clean stop */
+	double handover_since;              /* monotonic time of the clean stop */
 } agent_state;
 
 typedef struct decide_config {
 	const char *name;
 	long ttl;
-	double fence_margin;     /* seconds before lease expiry at which a leader fences */
-	double election_wait;    /* async mode: how long to wait for silent members' positions */
+	double fence_margin;  /* seconds before lease expiry at which a leader fences */
+	double election_wait; /* async mode: how long to wait for silent members' positions */
 	long maximum_lag;
 	bool synchronous_mode;
 	bool nofailover;
@@ -112,11 +112,11 @@ typedef struct decide_config {
 typedef struct decision {
 	action act;
 	char target[CLUSTER_NAME_MAX];
-	const char *reason;      /* static text for the log */
+	const char *reason; /* static text for the log */
 } decision;
 
-decision decide(const decide_config *cfg, const local_state *local, const agent_state *agent,
-		const cluster_view *view, double now);
+decision decide(const decide_config *cfg, const local_state *local, const agent_state *agent, const cluster_view *view,
+		double now);
 
 /* The monotonic time by which a leader must have fenced itself. */
 double decide_fence_deadline(const decide_config *cfg, const agent_state *agent);
@@ -151,7 +151,8 @@ typedef enum admit {
 /* A named candidate of a switchover or failover: a member, not tagged nofailover. */
 admit decide_admit_candidate(const cluster_view *view, const char *candidate, char *why, size_t len);
 /* A manual failover to candidate: a member, eligible, not the leader, no healthy leader, in sync in synchronous mode. */
-admit decide_admit_failover(bool synchronous_mode, const cluster_view *view, const char *candidate, char *why, size_t len);
+admit decide_admit_failover(bool synchronous_mode, const cluster_view *view, const char *candidate, char *why,
+			    size_t len);
 /* A re-initialisation of this node: never while it holds the leader key. */
 admit decide_admit_reinit(bool leader, const char *name, char *why, size_t len);
 

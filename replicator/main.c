@@ -94,9 +94,12 @@ int main(int argc, char **argv)
 		"replicator",
 		"Runs beside one PostgreSQL node: bootstraps or clones it, holds or follows the\n"
 		"leader lease in etcd, promotes, fences, follows and rejoins.",
-		options_table, options_table_len,
-		options_load_opaque, options_free_opaque,
-		offsetof(options, name), offsetof(options, log_level),
+		options_table,
+		options_table_len,
+		options_load_opaque,
+		options_free_opaque,
+		offsetof(options, name),
+		offsetof(options, log_level),
 	};
 	options opts;
 	const char *config_path = NULL;
@@ -125,11 +128,13 @@ int main(int argc, char **argv)
 		options_free(&opts);
 		return daemon_fail(&err);
 	}
-	log_info("flotilla-replicator %s started (scope %s, ttl %ld s, loop_wait %g s)", FLOTILLA_VERSION, opts.scope, opts.ttl,
-		 opts.loop_wait);
+	log_info("flotilla-replicator %s started (scope %s, ttl %ld s, loop_wait %g s)", FLOTILLA_VERSION, opts.scope,
+		 opts.ttl, opts.loop_wait);
 	struct event *sigs[] = {
-		evsignal_new(a.base, SIGCHLD, on_sigchld, &a), evsignal_new(a.base, SIGHUP, on_sighup, &a),
-		evsignal_new(a.base, SIGTERM, on_sigterm, &a), evsignal_new(a.base, SIGINT, on_sigterm, &a),
+		evsignal_new(a.base, SIGCHLD, on_sigchld, &a),
+		evsignal_new(a.base, SIGHUP, on_sighup, &a),
+		evsignal_new(a.base, SIGTERM, on_sigterm, &a),
+		evsignal_new(a.base, SIGINT, on_sigterm, &a),
 	};
 	for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		evsignal_add(sigs[i], NULL);

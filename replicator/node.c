@@ -15,12 +15,16 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/hostport.h"
 #include "cluster/cluster.h"
 #include "decide.h"
-#include "common/etcd.h"
 #include "common/log.h"
 #include "postgres.h"
 #include "common/secret.h"
+#include "command.h"
+#include "lease.h"
+#include "store.h"
+#include "switchover.h"
 #include "sync.h"
 
 /* Slots of members gone for this long are dropped; long enough to cover a clone or a restart. */
@@ -42,7 +46,7 @@ typedef enum node_job {
 
 /* The member record's state while a job runs. */
 static const char *const job_states[] = {
-	[JOB_NONE] = "", [JOB_INITDB] = "bootstrapping", [JOB_BOOTSTRAP_START] = "bootstrapping",
+	[JOB_NONE] = "",         [JOB_INITDB] = "bootstrapping", [JOB_BOOTSTRAP_START] = "bootstrapping",
 	[JOB_CLONE] = "cloning", [JOB_REWIND] = "rewinding",
 };
 
@@ -56,13 +60,12 @@ typedef struct seen {
 
 struct node {
 	options *o;
-	etcd *etcd;
+	store *store;
 	postgres *pg;
-	char root[256];        /* <prefix>/<scope>/ */
 	agent_state agent;
 	local_state local;
 	cluster_view view;
-	int64_t term;          /* leader key revision we hold */
+	int64_t term; /* leader key revision we hold */
 	sync_state sync;
 	seen members_seen[CLUSTER_MAX_MEMBERS];
 	int n_seen;
@@ -70,38 +73,23 @@ struct node {
 	const char *last_reason;
 	bool rewind_failed;
 	double not_streaming_since; /* following an upstream without a walreceiver since, 0 otherwise */
-	uint64_t lease_renewals, lease_failures, leader_changes;
-	bool clean_handover;     /* we stopped cleanly and handed the key over in a switchover */
-	bool restart_requested;  /* POST /restart */
-	bool reinit_requested;   /* POST /reinit */
-	bool start_requested;    /* stopped or emptied on request: start (or clone) again, even while paused */
+	lease_counters lease;
+	uint64_t leader_changes;
+	bool clean_handover;       /* we stopped cleanly and handed the key over in a switchover */
+	command_requests requests; /* POST /restart and /reinit, for the next tick */
+	bool start_requested;      /* stopped or emptied on request: start (or clone) again, even while paused */
 	char rejected_logged[256]; /* the last rejected etcd record logged */
-	char *history;            /* the history record as last read, NULL when none */
-	node_wake_fn wake;        /* asks main for a tick now (a job ended) */
+	char *history;             /* the history record as last read, NULL when none */
+	node_wake_fn wake;         /* asks main for a tick now (a job ended) */
 	void *wake_arg;
 	node_job job;
 	char job_target[CLUSTER_NAME_MAX]; /* the node cloned or rewound from */
-	bool job_reclone;         /* the clone replaces a former primary's data (rejoin) */
-	bool job_ended;           /* the program ended: job_rc and job_error hold how */
+	bool job_reclone;                  /* the clone replaces a former primary's data (rejoin) */
+	bool job_ended;                    /* the program ended: job_rc and job_error hold how */
 	int job_rc;
 	char job_error[512];
 	double job_since;
 };
-
-static void key(const node *n, cluster_key k, const char *item, char *buf, size_t len)
-{
-	keys_path(n->root, k, item, buf, len);
-}
-
-static int etcd_connect(node *n, fl_err *err)
-{
-	etcd_free(n->etcd);
-	n->etcd = etcd_new(n->o->etcd_endpoints.v, n->o->etcd_endpoints.n, err);
-	if (n->etcd == NULL)
-		return -1;
-	etcd_set_timeout(n->etcd, n->o->retry_timeout);
-	return 0;
-}
 
 node *node_new(options *o, struct event_base *base, node_wake_fn wake, void *wake_arg, fl_err *err)
 {
@@ -109,9 +97,10 @@ node *node_new(options *o, struct event_base *base, node_wake_fn wake, void *wak
 	n->o = o;
 	n->wake = wake;
 	n->wake_arg = wake_arg;
-	keys_root(o->etcd_prefix, o->scope, n->root, sizeof n->root);
 	n->pg = postgres_new(o, base, err);
-	if (n->pg == NULL || etcd_connect(n, err) < 0) {
+	if (n->pg != NULL)
+		n->store = store_new(&o->etcd_endpoints, o->etcd_prefix, o->scope, o->retry_timeout, err);
+	if (n->store == NULL) {
 		node_free(n);
 		return NULL;
 	}
@@ -123,7 +112,7 @@ void node_free(node *n)
 {
 	if (n == NULL)
 		return;
-	etcd_free(n->etcd);
+	store_free(n->store);
 	postgres_free(n->pg);
 	free(n->history);
 	free(n);
@@ -152,7 +141,7 @@ int node_start(node *n, fl_err *err)
 		return -1;
 	double deadline = clock_mono() + 10.0;
 	fl_err last = {0};
-	while (etcd_lease_grant(n->etcd, n->o->ttl, &n->agent.lease, &last) < 0) {
+	while (store_lease_grant(n->store, n->o->ttl, &n->agent.lease, &last) < 0) {
 		if (clock_mono() > deadline)
 			return fl_fail(err, FL_ERR_ETCD, "%s\nHINT: check etcd.endpoints and that etcd runs", last.msg);
 		clock_sleep(0.5);
@@ -164,22 +153,18 @@ int node_start(node *n, fl_err *err)
 	return 0;
 }
 
-/* Renews (or re-grants) our lease and reads the cluster; sets agent.etcd_ok. */
 /* Seconds a leader has left before it must fence, or a large number for a non-leader. */
 static double fence_left(const node *n, double now)
 {
-	if (!n->agent.leader)
-		return 1e9;
-	return decide_fence_deadline(&(decide_config){.ttl = n->o->ttl, .fence_margin = FENCE_MARGIN}, &n->agent) - now;
+	decide_config cfg = config_of(n);
+	return lease_fence_left(&cfg, &n->agent, now);
 }
 
 /* A leader's etcd requests never outlive its fencing deadline. */
 static void bound_etcd_timeout(node *n)
 {
-	double timeout = n->o->retry_timeout, left = fence_left(n, clock_mono());
-	if (left < timeout)
-		timeout = left > 0.05 ? left : 0.05;
-	etcd_set_timeout(n->etcd, timeout);
+	decide_config cfg = config_of(n);
+	store_set_timeout(n->store, lease_request_timeout(&cfg, &n->agent, n->o->retry_timeout, clock_mono()));
 }
 
 /* Our copy of the history record, replaced only when it changed. */
@@ -203,59 +188,36 @@ static void log_rejected(node *n, const fl_err *err)
 	log_warn("%s", err->msg);
 }
 
+/* Renews (or re-grants) our lease and reads the cluster; sets agent.etcd_ok. */
 static void refresh(node *n)
 {
-	bound_etcd_timeout(n);
+	decide_config cfg = config_of(n);
 	n->agent.etcd_ok = false;
-	fl_err err = {0};
-	double sent = clock_mono();
-	if (n->agent.lease != 0) {
-		long left = 0;
-		if (etcd_lease_keepalive(n->etcd, n->agent.lease, &left, &err) < 0) {
-			log_warn("lease renewal failed: %s", err.msg);
-			n->lease_failures++;
-			return;
-		}
-		n->lease_renewals++;
-		if (left <= 0) {
-			log_warn("lease %lld expired", (long long)n->agent.lease);
-			n->agent.lease = 0;
-		} else {
-			n->agent.lease_renewed_at = sent;
-		}
-	}
-	if (n->agent.lease == 0) {
-		sent = clock_mono();
-		if (etcd_lease_grant(n->etcd, n->o->ttl, &n->agent.lease, &err) < 0) {
-			log_warn("lease grant failed: %s", err.msg);
-			return;
-		}
-		n->agent.lease_renewed_at = sent;
-	}
+	if (lease_refresh(n->store, &cfg, &n->agent, n->o->retry_timeout, clock_mono, &n->lease) < 0)
+		return;
 	etcd_kvs kvs = {0};
+	fl_err err = {0};
 	bound_etcd_timeout(n);
-	if (etcd_get_prefix(n->etcd, n->root, &kvs, &err) < 0) {
+	if (store_read(n->store, &kvs, &err) < 0) {
 		log_warn("reading the cluster failed: %s", err.msg);
 		return;
 	}
+	const char *root = store_root(n->store);
 	char previous[CLUSTER_NAME_MAX];
 	snprintf(previous, sizeof previous, "%s", n->view.has_leader ? n->view.leader : "");
-	if (cluster_parse(&kvs, n->root, &n->view, &err) < 0)
+	if (cluster_parse(&kvs, root, &n->view, &err) < 0)
 		log_rejected(n, &err);
 	else
 		n->rejected_logged[0] = '\0';
 	if (n->view.has_leader && strcmp(previous, n->view.leader) != 0)
 		n->leader_changes++;
-	keep_history(n, cluster_history(&kvs, n->root));
+	keep_history(n, cluster_history(&kvs, root));
 	etcd_kvs_free(&kvs);
 	n->agent.etcd_ok = true;
 }
 
 /* While paused an operator may stop PostgreSQL: such an exit is not a crash that could cost the leader key. */
-static bool reap(node *n, double now)
-{
-	return postgres_reap(n->pg, now, !n->view.paused);
-}
+static bool reap(node *n, double now) { return postgres_reap(n->pg, now, !n->view.paused); }
 
 static void probe(node *n, double now)
 {
@@ -305,8 +267,8 @@ void node_api_snapshot(const node *n, api_snapshot *out)
 	out->replay_lag_seconds = ls->answering ? ls->replay_lag_s : -1;
 	out->postmaster_start = ls->answering ? ls->postmaster_start : 0;
 	out->etcd_ok = n->agent.etcd_ok;
-	out->lease_renewals = n->lease_renewals;
-	out->lease_failures = n->lease_failures;
+	out->lease_renewals = n->lease.renewals;
+	out->lease_failures = n->lease.failures;
 	out->leader_changes = n->leader_changes;
 	out->view = n->view;
 	out->history_json = n->history ? n->history : "[]";
@@ -340,13 +302,9 @@ static void publish_member(node *n)
 	snprintf(m.state, sizeof m.state, "%s", job_states[n->job]);
 	if (n->job == JOB_CLONE)
 		postgres_job_progress(n->pg, &m.progress_done, &m.progress_total);
-	char *json = member_to_json(&m);
-	char k[320];
-	key(n, KEY_MEMBER, n->o->name, k, sizeof k);
 	fl_err err = {0};
-	if (etcd_put(n->etcd, k, json, n->agent.lease, &err) < 0)
+	if (store_publish_member(n->store, &m, n->agent.lease, &err) < 0)
 		log_warn("publishing the member record failed: %s", err.msg);
-	free(json);
 }
 
 static const char *address_of(const node *n, const char *name)
@@ -376,47 +334,16 @@ static void forget_leadership(node *n)
 
 static void write_status(node *n)
 {
-	char *json = status_to_json(n->o->name, n->term, n->local.wal_lsn, n->local.timeline);
-	char k[320];
-	key(n, KEY_STATUS, NULL, k, sizeof k);
 	fl_err err = {0};
-	if (etcd_put(n->etcd, k, json, 0, &err) < 0)
+	if (store_write_status(n->store, n->o->name, n->term, n->local.wal_lsn, n->local.timeline, &err) < 0)
 		log_warn("writing the status failed: %s", err.msg);
-	free(json);
-}
-
-static void append_history(node *n, uint64_t lsn, long timeline)
-{
-	char k[320];
-	key(n, KEY_HISTORY, NULL, k, sizeof k);
-	etcd_kv kv = {0};
-	bool found = false;
-	fl_err err = {0};
-	if (etcd_get(n->etcd, k, &kv, &found, &err) < 0)
-		return;
-	json_t *arr = found ? json_loads(kv.value, 0, NULL) : NULL;
-	etcd_kv_clear(&kv);
-	if (!json_is_array(arr)) {
-		json_decref(arr);
-		arr = json_array();
-	}
-	char l[32];
-	lsn_format(lsn, l, sizeof l);
-	json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:f}", "timeline", (json_int_t)timeline, "lsn", l, "leader",
-					     n->o->name, "time", clock_wall()));
-	char *text = json_dumps(arr, JSON_COMPACT);
-	etcd_put(n->etcd, k, text, 0, NULL);
-	free(text);
-	json_decref(arr);
 }
 
 static bool take_leader_key(node *n)
 {
-	char k[320];
-	key(n, KEY_LEADER, NULL, k, sizeof k);
 	bool created = false;
 	fl_err err = {0};
-	if (etcd_create(n->etcd, k, n->o->name, n->agent.lease, &created, &err) < 0) {
+	if (store_take_leader(n->store, n->o->name, n->agent.lease, &created, &n->term, &err) < 0) {
 		log_warn("taking the leader key failed: %s", err.msg);
 		return false;
 	}
@@ -424,11 +351,6 @@ static bool take_leader_key(node *n)
 		log_info("another node took the leader key first");
 		return false;
 	}
-	etcd_kv kv = {0};
-	bool found = false;
-	if (etcd_get(n->etcd, k, &kv, &found, &err) == 0 && found)
-		n->term = kv.create_revision;
-	etcd_kv_clear(&kv);
 	n->agent.leader = true;
 	log_info("took the leader key (term %lld)", (long long)n->term);
 	return true;
@@ -445,7 +367,8 @@ static void sync_on_promotion(node *n, pg_runtime *rt)
 		if (strcmp(m->name, n->o->name) != 0 && !m->nofailover)
 			name_set_add(&n->sync.ssn, m->name);
 	}
-	n->sync.pending_lsn = n->local.replayed_lsn > n->local.received_lsn ? n->local.replayed_lsn : n->local.received_lsn;
+	n->sync.pending_lsn =
+		n->local.replayed_lsn > n->local.received_lsn ? n->local.replayed_lsn : n->local.received_lsn;
 	name_set_ssn(&n->sync.ssn, rt->ssn, sizeof rt->ssn);
 }
 
@@ -467,11 +390,10 @@ static void do_promote(node *n)
 	if (postgres_checkpoint(n->pg, &err) < 0)
 		log_warn("checkpoint after promotion failed: %s", err.msg);
 	write_status(n);
-	append_history(n, n->local.wal_lsn, n->local.timeline);
+	if (store_append_history(n->store, n->o->name, n->local.wal_lsn, n->local.timeline, clock_wall(), &err) < 0)
+		log_warn("appending to the history failed: %s", err.msg);
 	if (n->view.has_switchover) {
-		char k[320];
-		key(n, KEY_SWITCHOVER, NULL, k, sizeof k);
-		etcd_delete(n->etcd, k, NULL);
+		store_set(n->store, KEY_SWITCHOVER, NULL, NULL);
 		log_info("%s to %s done", n->view.switchover_leader[0] ? "switchover" : "manual failover", n->o->name);
 	}
 }
@@ -534,14 +456,12 @@ static void lead_sync(node *n)
 	case SYNC_NOTHING:
 		return;
 	case SYNC_PUBLISH: {
-		char *json = sync_to_json(n->o->name, n->term, out.v, out.n);
-		char k[320];
-		key(n, KEY_SYNC, NULL, k, sizeof k);
-		if (etcd_put(n->etcd, k, json, 0, &err) == 0) {
+		if (store_publish_sync(n->store, n->o->name, n->term, out.v, out.n, &err) == 0) {
 			n->sync.published = out;
-			log_info("synchronous set published: %s", json);
+			char names[512];
+			name_set_ssn(&out, names, sizeof names);
+			log_info("synchronous set published for term %lld: %s", (long long)n->term, names);
 		}
-		free(json);
 		return;
 	}
 	case SYNC_SET_SSN:
@@ -645,11 +565,15 @@ static int create_roles(node *n, fl_err *err)
 	char repl[512];
 	if (secret_read("replication password", n->o->replication_password_file, repl, sizeof repl, err) < 0)
 		return -1;
-	char port[16], conninfo[1024];
-	snprintf(port, sizeof port, "%s", strrchr(n->o->listen, ':') + 1);
-	snprintf(conninfo, sizeof conninfo, "host=%s port=%s user=%s dbname=postgres", n->o->state_dir, port, n->o->superuser);
+	char host[128], conninfo[1024];
+	int port = 0;
+	hostport_parse(n->o->listen, host, sizeof host, &port); /* checked by options_load */
+	snprintf(conninfo, sizeof conninfo, "host=%s port=%d user=%s dbname=postgres", n->o->state_dir, port,
+		 n->o->superuser);
 	PGconn *c = PQconnectdb(conninfo);
-	char *verifier = PQstatus(c) == CONNECTION_OK ? PQencryptPasswordConn(c, repl, n->o->replication_user, "scram-sha-256") : NULL;
+	char *verifier = PQstatus(c) == CONNECTION_OK
+				 ? PQencryptPasswordConn(c, repl, n->o->replication_user, "scram-sha-256")
+				 : NULL;
 	explicit_bzero(repl, sizeof repl);
 	int rc = -1;
 	if (verifier) {
@@ -678,10 +602,7 @@ static void bootstrap_failed(node *n, const char *why)
 	log_error("bootstrap failed: %s", why);
 	postgres_stop(n->pg, PG_STOP_IMMEDIATE, 10, NULL);
 	postgres_remove_data(n->pg, NULL);
-	char k[320];
-	key(n, KEY_INITIALIZE, NULL, k, sizeof k);
-	bool done = false;
-	etcd_delete_if_value(n->etcd, k, n->o->name, &done, NULL);
+	store_release_init(n->store, n->o->name, NULL);
 }
 
 static void do_initdb(node *n)
@@ -799,81 +720,12 @@ static double busy_tick(node *n)
 	return n->job == JOB_BOOTSTRAP_START ? 0.1 : n->o->loop_wait;
 }
 
-static void drop_switchover(node *n, const char *why)
-{
-	char k[320];
-	key(n, KEY_SWITCHOVER, NULL, k, sizeof k);
-	etcd_delete(n->etcd, k, NULL);
-	log_warn("switchover abandoned: %s", why);
-}
-
-/* Reads the LSN of the latest checkpoint from the (stopped) cluster's control file. */
-static uint64_t last_checkpoint(node *n)
-{
-	bool was_primary;
-	long tl;
-	uint64_t lsn = 0;
-	if (postgres_control_checkpoint(n->pg, &was_primary, &tl, &lsn, NULL) < 0)
-		return 0;
-	return lsn;
-}
-
-/*
- * Planned switchover: a clean (fast) stop makes every walsender send the WAL up to the shutdown
- * checkpoint; once the candidate has received it, the leader key is released and only the
- * candidate may take it. This leader then follows without pg_rewind.
- */
-static void do_switchover(node *n, const char *wanted)
-{
-	fl_err err = {0};
-	const char *why = NULL;
-	decide_config cfg = config_of(n);
-	const member *c = decide_switchover_candidate(&cfg, &n->view, wanted, &why);
-	if (c == NULL) {
-		drop_switchover(n, why);
-		return;
-	}
-	char candidate[CLUSTER_NAME_MAX];
-	snprintf(candidate, sizeof candidate, "%s", c->name);
-	char k[320], *json = switchover_to_json(n->o->name, candidate, 0);
-	key(n, KEY_SWITCHOVER, NULL, k, sizeof k);
-	etcd_put(n->etcd, k, json, 0, NULL);
-	free(json);
-	log_info("switchover: handing over to %s", candidate);
-	postgres_checkpoint(n->pg, NULL);
-	if (postgres_stop(n->pg, PG_STOP_FAST, 30, &err) < 0) {
-		log_error("switchover: %s", err.msg);
-		return;
-	}
-	uint64_t ckpt = last_checkpoint(n);
-	if (ckpt == 0) {
-		drop_switchover(n, "the stopped leader's last checkpoint is unknown; staying leader");
-		return; /* still holding the key: the next tick starts PostgreSQL as primary again */
-	}
-	/* From here decide() moves the switchover on, tick by tick, while the lease is renewed. */
-	n->agent.handover_lsn = ckpt;
-	n->agent.handover_since = clock_mono();
-	snprintf(n->agent.handover_to, sizeof n->agent.handover_to, "%s", candidate);
-}
-
-static void handover_end(node *n)
-{
-	n->agent.handover_lsn = 0;
-	n->agent.handover_to[0] = '\0';
-}
-
 /* The candidate holds the last WAL: only it may take the key, and this node follows it without pg_rewind. */
 static void release_leader(node *n, const char *candidate)
 {
-	char k[320];
-	key(n, KEY_LEADER, NULL, k, sizeof k);
-	bool done = false;
-	fl_err err = {0};
-	if (etcd_delete_if_value(n->etcd, k, n->o->name, &done, &err) < 0) {
-		log_warn("switchover: releasing the leader key failed: %s", err.msg);
-		return; /* the next tick tries again, within the handover timeout */
-	}
-	log_info("switchover: leader key released to %s after %.2f s", candidate, clock_mono() - n->agent.handover_since);
+	decide_config cfg = config_of(n);
+	if (!switchover_release(n->store, &cfg, &n->agent, candidate))
+		return;
 	forget_leadership(n);
 	n->clean_handover = true;
 }
@@ -881,14 +733,13 @@ static void release_leader(node *n, const char *candidate)
 static void execute(node *n, const decision *d, double now)
 {
 	fl_err err = {0};
-	char k[320];
+	decide_config cfg = config_of(n);
 	switch (d->act) {
 	case ACT_NONE:
 		return;
 	case ACT_TAKE_INIT: {
 		bool created = false;
-		key(n, KEY_INITIALIZE, NULL, k, sizeof k);
-		if (etcd_create(n->etcd, k, n->o->name, 0, &created, &err) == 0 && created)
+		if (store_take_init(n->store, n->o->name, &created, &err) == 0 && created)
 			log_info("won the initialize race");
 		return;
 	}
@@ -932,7 +783,8 @@ static void execute(node *n, const decision *d, double now)
 		return;
 	case ACT_FENCE:
 		if (n->local.running)
-			log_warn("fencing: lease not renewed for %.1f s, stopping postgres", now - n->agent.lease_renewed_at);
+			log_warn("fencing: lease not renewed for %.1f s, stopping postgres",
+				 now - n->agent.lease_renewed_at);
 		postgres_stop(n->pg, PG_STOP_IMMEDIATE, 10, NULL);
 		forget_leadership(n);
 		return;
@@ -949,7 +801,9 @@ static void execute(node *n, const decision *d, double now)
 		n->agent.fenced_term = term;
 		probe(n, now);
 		char lsn[32];
-		lsn_format(n->local.received_lsn > n->local.replayed_lsn ? n->local.received_lsn : n->local.replayed_lsn, lsn, sizeof lsn);
+		lsn_format(n->local.received_lsn > n->local.replayed_lsn ? n->local.received_lsn
+									 : n->local.replayed_lsn,
+			   lsn, sizeof lsn);
 		log_info("election: stopped receiving WAL for lost term %lld at %s", (long long)term, lsn);
 		return;
 	}
@@ -971,27 +825,27 @@ static void execute(node *n, const decision *d, double now)
 		do_rejoin(n, d->target, true);
 		return;
 	case ACT_SWITCHOVER:
-		do_switchover(n, d->target);
+		switchover_begin(n->store, n->pg, &cfg, &n->agent, &n->view, d->target);
 		return;
 	case ACT_RELEASE_LEADER:
 		release_leader(n, d->target);
 		return;
 	case ACT_ABANDON_SWITCHOVER:
-		drop_switchover(n, d->reason);
-		handover_end(n);
+		switchover_drop(n->store, d->reason);
+		n->agent.handover_lsn = 0;
+		n->agent.handover_to[0] = '\0';
 		return;
 	case ACT_CLEAR_SWITCHOVER:
-		key(n, KEY_SWITCHOVER, NULL, k, sizeof k);
-		etcd_delete(n->etcd, k, NULL);
+		store_set(n->store, KEY_SWITCHOVER, NULL, NULL);
 		return;
 	case ACT__COUNT:
 		return;
-	case ACT_GIVE_UP:
-		key(n, KEY_LEADER, NULL, k, sizeof k);
-		bool done = false;
-		etcd_delete_if_value(n->etcd, k, n->o->name, &done, NULL);
+	case ACT_GIVE_UP: {
+		bool released = false;
+		store_release_leader(n->store, n->o->name, &released, NULL);
 		forget_leadership(n);
 		return;
+	}
 	}
 }
 
@@ -1016,109 +870,10 @@ static double next_delay(const node *n, const decision *d, double now)
 	return delay;
 }
 
-/* POST /restart and /reinit, carried out at the start of a tick. */
-static void run_requests(node *n)
-{
-	fl_err err = {0};
-	if (n->restart_requested) {
-		n->restart_requested = false;
-		log_info("restart requested: stopping postgres, the next tick starts it again");
-		if (postgres_stop(n->pg, PG_STOP_FAST, 60, &err) < 0)
-			log_error("restart: %s", err.msg);
-		else
-			n->start_requested = true;
-	}
-	if (n->reinit_requested) {
-		n->reinit_requested = false;
-		char why[256];
-		if (decide_admit_reinit(n->agent.leader, n->o->name, why, sizeof why) != ADMIT_OK) {
-			log_warn("reinit refused: %s", why);
-			return;
-		}
-		log_info("reinit requested: removing the data directory, the next tick clones it again");
-		if (postgres_stop(n->pg, PG_STOP_FAST, 60, &err) < 0 || postgres_remove_data(n->pg, &err) < 0)
-			log_error("reinit: %s", err.msg);
-		else
-			n->start_requested = true;
-	}
-}
-
-static int put_record(node *n, cluster_key name, const char *value, bool create_only, char *msg, size_t len)
-{
-	char k[320];
-	key(n, name, NULL, k, sizeof k);
-	fl_err err = {0};
-	etcd_set_timeout(n->etcd, n->o->retry_timeout);
-	if (create_only) {
-		bool created = false;
-		if (etcd_create(n->etcd, k, value, 0, &created, &err) < 0) {
-			snprintf(msg, len, "%s", err.msg);
-			return 503;
-		}
-		if (!created) {
-			snprintf(msg, len, "another switchover or failover is already pending");
-			return 409;
-		}
-		return 0;
-	}
-	if ((value ? etcd_put(n->etcd, k, value, 0, &err) : etcd_delete(n->etcd, k, &err)) < 0) {
-		snprintf(msg, len, "%s", err.msg);
-		return 503;
-	}
-	return 0;
-}
-
 int node_command(void *arg, const api_command_req *req, char *msg, size_t len)
 {
 	node *n = arg;
-	int rc;
-	switch (req->cmd) {
-	case API_CMD_PAUSE:
-		if ((rc = put_record(n, KEY_PAUSE, "{}", false, msg, len)) != 0)
-			return rc;
-		snprintf(msg, len, "automatic failover paused");
-		return 200;
-	case API_CMD_RESUME:
-		if ((rc = put_record(n, KEY_PAUSE, NULL, false, msg, len)) != 0)
-			return rc;
-		snprintf(msg, len, "automatic failover resumed");
-		return 200;
-	case API_CMD_SWITCHOVER: {
-		char *json = switchover_to_json(req->leader, req->candidate, req->scheduled_at);
-		rc = put_record(n, KEY_SWITCHOVER, json, true, msg, len);
-		free(json);
-		if (rc != 0)
-			return rc;
-		if (req->scheduled_at > clock_wall())
-			snprintf(msg, len, "switchover from %s scheduled", req->leader);
-		else
-			snprintf(msg, len, "switchover from %s to %s started", req->leader, req->candidate[0] ? req->candidate : "the best replica");
-		return 202;
-	}
-	case API_CMD_FAILOVER: {
-		/* Admitted by the router (decide_admit_failover) on the view of this tick. */
-		char *json = switchover_to_json("", req->candidate, 0);
-		rc = put_record(n, KEY_SWITCHOVER, json, true, msg, len);
-		free(json);
-		if (rc != 0)
-			return rc;
-		snprintf(msg, len, "failover to %s started", req->candidate);
-		return 202;
-	}
-	case API_CMD_RESTART:
-		n->restart_requested = true;
-		snprintf(msg, len, "restart of %s started", n->o->name);
-		return 202;
-	case API_CMD_REINIT:
-		/* Admitted by the router; checked again when it is carried out, at the next tick. */
-		n->reinit_requested = true;
-		snprintf(msg, len, "re-initialisation of %s started", n->o->name);
-		return 202;
-	case API_CMD_NONE:
-		break;
-	}
-	snprintf(msg, len, "unknown command");
-	return 400;
+	return command_run(n->store, n->o->retry_timeout, &n->requests, n->o->name, req, clock_wall(), msg, len);
 }
 
 double node_tick(node *n)
@@ -1134,8 +889,9 @@ double node_tick(node *n)
 		decision d = decide(&cfg, &n->local, &n->agent, &n->view, now);
 		execute(n, &d, now);
 	}
-	if (n->restart_requested || n->reinit_requested)
-		run_requests(n);
+	if ((n->requests.restart || n->requests.reinit) &&
+	    command_carry_out(n->pg, &n->requests, n->agent.leader, n->o->name))
+		n->start_requested = true;
 	probe(n, now);
 	refresh(n);
 	now = clock_mono();
@@ -1161,10 +917,7 @@ double node_tick(node *n)
 	return next_delay(n, &d, clock_mono());
 }
 
-bool node_child_exited(node *n)
-{
-	return reap(n, clock_mono());
-}
+bool node_child_exited(node *n) { return reap(n, clock_mono()); }
 
 void node_reload(node *n, options *next)
 {
@@ -1176,7 +929,7 @@ void node_reload(node *n, options *next)
 	if (log_level_parse(n->o->log_level, &lvl) == 0)
 		log_threshold = lvl;
 	fl_err err = {0};
-	if (endpoints_changed && etcd_connect(n, &err) < 0)
+	if (endpoints_changed && store_reconnect(n->store, &n->o->etcd_endpoints, n->o->retry_timeout, &err) < 0)
 		log_error("%s", err.msg);
 	log_info("config reloaded");
 }
@@ -1190,15 +943,13 @@ void node_shutdown(node *n)
 	n->job = JOB_NONE;
 	if (postgres_stop(n->pg, PG_STOP_FAST, 60, &err) < 0)
 		log_error("%s", err.msg);
-	etcd_set_timeout(n->etcd, n->o->retry_timeout);
+	store_set_timeout(n->store, n->o->retry_timeout);
 	if (n->agent.leader) {
-		char k[320];
-		key(n, KEY_LEADER, NULL, k, sizeof k);
-		bool done = false;
-		if (etcd_delete_if_value(n->etcd, k, n->o->name, &done, &err) == 0 && done)
+		bool released = false;
+		if (store_release_leader(n->store, n->o->name, &released, &err) == 0 && released)
 			log_info("leader key released");
 	}
 	if (n->agent.lease != 0)
-		etcd_lease_revoke(n->etcd, n->agent.lease, NULL);
+		store_lease_revoke(n->store, n->agent.lease);
 	forget_leadership(n);
 }

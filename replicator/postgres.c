@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/hostport.h"
 #include "common/proc.h"
 #include "pg/basebackup.h"
 #include "pg/controldata.h"
@@ -35,20 +36,20 @@
 
 struct postgres {
 	const options *o;
-	pid_t pid;               /* our postmaster child, 0 when none */
-	bool stopping;           /* a stop we asked for is under way */
-	bool stopped;            /* down because we stopped it (not a crash, not an operator) */
+	pid_t pid;     /* our postmaster child, 0 when none */
+	bool stopping; /* a stop we asked for is under way */
+	bool stopped;  /* down because we stopped it (not a crash, not an operator) */
 	PGconn *conn;
 	pg_runtime rt;
 	char passfile[PATH_MAX];
-	char host[128];          /* listen host */
+	char host[128]; /* listen host */
 	int port;
 	double crashes[MAX_CRASHES];
 	int n_crashes;
 	struct event_base *base;
 	/* The job under way (one at a time), and what to do when it ends. */
 	proc *job;
-	const char *job_name;    /* "initdb", "pg_basebackup", "pg_rewind" */
+	const char *job_name; /* "initdb", "pg_basebackup", "pg_rewind" */
 	double job_timeout;
 	int (*job_after)(postgres *pg, int rc, fl_err *err); /* follow-up on the result, may be NULL */
 	postgres_job_fn job_done;
@@ -56,14 +57,13 @@ struct postgres {
 	int64_t job_bytes_done, job_bytes_total;
 };
 
-static int split_hostport(const char *hp, char *host, size_t hlen, int *port)
+/* Addresses were checked when they were read (settings, member records); a bad one leaves host empty. */
+static void split_hostport(const char *hp, char *host, size_t hlen, int *port)
 {
-	const char *colon = strrchr(hp, ':');
-	if (colon == NULL)
-		return -1;
-	snprintf(host, hlen, "%.*s", (int)(colon - hp), hp);
-	*port = atoi(colon + 1);
-	return 0;
+	if (hostport_parse(hp, host, hlen, port) < 0) {
+		host[0] = '\0';
+		*port = 0;
+	}
 }
 
 postgres *postgres_new(const options *o, struct event_base *base, fl_err *err)
@@ -108,7 +108,8 @@ int postgres_write_passfile(postgres *pg, fl_err *err)
 		return -1;
 	for (const char *p = su; *p; p++)
 		if (*p == ':' || *p == '\\')
-			return fl_fail(err, FL_ERR_SECRET, "secret: superuser password holds ':' or '\\', which a passfile cannot carry");
+			return fl_fail(err, FL_ERR_SECRET,
+				       "secret: superuser password holds ':' or '\\', which a passfile cannot carry");
 	int fd = open(pg->passfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0)
 		return fl_fail(err, FL_ERR_IO, "cannot write %s: %s", pg->passfile, strerror(errno));
@@ -214,13 +215,12 @@ static int write_file(const char *path, const char *text, fl_err *err)
 	return 0;
 }
 
-static const char hba[] =
-	"# Written by flotilla-replicator at bootstrap.\n"
-	"# The local socket lives in the agent's private state_dir (mode 0700).\n"
-	"local   all             all                     trust\n"
-	"local   replication     all                     trust\n"
-	"host    all             all         all         scram-sha-256\n"
-	"host    replication     all         all         scram-sha-256\n";
+static const char hba[] = "# Written by flotilla-replicator at bootstrap.\n"
+			  "# The local socket lives in the agent's private state_dir (mode 0700).\n"
+			  "local   all             all                     trust\n"
+			  "local   replication     all                     trust\n"
+			  "host    all             all         all         scram-sha-256\n"
+			  "host    replication     all         all         scram-sha-256\n";
 
 /* Appends the include of flotilla.conf to postgresql.conf once. */
 static int ensure_include(postgres *pg, fl_err *err)
@@ -240,7 +240,8 @@ static int ensure_include(postgres *pg, fl_err *err)
 	f = fopen(path, "a");
 	if (f == NULL)
 		return fl_fail(err, FL_ERR_DATADIR, "data_dir: cannot append to %s: %s", path, strerror(errno));
-	fprintf(f, "\n# Settings managed by flotilla-replicator; they override the ones above.\ninclude_if_exists = 'flotilla.conf'\n");
+	fprintf(f, "\n# Settings managed by flotilla-replicator; they override the ones above.\ninclude_if_exists = "
+		   "'flotilla.conf'\n");
 	fclose(f);
 	return 0;
 }
@@ -252,24 +253,24 @@ static int write_conf(postgres *pg, const pg_runtime *rt, fl_err *err)
 	char listen[160];
 	snprintf(listen, sizeof listen, "%s", strcmp(pg->host, "0.0.0.0") == 0 ? "*" : pg->host);
 	int off = snprintf(buf, sizeof buf,
-		"# Managed by flotilla-replicator: rewritten on every start and role change.\n"
-		"listen_addresses = '%s'\n"
-		"port = %d\n"
-		"unix_socket_directories = '%s'\n"
-		"cluster_name = '%s-%s'\n"
-		"wal_level = replica\n"
-		"hot_standby = on\n"
-		"max_wal_senders = 10\n"
-		"max_replication_slots = 10\n"
-		"wal_keep_size = '128MB'\n"
-		"wal_log_hints = on\n"
-		"hot_standby_feedback = on\n"
-		"wal_receiver_status_interval = '1s'\n"
-		"wal_retrieve_retry_interval = '500ms'\n"
-		"recovery_target_timeline = 'latest'\n"
-		"log_line_prefix = '%%m [%%p] postgres node=%s '\n"
-		"synchronous_standby_names = '%s'\n",
-		listen, pg->port, o->state_dir, o->scope, o->name, o->name, rt->ssn);
+			   "# Managed by flotilla-replicator: rewritten on every start and role change.\n"
+			   "listen_addresses = '%s'\n"
+			   "port = %d\n"
+			   "unix_socket_directories = '%s'\n"
+			   "cluster_name = '%s-%s'\n"
+			   "wal_level = replica\n"
+			   "hot_standby = on\n"
+			   "max_wal_senders = 10\n"
+			   "max_replication_slots = 10\n"
+			   "wal_keep_size = '128MB'\n"
+			   "wal_log_hints = on\n"
+			   "hot_standby_feedback = on\n"
+			   "wal_receiver_status_interval = '1s'\n"
+			   "wal_retrieve_retry_interval = '500ms'\n"
+			   "recovery_target_timeline = 'latest'\n"
+			   "log_line_prefix = '%%m [%%p] postgres node=%s '\n"
+			   "synchronous_standby_names = '%s'\n",
+			   listen, pg->port, o->state_dir, o->scope, o->name, o->name, rt->ssn);
 	if (rt->upstream[0]) {
 		char host[128];
 		int port = 0;
@@ -277,9 +278,10 @@ static int write_conf(postgres *pg, const pg_runtime *rt, fl_err *err)
 		split_hostport(rt->upstream_address, host, sizeof host, &port);
 		postgres_slot_name(o->name, slot, sizeof slot);
 		off += snprintf(buf + off, sizeof buf - (size_t)off,
-			"primary_conninfo = 'host=%s port=%d user=%s passfile=''%s'' application_name=%s connect_timeout=2'\n"
-			"primary_slot_name = '%s'\n",
-			host, port, o->replication_user, pg->passfile, o->name, slot);
+				"primary_conninfo = 'host=%s port=%d user=%s passfile=''%s'' application_name=%s "
+				"connect_timeout=2'\n"
+				"primary_slot_name = '%s'\n",
+				host, port, o->replication_user, pg->passfile, o->name, slot);
 	} else {
 		off += snprintf(buf + off, sizeof buf - (size_t)off, "primary_conninfo = ''\nprimary_slot_name = ''\n");
 	}
@@ -329,8 +331,8 @@ static void job_end(void *arg, const proc_result *r)
 	done(pg->job_arg, rc, &err);
 }
 
-static int job_begin(postgres *pg, const char *prog, char *argv[], double timeout, int (*after)(postgres *, int, fl_err *),
-		     postgres_job_fn done, void *arg, fl_err *err)
+static int job_begin(postgres *pg, const char *prog, char *argv[], double timeout,
+		     int (*after)(postgres *, int, fl_err *), postgres_job_fn done, void *arg, fl_err *err)
 {
 	if (pg->job != NULL)
 		return fl_fail(err, FL_ERR_INTERNAL, "%s: %s is still running", prog, pg->job_name);
@@ -346,8 +348,13 @@ static int job_begin(postgres *pg, const char *prog, char *argv[], double timeou
 	pg->job_done = done;
 	pg->job_arg = arg;
 	pg->job_bytes_done = pg->job_bytes_total = 0;
-	proc_spec spec = {.path = path, .argv = argv, .env = env, .timeout = timeout, .on_line = job_line,
-			  .on_done = job_end, .arg = pg};
+	proc_spec spec = {.path = path,
+			  .argv = argv,
+			  .env = env,
+			  .timeout = timeout,
+			  .on_line = job_line,
+			  .on_done = job_end,
+			  .arg = pg};
 	pg->job = proc_start(pg->base, &spec, err);
 	return pg->job ? 0 : -1;
 }
@@ -386,8 +393,17 @@ int postgres_initdb_begin(postgres *pg, postgres_job_fn done, void *arg, fl_err 
 	char pwfile[PATH_MAX + 16], user[128];
 	snprintf(pwfile, sizeof pwfile, "--pwfile=%s", pg->o->superuser_password_file);
 	snprintf(user, sizeof user, "--username=%s", pg->o->superuser);
-	char *argv[] = {"initdb", "-D", pg->o->data_dir, "--data-checksums", "--encoding=UTF8", "--locale=C.UTF-8", user,
-			pwfile, "--auth-local=trust", "--auth-host=scram-sha-256", NULL};
+	char *argv[] = {"initdb",
+			"-D",
+			pg->o->data_dir,
+			"--data-checksums",
+			"--encoding=UTF8",
+			"--locale=C.UTF-8",
+			user,
+			pwfile,
+			"--auth-local=trust",
+			"--auth-host=scram-sha-256",
+			NULL};
 	return job_begin(pg, "initdb", argv, PG_INITDB_TIMEOUT, initdb_after, done, arg, err);
 }
 
@@ -409,12 +425,13 @@ int postgres_clone_begin(postgres *pg, const char *leader_address, postgres_job_
 	char host[128], conninfo[PATH_MAX + 256], rate[32] = "";
 	int port = 0;
 	split_hostport(leader_address, host, sizeof host, &port);
-	snprintf(conninfo, sizeof conninfo, "host=%s port=%d user=%s passfile=%s application_name=%s connect_timeout=5", host,
-		 port, pg->o->replication_user, pg->passfile, pg->o->name);
+	snprintf(conninfo, sizeof conninfo, "host=%s port=%d user=%s passfile=%s application_name=%s connect_timeout=5",
+		 host, port, pg->o->replication_user, pg->passfile, pg->o->name);
 	if (pg->o->clone_max_rate > 0)
 		snprintf(rate, sizeof rate, "--max-rate=%ld", pg->o->clone_max_rate);
-	char *argv[] = {"pg_basebackup", "-D", pg->o->data_dir, "-d", conninfo, "-X", "stream", "-c", "fast", "--no-password",
-			"--progress", rate[0] ? rate : NULL, NULL};
+	char *argv[] = {
+		"pg_basebackup", "-D",         pg->o->data_dir,       "-d", conninfo, "-X", "stream", "-c", "fast",
+		"--no-password", "--progress", rate[0] ? rate : NULL, NULL};
 	return job_begin(pg, "pg_basebackup", argv, 0, clone_after, done, arg, err);
 }
 
@@ -483,7 +500,9 @@ int postgres_remove_data(postgres *pg, fl_err *err)
 	/* Keep the directory itself: it may be a mount point. */
 	DIR *d = opendir(pg->o->data_dir);
 	if (d == NULL)
-		return errno == ENOENT ? 0 : fl_fail(err, FL_ERR_DATADIR, "data_dir: cannot open %s: %s", pg->o->data_dir, strerror(errno));
+		return errno == ENOENT ? 0
+				       : fl_fail(err, FL_ERR_DATADIR, "data_dir: cannot open %s: %s", pg->o->data_dir,
+						 strerror(errno));
 	struct dirent *e;
 	int rc = 0;
 	while ((e = readdir(d)) != NULL) {
@@ -656,8 +675,9 @@ static PGconn *conn(postgres *pg)
 	snprintf(port, sizeof port, "%d", pg->port);
 	/* statement_timeout bounds every query of the loop, so a stuck server cannot stall fencing. */
 	const char *keys[] = {"host", "port", "user", "dbname", "connect_timeout", "application_name", "options", NULL};
-	const char *vals[] = {pg->o->state_dir, port, pg->o->superuser, "postgres", "2", "flotilla-replicator",
-			      "-c statement_timeout=10s", NULL};
+	const char *vals[] = {
+		pg->o->state_dir,           port, pg->o->superuser, "postgres", "2", "flotilla-replicator",
+		"-c statement_timeout=10s", NULL};
 	pg->conn = PQconnectdbParams(keys, vals, 0);
 	if (PQstatus(pg->conn) != CONNECTION_OK) {
 		PQfinish(pg->conn);
@@ -704,19 +724,19 @@ void postgres_probe(postgres *pg, local_state *ls)
 	if (!ls->running)
 		return;
 	PGresult *r = query(pg,
-		"SELECT pg_is_in_recovery(), "
-		"CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn() END, "
-		"pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), "
-		"CASE WHEN pg_is_in_recovery() THEN (SELECT timeline_id FROM pg_control_checkpoint()) "
-		"ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END, "
-		"(SELECT count(*) FROM pg_stat_wal_receiver WHERE pid IS NOT NULL), "
-		"(SELECT received_tli FROM pg_stat_wal_receiver), "
-		"(SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'), "
-		"extract(epoch FROM pg_postmaster_start_time()), "
-		"CASE WHEN NOT pg_is_in_recovery() THEN -1 "
-		"WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
-		"ELSE COALESCE(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), -1) END",
-		NULL);
+			    "SELECT pg_is_in_recovery(), "
+			    "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn() END, "
+			    "pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), "
+			    "CASE WHEN pg_is_in_recovery() THEN (SELECT timeline_id FROM pg_control_checkpoint()) "
+			    "ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END, "
+			    "(SELECT count(*) FROM pg_stat_wal_receiver WHERE pid IS NOT NULL), "
+			    "(SELECT received_tli FROM pg_stat_wal_receiver), "
+			    "(SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'), "
+			    "extract(epoch FROM pg_postmaster_start_time()), "
+			    "CASE WHEN NOT pg_is_in_recovery() THEN -1 "
+			    "WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
+			    "ELSE COALESCE(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), -1) END",
+			    NULL);
 	if (r == NULL)
 		return;
 	ls->answering = true;
@@ -822,7 +842,9 @@ int postgres_sync_slots(postgres *pg, const name_set *names, fl_err *err)
 
 int postgres_replicas(postgres *pg, pg_replica *out, int max, fl_err *err)
 {
-	PGresult *r = query(pg, "SELECT application_name, state, flush_lsn FROM pg_stat_replication WHERE application_name <> ''", err);
+	PGresult *r = query(
+		pg, "SELECT application_name, state, flush_lsn FROM pg_stat_replication WHERE application_name <> ''",
+		err);
 	if (r == NULL)
 		return -1;
 	int n = 0;

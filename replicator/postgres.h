@@ -21,9 +21,9 @@ typedef enum pg_stop_mode { PG_STOP_SMART, PG_STOP_FAST, PG_STOP_IMMEDIATE } pg_
 
 /* The settings the agent changes at run time. */
 typedef struct pg_runtime {
-	char upstream[CLUSTER_NAME_MAX];  /* node followed, "" for none */
-	char upstream_address[128];       /* its host:port */
-	char ssn[1024];                   /* synchronous_standby_names */
+	char upstream[CLUSTER_NAME_MAX]; /* node followed, "" for none */
+	char upstream_address[128];      /* its host:port */
+	char ssn[1024];                  /* synchronous_standby_names */
 } pg_runtime;
 
 typedef struct pg_replica {

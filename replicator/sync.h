@@ -34,7 +34,7 @@ typedef struct sync_state {
 typedef struct sync_replica {
 	char name[CLUSTER_NAME_MAX];
 	bool streaming;
-	bool eligible;        /* not tagged nofailover */
+	bool eligible; /* not tagged nofailover */
 	uint64_t flush_lsn;
 } sync_replica;
 

@@ -15,24 +15,24 @@
 #include "cli/haproxy_config.h"
 
 static const haproxy_server servers[] = {
-    {"n1", "10.0.0.1:5432", "10.0.0.1", 8008},
-    {"n2", "10.0.0.2:5433", "10.0.0.2", 8009},
-    {"n3", "10.0.0.3:5434", "10.0.0.3", 8010},
+	{"n1", "10.0.0.1:5432", "10.0.0.1", 8008},
+	{"n2", "10.0.0.2:5433", "10.0.0.2", 8009},
+	{"n3", "10.0.0.3:5434", "10.0.0.3", 8010},
 };
 
 static haproxy_params params(int n)
 {
 	return (haproxy_params){.rw_bind = "127.0.0.1:5000",
-	                        .ro_bind = "127.0.0.1:5001",
-	                        .metrics_bind = "127.0.0.1:8404",
-	                        .stats_socket = "/run/haproxy/admin.sock",
-	                        .state_file = "/run/haproxy/server-state",
-	                        .agent_addr = "127.0.0.2",
-	                        .agent_port = 5480,
-	                        .max_lag = "16MB",
-	                        .maxconn = 1234,
-	                        .servers = servers,
-	                        .n_servers = n};
+				.ro_bind = "127.0.0.1:5001",
+				.metrics_bind = "127.0.0.1:8404",
+				.stats_socket = "/run/haproxy/admin.sock",
+				.state_file = "/run/haproxy/server-state",
+				.agent_addr = "127.0.0.2",
+				.agent_port = 5480,
+				.max_lag = "16MB",
+				.maxconn = 1234,
+				.servers = servers,
+				.n_servers = n};
 }
 
 static int count(const char *text, const char *needle)
@@ -57,8 +57,8 @@ static int server_lines(const char *cfg, int seen[3][3])
 		for (int i = 0; i < 3; i++) {
 			char want[256];
 			snprintf(want, sizeof want, "    server %s %s check addr %s port %d agent-send \"%s %s\\n\"",
-			         servers[i].name, servers[i].pg_address, servers[i].api_host, servers[i].api_port,
-			         section == 0 ? "rw" : "ro", servers[i].name);
+				 servers[i].name, servers[i].pg_address, servers[i].api_host, servers[i].api_port,
+				 section == 0 ? "rw" : "ro", servers[i].name);
 			if (strcmp(line, want) == 0) {
 				seen[section][i]++;
 				goto next;
@@ -165,7 +165,7 @@ static void test_small_templates_follow_the_substitution_rules(void)
 static void test_unknown_placeholder_is_refused_naming_it(void)
 {
 	static const char *const tmpls[] = {"global\n    maxconn @MAXCON@\n", "@SERVERS_RX@\n", "a @rw_bind@ b\n",
-	                                    "@@\n"};
+					    "@@\n"};
 	static const char *const names[] = {"@MAXCON@", "@SERVERS_RX@", "@rw_bind@", "@@"};
 	haproxy_params p = params(3);
 	for (size_t i = 0; i < sizeof tmpls / sizeof tmpls[0]; i++) {
@@ -185,11 +185,11 @@ void suite_register(void)
 {
 	CU_pSuite s = CU_add_suite("haproxy_config", NULL, NULL);
 	CU_add_test(s, "real template gets one server line per node and backend",
-	            test_real_template_gets_one_server_line_per_node_and_backend);
+		    test_real_template_gets_one_server_line_per_node_and_backend);
 	CU_add_test(s, "real template has every placeholder substituted",
-	            test_real_template_has_every_placeholder_substituted);
+		    test_real_template_has_every_placeholder_substituted);
 	CU_add_test(s, "no servers leave empty backends", test_no_servers_leave_empty_backends);
 	CU_add_test(s, "small templates follow the substitution rules",
-	            test_small_templates_follow_the_substitution_rules);
+		    test_small_templates_follow_the_substitution_rules);
 	CU_add_test(s, "unknown placeholder is refused naming it", test_unknown_placeholder_is_refused_naming_it);
 }

@@ -101,6 +101,91 @@ static void test_the_history_record_comes_whole(void)
 	CU_ASSERT_PTR_NULL(cluster_history(&kvs, "/f/s/"));
 }
 
+static void test_records_round_trip(void)
+{
+	char names[2][CLUSTER_NAME_MAX] = {"n2", "n3"};
+	char *status = status_to_json("n1", 7, 0x3000060, 2), *sync = sync_to_json("n1", 7, names, 2),
+	     *so = switchover_to_json("n1", "n3", 1795611600.5);
+	etcd_kv kv[] = {
+		{"/f/s/leader", "n1", 7, 9, 11},
+		{"/f/s/status", status, 3, 3, 0},
+		{"/f/s/sync", sync, 4, 4, 0},
+		{"/f/s/switchover", so, 5, 5, 0},
+		{"/f/s/members/n1", "{\"name\":\"n1\",\"role\":\"primary\",\"running\":true}", 5, 5, 11},
+		{"/f/s/members/n2", "{\"name\":\"n2\",\"role\":\"replica\",\"running\":true,\"streaming\":true}", 5, 5,
+		 12},
+		{"/f/s/members/n3",
+		 "{\"name\":\"n3\",\"role\":\"replica\",\"running\":true,\"state\":\"cloning\",\"progress\":{\"done\":"
+		 "5,\"total\":10}}",
+		 5, 5, 13},
+		{"/f/s/members/n4", "{\"name\":\"n4\",\"role\":\"replica\",\"running\":true}", 5, 5, 14},
+	};
+	etcd_kvs kvs = {kv, 8, 10};
+	cluster_view v;
+	CU_ASSERT_EQUAL(cluster_parse(&kvs, "/f/s/", &v, NULL), 0);
+	CU_ASSERT_TRUE(v.has_status);
+	CU_ASSERT_STRING_EQUAL(v.last_leader, "n1");
+	CU_ASSERT_EQUAL(v.last_term, 7);
+	CU_ASSERT_EQUAL(v.last_lsn, 0x3000060);
+	CU_ASSERT_EQUAL(v.last_timeline, 2);
+	CU_ASSERT_TRUE(v.has_sync);
+	CU_ASSERT_EQUAL(v.sync_term, 7);
+	CU_ASSERT_TRUE(cluster_in_sync(&v, "n3"));
+	CU_ASSERT_FALSE(cluster_in_sync(&v, "n4"));
+	CU_ASSERT_TRUE(v.has_switchover);
+	CU_ASSERT_STRING_EQUAL(v.switchover_leader, "n1");
+	CU_ASSERT_STRING_EQUAL(v.switchover_candidate, "n3");
+	CU_ASSERT_DOUBLE_EQUAL(v.switchover_at, 1795611600.5, 1e-6);
+	/* Roles and states as operators see them. */
+	v.leader_term = 7;
+	CU_ASSERT_STRING_EQUAL(cluster_member_role(&v, cluster_member(&v, "n1")), "leader");
+	CU_ASSERT_STRING_EQUAL(cluster_member_role(&v, cluster_member(&v, "n2")), "sync_standby");
+	CU_ASSERT_STRING_EQUAL(cluster_member_role(&v, cluster_member(&v, "n4")), "replica");
+	CU_ASSERT_STRING_EQUAL(cluster_member_state(&v, cluster_member(&v, "n1")), "running");
+	CU_ASSERT_STRING_EQUAL(cluster_member_state(&v, cluster_member(&v, "n2")), "streaming");
+	CU_ASSERT_STRING_EQUAL(cluster_member_state(&v, cluster_member(&v, "n3")), "cloning");
+	CU_ASSERT_STRING_EQUAL(cluster_member_state(&v, cluster_member(&v, "n4")), "in archive recovery");
+	CU_ASSERT_EQUAL(cluster_member(&v, "n3")->progress_done, 5);
+	CU_ASSERT_EQUAL(cluster_member(&v, "n3")->progress_total, 10);
+	((member *)cluster_member(&v, "n4"))->running = false;
+	CU_ASSERT_STRING_EQUAL(cluster_member_state(&v, cluster_member(&v, "n4")), "stopped");
+	/* The lag behind the leader's last position: its record first, else the status. */
+	((member *)cluster_member(&v, "n1"))->wal_lsn = 0x3000100;
+	CU_ASSERT_EQUAL(cluster_lag(&v, 0x3000000, 0x2000000), 0x100);
+	CU_ASSERT_EQUAL(cluster_lag(&v, 0x4000000, 0), 0);
+	v.has_leader = false;
+	CU_ASSERT_EQUAL(cluster_leader_position(&v), 0x3000060);
+	free(status);
+	free(sync);
+	free(so);
+}
+
+static void test_malformed_records_are_rejected_not_dropped_silently(void)
+{
+	static const struct {
+		const char *key, *value, *why;
+	} rows[] = {
+		{"/f/s/status", "[1]", "status record is not a JSON object"},
+		{"/f/s/status", "{oops", "status record is not a JSON object"},
+		{"/f/s/sync", "{\"members\":\"n2\"}", "sync record is not a JSON object with a \"members\" array"},
+		{"/f/s/switchover", "\"n2\"", "switchover record is not a JSON object"},
+		{"/f/s/drain/a-name-longer-than-sixty-four-characters-is-no-member-name-of-flotilla", "{}",
+		 "not a member name"},
+	};
+	for (unsigned i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		etcd_kv kv[] = {{(char *)rows[i].key, (char *)rows[i].value, 1, 1, 0}};
+		etcd_kvs kvs = {kv, 1, 10};
+		cluster_view v;
+		fl_err err = {0};
+		CU_ASSERT_EQUAL(cluster_parse(&kvs, "/f/s/", &v, &err), -1);
+		CU_ASSERT_FALSE(v.has_status || v.has_sync || v.has_switchover || v.n_drained);
+		if (strstr(err.msg, rows[i].why) == NULL || strstr(err.msg, rows[i].key) == NULL)
+			printf("\n  %s: %s", rows[i].key, err.msg);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, rows[i].why));
+		CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, rows[i].key));
+	}
+}
+
 static void test_too_many_members_are_reported(void)
 {
 	static etcd_kv kv[CLUSTER_MAX_MEMBERS + 1];
@@ -130,7 +215,6 @@ static void test_lsn_text_round_trips(void)
 	CU_ASSERT_EQUAL(lsn_parse("0/1x", &v), -1);
 	CU_ASSERT_EQUAL(lsn_parse(NULL, &v), -1);
 }
-
 
 static void test_keys_are_built_from_the_table(void)
 {
@@ -193,10 +277,14 @@ void suite_register(void)
 {
 	CU_pSuite c = CU_add_suite("cluster", NULL, NULL);
 	CU_add_test(c, "member record round-trips", test_member_record_round_trips);
-	CU_add_test(c, "cluster_parse reads every record and names what it rejects", test_cluster_parse_reads_every_record);
+	CU_add_test(c, "cluster_parse reads every record and names what it rejects",
+		    test_cluster_parse_reads_every_record);
 	CU_add_test(c, "cluster_parse of good records succeeds", test_cluster_parse_of_good_records_succeeds);
 	CU_add_test(c, "too many members are reported", test_too_many_members_are_reported);
 	CU_add_test(c, "the history record comes whole", test_the_history_record_comes_whole);
+	CU_add_test(c, "records round-trip", test_records_round_trip);
+	CU_add_test(c, "malformed records are rejected, not dropped silently",
+		    test_malformed_records_are_rejected_not_dropped_silently);
 	CU_add_test(c, "LSN text round-trips", test_lsn_text_round_trips);
 	CU_pSuite k = CU_add_suite("keys", NULL, NULL);
 	CU_add_test(k, "keys are built from the table", test_keys_are_built_from_the_table);

@@ -17,8 +17,9 @@ static int read_with(int (*reader)(options *, const char *, fl_err *), const cha
 {
 	snprintf(path, sizeof path, "/tmp/test_options_%d.conf", (int)getpid());
 	FILE *f = fopen(path, "w");
-	fprintf(f, "scope = \"demo\";\n%sdata_dir = \"/tmp/x\";\nstate_dir = \"/tmp/y\";\n"
-		   "secrets = { superuser_password_file = \"/s\"; replication_password_file = \"/r\"; };\n%s",
+	fprintf(f,
+		"scope = \"demo\";\n%sdata_dir = \"/tmp/x\";\nstate_dir = \"/tmp/y\";\n"
+		"secrets = { superuser_password_file = \"/s\"; replication_password_file = \"/r\"; };\n%s",
 		strncmp(extra, "name =", 6) == 0 ? "" : "name = \"n1\";\n", extra);
 	fclose(f);
 	memset(err, 0, sizeof *err);
@@ -77,7 +78,8 @@ static void test_reload_moves_only_reloadable_settings(void)
 	options cur, next;
 	fl_err err;
 	CU_ASSERT_EQUAL_FATAL(load("", &cur, &err), 0);
-	CU_ASSERT_EQUAL_FATAL(load("loop_wait = 1.0;\nttl = 10;\netcd = { endpoints = [\"http://h:1\"]; };\n", &next, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(
+		load("loop_wait = 1.0;\nttl = 10;\netcd = { endpoints = [\"http://h:1\"]; };\n", &next, &err), 0);
 	options_apply_reloadable(&cur, &next);
 	CU_ASSERT_DOUBLE_EQUAL(cur.loop_wait, 1.0, 1e-9);
 	CU_ASSERT_STRING_EQUAL(cur.etcd_endpoints.v[0], "http://h:1");
@@ -105,5 +107,6 @@ void suite_register(void)
 	CU_add_test(s, "minimal config gets fast-failover defaults", test_minimal_config_gets_fast_failover_defaults);
 	CU_add_test(s, "invalid combinations are rejected by name", test_invalid_combinations_are_rejected_by_name);
 	CU_add_test(s, "reload moves only reloadable settings", test_reload_moves_only_reloadable_settings);
-	CU_add_test(s, "read checks the settings but not the machine", test_read_checks_the_settings_but_not_the_machine);
+	CU_add_test(s, "read checks the settings but not the machine",
+		    test_read_checks_the_settings_but_not_the_machine);
 }

@@ -9,8 +9,13 @@
 #include "cunit_main.h"
 
 static const char *vectors[][2] = {
-	{"", ""},	  {"f", "Zg=="},	  {"fo", "Zm8="},	  {"foo", "Zm9v"},
-	{"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
+	{"", ""},
+	{"f", "Zg=="},
+	{"fo", "Zm8="},
+	{"foo", "Zm9v"},
+	{"foob", "Zm9vYg=="},
+	{"fooba", "Zm9vYmE="},
+	{"foobar", "Zm9vYmFy"},
 };
 
 static void test_rfc4648_vectors(void)
@@ -55,17 +60,17 @@ static void test_every_length_and_byte_round_trips(void)
 static void test_malformed_text_is_refused(void)
 {
 	static const char *bad[] = {
-		"Zg=",	    /* length not a multiple of 4 */
-		"Zm9",	    /* same */
+		"Zg=",      /* length not a multiple of 4 */
+		"Zm9",      /* same */
 		"Zm9v=",    /* same */
 		"Zg==Zg==", /* padding before the end */
-		"Z===",	    /* three padding characters */
-		"=Zg=",	    /* padding first */
-		"Zm9-",	    /* URL-safe alphabet is not this one */
-		"Zm9_",	    /* same */
-		"Zm 9",	    /* whitespace */
-		"Zh==",	    /* padding bits set */
-		"Zm9=",	    /* padding bits set */
+		"Z===",     /* three padding characters */
+		"=Zg=",     /* padding first */
+		"Zm9-",     /* URL-safe alphabet is not this one */
+		"Zm9_",     /* same */
+		"Zm 9",     /* whitespace */
+		"Zh==",     /* padding bits set */
+		"Zm9=",     /* padding bits set */
 		"Zm\x80v",  /* high byte */
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

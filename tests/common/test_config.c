@@ -65,7 +65,9 @@ static void test_file_values_override_defaults(void)
 {
 	sample s;
 	fl_err err;
-	CU_ASSERT_EQUAL(load("name = \"y\";\ngroup = { count = 7; };\nratio = 1;\nflag = true;\nitems = [\"p\"];\n", &s, &err), 0);
+	CU_ASSERT_EQUAL(
+		load("name = \"y\";\ngroup = { count = 7; };\nratio = 1;\nflag = true;\nitems = [\"p\"];\n", &s, &err),
+		0);
 	CU_ASSERT_EQUAL(s.count, 7);
 	CU_ASSERT_DOUBLE_EQUAL(s.ratio, 1.0, 1e-9);
 	CU_ASSERT_TRUE(s.flag);
@@ -150,7 +152,8 @@ void suite_register(void)
 	CU_add_test(s, "defaults fill unset settings", test_defaults_fill_unset_settings);
 	CU_add_test(s, "file values override defaults", test_file_values_override_defaults);
 	CU_add_test(s, "environment overrides file", test_environment_overrides_file);
-	CU_add_test(s, "malformed files give errors naming the problem", test_malformed_files_give_errors_naming_the_problem);
+	CU_add_test(s, "malformed files give errors naming the problem",
+		    test_malformed_files_give_errors_naming_the_problem);
 	CU_add_test(s, "missing file is named", test_missing_file_is_named);
 	CU_add_test(s, "sample output loads back", test_sample_output_loads_back);
 }

@@ -17,11 +17,20 @@ static void test_codes_keep_their_numbers(void)
 		int number;
 		const char *name;
 	} rows[] = {
-		{FL_OK, 0, "ok"},           {FL_ERR_INTERNAL, 1, "internal"}, {FL_ERR_USAGE, 2, "usage"},
-		{FL_ERR_CONFIG, 3, "config"}, {FL_ERR_SECRET, 4, "secret"},   {FL_ERR_BINDIR, 5, "bin_dir"},
-		{FL_ERR_ETCD, 6, "etcd"},   {FL_ERR_POSTGRES, 7, "postgres"}, {FL_ERR_DATADIR, 8, "data_dir"},
-		{FL_ERR_TIMEOUT, 9, "timeout"}, {FL_ERR_NOT_FOUND, 10, "not_found"}, {FL_ERR_CONFLICT, 11, "conflict"},
-		{FL_ERR_IO, 12, "io"},      {FL_ERR_HAPROXY, 13, "haproxy"},
+		{FL_OK, 0, "ok"},
+		{FL_ERR_INTERNAL, 1, "internal"},
+		{FL_ERR_USAGE, 2, "usage"},
+		{FL_ERR_CONFIG, 3, "config"},
+		{FL_ERR_SECRET, 4, "secret"},
+		{FL_ERR_BINDIR, 5, "bin_dir"},
+		{FL_ERR_ETCD, 6, "etcd"},
+		{FL_ERR_POSTGRES, 7, "postgres"},
+		{FL_ERR_DATADIR, 8, "data_dir"},
+		{FL_ERR_TIMEOUT, 9, "timeout"},
+		{FL_ERR_NOT_FOUND, 10, "not_found"},
+		{FL_ERR_CONFLICT, 11, "conflict"},
+		{FL_ERR_IO, 12, "io"},
+		{FL_ERR_HAPROXY, 13, "haproxy"},
 	};
 	for (unsigned i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		CU_ASSERT_EQUAL((int)rows[i].code, rows[i].number);

@@ -524,8 +524,8 @@ static void test_unanswered_syn_returns_within_timeout(void)
 	int port = 0;
 	int lfd = listen_loopback(0, &port);
 	CU_ASSERT_TRUE_FATAL(lfd >= 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in sa = {
+		.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	int fill[4];
 	for (int i = 0; i < 4; i++) {
 		fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -677,30 +677,32 @@ static void test_malformed_answers_are_errors(void)
 		const char *body;
 		const char *want;
 	} cases[] = {
-	    {CALL_RANGE, "200 OK", "{\"kvs\":[", "malformed JSON"},
-	    {CALL_RANGE, "200 OK", "[]", "not an object"},
-	    {CALL_RANGE, "200 OK", "", "malformed JSON"},
-	    {CALL_RANGE, "200 OK", "{\"header\":{\"revision\":\"x1\"}}", "malformed header"},
-	    {CALL_RANGE, "200 OK", "{\"kvs\":[]}", "malformed header"},
-	    {CALL_RANGE, "200 OK", "{\"header\":{},\"kvs\":{}}", "malformed \"kvs\""},
-	    {CALL_RANGE, "200 OK", "{\"header\":{},\"kvs\":[{\"key\":\"!!!!\"}]}", "malformed key-value"},
-	    {CALL_RANGE, "200 OK", "{\"header\":{},\"kvs\":[{\"key\":\"YQ=a\"}]}", "malformed key-value"},
-	    {CALL_RANGE, "200 OK", "{\"header\":{},\"kvs\":[{\"key\":12}]}", "malformed key-value"},
-	    {CALL_RANGE, "200 OK", "{\"header\":{},\"kvs\":[{\"key\":\"YQ==\",\"lease\":{}}]}", "malformed key-value"},
-	    {CALL_RANGE, "200 OK", "{\"header\":{},\"kvs\":[{\"key\":\"YQ==\",\"value\":null}]}", "malformed key-value"},
-	    {CALL_RANGE, "200 OK", "{\"header\":{},\"kvs\":[{\"key\":\"YQ==\"},7]}", "malformed key-value"},
-	    {CALL_RANGE, "500 Internal Server Error", "{\"error\":\"boom\",\"message\":\"boom\",\"code\":2}",
-	     "answered 500: boom"},
-	    {CALL_RANGE, "404 Not Found", "Not Found", "answered 404: Not Found"},
-	    {CALL_RANGE, NULL, "SSH-2.0-OpenSSH\r\n\r\n", "etcd: "},
-	    {CALL_RANGE, NULL, "", "without answering"},
-	    {CALL_CREATE, "200 OK", "{\"succeeded\":\"yes\"}", "malformed \"succeeded\""},
-	    {CALL_KEEPALIVE, "200 OK", "{\"result\":{\"TTL\":true}}", "malformed TTL"},
-	    {CALL_KEEPALIVE, "200 OK", "{\"error\":{\"message\":\"gone\"}}", "gone"},
-	    {CALL_KEEPALIVE, "200 OK", "{}", "malformed stream message"},
-	    {CALL_GRANT, "200 OK", "{\"error\":\"too many\"}", "too many"},
-	    {CALL_GRANT, "200 OK", "{}", "malformed lease ID"},
-	    {CALL_TTL, "200 OK", "{\"TTL\":\"1.5\"}", "malformed TTL"},
+		{CALL_RANGE, "200 OK", "{\"kvs\":[", "malformed JSON"},
+		{CALL_RANGE, "200 OK", "[]", "not an object"},
+		{CALL_RANGE, "200 OK", "", "malformed JSON"},
+		{CALL_RANGE, "200 OK", "{\"header\":{\"revision\":\"x1\"}}", "malformed header"},
+		{CALL_RANGE, "200 OK", "{\"kvs\":[]}", "malformed header"},
+		{CALL_RANGE, "200 OK", "{\"header\":{},\"kvs\":{}}", "malformed \"kvs\""},
+		{CALL_RANGE, "200 OK", "{\"header\":{},\"kvs\":[{\"key\":\"!!!!\"}]}", "malformed key-value"},
+		{CALL_RANGE, "200 OK", "{\"header\":{},\"kvs\":[{\"key\":\"YQ=a\"}]}", "malformed key-value"},
+		{CALL_RANGE, "200 OK", "{\"header\":{},\"kvs\":[{\"key\":12}]}", "malformed key-value"},
+		{CALL_RANGE, "200 OK", "{\"header\":{},\"kvs\":[{\"key\":\"YQ==\",\"lease\":{}}]}",
+		 "malformed key-value"},
+		{CALL_RANGE, "200 OK", "{\"header\":{},\"kvs\":[{\"key\":\"YQ==\",\"value\":null}]}",
+		 "malformed key-value"},
+		{CALL_RANGE, "200 OK", "{\"header\":{},\"kvs\":[{\"key\":\"YQ==\"},7]}", "malformed key-value"},
+		{CALL_RANGE, "500 Internal Server Error", "{\"error\":\"boom\",\"message\":\"boom\",\"code\":2}",
+		 "answered 500: boom"},
+		{CALL_RANGE, "404 Not Found", "Not Found", "answered 404: Not Found"},
+		{CALL_RANGE, NULL, "SSH-2.0-OpenSSH\r\n\r\n", "etcd: "},
+		{CALL_RANGE, NULL, "", "without answering"},
+		{CALL_CREATE, "200 OK", "{\"succeeded\":\"yes\"}", "malformed \"succeeded\""},
+		{CALL_KEEPALIVE, "200 OK", "{\"result\":{\"TTL\":true}}", "malformed TTL"},
+		{CALL_KEEPALIVE, "200 OK", "{\"error\":{\"message\":\"gone\"}}", "gone"},
+		{CALL_KEEPALIVE, "200 OK", "{}", "malformed stream message"},
+		{CALL_GRANT, "200 OK", "{\"error\":\"too many\"}", "too many"},
+		{CALL_GRANT, "200 OK", "{}", "malformed lease ID"},
+		{CALL_TTL, "200 OK", "{\"TTL\":\"1.5\"}", "malformed TTL"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char *response = answer_text(cases[i].status, cases[i].body);
@@ -728,8 +730,9 @@ static void test_malformed_answers_are_errors(void)
 static void test_unavailable_endpoint_is_skipped(void)
 {
 	need_etcd();
-	char *answer = answer_text("503 Service Unavailable",
-				   "{\"error\":\"etcdserver: no leader\",\"message\":\"etcdserver: no leader\",\"code\":14}");
+	char *answer =
+		answer_text("503 Service Unavailable",
+			    "{\"error\":\"etcdserver: no leader\",\"message\":\"etcdserver: no leader\",\"code\":14}");
 	int port = 0;
 	pid_t pid = fake_start(FAKE_ANSWER, answer, &port);
 	free(answer);
@@ -751,8 +754,8 @@ static void test_unavailable_endpoint_is_skipped(void)
 
 static void assert_range_answers(fake_mode mode)
 {
-	char *answer =
-	    answer_text("200 OK", "{\"header\":{\"revision\":\"9\"},\"kvs\":[{\"key\":\"YQ==\",\"value\":\"Yg==\"}]}");
+	char *answer = answer_text("200 OK",
+				   "{\"header\":{\"revision\":\"9\"},\"kvs\":[{\"key\":\"YQ==\",\"value\":\"Yg==\"}]}");
 	int port = 0;
 	pid_t pid = fake_start(mode, answer, &port);
 	free(answer);
@@ -790,7 +793,8 @@ void suite_register(void)
 	CU_add_test(s, "etcd_starts_and_answers", test_etcd_starts_and_answers);
 	CU_add_test(s, "put_then_get_returns_value_and_revisions", test_put_then_get_returns_value_and_revisions);
 	CU_add_test(s, "empty_value_and_unusual_bytes_round_trip", test_empty_value_and_unusual_bytes_round_trip);
-	CU_add_test(s, "get_prefix_returns_only_prefixed_keys_sorted", test_get_prefix_returns_only_prefixed_keys_sorted);
+	CU_add_test(s, "get_prefix_returns_only_prefixed_keys_sorted",
+		    test_get_prefix_returns_only_prefixed_keys_sorted);
 	CU_add_test(s, "get_prefix_handles_0xff_and_empty_prefix", test_get_prefix_handles_0xff_and_empty_prefix);
 	CU_add_test(s, "delete_removes_key_and_tolerates_absent_key", test_delete_removes_key_and_tolerates_absent_key);
 	CU_add_test(s, "create_on_absent_key_creates_and_on_present_key_does_not",

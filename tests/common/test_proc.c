@@ -26,7 +26,7 @@ typedef struct outcome {
 	char tail[1024];
 	char lines[8][128];
 	int n_lines;
-	int ticks;          /* timer ticks seen while the program ran */
+	int ticks; /* timer ticks seen while the program ran */
 	struct event_base *base;
 } outcome;
 
@@ -63,8 +63,14 @@ static outcome run(const char *script, double timeout, size_t capture)
 	o.base = event_base_new();
 	char *argv[] = {"sh", "-c", (char *)script, NULL};
 	char *env[] = {"FLOTILLA_TEST_VALUE=seen", NULL};
-	proc_spec spec = {.path = "/bin/sh", .argv = argv, .env = env, .timeout = timeout, .capture_max = capture,
-			  .on_line = on_line, .on_done = on_done, .arg = &o};
+	proc_spec spec = {.path = "/bin/sh",
+			  .argv = argv,
+			  .env = env,
+			  .timeout = timeout,
+			  .capture_max = capture,
+			  .on_line = on_line,
+			  .on_done = on_done,
+			  .arg = &o};
 	fl_err err = {0};
 	proc *p = proc_start(o.base, &spec, &err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
@@ -180,9 +186,11 @@ void suite_register(void)
 	CU_pSuite s = CU_add_suite("proc", NULL, NULL);
 	CU_add_test(s, "stdout is captured and the status reported", test_stdout_is_captured_and_the_status_reported);
 	CU_add_test(s, "output beyond the bound is cut and said", test_output_beyond_the_bound_is_cut_and_said);
-	CU_add_test(s, "stderr comes line by line, carriage returns too", test_stderr_comes_line_by_line_with_carriage_returns);
+	CU_add_test(s, "stderr comes line by line, carriage returns too",
+		    test_stderr_comes_line_by_line_with_carriage_returns);
 	CU_add_test(s, "the loop runs while the program runs", test_the_loop_runs_while_the_program_runs);
 	CU_add_test(s, "a timeout ends the program and its children", test_a_timeout_ends_the_program_and_its_children);
 	CU_add_test(s, "a missing program exits 127 naming it", test_a_missing_program_exits_127_naming_it);
-	CU_add_test(s, "free ends a running program without calling back", test_free_ends_a_running_program_without_calling_back);
+	CU_add_test(s, "free ends a running program without calling back",
+		    test_free_ends_a_running_program_without_calling_back);
 }

@@ -25,7 +25,7 @@
 static void fail(const char *what, const uint8_t *data, size_t size)
 {
 	fprintf(stderr, "fuzz_agent_check: %s (input of %zu bytes: %.*s)\n", what, size, (int)(size < 200 ? size : 200),
-	        (const char *)data);
+		(const char *)data);
 	abort();
 }
 
@@ -56,7 +56,7 @@ static void check_reply(const agent_check_request *req, bool leads, uint64_t lag
 	v.has_leader = true;
 	snprintf(v.leader, sizeof v.leader, "%s", leads ? names[0] : names[1]);
 	plan_config cfg = {
-	    .max_lag = 1000, .full_weight_lag = 100, .min_weight = 10, .primary_in_ro = PRIMARY_IN_RO_FALLBACK};
+		.max_lag = 1000, .full_weight_lag = 100, .min_weight = 10, .primary_in_ro = PRIMARY_IN_RO_FALLBACK};
 	plan p;
 	plan_make(&cfg, &v, names, NULL, NULL, 3, &p);
 	int i = plan_find(&p, req->server);

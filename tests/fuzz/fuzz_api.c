@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "replicator/api.h"
+#include "replicator/api_route.h"
 
 #define FUZZ_INPUT_MAX 8192
 #define FUZZ_TOKEN "fuzz-token"

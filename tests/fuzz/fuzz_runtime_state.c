@@ -82,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char buf[24];
 	const char *problem = runtime_api_answer_problem(answer, buf, sizeof buf);
 	if (problem != NULL && (problem != buf || strlen(buf) >= sizeof buf || buf[0] == '\0' || strchr(buf, '\n') ||
-	                        strspn(buf, " \t\r") == strlen(buf)))
+				strspn(buf, " \t\r") == strlen(buf)))
 		fail("problem line empty, blank, too long or with a newline");
 	if (problem == NULL && answer[strspn(answer, " \t\r\n")] != '\0')
 		fail("no problem found in a non-blank answer");

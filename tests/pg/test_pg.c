@@ -10,12 +10,11 @@
 #include "pg/basebackup.h"
 #include "pg/controldata.h"
 
-static const char controldata_template[] =
-	"pg_control version number:            1300\n"
-	"Database cluster state:               %s\n"
-	"Latest checkpoint location:           0/3000060\n"
-	"Latest checkpoint's REDO location:    0/3000028\n"
-	"Latest checkpoint's TimeLineID:       %d\n";
+static const char controldata_template[] = "pg_control version number:            1300\n"
+					   "Database cluster state:               %s\n"
+					   "Latest checkpoint location:           0/3000060\n"
+					   "Latest checkpoint's REDO location:    0/3000028\n"
+					   "Latest checkpoint's TimeLineID:       %d\n";
 
 static void test_controldata_states(void)
 {
@@ -23,12 +22,8 @@ static void test_controldata_states(void)
 		const char *state;
 		bool was_primary;
 	} rows[] = {
-		{"in production", true},
-		{"shut down", true},
-		{"shut down in recovery", false},
-		{"in archive recovery", false},
-		{"in crash recovery", false},
-		{"shutting down", false},
+		{"in production", true},        {"shut down", true},          {"shut down in recovery", false},
+		{"in archive recovery", false}, {"in crash recovery", false}, {"shutting down", false},
 	};
 	for (unsigned i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		char text[1024];

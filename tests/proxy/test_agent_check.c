@@ -76,7 +76,7 @@ static const row rows[] = {
 /* clang-format on */
 
 static int check(const char *what, const char *data, size_t len, int rc, plan_backend backend, const char *server,
-                 const char *why)
+		 const char *why)
 {
 	agent_check_request req;
 	memset(&req, 0x55, sizeof req);
@@ -97,9 +97,9 @@ static void test_each_request_is_accepted_awaited_or_refused_with_its_reason(voi
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		char what[32];
 		snprintf(what, sizeof what, "row %zu", i);
-		CU_ASSERT_EQUAL(
-		    check(what, rows[i].data, rows[i].len, rows[i].rc, rows[i].backend, rows[i].server, rows[i].why),
-		    0);
+		CU_ASSERT_EQUAL(check(what, rows[i].data, rows[i].len, rows[i].rc, rows[i].backend, rows[i].server,
+				      rows[i].why),
+				0);
 	}
 }
 
@@ -143,9 +143,9 @@ void suite_register(void)
 {
 	CU_pSuite s = CU_add_suite("agent_check", NULL, NULL);
 	CU_add_test(s, "each request is accepted, awaited or refused with its reason",
-	            test_each_request_is_accepted_awaited_or_refused_with_its_reason);
+		    test_each_request_is_accepted_awaited_or_refused_with_its_reason);
 	CU_add_test(s, "long lines are refused even without a newline",
-	            test_long_lines_are_refused_even_without_a_newline);
+		    test_long_lines_are_refused_even_without_a_newline);
 	CU_add_test(s, "a line arriving byte by byte waits for its newline",
-	            test_a_line_arriving_byte_by_byte_waits_for_its_newline);
+		    test_a_line_arriving_byte_by_byte_waits_for_its_newline);
 }

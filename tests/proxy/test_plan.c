@@ -37,10 +37,7 @@ static member *add_member(cluster_view *v, const char *name, const char *role, u
 	return m;
 }
 
-static member *find(scenario *s, const char *name)
-{
-	return (member *)cluster_member(&s->view, name);
-}
+static member *find(scenario *s, const char *name) { return (member *)cluster_member(&s->view, name); }
 
 static void leader_key(scenario *s, const char *name)
 {
@@ -53,7 +50,7 @@ static void base(scenario *s)
 {
 	memset(s, 0, sizeof *s);
 	s->cfg = (plan_config){
-	    .max_lag = 1000, .full_weight_lag = 100, .min_weight = 10, .primary_in_ro = PRIMARY_IN_RO_FALLBACK};
+		.max_lag = 1000, .full_weight_lag = 100, .min_weight = 10, .primary_in_ro = PRIMARY_IN_RO_FALLBACK};
 	for (int i = 0; i < 3; i++)
 		snprintf(s->names[i], CLUSTER_NAME_MAX, "n%d", i + 1);
 	cluster_view *v = &s->view;
@@ -66,10 +63,7 @@ static void base(scenario *s)
 	add_member(v, "n3", "replica", LEADER_LSN);
 }
 
-static void lag(scenario *s, const char *name, uint64_t bytes)
-{
-	find(s, name)->replayed_lsn = LEADER_LSN - bytes;
-}
+static void lag(scenario *s, const char *name, uint64_t bytes) { find(s, name)->replayed_lsn = LEADER_LSN - bytes; }
 
 /* n2 now holds the key and runs as a primary; n1 is down. */
 static void failed_over(scenario *s)
@@ -82,92 +76,50 @@ static void failed_over(scenario *s)
 }
 
 /* --- rows --- */
-static void r_healthy_cluster(scenario *s)
-{
-	(void)s;
-}
-static void r_no_leader_key(scenario *s)
-{
-	s->view.has_leader = false;
-}
+static void r_healthy_cluster(scenario *s) { (void)s; }
+static void r_no_leader_key(scenario *s) { s->view.has_leader = false; }
 static void r_key_holder_not_yet_promoted(scenario *s)
 {
 	failed_over(s);
 	snprintf(find(s, "n2")->role, sizeof find(s, "n2")->role, "replica");
 }
-static void r_promoted_new_leader(scenario *s)
-{
-	failed_over(s);
-}
-static void r_leader_not_running(scenario *s)
-{
-	find(s, "n1")->running = false;
-}
+static void r_promoted_new_leader(scenario *s) { failed_over(s); }
+static void r_leader_not_running(scenario *s) { find(s, "n1")->running = false; }
 static void r_primary_without_key(scenario *s)
 {
 	failed_over(s);
 	find(s, "n1")->running = true;
 	snprintf(find(s, "n1")->role, sizeof find(s, "n1")->role, "primary");
 }
-static void r_member_record_missing(scenario *s)
-{
-	s->view.n_members = 2;
-}
+static void r_member_record_missing(scenario *s) { s->view.n_members = 2; }
 static void r_leader_record_missing(scenario *s)
 {
 	s->view.members[0] = s->view.members[2];
 	s->view.n_members = 2;
 }
-static void r_replica_not_running(scenario *s)
-{
-	find(s, "n3")->running = false;
-}
+static void r_replica_not_running(scenario *s) { find(s, "n3")->running = false; }
 static void r_uninitialized_member(scenario *s)
 {
 	snprintf(find(s, "n3")->role, sizeof find(s, "n3")->role, "uninitialized");
 }
-static void r_noloadbalance_replica(scenario *s)
-{
-	find(s, "n2")->noloadbalance = true;
-}
+static void r_noloadbalance_replica(scenario *s) { find(s, "n2")->noloadbalance = true; }
 static void r_noloadbalance_leader(scenario *s)
 {
 	s->cfg.primary_in_ro = PRIMARY_IN_RO_ALWAYS;
 	find(s, "n1")->noloadbalance = true;
 }
-static void r_drained_replica(scenario *s)
-{
-	s->drained[1] = true;
-}
+static void r_drained_replica(scenario *s) { s->drained[1] = true; }
 static void r_drained_leader(scenario *s)
 {
 	s->cfg.primary_in_ro = PRIMARY_IN_RO_ALWAYS;
 	s->drained[0] = true;
 }
-static void r_lag_at_full_weight_lag(scenario *s)
-{
-	lag(s, "n2", 100);
-}
-static void r_lag_between(scenario *s)
-{
-	lag(s, "n2", 550);
-}
-static void r_lag_at_max_lag(scenario *s)
-{
-	lag(s, "n2", 1000);
-}
-static void r_lag_beyond_max_lag(scenario *s)
-{
-	lag(s, "n2", 1001);
-}
-static void r_replay_position_unknown(scenario *s)
-{
-	find(s, "n2")->replayed_lsn = 0;
-}
-static void r_replica_ahead_of_known_leader_position(scenario *s)
-{
-	find(s, "n2")->replayed_lsn = LEADER_LSN + 5;
-}
+static void r_lag_at_full_weight_lag(scenario *s) { lag(s, "n2", 100); }
+static void r_lag_between(scenario *s) { lag(s, "n2", 550); }
+static void r_lag_at_max_lag(scenario *s) { lag(s, "n2", 1000); }
+static void r_lag_beyond_max_lag(scenario *s) { lag(s, "n2", 1001); }
+static void r_replay_position_unknown(scenario *s) { find(s, "n2")->replayed_lsn = 0; }
+static void r_replica_ahead_of_known_leader_position(scenario *s) { find(s, "n2")->replayed_lsn = LEADER_LSN + 5; }
 static void r_lag_from_status_without_leader(scenario *s)
 {
 	s->view.has_leader = false;
@@ -178,28 +130,19 @@ static void r_fallback_with_a_fit_replica(scenario *s)
 	s->drained[1] = true;
 	lag(s, "n3", 999);
 }
-static void r_fallback_all_drained(scenario *s)
-{
-	s->drained[1] = s->drained[2] = true;
-}
+static void r_fallback_all_drained(scenario *s) { s->drained[1] = s->drained[2] = true; }
 static void r_fallback_all_lagging(scenario *s)
 {
 	lag(s, "n2", 2000);
 	lag(s, "n3", 1001);
 }
-static void r_fallback_all_down(scenario *s)
-{
-	find(s, "n2")->running = find(s, "n3")->running = false;
-}
+static void r_fallback_all_down(scenario *s) { find(s, "n2")->running = find(s, "n3")->running = false; }
 static void r_fallback_mixed_unfit(scenario *s)
 {
 	s->drained[1] = true;
 	find(s, "n3")->noloadbalance = true;
 }
-static void r_always(scenario *s)
-{
-	s->cfg.primary_in_ro = PRIMARY_IN_RO_ALWAYS;
-}
+static void r_always(scenario *s) { s->cfg.primary_in_ro = PRIMARY_IN_RO_ALWAYS; }
 static void r_never_with_none_fit(scenario *s)
 {
 	s->cfg.primary_in_ro = PRIMARY_IN_RO_NEVER;
@@ -316,19 +259,19 @@ static int check_row(const row *r)
 			format_server(&p.want[b][i], got, sizeof got);
 			if (strcmp(got, want) != 0) {
 				fprintf(stderr, "\n  %s: %s/%s is \"%s\" (%s), expected \"%s\"", r->name,
-				        plan_backend_names[b], p.names[i], got, p.want[b][i].why, want);
+					plan_backend_names[b], p.names[i], got, p.want[b][i].why, want);
 				failures++;
 			}
 			if (p.want[b][i].admin != PLAN_READY && p.want[b][i].weight != 0) {
 				fprintf(stderr, "\n  %s: %s/%s is not ready but weighs %d", r->name,
-				        plan_backend_names[b], p.names[i], p.want[b][i].weight);
+					plan_backend_names[b], p.names[i], p.want[b][i].weight);
 				failures++;
 			}
 		}
 	const char *why = p.want[r->focus_backend][r->focus].why;
 	if (why == NULL || strstr(why, r->why) == NULL) {
 		fprintf(stderr, "\n  %s: %s/%s why \"%s\", expected \"%s\"", r->name,
-		        plan_backend_names[r->focus_backend], p.names[r->focus], why ? why : "(null)", r->why);
+			plan_backend_names[r->focus_backend], p.names[r->focus], why ? why : "(null)", r->why);
 		failures++;
 	}
 	return failures;
@@ -415,9 +358,9 @@ static void generate(scenario *s, int code, int leader, plan_primary_in_ro mode)
 	s->view.n_members = 0;
 	s->view.has_leader = leader > 0;
 	snprintf(s->view.leader, sizeof s->view.leader, "%s",
-	         leader == 4  ? "n9"
-	         : leader > 0 ? s->names[leader - 1]
-	                      : "");
+		 leader == 4  ? "n9"
+		 : leader > 0 ? s->names[leader - 1]
+			      : "");
 	for (int i = 0; i < 3; i++) {
 		int state = code % (MEMBER_STATES * 2);
 		code /= MEMBER_STATES * 2;
@@ -448,7 +391,7 @@ static int check_invariants(const scenario *s, const plan *p)
 			ready_rw++;
 			if (!promoted || strcmp(p->writer, s->names[i]) != 0)
 				broken++,
-				    fprintf(stderr, "\n  rw/%s ready but not the promoted key holder", s->names[i]);
+					fprintf(stderr, "\n  rw/%s ready but not the promoted key holder", s->names[i]);
 		} else if (promoted)
 			broken++, fprintf(stderr, "\n  rw/%s is the promoted key holder but not ready", s->names[i]);
 		if (promoted)
@@ -460,7 +403,7 @@ static int check_invariants(const scenario *s, const plan *p)
 			if (w->why == NULL ||
 			    (w->admin == PLAN_READY ? w->weight < 1 || w->weight > 100 : w->weight != 0))
 				broken++, fprintf(stderr, "\n  %s/%s weighs %d", plan_backend_names[b], s->names[i],
-				                  w->weight);
+						  w->weight);
 		}
 		bool fit = m != NULL && m->running && !s->drained[i] && !m->noloadbalance;
 		if (ro->admin == PLAN_READY && !fit)
@@ -480,11 +423,11 @@ static int check_invariants(const scenario *s, const plan *p)
 	if (leader >= 0 && !s->drained[leader] && !cluster_member(v, s->names[leader])->noloadbalance) {
 		bool reads = p->want[PLAN_RO][leader].admin == PLAN_READY;
 		bool expect = s->cfg.primary_in_ro == PRIMARY_IN_RO_ALWAYS ||
-		              (s->cfg.primary_in_ro == PRIMARY_IN_RO_FALLBACK && ready_replicas == 0);
+			      (s->cfg.primary_in_ro == PRIMARY_IN_RO_FALLBACK && ready_replicas == 0);
 		if (reads != expect)
-			broken++,
-			    fprintf(stderr, "\n  leader %s %s in ro with %d replicas ready (mode %d)", s->names[leader],
-			            reads ? "reads" : "does not read", ready_replicas, (int)s->cfg.primary_in_ro);
+			broken++, fprintf(stderr, "\n  leader %s %s in ro with %d replicas ready (mode %d)",
+					  s->names[leader], reads ? "reads" : "does not read", ready_replicas,
+					  (int)s->cfg.primary_in_ro);
 	}
 	return broken;
 }
@@ -534,10 +477,10 @@ static void check_curve(const plan_config *cfg, uint64_t step, uint64_t beyond)
 	}
 	if (broken)
 		fprintf(stderr, "\n  curve %lu..%lu min %d: %d points wrong", (unsigned long)cfg->full_weight_lag,
-		        (unsigned long)cfg->max_lag, cfg->min_weight, broken);
+			(unsigned long)cfg->max_lag, cfg->min_weight, broken);
 	CU_ASSERT_EQUAL(broken, 0);
 	CU_ASSERT_EQUAL(plan_lag_weight(cfg, cfg->max_lag),
-	                cfg->max_lag > cfg->full_weight_lag ? cfg->min_weight : 100);
+			cfg->max_lag > cfg->full_weight_lag ? cfg->min_weight : 100);
 	CU_ASSERT_EQUAL(plan_lag_weight(cfg, cfg->max_lag + 1), 0);
 	CU_ASSERT_EQUAL(plan_lag_weight(cfg, cfg->full_weight_lag), 100);
 }
@@ -670,8 +613,8 @@ static void test_commands_move_each_seen_state_to_each_wanted_state(void)
 {
 	for (size_t i = 0; i < sizeof command_rows / sizeof command_rows[0]; i++) {
 		char cmds[4][PLAN_COMMAND_MAX], got[4 * PLAN_COMMAND_MAX];
-		int n =
-		    plan_commands(command_rows[i].backend, "n1", &command_rows[i].seen, &command_rows[i].want, cmds, 4);
+		int n = plan_commands(command_rows[i].backend, "n1", &command_rows[i].seen, &command_rows[i].want, cmds,
+				      4);
 		join(cmds, n, got, sizeof got);
 		if (strcmp(got, command_rows[i].expect) != 0)
 			fprintf(stderr, "\n  row %zu: \"%s\", expected \"%s\"", i, got, command_rows[i].expect);
@@ -755,12 +698,12 @@ void suite_register(void)
 		    test_a_lag_not_yet_held_keeps_the_replica_at_min_weight);
 	CU_add_test(s, "find locates servers by name", test_find_locates_servers_by_name);
 	CU_add_test(s, "every view has at most the promoted key holder in rw",
-	            test_every_view_has_at_most_the_promoted_key_holder_in_rw);
+		    test_every_view_has_at_most_the_promoted_key_holder_in_rw);
 	CU_add_test(s, "weight falls from full to min then zero", test_weight_falls_from_full_to_min_then_zero);
 	CU_add_test(s, "commands move each seen state to each wanted state",
-	            test_commands_move_each_seen_state_to_each_wanted_state);
+		    test_commands_move_each_seen_state_to_each_wanted_state);
 	CU_add_test(s, "rw server leaving ready has its sessions shut",
-	            test_rw_server_leaving_ready_has_its_sessions_shut);
+		    test_rw_server_leaving_ready_has_its_sessions_shut);
 	CU_add_test(s, "commands stop at the room given", test_commands_stop_at_the_room_given);
 	CU_add_test(s, "agent replies are HAProxy agent words", test_agent_replies_are_haproxy_agent_words);
 	CU_add_test(s, "primary_in_ro words parse", test_primary_in_ro_words_parse);

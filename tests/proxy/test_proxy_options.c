@@ -70,13 +70,13 @@ static void test_file_values_reach_the_plan(void)
 	proxy_options o;
 	fl_err err;
 	CU_ASSERT_EQUAL_FATAL(
-	    load("scope = \"demo\";\n"
-	         "haproxy = { sockets = [\"/run/a.sock\", \"10.0.0.5:9999\"]; timeout = 0.5; };\n"
-	         "agent_check = { listen = \"[::1]:5481\"; };\n"
-	         "ro = { max_lag = 2000; full_weight_lag = 2000; min_weight = 1; primary_in_ro = \"never\"; };\n"
-	         "log_level = \"debug\";\n",
-	         &o, &err),
-	    0);
+		load("scope = \"demo\";\n"
+		     "haproxy = { sockets = [\"/run/a.sock\", \"10.0.0.5:9999\"]; timeout = 0.5; };\n"
+		     "agent_check = { listen = \"[::1]:5481\"; };\n"
+		     "ro = { max_lag = 2000; full_weight_lag = 2000; min_weight = 1; primary_in_ro = \"never\"; };\n"
+		     "log_level = \"debug\";\n",
+		     &o, &err),
+		0);
 	CU_ASSERT_EQUAL(o.haproxy_sockets.n, 2);
 	CU_ASSERT_STRING_EQUAL(o.agent_check_listen, "[::1]:5481");
 	plan_config c = proxy_options_plan(&o);
@@ -176,15 +176,15 @@ static void test_reload_takes_only_the_reloadable_settings(void)
 	fl_err err;
 	CU_ASSERT_EQUAL_FATAL(load(MINIMAL, &cur, &err), 0);
 	CU_ASSERT_EQUAL_FATAL(
-	    load("name = \"other\";\nscope = \"other\";\n"
-	         "etcd = { endpoints = [\"http://10.0.0.9:2379\"]; prefix = \"/p\"; };\n"
-	         "haproxy = { sockets = [\"/b.sock\", \"/c.sock\"]; timeout = 0.25; };\n"
-	         "agent_check = { listen = \"0.0.0.0:6000\"; };\n"
-	         "poll_interval = 0.5;\nretry_timeout = 2.0;\nreconcile_interval = 7.0;\n"
-	         "ro = { max_lag = 5000; full_weight_lag = 50; min_weight = 20; primary_in_ro = \"always\"; };\n"
-	         "log_level = \"debug\";\n",
-	         &next, &err),
-	    0);
+		load("name = \"other\";\nscope = \"other\";\n"
+		     "etcd = { endpoints = [\"http://10.0.0.9:2379\"]; prefix = \"/p\"; };\n"
+		     "haproxy = { sockets = [\"/b.sock\", \"/c.sock\"]; timeout = 0.25; };\n"
+		     "agent_check = { listen = \"0.0.0.0:6000\"; };\n"
+		     "poll_interval = 0.5;\nretry_timeout = 2.0;\nreconcile_interval = 7.0;\n"
+		     "ro = { max_lag = 5000; full_weight_lag = 50; min_weight = 20; primary_in_ro = \"always\"; };\n"
+		     "log_level = \"debug\";\n",
+		     &next, &err),
+		0);
 	proxy_options_apply_reloadable(&cur, &next);
 	/* Taken: timings, the ro weights and modes, the log level. */
 	CU_ASSERT_DOUBLE_EQUAL(cur.poll_interval, 0.5, 1e-9);
@@ -232,5 +232,5 @@ void suite_register(void)
 	CU_add_test(s, "each invalid setting is named", test_each_invalid_setting_is_named);
 	CU_add_test(s, "reload takes only the reloadable settings", test_reload_takes_only_the_reloadable_settings);
 	CU_add_test(s, "every option is documented with an environment name",
-	            test_every_option_is_documented_with_an_environment_name);
+		    test_every_option_is_documented_with_an_environment_name);
 }

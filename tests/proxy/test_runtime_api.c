@@ -26,16 +26,16 @@
 
 /* `show servers state` of HAProxy 2.6 with rw/n1 in maintenance and ro/n3 drained at 75 %. */
 static const char fixture[] =
-    "1\n"
-    "# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "
-    "srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "
-    "srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port "
-    "srv_check_addr srv_agent_addr srv_agent_port\n"
-    "4 rw 1 n1 127.0.0.1 0 1 100 100 3 17 2 0 14 22 0 0 - 41010 - 0 41011 127.0.0.1 127.0.0.1 41004\n"
-    "4 rw 2 n2 127.0.0.1 2 0 100 100 3 15 3 2 6 22 0 0 - 41020 - 0 41021 127.0.0.1 127.0.0.1 41004\n"
-    "5 ro 1 n1 127.0.0.1 2 0 100 100 3 15 3 3 6 22 0 0 - 41010 - 0 41011 127.0.0.1 127.0.0.1 41004\n"
-    "5 ro 3 n3 127.0.0.1 2 8 75 100 3 15 3 3 6 22 0 0 - 41030 - 0 41031 127.0.0.1 127.0.0.1 41004\n"
-    "\n";
+	"1\n"
+	"# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "
+	"srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "
+	"srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port "
+	"srv_check_addr srv_agent_addr srv_agent_port\n"
+	"4 rw 1 n1 127.0.0.1 0 1 100 100 3 17 2 0 14 22 0 0 - 41010 - 0 41011 127.0.0.1 127.0.0.1 41004\n"
+	"4 rw 2 n2 127.0.0.1 2 0 100 100 3 15 3 2 6 22 0 0 - 41020 - 0 41021 127.0.0.1 127.0.0.1 41004\n"
+	"5 ro 1 n1 127.0.0.1 2 0 100 100 3 15 3 3 6 22 0 0 - 41010 - 0 41011 127.0.0.1 127.0.0.1 41004\n"
+	"5 ro 3 n3 127.0.0.1 2 8 75 100 3 15 3 3 6 22 0 0 - 41030 - 0 41031 127.0.0.1 127.0.0.1 41004\n"
+	"\n";
 
 #define HEADER "# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight\n"
 #define ROW "4 rw 1 n1 127.0.0.1 2 0 100 100\n"
@@ -51,10 +51,10 @@ static void test_real_answer_parses_into_each_server(void)
 		const char *backend, *name;
 		int op, admin, uweight, iweight;
 	} expect[] = {
-	    {"rw", "n1", 0, 1, 100, 100},
-	    {"rw", "n2", 2, 0, 100, 100},
-	    {"ro", "n1", 2, 0, 100, 100},
-	    {"ro", "n3", 2, 8, 75, 100},
+		{"rw", "n1", 0, 1, 100, 100},
+		{"rw", "n2", 2, 0, 100, 100},
+		{"ro", "n1", 2, 0, 100, 100},
+		{"ro", "n3", 2, 8, 75, 100},
 	};
 	for (int i = 0; i < 4; i++) {
 		CU_ASSERT_STRING_EQUAL(s[i].backend, expect[i].backend);
@@ -90,25 +90,25 @@ static void test_admin_bits_and_weights_map_to_seen_states(void)
 		plan_admin expect_admin;
 		int expect_weight;
 	} rows[] = {
-	    {0x00, 100, 100, PLAN_READY, 100}, /* no bit */
-	    {0x01, 100, 100, PLAN_MAINT, 100}, /* forced maintenance (set server ... state maint) */
-	    {0x02, 100, 100, PLAN_MAINT, 100}, /* inherited maintenance (track) */
-	    {0x04, 100, 100, PLAN_MAINT, 100}, /* configured disabled */
-	    {0x08, 100, 100, PLAN_DRAIN, 100}, /* forced drain */
-	    {0x10, 100, 100, PLAN_DRAIN, 100}, /* inherited drain */
-	    {0x20, 100, 100, PLAN_MAINT, 100}, /* resolution maintenance */
-	    {0x40, 100, 100, PLAN_MAINT, 100}, /* hostname maintenance */
-	    {0x09, 100, 100, PLAN_MAINT, 100}, /* maintenance wins over drain */
-	    {0x18, 100, 100, PLAN_DRAIN, 100},
-	    {0x00, 75, 100, PLAN_READY, 75},
-	    {0x00, 0, 100, PLAN_READY, 0},
-	    {0x00, 1, 3, PLAN_READY, 33},
-	    {0x00, 256, 256, PLAN_READY, 100},
-	    {0x00, 5, 0, PLAN_READY, 100}, /* no configured weight: nothing to compare with */
+		{0x00, 100, 100, PLAN_READY, 100}, /* no bit */
+		{0x01, 100, 100, PLAN_MAINT, 100}, /* forced maintenance (set server ... state maint) */
+		{0x02, 100, 100, PLAN_MAINT, 100}, /* inherited maintenance (track) */
+		{0x04, 100, 100, PLAN_MAINT, 100}, /* configured disabled */
+		{0x08, 100, 100, PLAN_DRAIN, 100}, /* forced drain */
+		{0x10, 100, 100, PLAN_DRAIN, 100}, /* inherited drain */
+		{0x20, 100, 100, PLAN_MAINT, 100}, /* resolution maintenance */
+		{0x40, 100, 100, PLAN_MAINT, 100}, /* hostname maintenance */
+		{0x09, 100, 100, PLAN_MAINT, 100}, /* maintenance wins over drain */
+		{0x18, 100, 100, PLAN_DRAIN, 100},
+		{0x00, 75, 100, PLAN_READY, 75},
+		{0x00, 0, 100, PLAN_READY, 0},
+		{0x00, 1, 3, PLAN_READY, 33},
+		{0x00, 256, 256, PLAN_READY, 100},
+		{0x00, 5, 0, PLAN_READY, 100}, /* no configured weight: nothing to compare with */
 	};
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		runtime_server s = {
-		    .admin_state = rows[i].admin, .uweight = rows[i].uweight, .iweight = rows[i].iweight};
+			.admin_state = rows[i].admin, .uweight = rows[i].uweight, .iweight = rows[i].iweight};
 		plan_seen seen = runtime_api_seen(&s);
 		if (seen.admin != rows[i].expect_admin || seen.weight != rows[i].expect_weight)
 			fprintf(stderr, "\n  row %zu: admin %d weight %d", i, (int)seen.admin, seen.weight);
@@ -127,10 +127,10 @@ static void test_short_answers_parse(void)
 	CU_ASSERT_EQUAL(n, 0);
 	/* Only the columns read, in another order, and extra columns on a row. */
 	CU_ASSERT_EQUAL(
-	    runtime_api_parse_state("1\n# srv_iweight srv_uweight srv_admin_state srv_op_state srv_name be_name\n"
-	                            "100 50 8 2 db-1 ro extra\n",
-	                            s, 2, &n, NULL),
-	    0);
+		runtime_api_parse_state("1\n# srv_iweight srv_uweight srv_admin_state srv_op_state srv_name be_name\n"
+					"100 50 8 2 db-1 ro extra\n",
+					s, 2, &n, NULL),
+		0);
 	CU_ASSERT_EQUAL_FATAL(n, 1);
 	CU_ASSERT_STRING_EQUAL(s[0].backend, "ro");
 	CU_ASSERT_STRING_EQUAL(s[0].name, "db-1");
@@ -194,22 +194,22 @@ static void test_answer_problem_is_the_first_non_blank_line(void)
 	CU_ASSERT_STRING_EQUAL(runtime_api_answer_problem("No such server.\n", buf, sizeof buf), "No such server.");
 	CU_ASSERT_STRING_EQUAL(runtime_api_answer_problem("\nUnknown command\n", buf, sizeof buf), "Unknown command");
 	CU_ASSERT_STRING_EQUAL(
-	    runtime_api_answer_problem("\n\n  Require 'backend/server'. \r\n\nNo such server.\n", buf, sizeof buf),
-	    "Require 'backend/server'.");
+		runtime_api_answer_problem("\n\n  Require 'backend/server'. \r\n\nNo such server.\n", buf, sizeof buf),
+		"Require 'backend/server'.");
 	CU_ASSERT_STRING_EQUAL(runtime_api_answer_problem("no newline", buf, sizeof buf), "no newline");
 	CU_ASSERT_STRING_EQUAL(runtime_api_answer_problem("Permission denied\n", buf, 7), "Permis");
 }
 
 /* `show stat` of HAProxy 2.6 (its leading columns) with sessions on rw/n1 and ro/n3. */
 static const char stat_fixture[] =
-    "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,"
-    "act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,\n"
-    "rw,FRONTEND,,,2,5,1234,40,5000,9000,0,0,0,,,,,OPEN,,,,,,,,,1,2,0,,,,0,\n"
-    "rw,n1,0,0,2,3,,20,100,200,,0,,0,0,0,0,UP,100,1,0,0,0,50,0,,1,3,1,,20,,2,\n"
-    "rw,n2,0,0,0,0,,0,0,0,,0,,0,0,0,0,MAINT,100,1,0,0,0,50,0,,1,3,2,,0,,2,\n"
-    "rw,BACKEND,0,0,2,3,123,20,100,200,0,0,,0,0,0,0,UP,100,1,0,,0,50,0,,1,3,0,,20,,1,\n"
-    "ro,n3,0,0,7,9,,20,100,200,,0,,0,0,0,0,UP,75,1,0,0,0,50,0,,1,4,3,,20,,2,\n"
-    "\n";
+	"# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,"
+	"act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,\n"
+	"rw,FRONTEND,,,2,5,1234,40,5000,9000,0,0,0,,,,,OPEN,,,,,,,,,1,2,0,,,,0,\n"
+	"rw,n1,0,0,2,3,,20,100,200,,0,,0,0,0,0,UP,100,1,0,0,0,50,0,,1,3,1,,20,,2,\n"
+	"rw,n2,0,0,0,0,,0,0,0,,0,,0,0,0,0,MAINT,100,1,0,0,0,50,0,,1,3,2,,0,,2,\n"
+	"rw,BACKEND,0,0,2,3,123,20,100,200,0,0,,0,0,0,0,UP,100,1,0,,0,50,0,,1,3,0,,20,,1,\n"
+	"ro,n3,0,0,7,9,,20,100,200,,0,,0,0,0,0,UP,75,1,0,0,0,50,0,,1,4,3,,20,,2,\n"
+	"\n";
 
 static void test_stat_answer_gives_sessions_per_server(void)
 {
@@ -266,7 +266,7 @@ static void test_malformed_stat_answers_are_refused_naming_the_problem(void)
 		int rc = runtime_api_parse_stat(stat_malformed[i].answer, st, stat_malformed[i].max, &n, &err);
 		if (rc != -1 || strstr(err.msg, stat_malformed[i].expect) == NULL)
 			fprintf(stderr, "\n  case %zu: rc %d \"%s\" lacks \"%s\"", i, rc, err.msg,
-			        stat_malformed[i].expect);
+				stat_malformed[i].expect);
 		CU_ASSERT_EQUAL(rc, -1);
 		CU_ASSERT_EQUAL(err.code, FL_ERR_HAPROXY);
 		CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, stat_malformed[i].expect));
@@ -393,8 +393,8 @@ static void test_call_sends_one_line_and_reads_until_close(void)
 		CU_ASSERT_EQUAL_FATAL(serve(&srv, tcp, SERVE_REPLY, fixture), 0);
 		char *answer = NULL;
 		fl_err err = {0};
-		int rc =
-		    runtime_api_call(srv.address, "show servers state rw;show servers state ro", 2.0, &answer, &err);
+		int rc = runtime_api_call(srv.address, "show servers state rw;show servers state ro", 2.0, &answer,
+					  &err);
 		char received[512];
 		finish(&srv, received, sizeof received);
 		CU_ASSERT_EQUAL(rc, 0);
@@ -435,8 +435,8 @@ static int listener_full(server *srv, bool tcp, int queued[], int *n_queued)
 		int c = socket(tcp ? AF_INET : AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
 		if (tcp) {
 			struct sockaddr_in sa = {.sin_family = AF_INET,
-			                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-			                         .sin_port = htons((uint16_t)atoi(strrchr(srv->address, ':') + 1))};
+						 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+						 .sin_port = htons((uint16_t)atoi(strrchr(srv->address, ':') + 1))};
 			connect(c, (struct sockaddr *)&sa, sizeof sa);
 		} else {
 			struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -546,15 +546,15 @@ void suite_register(void)
 	CU_add_test(s, "admin bits and weights map to seen states", test_admin_bits_and_weights_map_to_seen_states);
 	CU_add_test(s, "short answers parse", test_short_answers_parse);
 	CU_add_test(s, "malformed answers are refused naming the problem",
-	            test_malformed_answers_are_refused_naming_the_problem);
+		    test_malformed_answers_are_refused_naming_the_problem);
 	CU_add_test(s, "stat answer gives sessions per server", test_stat_answer_gives_sessions_per_server);
 	CU_add_test(s, "malformed stat answers are refused naming the problem",
-	            test_malformed_stat_answers_are_refused_naming_the_problem);
+		    test_malformed_stat_answers_are_refused_naming_the_problem);
 	CU_add_test(s, "answer problem is the first non-blank line", test_answer_problem_is_the_first_non_blank_line);
 	CU_add_test(s, "call sends one line and reads until close", test_call_sends_one_line_and_reads_until_close);
 	CU_add_test(s, "call times out naming the address", test_call_times_out_naming_the_address);
 	CU_add_test(s, "call times out when the server does not accept",
-	            test_call_times_out_when_the_server_does_not_accept);
+		    test_call_times_out_when_the_server_does_not_accept);
 	CU_add_test(s, "call refuses an answer beyond the limit", test_call_refuses_an_answer_beyond_the_limit);
 	CU_add_test(s, "call to an absent server names it", test_call_to_an_absent_server_names_it);
 }

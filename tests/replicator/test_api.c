@@ -199,10 +199,17 @@ static const struct {
 	const char *name;
 	situation_fn make;
 } situations[] = {
-	{"leader", leader},	       {"leader_pg_down", leader_pg_down}, {"streaming", streaming},
-	{"lagging", lagging},	       {"archive_recovery", archive_recovery}, {"stopped", stopped},
-	{"noloadbalance", noloadbalance}, {"sync_replica", sync_replica},   {"async_replica", async_replica},
-	{"stale_sync", stale_sync},     {"unlocked", unlocked},
+	{"leader", leader},
+	{"leader_pg_down", leader_pg_down},
+	{"streaming", streaming},
+	{"lagging", lagging},
+	{"archive_recovery", archive_recovery},
+	{"stopped", stopped},
+	{"noloadbalance", noloadbalance},
+	{"sync_replica", sync_replica},
+	{"async_replica", async_replica},
+	{"stale_sync", stale_sync},
+	{"unlocked", unlocked},
 };
 
 static situation_fn situation(const char *name)
@@ -216,9 +223,9 @@ static situation_fn situation(const char *name)
 
 /* ---- health endpoints: situation x endpoint ---- */
 
-static const char *const health_paths[] = {"/primary", "/master", "/read-write", "/",	    "/leader",
-					   "/replica", "/read-only", "/health",	    "/liveness", "/readiness",
-					   "/sync",    "/async",     "/synchronous", "/asynchronous"};
+static const char *const health_paths[] = {
+	"/primary", "/master",   "/read-write", "/",     "/leader", "/replica",     "/read-only",
+	"/health",  "/liveness", "/readiness",  "/sync", "/async",  "/synchronous", "/asynchronous"};
 #define N_HEALTH (sizeof health_paths / sizeof health_paths[0])
 
 static const struct {
@@ -226,17 +233,17 @@ static const struct {
 	int status[N_HEALTH]; /* in the order of health_paths */
 } health_rows[] = {
 	/*                   pri  mas  rw   /    lead rep  ro   hea  liv  rdy  sync asyn sync asyn */
-	{"leader",           {200, 200, 200, 200, 200, 503, 200, 200, 200, 200, 503, 503, 503, 503}},
-	{"leader_pg_down",   {503, 503, 503, 503, 200, 503, 503, 503, 200, 503, 503, 503, 503, 503}},
-	{"streaming",        {503, 503, 503, 503, 503, 200, 200, 200, 200, 200, 503, 200, 503, 200}},
-	{"lagging",          {503, 503, 503, 503, 503, 200, 200, 200, 200, 200, 503, 200, 503, 200}},
+	{"leader", {200, 200, 200, 200, 200, 503, 200, 200, 200, 200, 503, 503, 503, 503}},
+	{"leader_pg_down", {503, 503, 503, 503, 200, 503, 503, 503, 200, 503, 503, 503, 503, 503}},
+	{"streaming", {503, 503, 503, 503, 503, 200, 200, 200, 200, 200, 503, 200, 503, 200}},
+	{"lagging", {503, 503, 503, 503, 503, 200, 200, 200, 200, 200, 503, 200, 503, 200}},
 	{"archive_recovery", {503, 503, 503, 503, 503, 200, 200, 200, 200, 503, 503, 200, 503, 200}},
-	{"stopped",          {503, 503, 503, 503, 503, 503, 503, 503, 200, 503, 503, 503, 503, 503}},
-	{"noloadbalance",    {503, 503, 503, 503, 503, 503, 503, 200, 200, 200, 503, 503, 503, 503}},
-	{"sync_replica",     {503, 503, 503, 503, 503, 200, 200, 200, 200, 200, 200, 503, 200, 503}},
-	{"async_replica",    {503, 503, 503, 503, 503, 200, 200, 200, 200, 200, 503, 200, 503, 200}},
-	{"stale_sync",       {503, 503, 503, 503, 503, 200, 200, 200, 200, 200, 503, 200, 503, 200}},
-	{"unlocked",         {503, 503, 503, 503, 503, 200, 200, 200, 200, 200, 503, 200, 503, 200}},
+	{"stopped", {503, 503, 503, 503, 503, 503, 503, 503, 200, 503, 503, 503, 503, 503}},
+	{"noloadbalance", {503, 503, 503, 503, 503, 503, 503, 200, 200, 200, 503, 503, 503, 503}},
+	{"sync_replica", {503, 503, 503, 503, 503, 200, 200, 200, 200, 200, 200, 503, 200, 503}},
+	{"async_replica", {503, 503, 503, 503, 503, 200, 200, 200, 200, 200, 503, 200, 503, 200}},
+	{"stale_sync", {503, 503, 503, 503, 503, 200, 200, 200, 200, 200, 503, 200, 503, 200}},
+	{"unlocked", {503, 503, 503, 503, 503, 200, 200, 200, 200, 200, 503, 200, 503, 200}},
 };
 
 static void test_every_health_endpoint_in_every_situation(void)
@@ -285,7 +292,7 @@ static const struct {
 	{"lagging", "/replica?lag=1kB", 503, NULL},
 	{"lagging", "/replica?lag=33554432B", 200, NULL},
 	{"lagging", "/replica?lag=16777215TB", 200, NULL},
-	{"unlocked", "/replica?lag=16MB", 503, NULL},	     /* 31 MB behind the status record */
+	{"unlocked", "/replica?lag=16MB", 503, NULL}, /* 31 MB behind the status record */
 	{"unlocked", "/replica?lag=31MB", 200, NULL},
 	{"lagging", "/read-only?lag=16MB", 503, NULL},
 	{"leader", "/read-only?lag=16MB", 200, NULL},
@@ -593,12 +600,14 @@ static const struct {
 	 400, "is not a member name"},
 	{streaming, "/switchover", "{\"leader\":\"n1\",\"scheduled_at\":1795611600}", 400,
 	 "\"scheduled_at\" must be a string, not a number"},
-	{streaming, "/switchover", "{\"leader\":\"n1\",\"scheduled_at\":\"2026-11-25T13:00:00\"}", 400, "has no timezone"},
+	{streaming, "/switchover", "{\"leader\":\"n1\",\"scheduled_at\":\"2026-11-25T13:00:00\"}", 400,
+	 "has no timezone"},
 	{streaming, "/switchover", "{\"leader\":\"n1\",\"scheduled_at\":\"11/25/2026 13:00\"}", 422,
 	 "\"scheduled_at\" = \"11/25/2026 13:00\" is not an unambiguous ISO 8601 time"},
 	{streaming, "/switchover", "{\"leader\":\"n1\",\"scheduled_at\":\"1969-12-31T23:59:59Z\"}", 422, "in the past"},
 	/* the cluster's state */
-	{streaming, "/switchover", "{\"leader\":\"n1\",\"candidate\":\"n1\"}", 400, "leader and candidate are both \"n1\""},
+	{streaming, "/switchover", "{\"leader\":\"n1\",\"candidate\":\"n1\"}", 400,
+	 "leader and candidate are both \"n1\""},
 	{streaming, "/switchover", "{\"leader\":\"n2\",\"candidate\":\"n3\"}", 412,
 	 "leader name does not match: \"n2\" is not the leader, \"n1\" is"},
 	{streaming, "/switchover", "{\"leader\":\"n1\",\"candidate\":\"n9\"}", 412,
@@ -608,8 +617,8 @@ static const struct {
 	{unlocked, "/switchover", "{\"leader\":\"n1\"}", 412, "no leader"},
 	{unlocked, "/switchover", "{\"leader\":\"n1\",\"candidate\":\"n2\"}", 412, "use POST /failover"},
 	{paused, "/switchover", "{\"leader\":\"n1\"}", 409, "paused a switchover needs a \"candidate\""},
-	{paused, "/switchover", "{\"leader\":\"n1\",\"candidate\":\"n2\",\"scheduled_at\":\"2026-11-25T13:00:00Z\"}", 409,
-	 "cannot schedule a switchover while automatic failover is paused"},
+	{paused, "/switchover", "{\"leader\":\"n1\",\"candidate\":\"n2\",\"scheduled_at\":\"2026-11-25T13:00:00Z\"}",
+	 409, "cannot schedule a switchover while automatic failover is paused"},
 	/* /failover */
 	{streaming, "/failover", NULL, 400, "/failover needs \"candidate\""},
 	{streaming, "/failover", "{\"candidate\":null}", 400, "/failover needs \"candidate\""},
@@ -618,9 +627,11 @@ static const struct {
 	{streaming, "/failover", "{\"candidate\":\"n9\"}", 412, "candidate \"n9\" is not a member"},
 	{candidate_nofailover, "/failover", "{\"candidate\":\"n3\"}", 412, "tagged nofailover"},
 	{streaming, "/failover", "{\"candidate\":\"n1\"}", 412, "candidate \"n1\" already holds the leader key"},
-	{streaming, "/failover", "{\"candidate\":\"n3\"}", 409, "the cluster has a healthy leader (n1): use switchover"},
+	{streaming, "/failover", "{\"candidate\":\"n3\"}", 409,
+	 "the cluster has a healthy leader (n1): use switchover"},
 	{paused, "/failover", "{\"candidate\":\"n2\"}", 409, "the cluster has a healthy leader (n1)"},
-	{sync_leader_down, "/failover", "{\"candidate\":\"n3\"}", 409, "synchronous mode: n3 is not in the synchronous set"},
+	{sync_leader_down, "/failover", "{\"candidate\":\"n3\"}", 409,
+	 "synchronous mode: n3 is not in the synchronous set"},
 	{streaming, "/failover", "{\"candidate\":\"n2\",\"leader\":\"n3\"}", 412, "leader name does not match"},
 	{streaming, "/failover", "{\"candidate\":\"n3\",\"force\":1}", 400, "/failover: unknown field \"force\""},
 	{streaming, "/failover", "{\"candidate\":3}", 400, "\"candidate\" must be a string"},
@@ -793,8 +804,8 @@ static const struct {
 	 "{\"leader\":\"n1\",\"candidate\":\"n3\",\"scheduled_at\":\"2026-11-25T13:00:00+00:00\"}", API_CMD_SWITCHOVER,
 	 "n1", "n3", 1795611600},
 	/* patronictl sends null for what it does not set */
-	{leader, "/switchover/", "{\"leader\":\"n1\",\"candidate\":null,\"scheduled_at\":null}", API_CMD_SWITCHOVER, "n1",
-	 "", 0},
+	{leader, "/switchover/", "{\"leader\":\"n1\",\"candidate\":null,\"scheduled_at\":null}", API_CMD_SWITCHOVER,
+	 "n1", "", 0},
 	{paused, "/switchover", " {\"candidate\":\"n2\",\n\"leader\":\"n1\"} ", API_CMD_SWITCHOVER, "n1", "n2", 0},
 	{leader_down, "/failover", "{\"candidate\":\"n3\"}", API_CMD_FAILOVER, "", "n3", 0},
 	{unlocked, "/failover", "{\"candidate\":\"n2\",\"leader\":null}", API_CMD_FAILOVER, "", "n2", 0},
@@ -984,8 +995,8 @@ static void test_history_document_passes_the_record_through(void)
 	char *big = malloc(500 * 96 + 3), *p = big;
 	p += sprintf(p, "[");
 	for (int i = 1; i <= 500; i++)
-		p += sprintf(p, "%s{\"timeline\":%d,\"lsn\":\"0/%X\",\"leader\":\"n%d\",\"time\":1790000000.5}", i > 1 ? "," : "",
-			     i, 0x3000000 + i, i % 3 + 1);
+		p += sprintf(p, "%s{\"timeline\":%d,\"lsn\":\"0/%X\",\"leader\":\"n%d\",\"time\":1790000000.5}",
+			     i > 1 ? "," : "", i, 0x3000000 + i, i % 3 + 1);
 	sprintf(p, "]");
 	CU_ASSERT_TRUE(strlen(big) > 30000);
 	s.history_json = big;
@@ -1084,8 +1095,8 @@ static const char *http_exchange(struct event_base *base, int port, const char *
 	memset(x, 0, sizeof *x);
 	x->base = base;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in sa = {
+		.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	CU_ASSERT_FATAL(fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
 	CU_ASSERT_FATAL(send(fd, request, strlen(request), 0) == (ssize_t)strlen(request));
 	struct timeval five = {5, 0};

@@ -35,19 +35,26 @@ static member *add_member(cluster_view *v, const char *name, const char *role, u
 	return m;
 }
 
-static member *find(scenario *s, const char *name)
-{
-	return (member *)cluster_member(&s->view, name);
-}
+static member *find(scenario *s, const char *name) { return (member *)cluster_member(&s->view, name); }
 
 /* n2 streams from leader n1; n3 streams too; lease 22 is n2's. */
 static void base(scenario *s)
 {
 	memset(s, 0, sizeof *s);
-	s->cfg = (decide_config){.name = "n2", .ttl = 3, .fence_margin = 1.0, .election_wait = 2.0,
-				 .maximum_lag = 1 << 20, .max_restarts = 3};
-	s->local = (local_state){.data_valid = true, .running = true, .answering = true, .in_recovery = true,
-				 .timeline = 1, .received_lsn = 1000, .replayed_lsn = 1000, .receiver_active = true};
+	s->cfg = (decide_config){.name = "n2",
+				 .ttl = 3,
+				 .fence_margin = 1.0,
+				 .election_wait = 2.0,
+				 .maximum_lag = 1 << 20,
+				 .max_restarts = 3};
+	s->local = (local_state){.data_valid = true,
+				 .running = true,
+				 .answering = true,
+				 .in_recovery = true,
+				 .timeline = 1,
+				 .received_lsn = 1000,
+				 .replayed_lsn = 1000,
+				 .receiver_active = true};
 	snprintf(s->local.upstream, sizeof s->local.upstream, "n1");
 	s->agent = (agent_state){.etcd_ok = true, .lease = 22, .lease_renewed_at = 100.0};
 	s->now = 100.2;
@@ -176,10 +183,7 @@ static void r_leader_with_other_lease_fences(scenario *s)
 	leading(s);
 	s->view.leader_lease = 99;
 }
-static void r_primary_without_key_demotes(scenario *s)
-{
-	s->local.in_recovery = false;
-}
+static void r_primary_without_key_demotes(scenario *s) { s->local.in_recovery = false; }
 static void r_primary_of_stale_own_key_demotes(scenario *s)
 {
 	s->local.in_recovery = false;
@@ -203,10 +207,7 @@ static void r_leader_crashing_too_often_gives_up(scenario *s)
 	s->local.running = s->local.answering = false;
 	s->local.recent_crashes = 4;
 }
-static void r_stopped_replica_starts_following(scenario *s)
-{
-	s->local.running = s->local.answering = false;
-}
+static void r_stopped_replica_starts_following(scenario *s) { s->local.running = s->local.answering = false; }
 static void r_stopped_former_primary_rewinds(scenario *s)
 {
 	s->local.running = s->local.answering = false;
@@ -346,15 +347,9 @@ static void r_handed_over_leader_follows_without_rewind(scenario *s)
 	s->local.clean_handover = true;
 }
 static void r_starting_postgres_waits(scenario *s) { s->local.answering = false; }
-static void r_replica_of_old_leader_follows_new(scenario *s)
-{
-	snprintf(s->view.leader, sizeof s->view.leader, "n3");
-}
+static void r_replica_of_old_leader_follows_new(scenario *s) { snprintf(s->view.leader, sizeof s->view.leader, "n3"); }
 static void r_etcd_down_replica_rests(scenario *s) { s->agent.etcd_ok = false; }
-static void r_key_gone_replica_stops_receiving(scenario *s)
-{
-	s->view.has_leader = false;
-}
+static void r_key_gone_replica_stops_receiving(scenario *s) { s->view.has_leader = false; }
 static void r_fenced_for_old_term_stops_again(scenario *s)
 {
 	election(s);
@@ -510,10 +505,7 @@ static void r_no_data_no_leader_after_history_waits(scenario *s)
 	s->local = (local_state){0};
 	s->view.has_leader = false;
 }
-static void r_running_without_data_waits(scenario *s)
-{
-	s->local.data_valid = false;
-}
+static void r_running_without_data_waits(scenario *s) { s->local.data_valid = false; }
 static void r_paused_stopped_replica_stays_stopped(scenario *s)
 {
 	r_stopped_replica_starts_following(s);
@@ -592,9 +584,11 @@ typedef struct row {
 static const row rows[] = {
 	{"streaming replica rests", r_streaming_replica_rests, ACT_NONE, ""},
 	{"handover waits for the candidate", r_handover_waits_for_the_candidate, ACT_NONE, ""},
-	{"handover releases once the candidate holds the last WAL", r_handover_releases_once_the_candidate_holds_the_wal, ACT_RELEASE_LEADER, "n3"},
+	{"handover releases once the candidate holds the last WAL",
+	 r_handover_releases_once_the_candidate_holds_the_wal, ACT_RELEASE_LEADER, "n3"},
 	{"handover abandoned after the timeout", r_handover_abandoned_after_the_timeout, ACT_ABANDON_SWITCHOVER, ""},
-	{"handover abandoned when the record is gone", r_handover_abandoned_when_the_record_is_gone, ACT_ABANDON_SWITCHOVER, ""},
+	{"handover abandoned when the record is gone", r_handover_abandoned_when_the_record_is_gone,
+	 ACT_ABANDON_SWITCHOVER, ""},
 	{"handover fences past the deadline", r_handover_fences_past_the_deadline, ACT_FENCE, ""},
 	{"fresh node races for init", r_fresh_node_races_for_init, ACT_TAKE_INIT, ""},
 	{"init winner bootstraps", r_init_winner_bootstraps, ACT_INITDB, ""},
@@ -606,7 +600,8 @@ static const row rows[] = {
 	{"leader past its deadline fences", r_leader_past_deadline_fences, ACT_FENCE, ""},
 	{"leader just before its deadline leads", r_leader_just_before_deadline_leads, ACT_LEAD, ""},
 	{"leader fences even when etcd is down", r_leader_fences_even_when_etcd_down, ACT_FENCE, ""},
-	{"leader waits out an etcd outage before its deadline", r_leader_waits_out_etcd_outage_before_deadline, ACT_NONE, ""},
+	{"leader waits out an etcd outage before its deadline", r_leader_waits_out_etcd_outage_before_deadline,
+	 ACT_NONE, ""},
 	{"leader whose key vanished fences", r_leader_whose_key_vanished_fences, ACT_FENCE, ""},
 	{"leader whose key was taken fences", r_leader_whose_key_was_taken_fences, ACT_FENCE, ""},
 	{"leader whose key has another lease fences", r_leader_with_other_lease_fences, ACT_FENCE, ""},
@@ -618,23 +613,30 @@ static const row rows[] = {
 	{"stopped replica starts following", r_stopped_replica_starts_following, ACT_START_REPLICA, "n1"},
 	{"stopped former primary rewinds", r_stopped_former_primary_rewinds, ACT_REWIND, "n1"},
 	{"failed rewind re-clones", r_failed_rewind_reclones, ACT_RECLONE, "n1"},
-	{"stopped node without leader starts read-only", r_stopped_without_leader_starts_readonly, ACT_START_REPLICA, ""},
+	{"stopped node without leader starts read-only", r_stopped_without_leader_starts_readonly, ACT_START_REPLICA,
+	 ""},
 	{"former primary waits for a leader to rewind from", r_former_primary_waits_for_a_leader, ACT_NONE, ""},
 	{"the last leader joins the election", r_last_leader_joins_the_election, ACT_START_REPLICA, ""},
 	{"crash-looping replica rewinds", r_crash_looping_replica_rewinds, ACT_REWIND, "n1"},
-	{"crash-looping replica re-clones after a failed rewind", r_crash_looping_replica_reclones_after_failed_rewind, ACT_RECLONE, "n1"},
+	{"crash-looping replica re-clones after a failed rewind", r_crash_looping_replica_reclones_after_failed_rewind,
+	 ACT_RECLONE, "n1"},
 	{"replica that cannot stream rewinds", r_stuck_replica_rewinds, ACT_REWIND, "n1"},
 	{"leader hands over on a switchover", r_leader_hands_over_on_switchover, ACT_SWITCHOVER, "n3"},
 	{"leader waits for a scheduled switchover", r_leader_waits_for_scheduled_switchover, ACT_LEAD, ""},
 	{"leader runs a due scheduled switchover", r_leader_runs_due_scheduled_switchover, ACT_SWITCHOVER, ""},
-	{"leader drops a switchover naming another leader", r_leader_drops_switchover_of_other_leader, ACT_CLEAR_SWITCHOVER, ""},
-	{"switchover candidate takes the key though behind", r_switchover_candidate_takes_key_though_behind, ACT_TAKE_LEADER, ""},
+	{"leader drops a switchover naming another leader", r_leader_drops_switchover_of_other_leader,
+	 ACT_CLEAR_SWITCHOVER, ""},
+	{"switchover candidate takes the key though behind", r_switchover_candidate_takes_key_though_behind,
+	 ACT_TAKE_LEADER, ""},
 	{"non-candidate waits during a switchover", r_non_candidate_waits_during_switchover, ACT_NONE, ""},
 	{"switchover proceeds while paused", r_switchover_proceeds_while_paused, ACT_TAKE_LEADER, ""},
-	{"manual failover candidate takes the key (async)", r_manual_failover_candidate_takes_key_async, ACT_TAKE_LEADER, ""},
+	{"manual failover candidate takes the key (async)", r_manual_failover_candidate_takes_key_async,
+	 ACT_TAKE_LEADER, ""},
 	{"manual failover refuses a lagging candidate", r_manual_failover_lagging_candidate_refused, ACT_NONE, ""},
-	{"manual failover in sync mode still needs the most advanced", r_manual_failover_sync_still_needs_most_advanced, ACT_NONE, ""},
-	{"handed-over leader follows without rewind", r_handed_over_leader_follows_without_rewind, ACT_START_REPLICA, "n1"},
+	{"manual failover in sync mode still needs the most advanced", r_manual_failover_sync_still_needs_most_advanced,
+	 ACT_NONE, ""},
+	{"handed-over leader follows without rewind", r_handed_over_leader_follows_without_rewind, ACT_START_REPLICA,
+	 "n1"},
 	{"starting postgres waits", r_starting_postgres_waits, ACT_NONE, ""},
 	{"replica of the old leader follows the new one", r_replica_of_old_leader_follows_new, ACT_FOLLOW, "n3"},
 	{"replica rests while etcd is down", r_etcd_down_replica_rests, ACT_NONE, ""},
@@ -665,18 +667,25 @@ static const row rows[] = {
 	{"sync: empty set blocks", r_sync_empty_set_blocks, ACT_NONE, ""},
 	{"key holder in recovery promotes", r_key_holder_in_recovery_promotes, ACT_PROMOTE, ""},
 	{"replica waits for its stale own key", r_stale_own_key_replica_waits, ACT_NONE, ""},
-	{"stopped node with stale own key starts read-only", r_stale_own_key_stopped_starts_readonly, ACT_START_REPLICA, ""},
+	{"stopped node with stale own key starts read-only", r_stale_own_key_stopped_starts_readonly, ACT_START_REPLICA,
+	 ""},
 	{"no data and no leader after history waits", r_no_data_no_leader_after_history_waits, ACT_NONE, ""},
 	{"running postgres without valid data waits", r_running_without_data_waits, ACT_NONE, ""},
 	{"paused: stopped replica stays stopped", r_paused_stopped_replica_stays_stopped, ACT_NONE, ""},
-	{"paused: stopped leader keeps its key, not started", r_paused_stopped_leader_keeps_key_without_start, ACT_NONE, ""},
+	{"paused: stopped leader keeps its key, not started", r_paused_stopped_leader_keeps_key_without_start, ACT_NONE,
+	 ""},
 	{"paused: stopped former primary is not rewound", r_paused_stopped_former_primary_is_not_rewound, ACT_NONE, ""},
-	{"paused: stopped node without leader stays stopped", r_paused_stopped_without_leader_stays_stopped, ACT_NONE, ""},
-	{"paused: replica the agent stopped starts again", r_paused_replica_stopped_by_agent_starts, ACT_START_REPLICA, "n1"},
-	{"paused: leader restarted on request starts as primary", r_paused_leader_restarted_on_request_starts, ACT_START_PRIMARY, ""},
+	{"paused: stopped node without leader stays stopped", r_paused_stopped_without_leader_stays_stopped, ACT_NONE,
+	 ""},
+	{"paused: replica the agent stopped starts again", r_paused_replica_stopped_by_agent_starts, ACT_START_REPLICA,
+	 "n1"},
+	{"paused: leader restarted on request starts as primary", r_paused_leader_restarted_on_request_starts,
+	 ACT_START_PRIMARY, ""},
 	{"paused: handed-over leader follows", r_paused_handed_over_leader_follows, ACT_START_REPLICA, "n1"},
-	{"paused: stopped leader releases its key for a manual failover", r_paused_stopped_leader_releases_key_for_manual_failover, ACT_GIVE_UP, ""},
-	{"paused: stopped leader keeps its key during a switchover", r_paused_stopped_leader_keeps_key_for_switchover, ACT_NONE, ""},
+	{"paused: stopped leader releases its key for a manual failover",
+	 r_paused_stopped_leader_releases_key_for_manual_failover, ACT_GIVE_UP, ""},
+	{"paused: stopped leader keeps its key during a switchover", r_paused_stopped_leader_keeps_key_for_switchover,
+	 ACT_NONE, ""},
 	{"paused: empty node is not cloned", r_paused_empty_node_is_not_cloned, ACT_NONE, ""},
 	{"paused: node emptied by reinit clones", r_paused_reinit_node_clones, ACT_CLONE, "n1"},
 	{"paused: fresh node does not race for init", r_paused_fresh_node_does_not_race_for_init, ACT_NONE, ""},
@@ -692,8 +701,8 @@ static void test_every_row_of_the_transition_table(void)
 		decision d = decide(&s.cfg, &s.local, &s.agent, &s.view, s.now);
 		bool ok = d.act == rows[i].expect && strcmp(d.target, rows[i].target) == 0;
 		if (!ok)
-			fprintf(stderr, "row \"%s\": got %s \"%s\" (%s), want %s \"%s\"\n", rows[i].name, action_name(d.act),
-				d.target, d.reason, action_name(rows[i].expect), rows[i].target);
+			fprintf(stderr, "row \"%s\": got %s \"%s\" (%s), want %s \"%s\"\n", rows[i].name,
+				action_name(d.act), d.target, d.reason, action_name(rows[i].expect), rows[i].target);
 		CU_ASSERT(ok);
 		CU_ASSERT_PTR_NOT_NULL(d.reason);
 	}
@@ -751,7 +760,7 @@ static void test_exactly_one_candidate_wins_every_election(void)
  */
 static void test_paused_never_brings_back_what_stopped_on_its_own(void)
 {
-	static const action forbidden[] = {ACT_TAKE_INIT, ACT_INITDB,  ACT_CLONE,  ACT_START_PRIMARY,
+	static const action forbidden[] = {ACT_TAKE_INIT,     ACT_INITDB, ACT_CLONE,   ACT_START_PRIMARY,
 					   ACT_START_REPLICA, ACT_REWIND, ACT_RECLONE, ACT_PROMOTE};
 	for (unsigned bits = 0; bits < 1u << 6; bits++)
 		for (int leader = 0; leader < 3; leader++)
@@ -782,8 +791,10 @@ static void test_paused_never_brings_back_what_stopped_on_its_own(void)
 						bad |= d.act == forbidden[i];
 					bad |= d.act == ACT_GIVE_UP && !(leader == 1 && so == 1);
 					if (bad)
-						fprintf(stderr, "paused, bits %#x leader %d crashes %d switchover %d: %s (%s)\n", bits,
-							leader, crashes, so, action_name(d.act), d.reason);
+						fprintf(stderr,
+							"paused, bits %#x leader %d crashes %d switchover %d: %s "
+							"(%s)\n",
+							bits, leader, crashes, so, action_name(d.act), d.reason);
 					CU_ASSERT(!bad);
 				}
 }
@@ -914,18 +925,20 @@ static const struct {
 	const char *name;
 	void (*make)(scenario *s);
 	const char *wanted;
-	const char *want;  /* NULL: none */
-	const char *why;   /* a substring of why */
+	const char *want; /* NULL: none */
+	const char *why;  /* a substring of why */
 } switchover_rows[] = {
 	{"the replica with more WAL received", so_n3_received_more, "", "n3", "most advanced"},
 	{"then the one that replayed more, before priority", so_n2_replayed_more, "", "n2", "most advanced"},
 	{"then the higher priority", so_n3_higher_priority, "", "n3", "most advanced"},
 	{"then the name", so_tie_goes_to_the_name, "", "n2", "most advanced"},
 	{"a wanted replica that streams", so_tie_goes_to_the_name, "n3", "n3", "requested"},
-	{"a wanted replica that does not stream", so_wanted_not_streaming, "n2", NULL, "not a streaming, eligible replica"},
+	{"a wanted replica that does not stream", so_wanted_not_streaming, "n2", NULL,
+	 "not a streaming, eligible replica"},
 	{"a wanted replica tagged nofailover", so_wanted_nofailover, "n3", NULL, "not a streaming, eligible replica"},
 	{"synchronous mode keeps to the synchronous set", so_sync_prefers_the_set, "", "n2", "most advanced"},
-	{"the best candidate lags beyond maximum_lag", so_lagging_candidate, "", NULL, "lags beyond maximum_lag_on_failover"},
+	{"the best candidate lags beyond maximum_lag", so_lagging_candidate, "", NULL,
+	 "lags beyond maximum_lag_on_failover"},
 	{"no replica at all", so_no_replica, "", NULL, "no streaming, eligible replica"},
 	{"every replica tagged nofailover", so_every_replica_nofailover, "", NULL, "no streaming, eligible replica"},
 };
@@ -939,11 +952,13 @@ static void test_switchover_candidate_rows(void)
 		const char *why = NULL;
 		const member *m = decide_switchover_candidate(&s.cfg, &s.view, switchover_rows[i].wanted, &why);
 		const char *got = m ? m->name : NULL;
-		bool ok = (got == NULL) == (switchover_rows[i].want == NULL) && (got == NULL || strcmp(got, switchover_rows[i].want) == 0) &&
-			  why && strstr(why, switchover_rows[i].why);
+		bool ok = (got == NULL) == (switchover_rows[i].want == NULL) &&
+			  (got == NULL || strcmp(got, switchover_rows[i].want) == 0) && why &&
+			  strstr(why, switchover_rows[i].why);
 		if (!ok)
-			printf("\n  %s: got %s (%s), want %s (%s)", switchover_rows[i].name, got ? got : "none", why ? why : "",
-			       switchover_rows[i].want ? switchover_rows[i].want : "none", switchover_rows[i].why);
+			printf("\n  %s: got %s (%s), want %s (%s)", switchover_rows[i].name, got ? got : "none",
+			       why ? why : "", switchover_rows[i].want ? switchover_rows[i].want : "none",
+			       switchover_rows[i].why);
 		CU_ASSERT_TRUE(ok);
 	}
 }
@@ -970,7 +985,8 @@ static void test_switchover_and_election_rank_alike(void)
 							n2->priority = prio[p];
 							n3->priority = prio[q];
 							const char *why;
-							const member *m = decide_switchover_candidate(&s.cfg, &s.view, "", &why);
+							const member *m =
+								decide_switchover_candidate(&s.cfg, &s.view, "", &why);
 							CU_ASSERT_PTR_NOT_NULL_FATAL(m);
 							const member *other = m == n2 ? n3 : n2;
 							CU_ASSERT_TRUE(decide_better(m, other));
@@ -1023,7 +1039,8 @@ static void test_failover_and_reinit_admission(void)
 		char why[256] = "";
 		admit a = decide_admit_failover(rows[i].sync_mode, &s.view, rows[i].candidate, why, sizeof why);
 		if (a != rows[i].want || strstr(why, rows[i].why) == NULL)
-			printf("\n  failover %s: %d (%s), want %d (%s)", rows[i].name, a, why, rows[i].want, rows[i].why);
+			printf("\n  failover %s: %d (%s), want %d (%s)", rows[i].name, a, why, rows[i].want,
+			       rows[i].why);
 		CU_ASSERT_EQUAL(a, rows[i].want);
 		CU_ASSERT_PTR_NOT_NULL(strstr(why, rows[i].why));
 	}
@@ -1045,14 +1062,16 @@ void suite_register(void)
 	CU_add_test(s, "every row of the transition table", test_every_row_of_the_transition_table);
 	CU_add_test(s, "every action has a row", test_every_action_has_a_row);
 	CU_add_test(s, "exactly one candidate wins every election", test_exactly_one_candidate_wins_every_election);
-	CU_add_test(s, "paused never brings back what stopped on its own", test_paused_never_brings_back_what_stopped_on_its_own);
+	CU_add_test(s, "paused never brings back what stopped on its own",
+		    test_paused_never_brings_back_what_stopped_on_its_own);
 	CU_pSuite p = CU_add_suite("policies", NULL, NULL);
 	CU_add_test(p, "switchover candidate rows", test_switchover_candidate_rows);
 	CU_add_test(p, "switchover and election rank alike", test_switchover_and_election_rank_alike);
 	CU_add_test(p, "the lag rule uses the leader's last position", test_lag_rule_uses_the_leaders_last_position);
 	CU_add_test(p, "failover and reinit admission", test_failover_and_reinit_admission);
 	CU_pSuite y = CU_add_suite("sync", NULL, NULL);
-	CU_add_test(y, "first replica goes into ssn before publication", test_sync_first_replica_goes_into_ssn_before_publication);
+	CU_add_test(y, "first replica goes into ssn before publication",
+		    test_sync_first_replica_goes_into_ssn_before_publication);
 	CU_add_test(y, "addition is published before ssn changes", test_sync_addition_is_published_before_ssn_changes);
 	CU_add_test(y, "removal is published after catch-up", test_sync_removal_is_published_after_catch_up);
 	CU_add_test(y, "ssn never becomes empty", test_sync_never_empties_ssn);

@@ -1,0 +1,54 @@
+/*
+ * lease: renewal and the fencing deadline's arithmetic.
+ */
+#include "lease.h"
+
+#include "common/log.h"
+
+double lease_fence_left(const decide_config *cfg, const agent_state *agent, double now)
+{
+	if (!agent->leader)
+		return 1e9;
+	return decide_fence_deadline(cfg, agent) - now;
+}
+
+double lease_request_timeout(const decide_config *cfg, const agent_state *agent, double retry_timeout, double now)
+{
+	double left = lease_fence_left(cfg, agent, now);
+	if (left >= retry_timeout)
+		return retry_timeout;
+	return left > 0.05 ? left : 0.05;
+}
+
+int lease_refresh(store *st, const decide_config *cfg, agent_state *agent, double retry_timeout, double (*now_fn)(void),
+		  lease_counters *c)
+{
+	fl_err err = {0};
+	double sent = now_fn();
+	store_set_timeout(st, lease_request_timeout(cfg, agent, retry_timeout, sent));
+	if (agent->lease != 0) {
+		long left = 0;
+		if (store_lease_keepalive(st, agent->lease, &left, &err) < 0) {
+			log_warn("lease renewal failed: %s", err.msg);
+			c->failures++;
+			return -1;
+		}
+		c->renewals++;
+		if (left <= 0) {
+			log_warn("lease %lld expired", (long long)agent->lease);
+			agent->lease = 0;
+		} else {
+			agent->lease_renewed_at = sent;
+		}
+	}
+	if (agent->lease == 0) {
+		sent = now_fn();
+		store_set_timeout(st, lease_request_timeout(cfg, agent, retry_timeout, sent));
+		if (store_lease_grant(st, cfg->ttl, &agent->lease, &err) < 0) {
+			log_warn("lease grant failed: %s", err.msg);
+			return -1;
+		}
+		agent->lease_renewed_at = sent;
+	}
+	return 0;
+}

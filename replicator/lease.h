@@ -1,0 +1,34 @@
+/*
+ * lease: the agent's lease in etcd, which carries its member key and, while
+ * it leads, the leader key. A leader remembers when it *sent* its last
+ * successful renewal: etcd counts the lease from when it received it, so the
+ * lease cannot expire before sent + ttl, and the leader fences itself at
+ * sent + ttl - margin. The arithmetic is pure; lease_refresh is the one
+ * effect.
+ */
+#ifndef FL_REPLICATOR_LEASE_H
+#define FL_REPLICATOR_LEASE_H
+
+#include <stdint.h>
+
+#include "decide.h"
+#include "store.h"
+
+typedef struct lease_counters {
+	uint64_t renewals, failures;
+} lease_counters;
+
+/* Seconds a leader has left before it must fence (a large number for a non-leader). */
+double lease_fence_left(const decide_config *cfg, const agent_state *agent, double now);
+/* The timeout of the next etcd request: retry_timeout, cut so that a leader's request ends before its deadline (50 ms at least). */
+double lease_request_timeout(const decide_config *cfg, const agent_state *agent, double retry_timeout, double now);
+
+/*
+ * Renews the lease, or grants a new one when there is none or etcd says it
+ * expired; agent->lease and lease_renewed_at follow. now_fn gives the
+ * monotonic time a request is sent. -1 (logged) when etcd did not answer.
+ */
+int lease_refresh(store *st, const decide_config *cfg, agent_state *agent, double retry_timeout, double (*now_fn)(void),
+		  lease_counters *c);
+
+#endif

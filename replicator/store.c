@@ -1,0 +1,195 @@
+/*
+ * store: the agent's etcd client and the keys it writes, each built from the
+ * key table. Records without a lease (status, history, sync, switchover,
+ * pause) outlive the agent; the member record and the leader key are bound
+ * to its lease and vanish with it.
+ */
+#include "store.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct store {
+	etcd *etcd;
+	char root[256];
+};
+
+static etcd *connect(const str_list *endpoints, double timeout, fl_err *err)
+{
+	etcd *e = etcd_new(endpoints->v, endpoints->n, err);
+	if (e)
+		etcd_set_timeout(e, timeout);
+	return e;
+}
+
+store *store_new(const str_list *endpoints, const char *prefix, const char *scope, double timeout, fl_err *err)
+{
+	store *st = calloc(1, sizeof *st);
+	if (st == NULL) {
+		fl_fail(err, FL_ERR_INTERNAL, "store: out of memory");
+		return NULL;
+	}
+	if (keys_root(prefix, scope, st->root, sizeof st->root) < 0) {
+		fl_fail(err, FL_ERR_CONFIG, "config: etcd.prefix and scope make a key root longer than %zu bytes",
+			sizeof st->root - 1);
+		free(st);
+		return NULL;
+	}
+	if ((st->etcd = connect(endpoints, timeout, err)) == NULL) {
+		free(st);
+		return NULL;
+	}
+	return st;
+}
+
+void store_free(store *st)
+{
+	if (st == NULL)
+		return;
+	etcd_free(st->etcd);
+	free(st);
+}
+
+int store_reconnect(store *st, const str_list *endpoints, double timeout, fl_err *err)
+{
+	etcd *e = connect(endpoints, timeout, err);
+	if (e == NULL)
+		return -1;
+	etcd_free(st->etcd);
+	st->etcd = e;
+	return 0;
+}
+
+void store_set_timeout(store *st, double seconds) { etcd_set_timeout(st->etcd, seconds); }
+
+const char *store_root(const store *st) { return st->root; }
+
+static void key(const store *st, cluster_key k, const char *item, char *buf, size_t len)
+{
+	keys_path(st->root, k, item, buf, len);
+}
+
+int store_lease_grant(store *st, long ttl, int64_t *lease, fl_err *err)
+{
+	return etcd_lease_grant(st->etcd, ttl, lease, err);
+}
+
+int store_lease_keepalive(store *st, int64_t lease, long *left, fl_err *err)
+{
+	return etcd_lease_keepalive(st->etcd, lease, left, err);
+}
+
+void store_lease_revoke(store *st, int64_t lease) { etcd_lease_revoke(st->etcd, lease, NULL); }
+
+int store_read(store *st, etcd_kvs *kvs, fl_err *err) { return etcd_get_prefix(st->etcd, st->root, kvs, err); }
+
+/* Writes a malloc'd JSON text (NULL: out of memory) under k and frees it. */
+static int put_json(store *st, cluster_key k, const char *item, char *json, int64_t lease, fl_err *err)
+{
+	if (json == NULL)
+		return fl_fail(err, FL_ERR_INTERNAL, "store: out of memory");
+	char kb[320];
+	key(st, k, item, kb, sizeof kb);
+	int rc = etcd_put(st->etcd, kb, json, lease, err);
+	free(json);
+	return rc;
+}
+
+int store_publish_member(store *st, const member *m, int64_t lease, fl_err *err)
+{
+	return put_json(st, KEY_MEMBER, m->name, member_to_json(m), lease, err);
+}
+
+int store_write_status(store *st, const char *leader, int64_t term, uint64_t lsn, long timeline, fl_err *err)
+{
+	return put_json(st, KEY_STATUS, NULL, status_to_json(leader, term, lsn, timeline), 0, err);
+}
+
+int store_append_history(store *st, const char *leader, uint64_t lsn, long timeline, double wall_time, fl_err *err)
+{
+	char kb[320];
+	key(st, KEY_HISTORY, NULL, kb, sizeof kb);
+	etcd_kv kv = {0};
+	bool found = false;
+	if (etcd_get(st->etcd, kb, &kv, &found, err) < 0)
+		return -1;
+	json_t *arr = found ? json_loads(kv.value, 0, NULL) : NULL;
+	etcd_kv_clear(&kv);
+	if (!json_is_array(arr)) {
+		json_decref(arr);
+		arr = json_array();
+	}
+	char l[32];
+	lsn_format(lsn, l, sizeof l);
+	json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:f}", "timeline", (json_int_t)timeline, "lsn", l,
+					     "leader", leader, "time", wall_time));
+	char *text = json_dumps(arr, JSON_COMPACT);
+	json_decref(arr);
+	return put_json(st, KEY_HISTORY, NULL, text, 0, err);
+}
+
+int store_take_leader(store *st, const char *name, int64_t lease, bool *created, int64_t *term, fl_err *err)
+{
+	char kb[320];
+	key(st, KEY_LEADER, NULL, kb, sizeof kb);
+	*created = false;
+	if (etcd_create(st->etcd, kb, name, lease, created, err) < 0)
+		return -1;
+	if (!*created)
+		return 0;
+	etcd_kv kv = {0};
+	bool found = false;
+	if (etcd_get(st->etcd, kb, &kv, &found, NULL) == 0 && found)
+		*term = kv.create_revision;
+	etcd_kv_clear(&kv);
+	return 0;
+}
+
+int store_release_leader(store *st, const char *name, bool *released, fl_err *err)
+{
+	char kb[320];
+	key(st, KEY_LEADER, NULL, kb, sizeof kb);
+	return etcd_delete_if_value(st->etcd, kb, name, released, err);
+}
+
+int store_take_init(store *st, const char *name, bool *created, fl_err *err)
+{
+	char kb[320];
+	key(st, KEY_INITIALIZE, NULL, kb, sizeof kb);
+	return etcd_create(st->etcd, kb, name, 0, created, err);
+}
+
+int store_release_init(store *st, const char *name, fl_err *err)
+{
+	char kb[320];
+	key(st, KEY_INITIALIZE, NULL, kb, sizeof kb);
+	bool done = false;
+	return etcd_delete_if_value(st->etcd, kb, name, &done, err);
+}
+
+int store_publish_sync(store *st, const char *leader, int64_t term, char names[][CLUSTER_NAME_MAX], int n, fl_err *err)
+{
+	return put_json(st, KEY_SYNC, NULL, sync_to_json(leader, term, names, n), 0, err);
+}
+
+int store_put_switchover(store *st, const char *leader, const char *candidate, double at, bool create_only,
+			 bool *created, fl_err *err)
+{
+	char *json = switchover_to_json(leader, candidate, at);
+	if (json == NULL)
+		return fl_fail(err, FL_ERR_INTERNAL, "store: out of memory");
+	char kb[320];
+	key(st, KEY_SWITCHOVER, NULL, kb, sizeof kb);
+	int rc = create_only ? etcd_create(st->etcd, kb, json, 0, created, err) : etcd_put(st->etcd, kb, json, 0, err);
+	free(json);
+	return rc;
+}
+
+int store_set(store *st, cluster_key k, const char *value, fl_err *err)
+{
+	char kb[320];
+	key(st, k, NULL, kb, sizeof kb);
+	return value ? etcd_put(st->etcd, kb, value, 0, err) : etcd_delete(st->etcd, kb, err);
+}

@@ -1,0 +1,55 @@
+/*
+ * store: every etcd read and write of the replication agent, through the key
+ * table (cluster/keys.h): the cluster's keys, this member's record, the
+ * status, history, sync, leader, initialize, switchover and pause records,
+ * and the agent's lease. Every request is bounded by the store's timeout,
+ * which a leader shortens so that none outlives its fencing deadline. It
+ * decides nothing.
+ */
+#ifndef FL_REPLICATOR_STORE_H
+#define FL_REPLICATOR_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cluster/cluster.h"
+#include "common/config.h"
+#include "common/err.h"
+#include "common/etcd.h"
+
+typedef struct store store;
+
+store *store_new(const str_list *endpoints, const char *prefix, const char *scope, double timeout, fl_err *err);
+void store_free(store *st);
+/* New endpoints (a reload); the old client is kept when the new one cannot be made. */
+int store_reconnect(store *st, const str_list *endpoints, double timeout, fl_err *err);
+void store_set_timeout(store *st, double seconds);
+/* "<prefix>/<scope>/" */
+const char *store_root(const store *st);
+
+int store_lease_grant(store *st, long ttl, int64_t *lease, fl_err *err);
+/* Renews lease; *left is its remaining TTL, 0 when etcd says it expired. */
+int store_lease_keepalive(store *st, int64_t lease, long *left, fl_err *err);
+void store_lease_revoke(store *st, int64_t lease);
+
+/* Every key of the cluster (the caller parses and frees them). */
+int store_read(store *st, etcd_kvs *kvs, fl_err *err);
+
+int store_publish_member(store *st, const member *m, int64_t lease, fl_err *err);
+int store_write_status(store *st, const char *leader, int64_t term, uint64_t lsn, long timeline, fl_err *err);
+/* Appends a timeline switch to the history record (read, append, write). */
+int store_append_history(store *st, const char *leader, uint64_t lsn, long timeline, double wall_time, fl_err *err);
+/* Creates the leader key on lease unless it exists; *term is its create revision when created. */
+int store_take_leader(store *st, const char *name, int64_t lease, bool *created, int64_t *term, fl_err *err);
+/* Deletes the leader key if it still names name. */
+int store_release_leader(store *st, const char *name, bool *released, fl_err *err);
+int store_take_init(store *st, const char *name, bool *created, fl_err *err);
+int store_release_init(store *st, const char *name, fl_err *err);
+int store_publish_sync(store *st, const char *leader, int64_t term, char names[][CLUSTER_NAME_MAX], int n, fl_err *err);
+/* Writes a switchover or manual failover record; with create_only, *created says whether none was pending. */
+int store_put_switchover(store *st, const char *leader, const char *candidate, double at, bool create_only,
+			 bool *created, fl_err *err);
+/* Writes (value) or deletes (NULL) a record without a lease: pause, switchover. */
+int store_set(store *st, cluster_key k, const char *value, fl_err *err);
+
+#endif

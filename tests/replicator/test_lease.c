@@ -1,0 +1,44 @@
+/*
+ * test_lease: the fencing arithmetic: a leader's deadline is its last sent
+ * renewal + ttl - margin, and no etcd request of a leader may outlive it.
+ */
+#include "cunit_main.h"
+#include "replicator/lease.h"
+
+static void test_fence_left_counts_from_the_sent_renewal(void)
+{
+	decide_config cfg = {.ttl = 3, .fence_margin = 1.0};
+	agent_state a = {.leader = true, .lease_renewed_at = 100.0};
+	CU_ASSERT_DOUBLE_EQUAL(lease_fence_left(&cfg, &a, 100.0), 2.0, 1e-9);
+	CU_ASSERT_DOUBLE_EQUAL(lease_fence_left(&cfg, &a, 101.5), 0.5, 1e-9);
+	CU_ASSERT_TRUE(lease_fence_left(&cfg, &a, 102.5) < 0);
+	a.leader = false;
+	CU_ASSERT_TRUE(lease_fence_left(&cfg, &a, 102.5) > 1e6); /* a replica never fences */
+}
+
+static void test_a_leaders_requests_end_before_its_deadline(void)
+{
+	static const struct {
+		bool leader;
+		double now, retry, want;
+	} rows[] = {
+		{true, 100.0, 1.0, 1.0},   /* 2 s left: the full retry_timeout */
+		{true, 101.2, 1.0, 0.8},   /* 0.8 s left: cut to it */
+		{true, 101.99, 1.0, 0.05}, /* 10 ms left: the 50 ms floor */
+		{true, 103.0, 1.0, 0.05},  /* past the deadline */
+		{false, 103.0, 1.0, 1.0},  /* a replica keeps retry_timeout */
+		{false, 100.0, 0.3, 0.3},
+	};
+	decide_config cfg = {.ttl = 3, .fence_margin = 1.0};
+	for (unsigned i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		agent_state a = {.leader = rows[i].leader, .lease_renewed_at = 100.0};
+		CU_ASSERT_DOUBLE_EQUAL(lease_request_timeout(&cfg, &a, rows[i].retry, rows[i].now), rows[i].want, 1e-9);
+	}
+}
+
+void suite_register(void)
+{
+	CU_pSuite s = CU_add_suite("lease", NULL, NULL);
+	CU_add_test(s, "fence left counts from the sent renewal", test_fence_left_counts_from_the_sent_renewal);
+	CU_add_test(s, "a leader's requests end before its deadline", test_a_leaders_requests_end_before_its_deadline);
+}
