@@ -24,7 +24,10 @@ Then prints one side-by-side table. Everything started is stopped and removed
 at the end, also on failure, SIGINT or SIGTERM.
 
   /usr/bin/python3 bench/patroni.py [--trials 5] [--requests 1000]
-      [--venv build/bench-venv] [--build-dir DIR]
+      [--venv build/bench-venv] [--build-dir DIR] [--baseline-build-dir DIR]
+
+With --baseline-build-dir the Flotilla part runs a second time on that
+build (the previous commit's, say) and the table gets its column.
 
 Run as root (daemons are started as postgres with setpriv). Without
 --build-dir, scripts/build is run first and the directory it prints is used.
@@ -670,39 +673,39 @@ def fmt_s(v):
     return "n/a" if v is None else "%.3f" % v
 
 
-def print_table(pat, flo, args):
+def print_table(pat, flo, args, base=None):
     def fo(res):
         t = res.get("trials") or []
         if not t:
             return ("failed", "failed") if res.get("error") else ("n/a", "n/a")
         note = "" if len(t) == args.trials else " (%d of %d trials)" % (len(t), args.trials)
         return fmt_s(statistics.median(t)) + note, fmt_s(max(t)) + note
-    rows = [("", "Flotilla", "Patroni")]
-    fm, fx = fo(flo)
-    pm, px = fo(pat)
-    rows.append(("crash failover, %d trials: median (s)" % args.trials, fm, pm))
-    rows.append(("crash failover, %d trials: max (s)" % args.trials, fx, px))
-    rows.append(("agent RSS on the idle cluster, mean / max of 3 (MiB)",
-                 fmt_rss(flo.get("rss_kb") or []), fmt_rss(pat.get("rss_kb") or [])))
-    gp, fgp = pat.get("get_primary"), flo.get("get_primary")
-    rows.append(("GET /primary, median of %d, new connection each (ms)" % args.requests,
-                 "n/a" if fgp is None else "%.3f" % (fgp * 1e3), "n/a" if gp is None else "%.3f" % (gp * 1e3)))
-    w0 = max(len(r[0]) for r in rows)
-    w1 = max(len(r[1]) for r in rows)
-    w2 = max(len(r[2]) for r in rows)
+    def ms(v):
+        return "n/a" if v is None else "%.3f" % (v * 1e3)
+    cols = [flo] + ([base] if base is not None else []) + [pat]
+    rows = [("", "Flotilla") + (("Flotilla (baseline)",) if base is not None else ()) + ("Patroni",)]
+    rows.append(("crash failover, %d trials: median (s)" % args.trials,) + tuple(fo(c)[0] for c in cols))
+    rows.append(("crash failover, %d trials: max (s)" % args.trials,) + tuple(fo(c)[1] for c in cols))
+    rows.append(("agent RSS on the idle cluster, mean / max of 3 (MiB)",) + tuple(fmt_rss(c.get("rss_kb") or []) for c in cols))
+    rows.append(("GET /primary, median of %d, new connection each (ms)" % args.requests,)
+                + tuple(ms(c.get("get_primary")) for c in cols))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    line = "=" * (sum(widths) + 3 * (len(widths) - 1))
     print()
-    print("=" * (w0 + w1 + w2 + 6))
+    print(line)
     for i, r in enumerate(rows):
-        print("%-*s | %*s | %*s" % (w0, r[0], w1, r[1], w2, r[2]))
+        print(" | ".join(("%-*s" if j == 0 else "%*s") % (widths[j], r[j]) for j in range(len(r))))
         if i == 0:
-            print("-" * w0 + "-+-" + "-" * w1 + "-+-" + "-" * w2)
-    print("=" * (w0 + w1 + w2 + 6))
+            print("-+-".join("-" * w for w in widths))
+    print(line)
+    if base is not None:
+        print("Flotilla (baseline): the same measurement of the build in %s." % args.baseline_build_dir)
     print("Flotilla: flotilla local up defaults (async, ttl 3 s, loop_wait 0.5 s, retry_timeout 1 s).")
     print("Patroni %s: async, ttl %d s, loop_wait %d s, retry_timeout %d s (its documented minimums)."
           % (pat.get("version", "?"), PATRONI_TTL, PATRONI_LOOP_WAIT, PATRONI_RETRY_TIMEOUT))
     print("failover = SIGKILL of the leader's agent + postmaster (+ backends) -> first INSERT acknowledged by"
           " another node; writer every 20 ms, multi-host DSN, target_session_attrs=read-write, connect_timeout=1.")
-    for name, res in (("Flotilla", flo), ("Patroni", pat)):
+    for name, res in (("Flotilla", flo), ("Flotilla (baseline)", base or {}), ("Patroni", pat)):
         if res.get("trials"):
             print("%s trials (s): %s" % (name, ", ".join("%.3f" % x for x in res["trials"])))
         if res.get("error"):
@@ -717,6 +720,8 @@ def main():
     ap.add_argument("--venv", default=os.path.join(ROOT, "build", "bench-venv"),
                     help="venv Patroni is installed into (default build/bench-venv)")
     ap.add_argument("--build-dir", help="Flotilla build directory (default: run scripts/build and use what it prints)")
+    ap.add_argument("--baseline-build-dir", help="a second Flotilla build (e.g. the previous commit's), measured the same way"
+                    " in the same run, in its own column")
     ap.add_argument("--pg-bin", default="/usr/lib/postgresql/15/bin")
     ap.add_argument("--etcd", default="/usr/bin/etcd")
     args = ap.parse_args()
@@ -732,7 +737,7 @@ def main():
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    pat, flo = {}, {}
+    pat, flo, base = {}, {}, ({} if args.baseline_build_dir else None)
     top = None
     build_dir = args.build_dir
     rc = 0
@@ -782,7 +787,27 @@ def main():
             except BenchError as e:
                 log("Flotilla GET /primary failed: %s" % e)
                 rc = 1
-        print_table(pat, flo, args)
+        if base is not None:
+            log("== Flotilla baseline (bench/failover.py on %s) ==" % args.baseline_build_dir)
+            btop = os.path.join(top, "baseline")
+            os.makedirs(btop, exist_ok=True)
+            os.chmod(btop, 0o755)
+            bdir = os.path.abspath(args.baseline_build_dir)
+            try:
+                run_flotilla(args, btop, bdir, base)
+            except BenchError as e:
+                base["error"] = str(e)
+                log("Flotilla baseline part failed: %s" % e)
+                rc = 1
+            finally:
+                stop_flotilla(base, bdir)
+            if "error" not in base:
+                try:
+                    base["get_primary"] = flotilla_get_primary(args, btop, bdir)
+                except BenchError as e:
+                    log("Flotilla baseline GET /primary failed: %s" % e)
+                    rc = 1
+        print_table(pat, flo, args, base)
     except Interrupted as e:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-/* clang-format off: one row per key, as the docs table shows them */
+/* clang-format off */
 const key_def keys_table[KEY__COUNT] = {
 	[KEY_INITIALIZE] = {"initialize", false, "none", "bootstrap race winner", "node name"},
 	[KEY_LEADER] = {"leader", false, "leader's", "leader",

@@ -17,15 +17,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cluster/option_rows.h"
 #include "common/hostport.h"
 
 #define O(field) offsetof(options, field)
 #define NORANGE 1, 0
 
-/* clang-format off: one row per option, as the docs table shows them */
+/* clang-format off */
 const opt_def options_table[] = {
-	{"scope", OPT_STRING, NULL, NORANGE, false, "FLOTILLA_SCOPE", O(scope),
-	 "cluster name; every node of one cluster has the same"},
+	CLUSTER_ROW_SCOPE(options),
 	{"name", OPT_STRING, NULL, NORANGE, false, "FLOTILLA_NAME", O(name), "this node's name, unique in the cluster"},
 	{"data_dir", OPT_STRING, NULL, NORANGE, false, "FLOTILLA_DATA_DIR", O(data_dir), "PostgreSQL data directory"},
 	{"bin_dir", OPT_STRING, "/usr/lib/postgresql/15/bin", NORANGE, false, "FLOTILLA_BIN_DIR", O(bin_dir),
@@ -40,15 +40,11 @@ const opt_def options_table[] = {
 	 "host:port of the REST API"},
 	{"api_connect_address", OPT_STRING, "", NORANGE, false, "FLOTILLA_API_CONNECT_ADDRESS", O(api_connect_address),
 	 "host:port others use to reach the REST API (default: api_listen)"},
-	{"etcd.endpoints", OPT_LIST, "http://127.0.0.1:2379", NORANGE, true, "FLOTILLA_ETCD_ENDPOINTS",
-	 O(etcd_endpoints), "etcd client URLs, tried in order"},
-	{"etcd.prefix", OPT_STRING, "/flotilla", NORANGE, false, "FLOTILLA_ETCD_PREFIX", O(etcd_prefix),
-	 "key prefix; keys live under <prefix>/<scope>/"},
+	CLUSTER_ROWS_ETCD(options),
 	{"ttl", OPT_INT, "3", 2, 3600, false, "FLOTILLA_TTL", O(ttl), "leader lease TTL in seconds"},
 	{"loop_wait", OPT_DOUBLE, "0.5", 0.1, 60, true, "FLOTILLA_LOOP_WAIT", O(loop_wait),
 	 "seconds between two runs of the HA loop"},
-	{"retry_timeout", OPT_DOUBLE, "1.0", 0.1, 60, true, "FLOTILLA_RETRY_TIMEOUT", O(retry_timeout),
-	 "seconds one etcd request may take"},
+	CLUSTER_ROW_RETRY_TIMEOUT(options),
 	{"maximum_lag_on_failover", OPT_INT, "1048576", 0, 1e15, true, "FLOTILLA_MAXIMUM_LAG_ON_FAILOVER",
 	 O(maximum_lag_on_failover), "bytes a replica may lag behind the last leader position and still be promoted"},
 	{"synchronous_mode", OPT_BOOL, "false", NORANGE, true, "FLOTILLA_SYNCHRONOUS_MODE", O(synchronous_mode),
@@ -75,8 +71,7 @@ const opt_def options_table[] = {
 	 O(replication_password_file), "file holding the replication role's password"},
 	{"secrets.api_token_file", OPT_STRING, "", NORANGE, false, "FLOTILLA_API_TOKEN_FILE", O(api_token_file),
 	 "file holding the bearer token of the REST API's mutating calls (empty: they are refused)"},
-	{"log_level", OPT_STRING, "info", NORANGE, true, "FLOTILLA_LOG_LEVEL", O(log_level),
-	 "error, warn, info or debug"},
+	CLUSTER_ROW_LOG_LEVEL(options),
 	{"postgresql.parameters", OPT_LIST, "", NORANGE, false, NULL, O(pg_parameters),
 	 "extra PostgreSQL settings as \"name=value\" strings"},
 };
@@ -184,63 +179,7 @@ int options_load(options *o, const char *path, fl_err *err)
 
 void options_free(options *o) { config_free(options_table, options_table_len, o); }
 
-static bool same_value(const opt_def *d, const options *a, const options *b)
-{
-	const char *pa = (const char *)a + d->offset, *pb = (const char *)b + d->offset;
-	switch (d->type) {
-	case OPT_STRING:
-		return strcmp(*(char *const *)pa, *(char *const *)pb) == 0;
-	case OPT_INT:
-		return *(const long *)pa == *(const long *)pb;
-	case OPT_DOUBLE:
-		return *(const double *)pa == *(const double *)pb;
-	case OPT_BOOL:
-		return *(const bool *)pa == *(const bool *)pb;
-	case OPT_LIST: {
-		const str_list *la = (const str_list *)pa, *lb = (const str_list *)pb;
-		if (la->n != lb->n)
-			return false;
-		for (int i = 0; i < la->n; i++)
-			if (strcmp(la->v[i], lb->v[i]) != 0)
-				return false;
-		return true;
-	}
-	}
-	return true;
-}
-
-static size_t value_size(opt_type t)
-{
-	switch (t) {
-	case OPT_STRING:
-		return sizeof(char *);
-	case OPT_INT:
-		return sizeof(long);
-	case OPT_DOUBLE:
-		return sizeof(double);
-	case OPT_BOOL:
-		return sizeof(bool);
-	case OPT_LIST:
-		return sizeof(str_list);
-	}
-	return 0;
-}
-
 void options_apply_reloadable(options *cur, options *next)
 {
-	for (unsigned i = 0; i < options_table_len; i++) {
-		const opt_def *d = &options_table[i];
-		if (same_value(d, cur, next))
-			continue;
-		if (!d->reload) {
-			log_warn("config: %s changed; restart the agent to apply it", d->path);
-			continue;
-		}
-		char tmp[sizeof(str_list)];
-		size_t sz = value_size(d->type);
-		memcpy(tmp, (char *)cur + d->offset, sz);
-		memcpy((char *)cur + d->offset, (char *)next + d->offset, sz);
-		memcpy((char *)next + d->offset, tmp, sz);
-		log_info("config: %s reloaded", d->path);
-	}
+	config_apply_reloadable(options_table, options_table_len, cur, next);
 }

@@ -6,6 +6,8 @@
  */
 #include "config.h"
 
+#include "log.h"
+
 #include <errno.h>
 #include <libconfig.h>
 #include <math.h>
@@ -273,6 +275,67 @@ done:
 	return rc;
 }
 
+static bool same_value(const opt_def *d, const void *a, const void *b)
+{
+	const char *pa = (const char *)a + d->offset, *pb = (const char *)b + d->offset;
+	switch (d->type) {
+	case OPT_STRING:
+		return strcmp(*(char *const *)pa, *(char *const *)pb) == 0;
+	case OPT_INT:
+		return *(const long *)pa == *(const long *)pb;
+	case OPT_DOUBLE:
+		return *(const double *)pa == *(const double *)pb;
+	case OPT_BOOL:
+		return *(const bool *)pa == *(const bool *)pb;
+	case OPT_LIST: {
+		const str_list *la = (const str_list *)pa, *lb = (const str_list *)pb;
+		if (la->n != lb->n)
+			return false;
+		for (int i = 0; i < la->n; i++)
+			if (strcmp(la->v[i], lb->v[i]) != 0)
+				return false;
+		return true;
+	}
+	}
+	return true;
+}
+
+static size_t value_size(opt_type t)
+{
+	switch (t) {
+	case OPT_STRING:
+		return sizeof(char *);
+	case OPT_INT:
+		return sizeof(long);
+	case OPT_DOUBLE:
+		return sizeof(double);
+	case OPT_BOOL:
+		return sizeof(bool);
+	case OPT_LIST:
+		return sizeof(str_list);
+	}
+	return 0;
+}
+
+void config_apply_reloadable(const opt_def *table, size_t n, void *cur, void *next)
+{
+	for (size_t i = 0; i < n; i++) {
+		const opt_def *d = &table[i];
+		if (same_value(d, cur, next))
+			continue;
+		if (!d->reload) {
+			log_warn("config: %s changed; restart the daemon to apply it", d->path);
+			continue;
+		}
+		char tmp[sizeof(str_list)];
+		size_t sz = value_size(d->type);
+		memcpy(tmp, (char *)cur + d->offset, sz);
+		memcpy((char *)cur + d->offset, (char *)next + d->offset, sz);
+		memcpy((char *)next + d->offset, tmp, sz);
+		log_info("config: %s reloaded", d->path);
+	}
+}
+
 void config_free(const opt_def *table, size_t n, void *out)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -330,7 +393,7 @@ void config_print_sample(const opt_def *table, size_t n, FILE *f)
 		if (o->env)
 			fprintf(f, " (env %s)", o->env);
 		if (o->min <= o->max)
-			fprintf(f, " [%g..%g]", o->min, o->max);
+			fprintf(f, " [%.16g..%.16g]", o->min, o->max);
 		fprintf(f, "\n%s%s = ", indent, dot ? dot + 1 : o->path);
 		print_value(f, o);
 		fprintf(f, "\n");
@@ -347,7 +410,7 @@ void config_print_markdown(const opt_def *table, size_t n, FILE *f)
 		const opt_def *o = &table[i];
 		char range[64] = "";
 		if (o->min <= o->max)
-			snprintf(range, sizeof range, "%g..%g", o->min, o->max);
+			snprintf(range, sizeof range, "%.16g..%.16g", o->min, o->max);
 		fprintf(f, "| `%s` | %s | %s | %s | %s | %s | %s |\n", o->path, type_name(o->type),
 			o->def ? (o->def[0] ? o->def : "(empty)") : "required", range, o->reload ? "yes" : "no",
 			o->env ? o->env : "", o->doc);

@@ -47,6 +47,12 @@ bool config_is_secret(const opt_def *o);
  */
 int config_load(const opt_def *table, size_t n, void *out, const char *path, fl_err *err);
 void config_free(const opt_def *table, size_t n, void *out);
+/*
+ * A reload: moves every reloadable setting that changed from next into cur
+ * (next keeps the old value, to be freed with it), logs each, and warns about
+ * a changed setting that needs a restart.
+ */
+void config_apply_reloadable(const opt_def *table, size_t n, void *cur, void *next);
 /* Prints a commented sample configuration with every default. */
 void config_print_sample(const opt_def *table, size_t n, FILE *f);
 /* Prints a markdown table of the options, for the docs. */

@@ -29,6 +29,7 @@ typedef struct daemon_info {
 	void (*free)(void *opts);
 	size_t name_offset;  /* of the char * naming this daemon in log lines */
 	size_t level_offset; /* of the char * log_level */
+	size_t opts_size;    /* of the options struct, for a reload */
 } daemon_info;
 
 /*

@@ -21,6 +21,7 @@
 #include <event2/event.h>
 
 #include "clock.h"
+#include "daemon.h"
 
 #define PROC_TAIL_MAX 1024   /* bytes of standard error kept for the error message */
 #define PROC_LINE_MAX 4096   /* a longer line is handed over in pieces */
@@ -191,11 +192,7 @@ static void on_err(evutil_socket_t fd, short what, void *arg)
 	err_lines(p, false);
 }
 
-static void arm(proc *p, double seconds)
-{
-	struct timeval tv = {(time_t)seconds, (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
-	evtimer_add(p->timer_ev, &tv);
-}
+static void arm(proc *p, double seconds) { daemon_timer_arm(p->timer_ev, seconds); }
 
 static void reap(proc *p)
 {

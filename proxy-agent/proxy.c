@@ -92,6 +92,15 @@ void proxy_free(proxy *p)
 void proxy_reconfigure(proxy *p)
 {
 	p->cfg = proxy_options_plan(p->o);
+	/* etcd.endpoints may have changed: a new client; the old one stays when the new one cannot be made. */
+	fl_err err = {0};
+	etcd *e = etcd_new(p->o->etcd_endpoints.v, p->o->etcd_endpoints.n, &err);
+	if (e == NULL) {
+		log_error("%s", err.msg);
+	} else {
+		etcd_free(p->etcd);
+		p->etcd = e;
+	}
 	etcd_set_timeout(p->etcd, p->o->retry_timeout);
 	p->have_plan = false; /* re-plan and push everything at the next poll */
 }

@@ -11,23 +11,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/option_rows.h"
 #include "common/hostport.h"
 #include "common/log.h"
 
 #define O(field) offsetof(proxy_options, field)
 #define NORANGE 1, 0
 
-/* clang-format off: one row per option, as the docs table shows them */
+/* clang-format off */
 const opt_def proxy_options_table[] = {
 	{"name", OPT_STRING, "proxy-agent", NORANGE, false, "FLOTILLA_PROXY_NAME", O(name),
 	 "this agent's name in logs"},
-	{"scope", OPT_STRING, NULL, NORANGE, false, "FLOTILLA_SCOPE", O(scope), "name of the cluster HAProxy serves"},
-	{"etcd.endpoints", OPT_LIST, "http://127.0.0.1:2379", NORANGE, false, "FLOTILLA_ETCD_ENDPOINTS",
-	 O(etcd_endpoints), "etcd client URLs, tried in order"},
-	{"etcd.prefix", OPT_STRING, "/flotilla", NORANGE, false, "FLOTILLA_ETCD_PREFIX", O(etcd_prefix),
-	 "key prefix; the cluster's keys live under <prefix>/<scope>/"},
-	{"retry_timeout", OPT_DOUBLE, "1.0", 0.1, 60, true, "FLOTILLA_RETRY_TIMEOUT", O(retry_timeout),
-	 "seconds one etcd request may take"},
+	CLUSTER_ROW_SCOPE(proxy_options),
+	CLUSTER_ROWS_ETCD(proxy_options),
+	CLUSTER_ROW_RETRY_TIMEOUT(proxy_options),
 	{"poll_interval", OPT_DOUBLE, "0.1", 0.02, 10, true, "FLOTILLA_POLL_INTERVAL", O(poll_interval),
 	 "seconds between two reads of the cluster from etcd"},
 	{"reconcile_interval", OPT_DOUBLE, "2", 0.1, 3600, true, "FLOTILLA_RECONCILE_INTERVAL", O(reconcile_interval),
@@ -52,8 +49,7 @@ const opt_def proxy_options_table[] = {
 	 "weight)"},
 	{"ro.primary_in_ro", OPT_STRING, "fallback", NORANGE, true, "FLOTILLA_PRIMARY_IN_RO", O(primary_in_ro),
 	 "the primary in ro: fallback (only when no replica is fit), always, never"},
-	{"log_level", OPT_STRING, "info", NORANGE, true, "FLOTILLA_LOG_LEVEL", O(log_level),
-	 "error, warn, info or debug"},
+	CLUSTER_ROW_LOG_LEVEL(proxy_options),
 };
 /* clang-format on */
 const unsigned proxy_options_table_len = sizeof proxy_options_table / sizeof proxy_options_table[0];
@@ -119,35 +115,7 @@ void proxy_options_free(proxy_options *o) { config_free(proxy_options_table, pro
 
 void proxy_options_apply_reloadable(proxy_options *cur, proxy_options *next)
 {
-	for (unsigned i = 0; i < proxy_options_table_len; i++) {
-		const opt_def *d = &proxy_options_table[i];
-		if (!d->reload)
-			continue;
-		char *a = (char *)cur + d->offset, *b = (char *)next + d->offset;
-		switch (d->type) {
-		case OPT_STRING: {
-			char *t = *(char **)a;
-			*(char **)a = *(char **)b;
-			*(char **)b = t;
-			break;
-		}
-		case OPT_INT:
-			*(long *)a = *(long *)b;
-			break;
-		case OPT_DOUBLE:
-			*(double *)a = *(double *)b;
-			break;
-		case OPT_BOOL:
-			*(bool *)a = *(bool *)b;
-			break;
-		case OPT_LIST: {
-			str_list t = *(str_list *)a;
-			*(str_list *)a = *(str_list *)b;
-			*(str_list *)b = t;
-			break;
-		}
-		}
-	}
+	config_apply_reloadable(proxy_options_table, proxy_options_table_len, cur, next);
 }
 
 plan_config proxy_options_plan(const proxy_options *o)

@@ -931,7 +931,6 @@ void node_reload(node *n, options *next)
 	fl_err err = {0};
 	if (endpoints_changed && store_reconnect(n->store, &n->o->etcd_endpoints, n->o->retry_timeout, &err) < 0)
 		log_error("%s", err.msg);
-	log_info("config reloaded");
 }
 
 void node_shutdown(node *n)

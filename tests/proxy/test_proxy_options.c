@@ -196,10 +196,11 @@ static void test_reload_takes_only_the_reloadable_settings(void)
 	CU_ASSERT_EQUAL(cur.min_weight, 20);
 	CU_ASSERT_STRING_EQUAL(cur.primary_in_ro, "always");
 	CU_ASSERT_STRING_EQUAL(cur.log_level, "debug");
-	/* Kept: what identifies the agent, where it listens and what it talks to. */
+	/* Taken as in the replicator (the shared rows): etcd's endpoints, which the agent reconnects to. */
+	CU_ASSERT_STRING_EQUAL(cur.etcd_endpoints.v[0], "http://10.0.0.9:2379");
+	/* Kept: what identifies the agent, where it listens and which HAProxies it talks to. */
 	CU_ASSERT_STRING_EQUAL(cur.name, "proxy-agent");
 	CU_ASSERT_STRING_EQUAL(cur.scope, "demo");
-	CU_ASSERT_STRING_EQUAL(cur.etcd_endpoints.v[0], "http://127.0.0.1:2379");
 	CU_ASSERT_STRING_EQUAL(cur.etcd_prefix, "/flotilla");
 	CU_ASSERT_EQUAL(cur.haproxy_sockets.n, 1);
 	CU_ASSERT_STRING_EQUAL(cur.agent_check_listen, "127.0.0.1:5480");
