@@ -669,6 +669,26 @@ def stop_flotilla(res, build_dir):
 
 # ------------------------------------------------------------------ report
 
+def measure_flotilla(args, top, build_dir, res, label):
+    """The Flotilla part on one build: crash failovers and RSS, then GET /primary; 0, or 1 when a part failed."""
+    rc = 0
+    try:
+        run_flotilla(args, top, build_dir, res)
+    except BenchError as e:
+        res["error"] = str(e)
+        log("%s part failed: %s" % (label, e))
+        rc = 1
+    finally:
+        stop_flotilla(res, build_dir)
+    if "error" not in res:
+        try:
+            res["get_primary"] = flotilla_get_primary(args, top, build_dir)
+        except BenchError as e:
+            log("%s GET /primary failed: %s" % (label, e))
+            rc = 1
+    return rc
+
+
 def fmt_s(v):
     return "n/a" if v is None else "%.3f" % v
 
@@ -773,40 +793,13 @@ def main():
             sweep(os.path.join(top, "patroni"), "after the Patroni part")
 
         log("== Flotilla (bench/failover.py) ==")
-        try:
-            run_flotilla(args, top, build_dir, flo)
-        except BenchError as e:
-            flo["error"] = str(e)
-            log("Flotilla part failed: %s" % e)
-            rc = 1
-        finally:
-            stop_flotilla(flo, build_dir)
-        if "error" not in flo:
-            try:
-                flo["get_primary"] = flotilla_get_primary(args, top, build_dir)
-            except BenchError as e:
-                log("Flotilla GET /primary failed: %s" % e)
-                rc = 1
+        rc |= measure_flotilla(args, top, build_dir, flo, "Flotilla")
         if base is not None:
             log("== Flotilla baseline (bench/failover.py on %s) ==" % args.baseline_build_dir)
             btop = os.path.join(top, "baseline")
             os.makedirs(btop, exist_ok=True)
             os.chmod(btop, 0o755)
-            bdir = os.path.abspath(args.baseline_build_dir)
-            try:
-                run_flotilla(args, btop, bdir, base)
-            except BenchError as e:
-                base["error"] = str(e)
-                log("Flotilla baseline part failed: %s" % e)
-                rc = 1
-            finally:
-                stop_flotilla(base, bdir)
-            if "error" not in base:
-                try:
-                    base["get_primary"] = flotilla_get_primary(args, btop, bdir)
-                except BenchError as e:
-                    log("Flotilla baseline GET /primary failed: %s" % e)
-                    rc = 1
+            rc |= measure_flotilla(args, btop, os.path.abspath(args.baseline_build_dir), base, "Flotilla baseline")
         print_table(pat, flo, args, base)
     except Interrupted as e:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -824,10 +817,11 @@ def main():
                 pat["cluster"].stop()
         except Exception as e:  # noqa: BLE001
             log("stopping Patroni failed: %s" % e)
-        try:
-            stop_flotilla(flo, build_dir)
-        except Exception as e:  # noqa: BLE001
-            log("stopping Flotilla failed: %s" % e)
+        for res, bdir in ((flo, build_dir), (base or {}, args.baseline_build_dir)):
+            try:
+                stop_flotilla(res, bdir)
+            except Exception as e:  # noqa: BLE001
+                log("stopping Flotilla failed: %s" % e)
         if top is not None:
             sweep(top, "cleanup")
             shutil.rmtree(top, ignore_errors=True)

@@ -126,10 +126,16 @@ static void ctl_usage(const ctl_spec *s, FILE *f)
 
 /* ---- the command line ---- */
 
-/* One option of ours: 0 taken, 1 not ours, -2 not for this command, -1 a bad value. */
-static int ctl_opt(const ctl_spec *s, int c, const char *arg, ctl_args *a, fl_err *err)
+typedef struct ctl_parsing {
+	const ctl_spec *s;
+	ctl_args *a;
+} ctl_parsing;
+
+/* One option of ours (a target_own_fn): 0 taken, 1 not ours, -1 a bad value or one for another command. */
+static int ctl_opt(void *self, int c, const char *value, const char *arg, fl_err *err)
 {
-	char *end = NULL;
+	const ctl_spec *s = ((ctl_parsing *)self)->s;
+	ctl_args *a = ((ctl_parsing *)self)->a;
 	bool leader_opts = s->kind == CTL_SWITCHOVER || s->kind == CTL_FAILOVER;
 	switch (c) {
 	case CTL_OPT_LEADER:
@@ -137,13 +143,15 @@ static int ctl_opt(const ctl_spec *s, int c, const char *arg, ctl_args *a, fl_er
 	case CTL_OPT_SCHEDULED:
 	case CTL_OPT_WAIT_TIMEOUT:
 		if (!leader_opts || (c != CTL_OPT_CANDIDATE && c != CTL_OPT_WAIT_TIMEOUT && s->kind == CTL_FAILOVER))
-			return -2;
+			return fl_fail(err, FL_ERR_USAGE,
+				       "%s: option %s does not apply to %s\nHINT: run flotilla %s --help", s->name, arg,
+				       s->name, s->name);
 		break;
 	case CTL_OPT_FORCE:
 		a->force = true;
 		return 0;
 	case CTL_OPT_TOKEN_FILE:
-		a->token_file = arg;
+		a->token_file = value;
 		return 0;
 	case CTL_OPT_JSON:
 		a->json = true;
@@ -152,19 +160,13 @@ static int ctl_opt(const ctl_spec *s, int c, const char *arg, ctl_args *a, fl_er
 		return 1;
 	}
 	if (c == CTL_OPT_LEADER)
-		a->leader = arg;
+		a->leader = value;
 	else if (c == CTL_OPT_CANDIDATE)
-		a->candidate = arg;
+		a->candidate = value;
 	else if (c == CTL_OPT_SCHEDULED)
-		a->scheduled = arg;
-	else {
-		errno = 0;
-		a->wait_timeout = strtod(arg, &end);
-		if (errno != 0 || end == arg || *end != '\0' || !(a->wait_timeout > 0) || a->wait_timeout > 86400)
-			return fl_fail(err, FL_ERR_USAGE,
-				       "%s: --wait-timeout = \"%s\" is not a number of seconds from 0 to 86400",
-				       s->name, arg);
-	}
+		a->scheduled = value;
+	else
+		return target_seconds(s->name, "wait-timeout", value, 86400, &a->wait_timeout, err);
 	return 0;
 }
 
@@ -184,32 +186,11 @@ static int ctl_parse(const ctl_spec *s, int argc, char **argv, ctl_args *a, fl_e
 	};
 	memset(a, 0, sizeof *a);
 	a->wait_timeout = CTL_DEFAULT_WAIT;
-	optind = 1;
-	opterr = 0;
-	int c;
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (c == 'h') {
-			a->help = true;
-			return 0;
-		}
-		int handled = target_opt(s->name, c, optarg, &a->o, err);
-		if (handled < 0)
-			return -1;
-		if (handled > 0)
-			continue;
-		const char *arg = argv[optind - 1];
-		if (c == ':' || c == '?')
-			return target_bad_option(s->name, c, arg, err);
-		int rc = ctl_opt(s, c, optarg, a, err);
-		if (rc == -2)
-			return fl_fail(err, FL_ERR_USAGE,
-				       "%s: option %s does not apply to %s\nHINT: run flotilla %s --help", s->name, arg,
-				       s->name, s->name);
-		if (rc < 0)
-			return -1;
-		if (rc > 0)
-			return target_bad_option(s->name, c, arg, err);
-	}
+	ctl_parsing p = {s, a};
+	if (target_getopt(s->name, argc, argv, longopts, &a->o, ctl_opt, &p, &a->help, err) < 0)
+		return -1;
+	if (a->help)
+		return 0;
 	int n_pos = argc - optind;
 	if (s->per_member && n_pos != 1)
 		return fl_fail(err, FL_ERR_USAGE,

@@ -33,19 +33,14 @@ int cmd_history(int argc, char **argv, fl_err *err)
 	if (optind < argc)
 		return fl_fail(err, FL_ERR_USAGE,
 			       "history: unexpected argument \"%s\"\nHINT: run flotilla history --help", argv[optind]);
-	target t;
-	view *v = calloc(1, sizeof *v);
+	view *v = view_for("history", &o, true, err);
 	if (v == NULL)
-		return fl_fail(err, FL_ERR_INTERNAL, "history: out of memory");
-	int rc = target_resolve("history", &o, &t, err);
-	if (rc == 0 && (rc = view_fetch(&t, true, v, err)) < 0)
-		fl_err_prefix(err, "history");
-	if (rc == 0 && json)
+		return -1;
+	int rc = 0;
+	if (json)
 		rc = render_json_print(render_history_json(v), stdout, err);
-	else if (rc == 0)
+	else
 		render_history_table(v, stdout);
-	target_clear(&t);
-	view_clear(v);
-	free(v);
+	view_free(v);
 	return rc;
 }

@@ -85,19 +85,12 @@ int cmd_list(int argc, char **argv, fl_err *err)
 	}
 	int n_names = argc - optind;
 	char **names = argv + optind;
-	target t;
-	view *v = calloc(1, sizeof *v);
+	view *v = view_for("list", &o, false, err);
 	if (v == NULL)
-		return fl_fail(err, FL_ERR_INTERNAL, "list: out of memory");
-	int rc = target_resolve("list", &o, &t, err);
-	if (rc == 0 && (rc = view_fetch(&t, false, v, err)) < 0)
-		fl_err_prefix(err, "list");
-	if (rc == 0)
-		rc = list_select(v, n_names, names, err);
+		return -1;
+	int rc = list_select(v, n_names, names, err);
 	if (rc == 0)
 		rc = list_print(v, json, n_names, names, err);
-	target_clear(&t);
-	view_clear(v);
-	free(v);
+	view_free(v);
 	return rc;
 }

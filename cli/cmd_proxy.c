@@ -47,6 +47,27 @@ static void proxy_usage(const char *cmd, FILE *f)
 	target_usage(f);
 }
 
+typedef struct proxy_parsing {
+	const char *cmd;
+	proxy_args *a;
+} proxy_parsing;
+
+/* --wait and --wait-timeout, of drain only (a target_own_fn). */
+static int proxy_opt(void *self, int c, const char *value, const char *arg, fl_err *err)
+{
+	(void)arg;
+	proxy_parsing *p = self;
+	if (strcmp(p->cmd, "drain") != 0)
+		return 1;
+	if (c == PROXY_OPT_WAIT) {
+		p->a->wait = true;
+		return 0;
+	}
+	if (c == PROXY_OPT_WAIT_TIMEOUT)
+		return target_seconds(p->cmd, "wait-timeout", value, 86400, &p->a->wait_timeout, err);
+	return 1;
+}
+
 static int proxy_parse(const char *cmd, int argc, char **argv, proxy_args *a, fl_err *err)
 {
 	static const struct option longopts[] = {
@@ -56,40 +77,13 @@ static int proxy_parse(const char *cmd, int argc, char **argv, proxy_args *a, fl
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	bool drain = strcmp(cmd, "drain") == 0;
 	memset(a, 0, sizeof *a);
 	a->wait_timeout = DRAIN_DEFAULT_WAIT;
-	optind = 1;
-	opterr = 0;
-	int c;
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (c == 'h') {
-			a->help = true;
-			return 0;
-		}
-		int handled = target_opt(cmd, c, optarg, &a->o, err);
-		if (handled < 0)
-			return -1;
-		if (handled > 0)
-			continue;
-		const char *arg = argv[optind - 1];
-		if (drain && c == PROXY_OPT_WAIT) {
-			a->wait = true;
-			continue;
-		}
-		if (drain && c == PROXY_OPT_WAIT_TIMEOUT) {
-			char *end = NULL;
-			errno = 0;
-			a->wait_timeout = strtod(optarg, &end);
-			if (errno != 0 || end == optarg || *end != '\0' || !(a->wait_timeout > 0) ||
-			    a->wait_timeout > 86400)
-				return fl_fail(err, FL_ERR_USAGE,
-					       "%s: --wait-timeout = \"%s\" is not a number of seconds from 0 to 86400",
-					       cmd, optarg);
-			continue;
-		}
-		return target_bad_option(cmd, c, arg, err);
-	}
+	proxy_parsing p = {cmd, a};
+	if (target_getopt(cmd, argc, argv, longopts, &a->o, proxy_opt, &p, &a->help, err) < 0)
+		return -1;
+	if (a->help)
+		return 0;
 	if (optind >= argc)
 		return fl_fail(err, FL_ERR_USAGE, "%s: which node?\nHINT: flotilla %s NODE", cmd, cmd);
 	a->node = argv[optind++];

@@ -71,19 +71,11 @@ int cmd_topology(int argc, char **argv, fl_err *err)
 		return fl_fail(err, FL_ERR_USAGE,
 			       "topology: unexpected argument \"%s\"\nHINT: run flotilla topology --help",
 			       argv[optind]);
-	target t;
-	view *v = calloc(1, sizeof *v);
+	view *v = view_for("topology", &o, false, err);
 	if (v == NULL)
-		return fl_fail(err, FL_ERR_INTERNAL, "topology: out of memory");
-	int rc = target_resolve("topology", &o, &t, err);
-	if (rc == 0 && (rc = view_fetch(&t, false, v, err)) < 0)
-		fl_err_prefix(err, "topology");
-	if (rc == 0) {
-		const view_member *leader = view_leader(v);
-		rc = json ? render_json_print(topology_json(v, leader), stdout, err) : topology_table(v, leader, err);
-	}
-	target_clear(&t);
-	view_clear(v);
-	free(v);
+		return -1;
+	const view_member *leader = view_leader(v);
+	int rc = json ? render_json_print(topology_json(v, leader), stdout, err) : topology_table(v, leader, err);
+	view_free(v);
 	return rc;
 }

@@ -337,24 +337,15 @@ int target_resolve(const char *cmd, const target_opts *o, target *t, fl_err *err
 		       cmd);
 }
 
-int target_parse_args(const char *cmd, int argc, char **argv, target_opts *o, bool *json, bool *help, fl_err *err)
+int target_getopt(const char *cmd, int argc, char **argv, const struct option *longopts, target_opts *o,
+		  target_own_fn own, void *self, bool *help, fl_err *err)
 {
-	static const struct option longopts[] = {
-		TARGET_LONGOPTS,
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
 	memset(o, 0, sizeof *o);
-	*json = *help = false;
+	*help = false;
 	optind = 1;
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (c == 'j') {
-			*json = true;
-			continue;
-		}
 		if (c == 'h') {
 			*help = true;
 			return 0;
@@ -364,9 +355,50 @@ int target_parse_args(const char *cmd, int argc, char **argv, target_opts *o, bo
 			return -1;
 		if (handled > 0)
 			continue;
-		return target_bad_option(cmd, c, argv[optind - 1], err);
+		const char *arg = argv[optind - 1];
+		int rc = c == ':' || c == '?' || own == NULL ? 1 : own(self, c, optarg, arg, err);
+		if (rc < 0)
+			return -1;
+		if (rc > 0)
+			return target_bad_option(cmd, c, arg, err);
 	}
 	return 0;
+}
+
+int target_seconds(const char *cmd, const char *name, const char *value, double max, double *out, fl_err *err)
+{
+	char *end = NULL;
+	errno = 0;
+	double v = strtod(value, &end);
+	if (errno != 0 || end == value || *end != '\0' || !(v > 0) || v > max)
+		return fl_fail(err, FL_ERR_USAGE, "%s: --%s = \"%s\" is not a number of seconds from 0 to %g", cmd,
+			       name, value, max);
+	*out = v;
+	return 0;
+}
+
+/* The --json of the read commands. */
+static int json_opt(void *self, int code, const char *value, const char *arg, fl_err *err)
+{
+	(void)value;
+	(void)arg;
+	(void)err;
+	if (code != 'j')
+		return 1;
+	*(bool *)self = true;
+	return 0;
+}
+
+int target_parse_args(const char *cmd, int argc, char **argv, target_opts *o, bool *json, bool *help, fl_err *err)
+{
+	static const struct option longopts[] = {
+		TARGET_LONGOPTS,
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	*json = false;
+	return target_getopt(cmd, argc, argv, longopts, o, json_opt, json, help, err);
 }
 
 int target_bad_option(const char *cmd, int c, const char *arg, fl_err *err)

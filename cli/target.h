@@ -103,6 +103,21 @@ int target_read_cluster(const target *t, char *root, size_t root_len, etcd_kvs *
  */
 int target_bad_option(const char *cmd, int c, const char *arg, fl_err *err);
 
+/*
+ * A command's option of its own: 0 taken, -1 refused (err filled), 1 not one
+ * of its options. code is getopt's, value its argument, arg the word as typed.
+ */
+typedef int (*target_own_fn)(void *self, int code, const char *value, const char *arg, fl_err *err);
+/*
+ * The getopt loop every command runs over longopts (TARGET_LONGOPTS, its own
+ * options, --help as 'h'): the target options fill o, the others go to own;
+ * *help set stops the loop. Positional arguments start at optind after it.
+ */
+int target_getopt(const char *cmd, int argc, char **argv, const struct option *longopts, target_opts *o,
+		  target_own_fn own, void *self, bool *help, fl_err *err);
+/* "--name" seconds in (0, max]; fails naming the option and the value. */
+int target_seconds(const char *cmd, const char *name, const char *value, double max, double *out, fl_err *err);
+
 /* The help text of the shared options and of the exit codes. */
 void target_usage(FILE *f);
 

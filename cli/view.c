@@ -346,6 +346,33 @@ static int fetch_api(const target *t, bool want_history, view *v, fl_err *err)
 		       whys, t->via);
 }
 
+view *view_for(const char *cmd, const target_opts *o, bool want_history, fl_err *err)
+{
+	view *v = calloc(1, sizeof *v);
+	if (v == NULL) {
+		fl_fail(err, FL_ERR_INTERNAL, "%s: out of memory", cmd);
+		return NULL;
+	}
+	target t;
+	int rc = target_resolve(cmd, o, &t, err);
+	if (rc == 0 && (rc = view_fetch(&t, want_history, v, err)) < 0)
+		fl_err_prefix(err, "%s", cmd);
+	target_clear(&t);
+	if (rc < 0) {
+		view_free(v);
+		return NULL;
+	}
+	return v;
+}
+
+void view_free(view *v)
+{
+	if (v == NULL)
+		return;
+	view_clear(v);
+	free(v);
+}
+
 int view_fetch(const target *t, bool want_history, view *v, fl_err *err)
 {
 	memset(v, 0, sizeof *v);

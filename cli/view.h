@@ -52,6 +52,9 @@ typedef struct view {
 /* Asks the target; with want_history also for the timeline switches. Clear v with view_clear, even after a failure. */
 int view_fetch(const target *t, bool want_history, view *v, fl_err *err);
 void view_clear(view *v);
+/* What a read command shows: the target of o resolved and asked (errors prefixed with cmd); free it with view_free. */
+view *view_for(const char *cmd, const target_opts *o, bool want_history, fl_err *err);
+void view_free(view *v);
 
 const view_member *view_member_find(const view *v, const char *name);
 /* The member holding the leader key, NULL when none. */

@@ -473,13 +473,15 @@ int postgres_rewind_begin(postgres *pg, const char *leader_address, postgres_job
 	return job_begin(pg, "pg_rewind", argv, 0, NULL, done, arg, err);
 }
 
-static int remove_tree(const char *path)
+static int remove_tree(const char *path);
+
+/* Removes everything inside the directory path (not path itself); -1 with errno when it cannot be opened. */
+static int remove_entries(const char *path, int *failures)
 {
 	DIR *d = opendir(path);
 	if (d == NULL)
-		return errno == ENOENT ? 0 : unlink(path);
+		return -1;
 	struct dirent *e;
-	int rc = 0;
 	while ((e = readdir(d)) != NULL) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
@@ -487,34 +489,33 @@ static int remove_tree(const char *path)
 		snprintf(child, sizeof child, "%s/%s", path, e->d_name);
 		struct stat st;
 		if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
-			rc |= remove_tree(child);
+			*failures += remove_tree(child) != 0;
 		else
-			rc |= unlink(child);
+			*failures += unlink(child) != 0;
 	}
 	closedir(d);
-	return rc | rmdir(path);
+	return 0;
+}
+
+static int remove_tree(const char *path)
+{
+	int failures = 0;
+	if (remove_entries(path, &failures) < 0)
+		return errno == ENOENT ? 0 : unlink(path);
+	return failures || rmdir(path) != 0 ? -1 : 0;
 }
 
 int postgres_remove_data(postgres *pg, fl_err *err)
 {
 	/* Keep the directory itself: it may be a mount point. */
-	DIR *d = opendir(pg->o->data_dir);
-	if (d == NULL)
+	int failures = 0;
+	if (remove_entries(pg->o->data_dir, &failures) < 0)
 		return errno == ENOENT ? 0
 				       : fl_fail(err, FL_ERR_DATADIR, "data_dir: cannot open %s: %s", pg->o->data_dir,
 						 strerror(errno));
-	struct dirent *e;
-	int rc = 0;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		char child[PATH_MAX];
-		snprintf(child, sizeof child, "%s/%s", pg->o->data_dir, e->d_name);
-		rc |= remove_tree(child);
-	}
-	closedir(d);
-	if (rc != 0)
-		return fl_fail(err, FL_ERR_DATADIR, "data_dir: cannot empty %s", pg->o->data_dir);
+	if (failures)
+		return fl_fail(err, FL_ERR_DATADIR, "data_dir: cannot empty %s (%d entries left)", pg->o->data_dir,
+			       failures);
 	return 0;
 }
 

@@ -816,7 +816,10 @@ class Cluster:
             self._dump_logs("local up failed")
             self._teardown()
             raise TestFailure("`flotilla local up` exited %d after %.1f s; output:\n%s" % (r.returncode, time.monotonic() - t, out))
-        log("local up: ready in %.1f s" % (time.monotonic() - t))
+        took = time.monotonic() - t
+        log("local up: ready in %.1f s" % took)
+        if took > 30:
+            self._dump_logs("local up took %.1f s, ten times its usual" % took)
         try:
             with open(os.path.join(self.dir, "cluster.json")) as f:
                 self.info = json.load(f)
