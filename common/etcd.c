@@ -1,16 +1,15 @@
 /*
  * etcd: the v3 JSON gateway client. One call is one POST: the request is
- * built with jansson, sent with an evhttp connection kept alive per endpoint,
- * and the private event_base runs until the answer arrives or a timer of our
- * own fires. On a timeout or a failed exchange the endpoint's connection is
- * freed, which frees its request without calling back, so no callback can
- * reach a finished call. The time budget of a call is shared by the endpoints
- * still to try, so a black-holed first endpoint cannot starve the others.
+ * built with jansson and sent through http_client (a connection kept alive
+ * per endpoint, our own timer on a private event_base). The time budget of a
+ * call is shared by the endpoints still to try, so a black-holed first
+ * endpoint cannot starve the others.
  */
 #include "etcd.h"
 
 #include "base64.h"
 #include "clock.h"
+#include "http_client.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -35,38 +34,17 @@
 
 typedef struct endpoint {
 	char *url;
-	char *host;        /* without IPv6 brackets, for connecting */
-	char *host_header; /* host[:port] as in the URL */
-	int port;
-	struct evhttp_connection *conn;
-	bool answered; /* conn answered before, so a failure may be a stale keep-alive */
+	http_peer *peer;
 } endpoint;
 
 struct etcd {
-	struct event_base *base;
-	struct evdns_base *dns;
 	endpoint *eps;
 	int n;
 	int last_good;
 	double timeout;
 };
 
-typedef enum exchange_state {
-	EXCHANGE_PENDING,
-	EXCHANGE_ANSWERED,
-	EXCHANGE_FAILED,
-	EXCHANGE_TIMED_OUT,
-} exchange_state;
-
-/* One HTTP exchange with one endpoint, filled by the callbacks. */
-typedef struct exchange {
-	exchange_state state;
-	int status;
-	char *body;
-	size_t len;
-	int sys_errno;
-	int http_error; /* an enum evhttp_request_error + 1, 0 when none was reported */
-} exchange;
+typedef http_exchange exchange;
 
 /* ---- JSON helpers ---- */
 
@@ -112,61 +90,26 @@ static json_t *json_b64_str(const char *s) { return json_b64(s, strlen(s)); }
 
 /* ---- endpoints ---- */
 
-static void endpoint_drop(endpoint *ep)
-{
-	if (ep->conn != NULL)
-		evhttp_connection_free(ep->conn);
-	ep->conn = NULL;
-	ep->answered = false;
-}
-
 static void endpoint_clear(endpoint *ep)
 {
-	endpoint_drop(ep);
+	http_peer_free(ep->peer);
 	free(ep->url);
-	free(ep->host);
-	free(ep->host_header);
 }
 
 static int endpoint_parse(endpoint *ep, const char *url, fl_err *err)
 {
-	struct evhttp_uri *u = evhttp_uri_parse(url);
-	if (u == NULL)
-		return fl_fail(err, FL_ERR_CONFIG, "etcd: endpoint \"%s\" is not a URL", url);
-	const char *scheme = evhttp_uri_get_scheme(u);
-	const char *host = evhttp_uri_get_host(u);
-	const char *path = evhttp_uri_get_path(u);
-	int rc = 0;
-	if (scheme == NULL || strcasecmp(scheme, "http") != 0)
-		rc = fl_fail(err, FL_ERR_CONFIG,
-			     "etcd: endpoint \"%s\" does not start with http://\nHINT: TLS endpoints are not supported",
-			     url);
-	else if (host == NULL || *host == '\0')
-		rc = fl_fail(err, FL_ERR_CONFIG, "etcd: endpoint \"%s\" has no host", url);
-	else if (path != NULL && *path != '\0' && strcmp(path, "/") != 0)
-		rc = fl_fail(err, FL_ERR_CONFIG, "etcd: endpoint \"%s\" has a path; give only http://host:port", url);
-	if (rc != 0) {
-		evhttp_uri_free(u);
-		return rc;
+	http_url u;
+	if (http_url_parse(url, ETCD_DEFAULT_PORT, &u, err) < 0) {
+		if (err)
+			err->code = FL_ERR_CONFIG;
+		fl_err_prefix(err, "etcd: endpoint");
+		return -1;
 	}
+	if (u.has_path || strchr(u.target, '?'))
+		return fl_fail(err, FL_ERR_CONFIG, "etcd: endpoint \"%s\" has a path; give only http://host:port", url);
 	ep->url = strdup(url);
-	size_t hl = strlen(host);
-	if (host[0] == '[' && hl > 2 && host[hl - 1] == ']')
-		ep->host = strndup(host + 1, hl - 2);
-	else
-		ep->host = strdup(host);
-	ep->port = evhttp_uri_get_port(u) > 0 ? evhttp_uri_get_port(u) : ETCD_DEFAULT_PORT;
-	char hh[300];
-	snprintf(hh, sizeof hh, "%s:%d", host, ep->port);
-	ep->host_header = strdup(hh);
-	evhttp_uri_free(u);
-	return 0;
-}
-
-static bool host_is_numeric(const char *host)
-{
-	unsigned char buf[sizeof(struct in6_addr)];
-	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+	ep->peer = ep->url ? http_peer_new(&u, ETCD_MAX_BODY, err) : NULL;
+	return ep->peer ? 0 : -1;
 }
 
 /* ---- lifecycle ---- */
@@ -184,25 +127,12 @@ etcd *etcd_new(char *const *endpoints, int n, fl_err *err)
 		return NULL;
 	}
 	e->timeout = ETCD_DEFAULT_TIMEOUT;
-	bool need_dns = false;
 	for (; e->n < n; e->n++) {
 		if (endpoint_parse(&e->eps[e->n], endpoints[e->n], err) != 0) {
+			e->n++;
 			etcd_free(e);
 			return NULL;
 		}
-		need_dns = need_dns || !host_is_numeric(e->eps[e->n].host);
-	}
-	e->base = event_base_new();
-	if (e->base == NULL) {
-		etcd_free(e);
-		fl_fail(err, FL_ERR_INTERNAL, "etcd: cannot create an event base");
-		return NULL;
-	}
-	/* Without an evdns base, evhttp resolves names with a blocking getaddrinfo that no timer can interrupt. */
-	if (need_dns) {
-		e->dns = evdns_base_new(e->base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-		if (e->dns == NULL)
-			log_warn("etcd: cannot set up asynchronous DNS; host names resolve without a timeout");
 	}
 	return e;
 }
@@ -214,10 +144,6 @@ void etcd_free(etcd *e)
 	for (int i = 0; i < e->n; i++)
 		endpoint_clear(&e->eps[i]);
 	free(e->eps);
-	if (e->dns != NULL)
-		evdns_base_free(e->dns, 0);
-	if (e->base != NULL)
-		event_base_free(e->base);
 	free(e);
 }
 
@@ -230,129 +156,16 @@ void etcd_set_timeout(etcd *e, double seconds)
 
 /* ---- one exchange ---- */
 
-static void exchange_on_answer(struct evhttp_request *req, void *arg)
+/* POSTs body to ep within budget seconds. */
+static void exchange_run(endpoint *ep, const char *path, const char *body, double budget, exchange *x)
 {
-	exchange *x = arg;
-	if (x->state != EXCHANGE_PENDING)
-		return;
-	int code = req ? evhttp_request_get_response_code(req) : 0;
-	if (code == 0) {
-		x->state = EXCHANGE_FAILED;
-		x->sys_errno = errno;
-		return;
-	}
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	size_t len = evbuffer_get_length(in);
-	x->body = malloc(len + 1);
-	if (x->body == NULL) {
-		x->state = EXCHANGE_FAILED;
-		x->sys_errno = ENOMEM;
-		return;
-	}
-	evbuffer_remove(in, x->body, len);
-	x->body[len] = '\0';
-	x->len = len;
-	x->status = code;
-	x->state = EXCHANGE_ANSWERED;
+	static const http_header json[] = {{"Content-Type", "application/json"}};
+	http_peer_exchange(ep->peer, "POST", path, json, 1, body, budget, x);
 }
 
-static void exchange_on_error(enum evhttp_request_error error, void *arg)
-{
-	exchange *x = arg;
-	if (x->http_error == 0)
-		x->http_error = (int)error + 1;
-}
-
-static void exchange_on_timer(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	exchange *x = arg;
-	if (x->state == EXCHANGE_PENDING)
-		x->state = EXCHANGE_TIMED_OUT;
-}
-
-/* Describes why an exchange got no answer, naming the endpoint. */
 static void exchange_why(const exchange *x, const endpoint *ep, double budget, char *why, size_t size)
 {
-	if (x->state == EXCHANGE_TIMED_OUT) {
-		snprintf(why, size, "%s did not answer within %.1f s", ep->url, budget);
-		return;
-	}
-	if (x->sys_errno == ENOMEM) {
-		snprintf(why, size, "%s: out of memory", ep->url);
-		return;
-	}
-	/* evhttp reports a refused connect with no error code, and errno is reset on the way to the callback. */
-	if (x->http_error == 0 || x->sys_errno == ECONNREFUSED) {
-		snprintf(why, size, "%s refused the connection", ep->url);
-		return;
-	}
-	if (x->http_error - 1 == EVREQ_HTTP_EOF)
-		snprintf(why, size, "%s closed the connection without answering", ep->url);
-	else if (x->http_error - 1 == EVREQ_HTTP_DATA_TOO_LONG)
-		snprintf(why, size, "%s answered more than %d bytes", ep->url, ETCD_MAX_BODY);
-	else if (x->http_error - 1 == EVREQ_HTTP_INVALID_HEADER)
-		snprintf(why, size, "%s answered something that is not HTTP", ep->url);
-	else if (x->sys_errno == ECONNRESET || x->sys_errno == EHOSTUNREACH || x->sys_errno == ENETUNREACH)
-		snprintf(why, size, "%s: %s", ep->url, strerror(x->sys_errno));
-	else
-		snprintf(why, size, "%s: connection failed", ep->url);
-}
-
-/* POSTs body to ep and runs the loop until the answer, a failure, or budget seconds. */
-static void exchange_run(etcd *e, endpoint *ep, const char *path, const char *body, double budget, exchange *x)
-{
-	memset(x, 0, sizeof *x);
-	x->state = EXCHANGE_PENDING;
-	/* Lets a keep-alive connection notice that the server closed it while we were away. */
-	event_base_loop(e->base, EVLOOP_NONBLOCK);
-	if (ep->conn == NULL) {
-		ep->conn = evhttp_connection_base_new(e->base, e->dns, ep->host, (unsigned short)ep->port);
-		if (ep->conn == NULL) {
-			x->state = EXCHANGE_FAILED;
-			x->sys_errno = ENOMEM;
-			return;
-		}
-		evhttp_connection_set_max_body_size(ep->conn, ETCD_MAX_BODY);
-	}
-	struct evhttp_request *req = evhttp_request_new(exchange_on_answer, x);
-	struct event *timer = evtimer_new(e->base, exchange_on_timer, x);
-	if (req == NULL || timer == NULL) {
-		if (req != NULL)
-			evhttp_request_free(req);
-		if (timer != NULL)
-			event_free(timer);
-		x->state = EXCHANGE_FAILED;
-		x->sys_errno = ENOMEM;
-		return;
-	}
-	evhttp_request_set_error_cb(req, exchange_on_error);
-	struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
-	evhttp_add_header(headers, "Host", ep->host_header);
-	evhttp_add_header(headers, "Content-Type", "application/json");
-	evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body));
-	struct timeval tv = {.tv_sec = (time_t)budget,
-			     .tv_usec = (suseconds_t)((budget - (double)(time_t)budget) * 1e6)};
-	evtimer_add(timer, &tv);
-	errno = 0;
-	/* A connect that fails at once calls back from inside evhttp_make_request. */
-	if (evhttp_make_request(ep->conn, req, EVHTTP_REQ_POST, path) != 0 && x->state == EXCHANGE_PENDING) {
-		x->state = EXCHANGE_FAILED;
-		x->sys_errno = errno;
-	}
-	while (x->state == EXCHANGE_PENDING) {
-		if (event_base_loop(e->base, EVLOOP_ONCE) < 0) {
-			x->state = EXCHANGE_FAILED;
-			x->sys_errno = errno;
-		}
-	}
-	event_free(timer);
-	/* Freeing the connection frees a request still on it without calling back into x. */
-	if (x->state != EXCHANGE_ANSWERED)
-		endpoint_drop(ep);
-	else
-		ep->answered = true;
+	http_exchange_why(x, ep->url, budget, ETCD_MAX_BODY, why, size);
 }
 
 /* ---- one call: endpoints in turn ---- */
@@ -411,16 +224,16 @@ static void why_append(char *all, size_t size, const char *why)
  * Runs one exchange with ep within its share of the time left, and a second on a fresh connection when a
  * kept-alive one failed at once (the server closed it meanwhile). Returns the budget of the last exchange.
  */
-static double endpoint_try(etcd *e, endpoint *ep, const char *path, const char *body, double deadline, int sharers,
-			   exchange *x)
+static double endpoint_try(endpoint *ep, const char *path, const char *body, double deadline, int sharers, exchange *x)
 {
-	bool reused = ep->answered;
+	bool reused = http_peer_answered(ep->peer);
 	double budget = (deadline - clock_mono()) / sharers;
-	exchange_run(e, ep, path, body, budget, x);
-	if (x->state == EXCHANGE_FAILED && reused && deadline - clock_mono() > 0) {
+	exchange_run(ep, path, body, budget, x);
+	if (x->outcome == HTTP_FAILED && reused && deadline - clock_mono() > 0) {
 		log_debug("etcd: %s dropped a kept-alive connection, reconnecting", ep->url);
+		http_exchange_clear(x);
 		budget = (deadline - clock_mono()) / sharers;
-		exchange_run(e, ep, path, body, budget, x);
+		exchange_run(ep, path, body, budget, x);
 	}
 	return budget;
 }
@@ -453,8 +266,8 @@ static json_t *etcd_call(etcd *e, const char *path, json_t *request, size_t flag
 		int i = endpoint_pick(e, k);
 		endpoint *ep = &e->eps[i];
 		exchange x;
-		double budget = endpoint_try(e, ep, path, body, deadline, e->n - k, &x);
-		if (x.state != EXCHANGE_ANSWERED) {
+		double budget = endpoint_try(ep, path, body, deadline, e->n - k, &x);
+		if (x.outcome != HTTP_ANSWERED) {
 			exchange_why(&x, ep, budget, why, sizeof why);
 			log_debug("etcd: %s", why);
 			why_append(whys, sizeof whys, why);

@@ -1,22 +1,17 @@
 /*
- * api: the agent's REST API server (libevent's evhttp). Each request is
+ * api: the agent's REST API server, on common/http_server. Each request is
  * turned into api_route's inputs and answered from the latest snapshot; an
  * accepted command is carried out through the agent's callback. A slow or
  * hostile client costs a bounded connection and never the HA loop.
  */
 #include "api.h"
 
-#include <errno.h>
-#include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/clock.h"
-#include "common/hostport.h"
+#include "common/http_server.h"
 #include "common/log.h"
 
 #define API_HEADERS_MAX 8192
@@ -24,7 +19,8 @@
 #define API_TIMEOUT_S 5
 
 struct api {
-	struct evhttp *http;
+	http_server *server;
+	api_answer ans; /* the answer being sent */
 	api_snapshot snap;
 	api_counters counters;
 	char *token;        /* NULL: mutating calls are refused with 403 */
@@ -32,20 +28,6 @@ struct api {
 	api_command_fn run; /* carries out accepted commands */
 	void *run_arg;
 };
-
-static const char *method_name(enum evhttp_cmd_type cmd)
-{
-	static const struct {
-		enum evhttp_cmd_type cmd;
-		const char *name;
-	} names[] = {{EVHTTP_REQ_GET, "GET"},       {EVHTTP_REQ_HEAD, "HEAD"},   {EVHTTP_REQ_OPTIONS, "OPTIONS"},
-		     {EVHTTP_REQ_POST, "POST"},     {EVHTTP_REQ_PUT, "PUT"},     {EVHTTP_REQ_PATCH, "PATCH"},
-		     {EVHTTP_REQ_DELETE, "DELETE"}, {EVHTTP_REQ_TRACE, "TRACE"}, {EVHTTP_REQ_CONNECT, "CONNECT"}};
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (names[i].cmd == cmd)
-			return names[i].name;
-	return "UNKNOWN";
-}
 
 /* Carries out an accepted command through the agent and answers with its status and message. */
 static void command_run(api *a, api_answer *ans)
@@ -70,44 +52,39 @@ static void command_run(api *a, api_answer *ans)
 		 c->candidate[0] ? c->candidate : "-", c->scheduled_at, status, clean);
 }
 
-/* The request's body, contiguous; evhttp has bounded it by API_BODY_MAX. */
-static const char *request_body(struct evhttp_request *req, size_t *len)
-{
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	*len = in ? evbuffer_get_length(in) : 0;
-	return *len ? (const char *)evbuffer_pullup(in, -1) : NULL;
-}
-
-static void api_on_request(struct evhttp_request *req, void *arg)
+static void api_serve(void *arg, const http_in *in, http_out *out)
 {
 	api *a = arg;
-	api_answer ans;
+	api_answer *ans = &a->ans;
 	api_request r = {
-		.method = method_name(evhttp_request_get_command(req)),
-		.uri = evhttp_request_get_uri(req),
-		.authorization = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization"),
+		.method = in->method,
+		.uri = in->uri,
+		.authorization = in->authorization,
+		.body = in->body,
+		.body_len = in->body_len,
 		.token = a->token,
 	};
-	r.body = request_body(req, &r.body_len);
-	api_route_counted(&a->snap, &a->counters, &r, &ans);
-	if (ans.command.cmd != API_CMD_NONE)
-		command_run(a, &ans);
-	api_counters_add(&a->counters, ans.status);
+	api_route_counted(&a->snap, &a->counters, &r, ans);
+	if (ans->command.cmd != API_CMD_NONE)
+		command_run(a, ans);
+	api_counters_add(&a->counters, ans->status);
+	out->status = ans->status;
+	out->content_type = ans->content_type;
+	out->body = ans->body;
+	out->headers[out->n_headers++] = (http_header){"Cache-Control", "no-store"};
+	if (ans->allow[0])
+		out->headers[out->n_headers++] = (http_header){"Allow", ans->allow};
+	if (ans->status == 401)
+		out->headers[out->n_headers++] = (http_header){"WWW-Authenticate", "Bearer realm=\"flotilla\""};
+	if (ans->status == 401 || ans->status == 403)
+		log_warn("api refused %s %.128s: status %d", r.method, r.uri ? r.uri : "", ans->status);
+	log_debug("api request method=%s uri=%.128s status=%d", r.method, r.uri ? r.uri : "", ans->status);
+}
 
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	evhttp_add_header(h, "Content-Type", ans.content_type);
-	evhttp_add_header(h, "Cache-Control", "no-store");
-	if (ans.allow[0])
-		evhttp_add_header(h, "Allow", ans.allow);
-	if (ans.status == 401)
-		evhttp_add_header(h, "WWW-Authenticate", "Bearer realm=\"flotilla\"");
-	if (ans.body)
-		evbuffer_add(evhttp_request_get_output_buffer(req), ans.body, strlen(ans.body));
-	if (ans.status == 401 || ans.status == 403)
-		log_warn("api refused %s %.128s: status %d", r.method, r.uri ? r.uri : "", ans.status);
-	log_debug("api request method=%s uri=%.128s status=%d", r.method, r.uri ? r.uri : "", ans.status);
-	evhttp_send_reply(req, ans.status, NULL, NULL);
-	api_answer_clear(&ans);
+static void api_served(void *arg, http_out *out)
+{
+	(void)out;
+	api_answer_clear(&((api *)arg)->ans);
 }
 
 static void snapshot_init(api_snapshot *s)
@@ -120,16 +97,10 @@ static void snapshot_init(api_snapshot *s)
 
 api *api_new(struct event_base *base, const char *listen, const char *token, api_command_fn run, void *arg, fl_err *err)
 {
-	char host[128];
-	int port;
-	if (hostport_parse(listen, host, sizeof host, &port) < 0) {
-		fl_fail(err, FL_ERR_CONFIG, "api: listen address \"%s\" is not host:port", listen ? listen : "");
-		return NULL;
-	}
+	static const http_limits limits = {API_HEADERS_MAX, API_BODY_MAX, API_TIMEOUT_S};
 	api *a = calloc(1, sizeof *a);
-	if (a == NULL || (a->http = evhttp_new(base)) == NULL) {
-		free(a);
-		fl_fail(err, FL_ERR_INTERNAL, "api: cannot allocate the HTTP server");
+	if (a == NULL) {
+		fl_fail(err, FL_ERR_INTERNAL, "api: out of memory");
 		return NULL;
 	}
 	snapshot_init(&a->snap);
@@ -140,18 +111,13 @@ api *api_new(struct event_base *base, const char *listen, const char *token, api
 		fl_fail(err, FL_ERR_INTERNAL, "api: out of memory");
 		return NULL;
 	}
-	evhttp_set_max_headers_size(a->http, API_HEADERS_MAX);
-	evhttp_set_max_body_size(a->http, API_BODY_MAX);
-	evhttp_set_timeout(a->http, API_TIMEOUT_S);
-	/* Mutating methods are let through so that they get our 405 with Allow, not evhttp's bare 501. */
-	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_POST |
-						    EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE);
-	evhttp_set_gencb(a->http, api_on_request, a);
-	if (evhttp_bind_socket_with_handle(a->http, host, (ev_uint16_t)port) == NULL) {
-		int e = errno;
+	a->server = http_server_new(base, listen, &limits, api_serve, api_served, a, err);
+	if (a->server == NULL) {
 		api_free(a);
-		fl_fail(err, FL_ERR_IO, "api: cannot listen on %s: %s\nHINT: is another agent or Patroni on that port?",
-			listen, strerror(e));
+		fl_err_prefix(err, "api");
+		if (err && err->code == FL_ERR_IO)
+			snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg),
+				 "\nHINT: is another agent or Patroni on that port?");
 		return NULL;
 	}
 	log_info("api listening on %s, mutating calls %s", listen,
@@ -163,8 +129,7 @@ void api_free(api *a)
 {
 	if (a == NULL)
 		return;
-	if (a->http)
-		evhttp_free(a->http);
+	http_server_free(a->server);
 	if (a->token) {
 		explicit_bzero(a->token, strlen(a->token));
 		free(a->token);

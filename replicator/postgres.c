@@ -28,6 +28,7 @@
 #include "common/proc.h"
 #include "pg/basebackup.h"
 #include "pg/controldata.h"
+#include "pg/passfile.h"
 #include "common/log.h"
 #include "common/secret.h"
 
@@ -102,23 +103,23 @@ void postgres_slot_name(const char *member, char *buf, int len)
 
 int postgres_write_passfile(postgres *pg, fl_err *err)
 {
-	char su[512], repl[512];
+	char su[512], repl[512], l1[1200], l2[1200];
 	if (secret_read("superuser password", pg->o->superuser_password_file, su, sizeof su, err) < 0 ||
 	    secret_read("replication password", pg->o->replication_password_file, repl, sizeof repl, err) < 0)
 		return -1;
-	for (const char *p = su; *p; p++)
-		if (*p == ':' || *p == '\\')
-			return fl_fail(err, FL_ERR_SECRET,
-				       "secret: superuser password holds ':' or '\\', which a passfile cannot carry");
-	int fd = open(pg->passfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0)
-		return fl_fail(err, FL_ERR_IO, "cannot write %s: %s", pg->passfile, strerror(errno));
-	FILE *f = fdopen(fd, "w");
-	fprintf(f, "*:*:*:%s:%s\n*:*:*:%s:%s\n", pg->o->replication_user, repl, pg->o->superuser, su);
-	fclose(f);
+	int rc = 0;
+	if (passfile_line("*", "*", "*", pg->o->replication_user, repl, l1, sizeof l1) < 0 ||
+	    passfile_line("*", "*", "*", pg->o->superuser, su, l2, sizeof l2) < 0)
+		rc = fl_fail(err, FL_ERR_SECRET,
+			     "secret: a password or role name holds a line break, which a passfile cannot carry");
+	const char *lines[] = {l1, l2};
+	if (rc == 0)
+		rc = passfile_write(pg->passfile, lines, 2, err);
 	explicit_bzero(su, sizeof su);
 	explicit_bzero(repl, sizeof repl);
-	return 0;
+	explicit_bzero(l1, sizeof l1);
+	explicit_bzero(l2, sizeof l2);
+	return rc;
 }
 
 static void data_path(const postgres *pg, const char *name, char *buf, size_t len)

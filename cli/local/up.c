@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/secret.h"
+#include "pg/passfile.h"
 
 /* Refuses a DIR that holds a running cluster, or that holds something else. */
 static int up_check_dir(const local_cluster *c, fl_err *err)
@@ -138,12 +139,15 @@ static int up_layout(const local_cluster *c, const up_ctx *x, fl_err *err)
 	memset(token, 0, sizeof token);
 	if (trc < 0)
 		return -1;
-	char pgpass[2 * LOCAL_SECRET_MAX + 128];
-	str_fmt(pgpass, sizeof pgpass, "127.0.0.1:*:*:postgres:%s\nlocalhost:*:*:postgres:%s\n", su, su);
-	int rc = file_write(c->pgpass, pgpass, 0600, (uid_t)-1, 0, err);
-	memset(su, 0, sizeof su);
-	memset(repl, 0, sizeof repl);
-	memset(pgpass, 0, sizeof pgpass);
+	char l1[2 * LOCAL_SECRET_MAX + 64], l2[2 * LOCAL_SECRET_MAX + 64];
+	int rc = passfile_line("127.0.0.1", "*", "*", "postgres", su, l1, sizeof l1) < 0 ||
+				 passfile_line("localhost", "*", "*", "postgres", su, l2, sizeof l2) < 0
+			 ? fl_fail(err, FL_ERR_SECRET, "local up: the superuser password does not fit a passfile")
+			 : passfile_write(c->pgpass, (const char *const[]){l1, l2}, 2, err);
+	explicit_bzero(su, sizeof su);
+	explicit_bzero(repl, sizeof repl);
+	explicit_bzero(l1, sizeof l1);
+	explicit_bzero(l2, sizeof l2);
 	if (rc < 0)
 		return -1;
 	for (int i = 0; i < local_n_components; i++) {

@@ -9,6 +9,11 @@
 #include "cunit_main.h"
 #include "pg/basebackup.h"
 #include "pg/controldata.h"
+#include "pg/passfile.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 static const char controldata_template[] = "pg_control version number:            1300\n"
 					   "Database cluster state:               %s\n"
@@ -78,10 +83,64 @@ static void test_basebackup_progress_lines(void)
 	}
 }
 
+static void test_passfile_lines_escape_colons_and_backslashes(void)
+{
+	static const struct {
+		const char *user, *password, *line;
+	} rows[] = {
+		{"postgres", "s3cret", "*:*:*:postgres:s3cret\n"},
+		{"postgres", "a:b", "*:*:*:postgres:a\\:b\n"},
+		{"postgres", "back\\slash", "*:*:*:postgres:back\\\\slash\n"},
+		{"odd:user", "x", "*:*:*:odd\\:user:x\n"},
+		{"postgres", "", "*:*:*:postgres:\n"},
+	};
+	for (unsigned i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		char line[128];
+		CU_ASSERT_EQUAL(passfile_line("*", "*", "*", rows[i].user, rows[i].password, line, sizeof line), 0);
+		CU_ASSERT_STRING_EQUAL(line, rows[i].line);
+	}
+	char line[128], tiny[8];
+	CU_ASSERT_EQUAL(passfile_line("127.0.0.1", "5432", "*", "postgres", "pw", line, sizeof line), 0);
+	CU_ASSERT_STRING_EQUAL(line, "127.0.0.1:5432:*:postgres:pw\n");
+	CU_ASSERT_EQUAL(passfile_line("*", "*", "*", "postgres", "two\nlines", line, sizeof line), -1);
+	CU_ASSERT_EQUAL(passfile_line("*", "*", "*", "postgres", "cr\r", line, sizeof line), -1);
+	CU_ASSERT_EQUAL(passfile_line("*", "*", "*", "postgres", "long", tiny, sizeof tiny), -1);
+}
+
+static void test_passfile_is_written_whole_and_private(void)
+{
+	char dir[] = "/tmp/flotilla-test-passfile-XXXXXX";
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	char path[256];
+	snprintf(path, sizeof path, "%s/pgpass", dir);
+	const char *lines[] = {"*:*:*:a:1\n", "*:*:*:b:2\n"};
+	fl_err err = {0};
+	CU_ASSERT_EQUAL(passfile_write(path, lines, 2, &err), 0);
+	struct stat st;
+	CU_ASSERT_EQUAL(stat(path, &st), 0);
+	CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
+	char buf[64] = "";
+	FILE *f = fopen(path, "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	CU_ASSERT_STRING_EQUAL(buf, "*:*:*:a:1\n*:*:*:b:2\n");
+	char bad[300];
+	snprintf(bad, sizeof bad, "%s/no-such-dir/pgpass", dir);
+	CU_ASSERT_EQUAL(passfile_write(bad, lines, 2, &err), -1);
+	CU_ASSERT_EQUAL(err.code, FL_ERR_IO);
+	unlink(path);
+	rmdir(dir);
+}
+
 void suite_register(void)
 {
 	CU_pSuite s = CU_add_suite("pg", NULL, NULL);
 	CU_add_test(s, "controldata states", test_controldata_states);
 	CU_add_test(s, "controldata without a state is an error", test_controldata_without_a_state_is_an_error);
 	CU_add_test(s, "basebackup progress lines", test_basebackup_progress_lines);
+	CU_add_test(s, "passfile lines escape colons and backslashes",
+		    test_passfile_lines_escape_colons_and_backslashes);
+	CU_add_test(s, "passfile is written whole and private", test_passfile_is_written_whole_and_private);
 }

@@ -1,0 +1,70 @@
+/*
+ * http_client: one HTTP exchange at a time on a private event_base, the one
+ * client of the etcd client and the CLI. A request runs until its answer, a
+ * failure, or its budget of seconds, timed by our own timer, so a
+ * black-holed server costs at most the budget; host names resolve through
+ * evdns, which the timer can interrupt. A peer keeps its connection alive
+ * between exchanges; after a failure the connection is freed, which frees a
+ * request still on it without calling back, so no callback can reach a
+ * finished exchange.
+ */
+#ifndef FL_COMMON_HTTP_CLIENT_H
+#define FL_COMMON_HTTP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+
+/* An http:// URL taken apart. */
+typedef struct http_url {
+	char host[256];        /* without IPv6 brackets, to connect to */
+	char host_header[300]; /* host[:port] as in the URL, with the port */
+	int port;              /* the default_port when the URL has none */
+	char target[2048];     /* "/path?query" */
+	bool has_path;         /* a path other than "" or "/" */
+} http_url;
+
+/* Parses an http:// URL; fails (FL_ERR_USAGE) naming what is wrong with it. */
+int http_url_parse(const char *url, int default_port, http_url *u, fl_err *err);
+
+typedef struct http_peer http_peer;
+
+typedef enum http_outcome { HTTP_PENDING, HTTP_ANSWERED, HTTP_FAILED, HTTP_TIMED_OUT } http_outcome;
+
+/* How one exchange ended; on HTTP_ANSWERED, status and body (malloc'd, NUL-terminated). */
+typedef struct http_exchange {
+	http_outcome outcome;
+	int status;
+	char *body;
+	size_t len;
+	int sys_errno;
+	int http_error; /* an enum evhttp_request_error + 1, 0 when none was reported */
+} http_exchange;
+
+typedef struct http_header {
+	const char *name, *value;
+} http_header;
+
+/* A server: host and port of a parsed URL, answers of at most max_body bytes. */
+http_peer *http_peer_new(const http_url *u, size_t max_body, fl_err *err);
+void http_peer_free(http_peer *p);
+/* Whether the last exchange was answered (a failure after one may be a stale keep-alive). */
+bool http_peer_answered(const http_peer *p);
+/*
+ * One request: method "GET" or "POST", the URL's target, headers (Host is
+ * added), a body (may be NULL), within budget seconds. Fills x; clear it
+ * with http_exchange_clear.
+ */
+void http_peer_exchange(http_peer *p, const char *method, const char *target, const http_header *headers, int n_headers,
+			const char *body, double budget, http_exchange *x);
+/*
+ * Why an exchange got no answer: "<who> refused the connection", "<who> did
+ * not answer within 1.0 s", ...; without who (NULL or ""), the same without it.
+ */
+void http_exchange_why(const http_exchange *x, const char *who, double budget, size_t max_body, char *buf, size_t len);
+/* The error code that suits an exchange with no answer: FL_ERR_CONFIG for an answer that is not HTTP or too long. */
+fl_code http_exchange_code(const http_exchange *x);
+void http_exchange_clear(http_exchange *x);
+
+#endif

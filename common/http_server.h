@@ -1,0 +1,57 @@
+/*
+ * http_server: an HTTP server on the daemon's event loop (libevent's
+ * evhttp), for a REST API or a /metrics endpoint. Requests are bounded
+ * (headers, body, an idle timeout); each one is handed to the daemon as
+ * plain strings, and the daemon's answer (status, content type, a few
+ * headers, a body) is sent as it is. The handler runs on the loop and must
+ * not block.
+ */
+#ifndef FL_COMMON_HTTP_SERVER_H
+#define FL_COMMON_HTTP_SERVER_H
+
+#include <stddef.h>
+
+#include "err.h"
+#include "http_client.h"
+
+struct event_base;
+
+typedef struct http_server http_server;
+
+typedef struct http_in {
+	const char *method;        /* "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", or "UNKNOWN" */
+	const char *uri;           /* raw, with its query */
+	const char *authorization; /* the Authorization header, NULL when absent */
+	const char *body;          /* not NUL-terminated, NULL when empty */
+	size_t body_len;
+} http_in;
+
+#define HTTP_OUT_HEADERS 4
+
+typedef struct http_out {
+	int status;
+	const char *content_type;
+	const char *body; /* NUL-terminated, NULL for none */
+	int n_headers;
+	http_header headers[HTTP_OUT_HEADERS];
+} http_out;
+
+typedef struct http_limits {
+	int headers_max; /* bytes of request headers */
+	int body_max;    /* bytes of a request body; beyond, evhttp answers 413 and closes */
+	int timeout_s;   /* an idle connection is closed after this */
+} http_limits;
+
+/*
+ * serve fills out for in; done (may be NULL) is called once the reply was
+ * sent, to release what out points at.
+ */
+typedef void (*http_serve_fn)(void *arg, const http_in *in, http_out *out);
+typedef void (*http_done_fn)(void *arg, http_out *out);
+
+/* Listens on host:port; fails naming the address (FL_ERR_CONFIG when it is not host:port, FL_ERR_IO when taken). */
+http_server *http_server_new(struct event_base *base, const char *listen, const http_limits *limits,
+			     http_serve_fn serve, http_done_fn done, void *arg, fl_err *err);
+void http_server_free(http_server *s);
+
+#endif
