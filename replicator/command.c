@@ -74,30 +74,23 @@ int command_run(store *st, double retry_timeout, command_requests *rq, const cha
 	return 400;
 }
 
-bool command_carry_out(postgres *pg, command_requests *rq, bool leader, const char *name)
+command_next command_take(command_requests *rq, bool leader, const char *name)
 {
-	fl_err err = {0};
-	bool stopped = false;
+	command_next next = COMMAND_NONE;
 	if (rq->restart) {
-		rq->restart = false;
 		log_info("restart requested: stopping postgres, the next tick starts it again");
-		if (postgres_stop(pg, PG_STOP_FAST, 60, &err) < 0)
-			log_error("restart: %s", err.msg);
-		else
-			stopped = true;
+		next = COMMAND_RESTART;
 	}
 	if (rq->reinit) {
-		rq->reinit = false;
 		char why[256];
 		if (decide_admit_reinit(leader, name, why, sizeof why) != ADMIT_OK) {
 			log_warn("reinit refused: %s", why);
-			return stopped;
+		} else {
+			log_info("reinit requested: stopping postgres and removing the data directory; it is cloned "
+				 "again");
+			next = COMMAND_REINIT; /* a reinit covers a restart */
 		}
-		log_info("reinit requested: removing the data directory, the next tick clones it again");
-		if (postgres_stop(pg, PG_STOP_FAST, 60, &err) < 0 || postgres_remove_data(pg, &err) < 0)
-			log_error("reinit: %s", err.msg);
-		else
-			stopped = true;
 	}
-	return stopped;
+	rq->restart = rq->reinit = false;
+	return next;
 }

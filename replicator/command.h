@@ -12,7 +12,6 @@
 #include <stddef.h>
 
 #include "api.h"
-#include "postgres.h"
 #include "store.h"
 
 typedef struct command_requests {
@@ -23,11 +22,12 @@ typedef struct command_requests {
 /* Carries out an admitted call; returns the HTTP status (200, 202, 409, 503) with msg. */
 int command_run(store *st, double retry_timeout, command_requests *rq, const char *name, const api_command_req *req,
 		double wall_now, char *msg, size_t len);
+typedef enum command_next { COMMAND_NONE, COMMAND_RESTART, COMMAND_REINIT } command_next;
 /*
- * The requests to this node, at the start of a tick: true when PostgreSQL was
- * stopped (or emptied) on request, so that it is started (or cloned) again,
- * even while paused.
+ * The request to this node to carry out now (taking it): a reinit is
+ * admitted once more, as the node may lead by now. The node then stops
+ * PostgreSQL, and starts it (or clones it) again, even while paused.
  */
-bool command_carry_out(postgres *pg, command_requests *rq, bool leader, const char *name);
+command_next command_take(command_requests *rq, bool leader, const char *name);
 
 #endif

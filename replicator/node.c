@@ -42,12 +42,13 @@ typedef enum node_job {
 	JOB_BOOTSTRAP_START, /* the new cluster starts; then the replication role is created */
 	JOB_CLONE,           /* pg_basebackup from the leader runs */
 	JOB_REWIND,          /* pg_rewind onto the leader runs */
+	JOB_STOPPING,        /* PostgreSQL is being stopped (cleanly); then after_stop carries on */
 } node_job;
 
 /* The member record's state while a job runs. */
 static const char *const job_states[] = {
 	[JOB_NONE] = "",         [JOB_INITDB] = "bootstrapping", [JOB_BOOTSTRAP_START] = "bootstrapping",
-	[JOB_CLONE] = "cloning", [JOB_REWIND] = "rewinding",
+	[JOB_CLONE] = "cloning", [JOB_REWIND] = "rewinding",     [JOB_STOPPING] = "stopping",
 };
 
 /* Seconds a bootstrapped cluster may take to answer its first query. */
@@ -89,6 +90,7 @@ struct node {
 	int job_rc;
 	char job_error[512];
 	double job_since;
+	void (*after_stop)(node *n); /* what JOB_STOPPING leads to, with job_target */
 };
 
 node *node_new(options *o, struct event_base *base, node_wake_fn wake, void *wake_arg, fl_err *err)
@@ -517,40 +519,78 @@ static void start_clone(node *n, const char *target, const char *addr, bool recl
 	n->job_reclone = reclone;
 }
 
-static void do_rejoin(node *n, const char *target, bool reclone)
+/*
+ * Stops PostgreSQL (fast, at most timeout seconds) without waiting: the ticks
+ * go on (lease, record, API) while it stops, then after(n) carries on with
+ * job_target. Nothing to stop: after(n) at once.
+ */
+static void stop_then(node *n, double timeout, void (*after)(node *n), const char *target)
 {
 	fl_err err = {0};
+	int rc = postgres_stop_begin(n->pg, PG_STOP_FAST, timeout, &err);
+	if (rc < 0) {
+		log_error("%s", err.msg);
+		return;
+	}
+	job_begin(n, JOB_STOPPING, target);
+	n->after_stop = after;
+	if (rc == 1) {
+		n->job = JOB_NONE;
+		after(n);
+	}
+}
+
+static void rewind_stopped(node *n)
+{
+	fl_err err = {0};
+	const char *addr = address_of(n, n->job_target);
+	if (addr == NULL) {
+		log_info("rejoin: the leader %s left; waiting for the next one", n->job_target);
+		return;
+	}
+	/* Right after a promotion the leader's control file may still name the old timeline,
+	 * and pg_rewind would wrongly find nothing to do. */
+	if (postgres_remote_checkpoint(n->pg, addr, &err) < 0) {
+		log_warn("rejoin: %s", err.msg);
+		return;
+	}
+	char target[CLUSTER_NAME_MAX];
+	snprintf(target, sizeof target, "%s", n->job_target);
+	if (postgres_rewind_begin(n->pg, addr, on_job_done, n, &err) < 0) {
+		log_warn("rejoin: %s", err.msg);
+		n->rewind_failed = true;
+		return;
+	}
+	job_begin(n, JOB_REWIND, target);
+}
+
+static void reclone_stopped(node *n)
+{
+	fl_err err = {0};
+	const char *addr = address_of(n, n->job_target);
+	if (addr == NULL) {
+		log_info("rejoin: the leader %s left; waiting for the next one", n->job_target);
+		return;
+	}
+	log_info("rejoin: re-cloning from %s", n->job_target);
+	if (postgres_remove_data(n->pg, &err) < 0) {
+		log_error("re-clone failed: %s", err.msg);
+		return;
+	}
+	char target[CLUSTER_NAME_MAX];
+	snprintf(target, sizeof target, "%s", n->job_target);
+	start_clone(n, target, addr, true);
+}
+
+static void do_rejoin(node *n, const char *target, bool reclone)
+{
 	const member *leader = cluster_member(&n->view, target);
 	const char *addr = address_of(n, target);
 	if (addr == NULL || strcmp(leader->role, "primary") != 0) {
 		log_info("waiting for the leader %s to be promoted and publish its address", target);
 		return;
 	}
-	if (postgres_stop(n->pg, PG_STOP_FAST, 60, &err) < 0) {
-		log_error("%s", err.msg);
-		return;
-	}
-	if (!reclone) {
-		/* Right after a promotion the leader's control file may still name the old timeline,
-		 * and pg_rewind would wrongly find nothing to do. */
-		if (postgres_remote_checkpoint(n->pg, addr, &err) < 0) {
-			log_warn("rejoin: %s", err.msg);
-			return;
-		}
-		if (postgres_rewind_begin(n->pg, addr, on_job_done, n, &err) < 0) {
-			log_warn("rejoin: %s", err.msg);
-			n->rewind_failed = true;
-			return;
-		}
-		job_begin(n, JOB_REWIND, target);
-		return;
-	}
-	log_info("rejoin: re-cloning from %s", target);
-	if (postgres_remove_data(n->pg, &err) < 0) {
-		log_error("re-clone failed: %s", err.msg);
-		return;
-	}
-	start_clone(n, target, addr, true);
+	stop_then(n, 60, reclone ? reclone_stopped : rewind_stopped, target);
 }
 
 static void rejoined(node *n, const char *target)
@@ -686,6 +726,13 @@ static void rewind_ended(node *n)
 static bool job_step(node *n)
 {
 	node_job job = n->job;
+	if (job == JOB_STOPPING) {
+		if (!postgres_stop_done(n->pg, clock_mono()))
+			return false;
+		n->job = JOB_NONE;
+		n->after_stop(n); /* may begin the next job */
+		return n->job == JOB_NONE;
+	}
 	if (job == JOB_BOOTSTRAP_START) {
 		if (!bootstrap_start_step(n))
 			return false;
@@ -700,24 +747,41 @@ static bool job_step(node *n)
 		return initdb_ended(n);
 	case JOB_CLONE:
 		clone_ended(n);
-		return true;
+		break;
 	case JOB_REWIND:
 		rewind_ended(n);
-		return true;
+		break;
 	case JOB_NONE:
 	case JOB_BOOTSTRAP_START:
+	case JOB_STOPPING:
 		break;
 	}
-	return true;
+	return n->job == JOB_NONE;
 }
 
 /* A tick while a job runs: the lease renewed, the view read, the record (with the job's state) published. */
 static double busy_tick(node *n)
 {
+	/* A leader that stops cleanly (a switchover, a restart) still fences itself on time. */
+	decide_config cfg = config_of(n);
+	if (n->agent.leader && clock_mono() >= decide_fence_deadline(&cfg, &n->agent)) {
+		log_warn("fencing: lease not renewed in time, stopping postgres immediately");
+		postgres_stop(n->pg, PG_STOP_IMMEDIATE, 10, NULL);
+		forget_leadership(n);
+	}
 	refresh(n);
 	if (n->agent.etcd_ok && n->agent.lease != 0)
 		publish_member(n);
-	return n->job == JOB_BOOTSTRAP_START ? 0.1 : n->o->loop_wait;
+	double delay = n->job == JOB_BOOTSTRAP_START || n->job == JOB_STOPPING ? 0.05 : n->o->loop_wait;
+	double left = fence_left(n, clock_mono());
+	return left < delay ? (left > 0.01 ? left : 0.01) : delay;
+}
+
+/* The clean stop of a switchover ended: the handover begins (decide moves it on). */
+static void switchover_stopped_node(node *n)
+{
+	if (n->agent.leader) /* it may have fenced itself meanwhile */
+		switchover_stopped(n->store, n->pg, &n->agent, n->job_target);
 }
 
 /* The candidate holds the last WAL: only it may take the key, and this node follows it without pg_rewind. */
@@ -824,9 +888,12 @@ static void execute(node *n, const decision *d, double now)
 	case ACT_RECLONE:
 		do_rejoin(n, d->target, true);
 		return;
-	case ACT_SWITCHOVER:
-		switchover_begin(n->store, n->pg, &cfg, &n->agent, &n->view, d->target);
+	case ACT_SWITCHOVER: {
+		char candidate[CLUSTER_NAME_MAX];
+		if (switchover_begin(n->store, n->pg, &cfg, &n->view, d->target, candidate, sizeof candidate))
+			stop_then(n, 30, switchover_stopped_node, candidate);
 		return;
+	}
 	case ACT_RELEASE_LEADER:
 		release_leader(n, d->target);
 		return;
@@ -870,6 +937,20 @@ static double next_delay(const node *n, const decision *d, double now)
 	return delay;
 }
 
+/* POST /restart: stopped; the next tick starts it again, even while paused. */
+static void restart_stopped(node *n) { n->start_requested = true; }
+
+/* POST /reinit: stopped; the data goes, the next tick clones again, even while paused. */
+static void reinit_stopped(node *n)
+{
+	fl_err err = {0};
+	if (postgres_remove_data(n->pg, &err) < 0) {
+		log_error("reinit: %s", err.msg);
+		return;
+	}
+	n->start_requested = true;
+}
+
 int node_command(void *arg, const api_command_req *req, char *msg, size_t len)
 {
 	node *n = arg;
@@ -889,9 +970,14 @@ double node_tick(node *n)
 		decision d = decide(&cfg, &n->local, &n->agent, &n->view, now);
 		execute(n, &d, now);
 	}
-	if ((n->requests.restart || n->requests.reinit) &&
-	    command_carry_out(n->pg, &n->requests, n->agent.leader, n->o->name))
-		n->start_requested = true;
+	if (n->requests.restart || n->requests.reinit) {
+		command_next next = command_take(&n->requests, n->agent.leader, n->o->name);
+		if (next != COMMAND_NONE) {
+			stop_then(n, 60, next == COMMAND_REINIT ? reinit_stopped : restart_stopped, NULL);
+			if (n->job != JOB_NONE)
+				return busy_tick(n);
+		}
+	}
 	probe(n, now);
 	refresh(n);
 	now = clock_mono();

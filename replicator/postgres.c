@@ -37,9 +37,13 @@
 
 struct postgres {
 	const options *o;
-	pid_t pid;     /* our postmaster child, 0 when none */
-	bool stopping; /* a stop we asked for is under way */
-	bool stopped;  /* down because we stopped it (not a crash, not an operator) */
+	pid_t pid;      /* our postmaster child, 0 when none */
+	bool stopping;  /* a stop we asked for is under way */
+	pid_t stop_pid; /* the postmaster being stopped (our child, or an orphan from postmaster.pid) */
+	bool stop_child;
+	double stop_deadline; /* monotonic: escalate past it */
+	int stop_escalated;   /* 0, then 1 after SIGQUIT, 2 after SIGKILL */
+	bool stopped;         /* down because we stopped it (not a crash, not an operator) */
 	PGconn *conn;
 	pg_runtime rt;
 	char passfile[PATH_MAX];
@@ -623,46 +627,71 @@ static pid_t orphan_pid(postgres *pg)
 	return strstr(exe, "postgres") ? (pid_t)pid : 0;
 }
 
-int postgres_stop(postgres *pg, pg_stop_mode mode, double timeout, fl_err *err)
+int postgres_stop_begin(postgres *pg, pg_stop_mode mode, double timeout, fl_err *err)
 {
 	static const int sigs[] = {SIGTERM, SIGINT, SIGQUIT};
 	static const char *const names[] = {"smart", "fast", "immediate"};
+	(void)err;
 	bool child = pg->pid > 0;
 	pid_t pid = child ? pg->pid : orphan_pid(pg);
 	if (pid <= 0)
-		return 0;
+		return 1;
 	PQfinish(pg->conn);
 	pg->conn = NULL;
 	pg->stopping = true;
+	pg->stop_pid = pid;
+	pg->stop_child = child;
+	pg->stop_deadline = clock_mono() + timeout;
+	pg->stop_escalated = mode == PG_STOP_IMMEDIATE;
 	log_info("stopping postgres (pid %d, %s)", (int)pid, names[mode]);
 	kill(pid, sigs[mode]);
-	double deadline = clock_mono() + timeout;
-	bool escalated = false;
-	for (;;) {
-		bool gone;
-		if (child) {
-			int status;
-			gone = waitpid(pid, &status, WNOHANG) == pid;
-		} else {
-			gone = kill(pid, 0) < 0;
-		}
-		if (gone)
-			break;
-		if (clock_mono() > deadline) {
-			if (escalated)
-				return fl_fail(err, FL_ERR_TIMEOUT, "postgres (pid %d) did not stop", (int)pid);
-			log_warn("postgres did not stop within %.0f s: stopping it immediately", timeout);
-			kill(pid, SIGQUIT);
-			escalated = true;
-			deadline = clock_mono() + 10;
-		}
+	return 0;
+}
+
+bool postgres_stop_done(postgres *pg, double now)
+{
+	if (!pg->stopping)
+		return true;
+	bool gone;
+	if (pg->stop_child) {
+		int status;
+		/* postgres_reap may have reaped it already (SIGCHLD). */
+		gone = pg->pid == 0 || waitpid(pg->stop_pid, &status, WNOHANG) == pg->stop_pid;
+	} else {
+		gone = kill(pg->stop_pid, 0) < 0;
+	}
+	if (gone) {
+		if (pg->stop_child)
+			pg->pid = 0;
+		pg->stopping = false;
+		pg->stopped = true;
+		pg->stop_pid = 0;
+		log_info("postgres stopped");
+		return true;
+	}
+	if (now <= pg->stop_deadline)
+		return false;
+	if (pg->stop_escalated == 0) {
+		log_warn("postgres did not stop in time: stopping it immediately");
+		kill(pg->stop_pid, SIGQUIT);
+	} else {
+		log_error("postgres (pid %d) did not stop: killing it", (int)pg->stop_pid);
+		kill(pg->stop_pid, SIGKILL);
+	}
+	pg->stop_escalated++;
+	pg->stop_deadline = now + 10;
+	return false;
+}
+
+int postgres_stop(postgres *pg, pg_stop_mode mode, double timeout, fl_err *err)
+{
+	if (postgres_stop_begin(pg, mode, timeout, err) != 0)
+		return 0;
+	while (!postgres_stop_done(pg, clock_mono())) {
+		if (pg->stop_escalated > 2)
+			return fl_fail(err, FL_ERR_TIMEOUT, "postgres (pid %d) did not stop", (int)pg->stop_pid);
 		clock_sleep(0.01);
 	}
-	if (child)
-		pg->pid = 0;
-	pg->stopping = false;
-	pg->stopped = true;
-	log_info("postgres stopped");
 	return 0;
 }
 

@@ -68,8 +68,12 @@ int postgres_remove_data(postgres *pg, fl_err *err);
 
 /* Writes flotilla.conf (and standby.signal when standby) and starts the postmaster as our child. */
 int postgres_start(postgres *pg, bool standby, const pg_runtime *rt, fl_err *err);
-/* Stops our postmaster (or an orphan found in postmaster.pid) and waits for it. */
+/* Stops our postmaster (or an orphan found in postmaster.pid) and waits for it (escalating past timeout). */
 int postgres_stop(postgres *pg, pg_stop_mode mode, double timeout, fl_err *err);
+/* The same without waiting: 1 when nothing runs, 0 when the signal was sent; then poll postgres_stop_done. */
+int postgres_stop_begin(postgres *pg, pg_stop_mode mode, double timeout, fl_err *err);
+/* Whether the stop begun has ended; past its timeout it escalates to an immediate stop, 10 s later to SIGKILL. */
+bool postgres_stop_done(postgres *pg, double now);
 /* Rewrites flotilla.conf with rt and reloads. */
 int postgres_apply(postgres *pg, const pg_runtime *rt, fl_err *err);
 const pg_runtime *postgres_runtime(const postgres *pg);

@@ -14,30 +14,30 @@ void switchover_drop(store *st, const char *why)
 	log_warn("switchover abandoned: %s", why);
 }
 
-void switchover_begin(store *st, postgres *pg, const decide_config *cfg, agent_state *agent, const cluster_view *view,
-		      const char *wanted)
+bool switchover_begin(store *st, postgres *pg, const decide_config *cfg, const cluster_view *view, const char *wanted,
+		      char *candidate, size_t len)
 {
 	const char *why = NULL;
 	const member *c = decide_switchover_candidate(cfg, view, wanted, &why);
 	if (c == NULL) {
 		switchover_drop(st, why);
-		return;
+		return false;
 	}
-	char candidate[CLUSTER_NAME_MAX];
-	snprintf(candidate, sizeof candidate, "%s", c->name);
+	snprintf(candidate, len, "%s", c->name);
 	/* The record names the chosen candidate: the others then know only it may take the key. */
 	store_put_switchover(st, cfg->name, candidate, 0, false, NULL, NULL);
 	log_info("switchover: handing over to %s", candidate);
+	/* A checkpoint now keeps the shutdown checkpoint, which the clean stop waits for, short. */
 	postgres_checkpoint(pg, NULL);
-	fl_err err = {0};
-	if (postgres_stop(pg, PG_STOP_FAST, 30, &err) < 0) {
-		log_error("switchover: %s", err.msg);
-		return;
-	}
+	return true;
+}
+
+void switchover_stopped(store *st, postgres *pg, agent_state *agent, const char *candidate)
+{
 	bool was_primary;
 	long tl;
 	uint64_t ckpt = 0;
-	if (postgres_control_checkpoint(pg, &was_primary, &tl, &ckpt, &err) < 0 || ckpt == 0) {
+	if (postgres_control_checkpoint(pg, &was_primary, &tl, &ckpt, NULL) < 0 || ckpt == 0) {
 		switchover_drop(st, "the stopped leader's last checkpoint is unknown; staying leader");
 		return; /* still holding the key: the next tick starts PostgreSQL as primary again */
 	}

@@ -11,14 +11,21 @@
 #define FL_REPLICATOR_SWITCHOVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "decide.h"
 #include "postgres.h"
 #include "store.h"
 
-/* ACT_SWITCHOVER: on success agent->handover_* describe the handover under way; otherwise it is dropped (logged). */
-void switchover_begin(store *st, postgres *pg, const decide_config *cfg, agent_state *agent, const cluster_view *view,
-		      const char *wanted);
+/*
+ * ACT_SWITCHOVER, first phase: picks the candidate and names it in the
+ * record (false, the switchover dropped and logged, when none is fit), then
+ * checkpoints; the caller stops PostgreSQL cleanly (fast), without waiting.
+ */
+bool switchover_begin(store *st, postgres *pg, const decide_config *cfg, const cluster_view *view, const char *wanted,
+		      char *candidate, size_t len);
+/* Once PostgreSQL stopped: agent->handover_* describe the handover decide() then moves on (or it is dropped). */
+void switchover_stopped(store *st, postgres *pg, agent_state *agent, const char *candidate);
 /* ACT_RELEASE_LEADER: true when the leader key was released to candidate. */
 bool switchover_release(store *st, const decide_config *cfg, const agent_state *agent, const char *candidate);
 /* Removes the switchover record, saying why. */

@@ -8,7 +8,9 @@ Run with Debian's /usr/bin/python3 and python3-psycopg2, as root. The build
 directory comes from FLOTILLA_BUILD_DIR (set by CTest) or --build-dir.
 
 Pieces:
-  Cluster     context manager around `flotilla local up` / `local down --purge`
+  ClusterBase what a test drives a cluster through (lifecycle, node
+              primitives, and queries that work on any backend)
+  Cluster     = LocalCluster: `flotilla local up` / `local down --purge`
   Writer      thread inserting increasing ids, recording acknowledged ones
               (async libpq connections, a 2 s deadline, no statement_timeout)
   WriteProbe  writes to every node's own dsn every 100 ms, records successes
@@ -20,6 +22,7 @@ Pieces:
   wait_for    polling with a clear timeout message
   run_test    entry point: runs a test function, exits non-zero on failure
 """
+import abc
 import base64
 import datetime
 import json
@@ -766,7 +769,218 @@ def check_writes_after_crash(c, w, new, table, first, old_port, t_kill, t_dead, 
 
 # ---------------------------------------------------------------- cluster
 
-class Cluster:
+class ClusterBase(abc.ABC):
+    """What a test drives a cluster through, whatever runs it. A backend
+    (LocalCluster: `flotilla local up` on loopback; a compose stack later)
+    provides the lifecycle (a context manager), `info` in the shape of
+    `flotilla local up`'s cluster.json (scope, etcd endpoints, nodes with
+    name, pg_port, api_port, dsn), and the primitives below that act on a
+    node's processes and settings; everything else here is asked of the
+    cluster itself through PostgreSQL, etcd and the REST API, and works on
+    any backend."""
+
+    @abc.abstractmethod
+    def __enter__(self):
+        """Brings the cluster up and fills `info`."""
+
+    @abc.abstractmethod
+    def __exit__(self, etype, exc, tb):
+        """Tears everything down, also after a failure."""
+
+    @abc.abstractmethod
+    def agent_log(self, name):
+        """Path of the file the node's agent (and PostgreSQL) log to."""
+
+    @abc.abstractmethod
+    def read_agent_log(self, name):
+        """The node's agent log as text."""
+
+    @abc.abstractmethod
+    def kill_node(self, name, tree=True):
+        """Kills the node's agent and PostgreSQL as a power loss would."""
+
+    @abc.abstractmethod
+    def start_agent(self, name):
+        """Starts the node's agent again (after kill_node); returns its pid."""
+
+    @abc.abstractmethod
+    def signal_agent(self, name, sig):
+        """Sends sig to the node's agent."""
+
+    @abc.abstractmethod
+    def set_setting(self, name, setting, value):
+        """Sets one setting of the node's agent and has it reload."""
+
+    @abc.abstractmethod
+    def set_etcd_endpoints(self, name, endpoints):
+        """Points the node's agent at other etcd endpoints and has it reload."""
+
+    def names(self):
+        return [nd["name"] for nd in self.info["nodes"]]
+
+    def node(self, name):
+        for nd in self.info["nodes"]:
+            if nd["name"] == name:
+                return nd
+        raise KeyError(name)
+
+    def name_of_port(self, port):
+        for nd in self.info["nodes"]:
+            if int(nd["pg_port"]) == int(port):
+                return nd["name"]
+        return None
+
+    @property
+    def rw_dsn(self):
+        return self.info["rw_dsn"]
+
+    @property
+    def ro_dsn(self):
+        return self.info["ro_dsn"]
+
+    @property
+    def etcd_endpoint(self):
+        return self.info["etcd"]["endpoints"][0]
+
+    @property
+    def scope(self):
+        return self.info.get("scope", "local")
+
+    def watch_leader_key(self):
+        w = KeyWatcher(self.etcd_endpoint, "/flotilla/%s/leader" % self.scope)
+        w.start()
+        self.cleanups.insert(0, w.stop)
+        return w
+
+    def leader_key(self):
+        """The value of /flotilla/<scope>/leader in etcd (None when absent)."""
+        return etcd_get(self.etcd_endpoint, "/flotilla/%s/leader" % self.scope)
+
+    def node_conn(self, name, timeout=3):
+        return connect(self.node(name)["dsn"], timeout)
+
+    def q(self, name, sql, args=None, timeout=3):
+        return query(self.node(name)["dsn"], sql, args, timeout)
+
+    def role(self, name):
+        """'primary', 'replica' or 'down' (from pg_is_in_recovery)."""
+        try:
+            rows = self.q(name, "SELECT pg_is_in_recovery()", timeout=2)
+        except Exception:  # noqa: BLE001
+            return "down"
+        return "replica" if rows[0][0] else "primary"
+
+    def roles(self):
+        return {n: self.role(n) for n in self.names()}
+
+    def accepts_write(self, name):
+        """True when the node's PostgreSQL commits a write (locally: the
+        probe does not wait for synchronous replication)."""
+        try:
+            conn = connect(self.node(name)["dsn"], 2)
+        except Exception:  # noqa: BLE001
+            return False
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_is_in_recovery()")
+                if cur.fetchone()[0]:
+                    return False  # a standby: do not fill its log with read-only errors
+                cur.execute("BEGIN")
+                cur.execute("SET LOCAL synchronous_commit = local")
+                cur.execute("CREATE TABLE IF NOT EXISTS it_leader_probe (at timestamptz)")
+                cur.execute("INSERT INTO it_leader_probe VALUES (clock_timestamp())")
+                cur.execute("COMMIT")
+            return True
+        except Exception:  # noqa: BLE001
+            return False
+        finally:
+            conn.close()
+
+    def writable_nodes(self):
+        return [n for n in self.names() if self.accepts_write(n)]
+
+    def leader(self):
+        """The node whose PostgreSQL accepts a write, or None when no node or
+        more than one does."""
+        w = self.writable_nodes()
+        if len(w) > 1:
+            log("WARNING: more than one node accepted a write: %s" % w)
+        return w[0] if len(w) == 1 else None
+
+    def wal_receiver(self, name):
+        """(status, sender_port, slot_name, received_tli) of the node's
+        walreceiver, or None."""
+        rows = self.q(name, "SELECT status, sender_port, slot_name, received_tli FROM pg_stat_wal_receiver", timeout=2)
+        return tuple(rows[0]) if rows else None
+
+    def timeline(self, leader):
+        """The primary's current timeline (from its current WAL file name;
+        pg_control_checkpoint() lags behind a promotion until a checkpoint)."""
+        return int(self.q(leader, "SELECT pg_walfile_name(pg_current_wal_lsn())", timeout=2)[0][0][:8], 16)
+
+    def streams_from(self, name, leader):
+        """True when name is a replica streaming from leader on the leader's
+        current timeline. (status alone is not enough: a replica whose WAL
+        went past a timeline's fork point shows 'streaming' between retries.)"""
+        wr = self.wal_receiver(name)
+        if not (wr and wr[0] == "streaming" and int(wr[1]) == int(self.node(leader)["pg_port"])):
+            return False
+        return int(wr[3]) == self.timeline(leader)
+
+    def replay_lsn_reached(self, name, target):
+        return bool(self.q(name, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,), timeout=2)[0][0])
+
+    def wait_rejoined(self, name, leader, timeout=120, catch_up=30):
+        """Waits until name is a replica streaming from leader on its
+        timeline and has replayed the leader's WAL up to where it was once
+        streaming began."""
+        wait_for(lambda: self.role(name) == "replica" and self.streams_from(name, leader), timeout,
+                 "%s streaming from %s on its current timeline" % (name, leader))
+        target = self.q(leader, "SELECT pg_current_wal_lsn()::text", timeout=2)[0][0]
+        wait_for(lambda: self.replay_lsn_reached(name, target), catch_up,
+                 "%s to replay %s's WAL up to %s" % (name, leader, target))
+
+    def healthy(self, expect=None):
+        """The leader's name when one primary accepts writes and every other
+        node streams from it; otherwise None."""
+        ld = self.leader()
+        if ld is None:
+            return None
+        for n in self.names():
+            if n == ld:
+                continue
+            if self.role(n) != "replica" or not self.streams_from(n, ld):
+                return None
+        return ld
+
+    def sync_names_cover_replicas(self, leader):
+        """The leader's synchronous_standby_names when it names every other
+        node (e.g. ANY 1 ("n2","n3")), else None."""
+        ssn = self.q(leader, "SHOW synchronous_standby_names", timeout=2)[0][0]
+        names = set(re.findall(r'[a-z0-9_-]+', re.sub(r'(?i)^\s*(ANY|FIRST)\s+\d+', "", ssn)))
+        others = set(self.names()) - {leader}
+        return ssn if others <= names else None
+
+    def wait_sync_names(self, leader, timeout=15):
+        t = time.monotonic()
+        ssn = wait_for(lambda: self.sync_names_cover_replicas(leader), timeout,
+                       "synchronous_standby_names on %s to name every replica" % leader)
+        log("%s: synchronous_standby_names = %r (waited %.1f s)" % (leader, ssn, time.monotonic() - t))
+        return ssn
+
+    def wait_healthy(self, timeout=90):
+        return wait_for(self.healthy, timeout, "one leader and %d streaming replicas" % (self.n - 1))
+
+    # -- faults
+
+    def missing_on(self, name, table, ids):
+        """ids (acknowledged) that the node's table does not hold."""
+        rows = self.q(name, "SELECT id FROM %s" % table, timeout=10)
+        present = {r[0] for r in rows}
+        return sorted(set(ids) - present), len(present)
+
+
+class LocalCluster(ClusterBase):
     """`flotilla local up` into a fresh temporary directory on a random free
     port range; `local down --purge` on exit. On an exception inside the
     with-block (or a failed up) the tail of every agent.log and etcd.log is
@@ -789,6 +1003,7 @@ class Cluster:
         self.cleanups = []    # callables run after local down
 
     # -- lifecycle
+
     def __enter__(self):
         self.top = tempfile.mkdtemp(prefix="flotilla-it-")
         os.chmod(self.top, 0o755)  # the daemons run as postgres
@@ -912,46 +1127,6 @@ class Cluster:
         print("=" * 72, flush=True)
 
     # -- facts
-    def names(self):
-        return [nd["name"] for nd in self.info["nodes"]]
-
-    def node(self, name):
-        for nd in self.info["nodes"]:
-            if nd["name"] == name:
-                return nd
-        raise KeyError(name)
-
-    def name_of_port(self, port):
-        for nd in self.info["nodes"]:
-            if int(nd["pg_port"]) == int(port):
-                return nd["name"]
-        return None
-
-    @property
-    def rw_dsn(self):
-        return self.info["rw_dsn"]
-
-    @property
-    def ro_dsn(self):
-        return self.info["ro_dsn"]
-
-    @property
-    def etcd_endpoint(self):
-        return self.info["etcd"]["endpoints"][0]
-
-    @property
-    def scope(self):
-        return self.info.get("scope", "local")
-
-    def watch_leader_key(self):
-        w = KeyWatcher(self.etcd_endpoint, "/flotilla/%s/leader" % self.scope)
-        w.start()
-        self.cleanups.insert(0, w.stop)
-        return w
-
-    def leader_key(self):
-        """The value of /flotilla/<scope>/leader in etcd (None when absent)."""
-        return etcd_get(self.etcd_endpoint, "/flotilla/%s/leader" % self.scope)
 
     def agent_log(self, name):
         nd = self.node(name)
@@ -979,122 +1154,7 @@ class Cluster:
         return self.agent_pids.get(name)
 
     # -- connections and roles
-    def node_conn(self, name, timeout=3):
-        return connect(self.node(name)["dsn"], timeout)
 
-    def q(self, name, sql, args=None, timeout=3):
-        return query(self.node(name)["dsn"], sql, args, timeout)
-
-    def role(self, name):
-        """'primary', 'replica' or 'down' (from pg_is_in_recovery)."""
-        try:
-            rows = self.q(name, "SELECT pg_is_in_recovery()", timeout=2)
-        except Exception:  # noqa: BLE001
-            return "down"
-        return "replica" if rows[0][0] else "primary"
-
-    def roles(self):
-        return {n: self.role(n) for n in self.names()}
-
-    def accepts_write(self, name):
-        """True when the node's PostgreSQL commits a write (locally: the
-        probe does not wait for synchronous replication)."""
-        try:
-            conn = connect(self.node(name)["dsn"], 2)
-        except Exception:  # noqa: BLE001
-            return False
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT pg_is_in_recovery()")
-                if cur.fetchone()[0]:
-                    return False  # a standby: do not fill its log with read-only errors
-                cur.execute("BEGIN")
-                cur.execute("SET LOCAL synchronous_commit = local")
-                cur.execute("CREATE TABLE IF NOT EXISTS it_leader_probe (at timestamptz)")
-                cur.execute("INSERT INTO it_leader_probe VALUES (clock_timestamp())")
-                cur.execute("COMMIT")
-            return True
-        except Exception:  # noqa: BLE001
-            return False
-        finally:
-            conn.close()
-
-    def writable_nodes(self):
-        return [n for n in self.names() if self.accepts_write(n)]
-
-    def leader(self):
-        """The node whose PostgreSQL accepts a write, or None when no node or
-        more than one does."""
-        w = self.writable_nodes()
-        if len(w) > 1:
-            log("WARNING: more than one node accepted a write: %s" % w)
-        return w[0] if len(w) == 1 else None
-
-    def wal_receiver(self, name):
-        """(status, sender_port, slot_name, received_tli) of the node's
-        walreceiver, or None."""
-        rows = self.q(name, "SELECT status, sender_port, slot_name, received_tli FROM pg_stat_wal_receiver", timeout=2)
-        return tuple(rows[0]) if rows else None
-
-    def timeline(self, leader):
-        """The primary's current timeline (from its current WAL file name;
-        pg_control_checkpoint() lags behind a promotion until a checkpoint)."""
-        return int(self.q(leader, "SELECT pg_walfile_name(pg_current_wal_lsn())", timeout=2)[0][0][:8], 16)
-
-    def streams_from(self, name, leader):
-        """True when name is a replica streaming from leader on the leader's
-        current timeline. (status alone is not enough: a replica whose WAL
-        went past a timeline's fork point shows 'streaming' between retries.)"""
-        wr = self.wal_receiver(name)
-        if not (wr and wr[0] == "streaming" and int(wr[1]) == int(self.node(leader)["pg_port"])):
-            return False
-        return int(wr[3]) == self.timeline(leader)
-
-    def replay_lsn_reached(self, name, target):
-        return bool(self.q(name, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,), timeout=2)[0][0])
-
-    def wait_rejoined(self, name, leader, timeout=120, catch_up=30):
-        """Waits until name is a replica streaming from leader on its
-        timeline and has replayed the leader's WAL up to where it was once
-        streaming began."""
-        wait_for(lambda: self.role(name) == "replica" and self.streams_from(name, leader), timeout,
-                 "%s streaming from %s on its current timeline" % (name, leader))
-        target = self.q(leader, "SELECT pg_current_wal_lsn()::text", timeout=2)[0][0]
-        wait_for(lambda: self.replay_lsn_reached(name, target), catch_up,
-                 "%s to replay %s's WAL up to %s" % (name, leader, target))
-
-    def healthy(self, expect=None):
-        """The leader's name when one primary accepts writes and every other
-        node streams from it; otherwise None."""
-        ld = self.leader()
-        if ld is None:
-            return None
-        for n in self.names():
-            if n == ld:
-                continue
-            if self.role(n) != "replica" or not self.streams_from(n, ld):
-                return None
-        return ld
-
-    def sync_names_cover_replicas(self, leader):
-        """The leader's synchronous_standby_names when it names every other
-        node (e.g. ANY 1 ("n2","n3")), else None."""
-        ssn = self.q(leader, "SHOW synchronous_standby_names", timeout=2)[0][0]
-        names = set(re.findall(r'[a-z0-9_-]+', re.sub(r'(?i)^\s*(ANY|FIRST)\s+\d+', "", ssn)))
-        others = set(self.names()) - {leader}
-        return ssn if others <= names else None
-
-    def wait_sync_names(self, leader, timeout=15):
-        t = time.monotonic()
-        ssn = wait_for(lambda: self.sync_names_cover_replicas(leader), timeout,
-                       "synchronous_standby_names on %s to name every replica" % leader)
-        log("%s: synchronous_standby_names = %r (waited %.1f s)" % (leader, ssn, time.monotonic() - t))
-        return ssn
-
-    def wait_healthy(self, timeout=90):
-        return wait_for(self.healthy, timeout, "one leader and %d streaming replicas" % (self.n - 1))
-
-    # -- faults
     def kill_node(self, name, tree=True):
         """SIGKILL the node's agent and postmaster (and, with tree, the
         postmaster's children), like a machine that lost power."""
@@ -1169,11 +1229,9 @@ class Cluster:
         self.signal_agent(name, signal.SIGHUP)
         log("%s: etcd endpoints -> %s (SIGHUP sent)" % (name, new))
 
-    def missing_on(self, name, table, ids):
-        """ids (acknowledged) that the node's table does not hold."""
-        rows = self.q(name, "SELECT id FROM %s" % table, timeout=10)
-        present = {r[0] for r in rows}
-        return sorted(set(ids) - present), len(present)
+
+# The backend the tests use: a local cluster.
+Cluster = LocalCluster
 
 
 # ---------------------------------------------------------------- TCP proxy
