@@ -5,6 +5,38 @@
 #include "cunit_main.h"
 
 #include <CUnit/Basic.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *cunit_printed(void (*print)(FILE *f))
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (f == NULL)
+		return NULL;
+	print(f);
+	fclose(f);
+	return text;
+}
+
+bool cunit_doc_holds(const char *path, const char *text, const char *what)
+{
+	FILE *d = fopen(path, "r");
+	if (d == NULL) {
+		fprintf(stderr, "cannot read %s\n", path);
+		return false;
+	}
+	char *doc = calloc(1, 1 << 20);
+	size_t n = doc ? fread(doc, 1, (1 << 20) - 1, d) : 0;
+	fclose(d);
+	bool ok = doc && text && strstr(doc, text) != NULL;
+	if (!ok)
+		fprintf(stderr, "%s must hold %s:\n%s", path, what, text ? text : "(nothing printed)");
+	(void)n;
+	free(doc);
+	return ok;
+}
 
 int main(void)
 {

@@ -10,4 +10,12 @@
 
 void suite_register(void);
 
+#include <stdbool.h>
+#include <stdio.h>
+
+/* What print wrote, as a malloc'd string. */
+char *cunit_printed(void (*print)(FILE *f));
+/* Whether the file at path (a doc of the tree) holds text; says what is missing when not. */
+bool cunit_doc_holds(const char *path, const char *text, const char *what);
+
 #endif

@@ -39,19 +39,9 @@ static void test_codes_keep_their_numbers(void)
 	CU_ASSERT_STRING_EQUAL(fl_code_name((fl_code)99), "unknown");
 }
 
-static char *printed(void (*print)(FILE *))
-{
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-	print(f);
-	fclose(f);
-	return text;
-}
-
 static void test_the_help_line_lists_every_code(void)
 {
-	char *line = printed(fl_codes_print_line);
+	char *line = cunit_printed(fl_codes_print_line);
 	CU_ASSERT_PTR_NOT_NULL(strstr(line, "0 ok, 1 internal, 2 usage, 3 config"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(line, "13 haproxy"));
 	free(line);
@@ -59,17 +49,8 @@ static void test_the_help_line_lists_every_code(void)
 
 static void test_the_readme_shows_the_catalogue(void)
 {
-	char *table = printed(fl_codes_print_markdown);
-	FILE *d = fopen(FLOTILLA_SOURCE_DIR "/README.md", "r");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
-	char *doc = calloc(1, 1 << 20);
-	size_t n = fread(doc, 1, (1 << 20) - 1, d);
-	fclose(d);
-	doc[n] = '\0';
-	if (strstr(doc, table) == NULL)
-		fprintf(stderr, "README.md must hold the exit-code table:\n%s", table);
-	CU_ASSERT_PTR_NOT_NULL(strstr(doc, table));
-	free(doc);
+	char *table = cunit_printed(fl_codes_print_markdown);
+	CU_ASSERT_TRUE(cunit_doc_holds(FLOTILLA_SOURCE_DIR "/README.md", table, "the exit-code table"));
 	free(table);
 }
 
