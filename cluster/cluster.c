@@ -5,6 +5,8 @@
  */
 #include "cluster.h"
 
+#include "common/hostport.h"
+
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -70,6 +72,59 @@ static void copy_str(char *dst, size_t len, json_t *obj, const char *key)
 	snprintf(dst, len, "%s", s ? s : "");
 }
 
+bool cluster_name_valid(const char *v)
+{
+	size_t n = strlen(v);
+	if (n == 0 || n >= CLUSTER_NAME_MAX)
+		return false;
+	for (const char *p = v; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+			return false;
+	return true;
+}
+
+static bool one_of(const char *v, const char *const *set)
+{
+	for (; *set; set++)
+		if (strcmp(v, *set) == 0)
+			return true;
+	return false;
+}
+
+/* A string field that must fit its buffer: NULL when it does, else the field's name. */
+static const char *too_long(json_t *o, const char *key, size_t len)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s && strlen(s) >= len ? key : NULL;
+}
+
+/*
+ * What a member record may say, checked before anything reads it: its name
+ * goes into slot names and synchronous_standby_names, its address into
+ * primary_conninfo and the programs' connection strings.
+ */
+static int member_check(const member *m, fl_err *err)
+{
+	static const char *const roles[] = {"primary", "replica", "uninitialized", "stopped", NULL};
+	static const char *const states[] = {"", "bootstrapping", "cloning", "rewinding", "stopping", NULL};
+	if (m->name[0] == '\0')
+		return fl_fail(err, FL_ERR_ETCD, "member record has no name");
+	if (!cluster_name_valid(m->name))
+		return fl_fail(err, FL_ERR_ETCD,
+			       "member record's name is not a node name (lowercase letters, digits, '_', '-')");
+	if (!one_of(m->role, roles))
+		return fl_fail(err, FL_ERR_ETCD,
+			       "member record's role \"%.32s\" is none of primary, replica, uninitialized, stopped",
+			       m->role);
+	if (!one_of(m->state, states))
+		return fl_fail(err, FL_ERR_ETCD, "member record's state \"%.32s\" is unknown", m->state);
+	if (m->conn_address[0] && !hostport_valid(m->conn_address))
+		return fl_fail(err, FL_ERR_ETCD, "member record's conn_address is not host:port");
+	if (m->api_url[0] && (strncmp(m->api_url, "http://", 7) != 0 || strpbrk(m->api_url, " \t\r\n\"'\\") != NULL))
+		return fl_fail(err, FL_ERR_ETCD, "member record's api_url is not an http:// URL");
+	return 0;
+}
+
 static uint64_t get_lsn(json_t *obj, const char *key)
 {
 	uint64_t v = 0;
@@ -84,10 +139,19 @@ int member_from_json(const char *text, member *m, fl_err *err)
 	json_t *o = json_loads(text, 0, &jerr);
 	if (o == NULL || !json_is_object(o)) {
 		json_decref(o);
-		return fl_fail(err, FL_ERR_CONFLICT, "member record is not a JSON object: %s",
+		return fl_fail(err, FL_ERR_ETCD, "member record is not a JSON object: %s",
 			       o ? "wrong type" : jerr.text);
 	}
 	memset(m, 0, sizeof *m);
+	const char *long_field = too_long(o, "name", sizeof m->name);
+	long_field = long_field ? long_field : too_long(o, "role", sizeof m->role);
+	long_field = long_field ? long_field : too_long(o, "conn_address", sizeof m->conn_address);
+	long_field = long_field ? long_field : too_long(o, "api_url", sizeof m->api_url);
+	long_field = long_field ? long_field : too_long(o, "state", sizeof m->state);
+	if (long_field) {
+		json_decref(o);
+		return fl_fail(err, FL_ERR_ETCD, "member record's %s is too long", long_field);
+	}
 	copy_str(m->name, sizeof m->name, o, "name");
 	copy_str(m->role, sizeof m->role, o, "role");
 	copy_str(m->conn_address, sizeof m->conn_address, o, "conn_address");
@@ -108,9 +172,7 @@ int member_from_json(const char *text, member *m, fl_err *err)
 	m->noloadbalance = json_is_true(json_object_get(tags, "noloadbalance"));
 	m->priority = (long)json_integer_value(json_object_get(tags, "priority"));
 	json_decref(o);
-	if (m->name[0] == '\0')
-		return fl_fail(err, FL_ERR_CONFLICT, "member record has no name");
-	return 0;
+	return member_check(m, err);
 }
 
 char *member_to_json(const member *m)

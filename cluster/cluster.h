@@ -83,6 +83,8 @@ bool cluster_drained(const cluster_view *v, const char *name);
 /* The history record (a JSON array of any length) as stored under root: borrowed from kvs; NULL when absent. */
 const char *cluster_history(const etcd_kvs *kvs, const char *root);
 const member *cluster_member(const cluster_view *v, const char *name);
+/* A node (or scope) name: 1 to 63 lowercase letters, digits, '_' and '-' (what goes into slot names, SQL and configs). */
+bool cluster_name_valid(const char *v);
 bool cluster_in_sync(const cluster_view *v, const char *name);
 
 /* The leader's last known WAL position: its member record if it has one, else the status record; 0 unknown. */

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cluster/cluster.h"
 #include "cluster/option_rows.h"
 #include "common/hostport.h"
 
@@ -89,11 +90,9 @@ static int check_name(const char *what, const char *v, fl_err *err)
 {
 	if (v[0] == '\0' || strlen(v) > 63)
 		return fl_fail(err, FL_ERR_CONFIG, "config: %s = \"%s\" must have 1 to 63 characters", what, v);
-	for (const char *p = v; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
-			return fl_fail(err, FL_ERR_CONFIG,
-				       "config: %s = \"%s\" may hold only lowercase letters, digits, '_' and '-'", what,
-				       v);
+	if (!cluster_name_valid(v))
+		return fl_fail(err, FL_ERR_CONFIG,
+			       "config: %s = \"%s\" may hold only lowercase letters, digits, '_' and '-'", what, v);
 	return 0;
 }
 

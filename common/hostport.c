@@ -27,6 +27,13 @@ int hostport_parse(const char *text, char *host, size_t len, int *port)
 	}
 	if (n == 0 || n >= len)
 		return -1;
+	/* A host name, an IPv4 or (bracketed) IPv6 address: nothing that could end a connection string's value. */
+	for (size_t i = 0; i < n; i++) {
+		char c = start[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+		      c == '-' || c == '_' || c == ':' || c == '%'))
+			return -1;
+	}
 	memcpy(host, start, n);
 	host[n] = '\0';
 	*port = (int)p;

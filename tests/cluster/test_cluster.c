@@ -186,13 +186,51 @@ static void test_malformed_records_are_rejected_not_dropped_silently(void)
 	}
 }
 
+/* What anyone who can write to etcd may try in a member record, refused before it reaches SQL or a config. */
+static void test_member_records_are_validated(void)
+{
+	static const struct {
+		const char *json, *why;
+	} rows[] = {
+		{"{\"name\":\"n1\",\"role\":\"primary\"}", NULL},
+		{"{\"name\":\"n1'; DROP TABLE x; --\",\"role\":\"replica\"}", "name is not a node name"},
+		{"{\"name\":\"N1\",\"role\":\"replica\"}", "name is not a node name"},
+		{"{\"name\":\"n1\\\"x\",\"role\":\"replica\"}", "name is not a node name"},
+		{"{\"name\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"role\":"
+		 "\"replica\"}",
+		 "name is too long"},
+		{"{\"name\":\"n1\"}", "role \"\" is none of"},
+		{"{\"name\":\"n1\",\"role\":\"leader\"}", "role \"leader\" is none of"},
+		{"{\"name\":\"n1\",\"role\":\"replica\",\"state\":\"hacking\"}", "state \"hacking\" is unknown"},
+		{"{\"name\":\"n1\",\"role\":\"replica\",\"conn_address\":\"evil host=x:5432\"}",
+		 "conn_address is not host:port"},
+		{"{\"name\":\"n1\",\"role\":\"replica\",\"conn_address\":\"host' port=1\"}",
+		 "conn_address is not host:port"},
+		{"{\"name\":\"n1\",\"role\":\"replica\",\"api_url\":\"file:///etc/passwd\"}",
+		 "api_url is not an http:// URL"},
+		{"{\"name\":\"n1\",\"role\":\"replica\",\"api_url\":\"http://a b\"}", "api_url is not an http:// URL"},
+		{"{\"name\":\"n1\",\"role\":\"replica\",\"conn_address\":\"127.0.0.1:5432\",\"api_url\":\"http://"
+		 "127.0.0.1:8008\"}",
+		 NULL},
+	};
+	for (unsigned i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		member m;
+		fl_err err = {0};
+		int rc = member_from_json(rows[i].json, &m, &err);
+		bool ok = rows[i].why ? rc == -1 && err.code == FL_ERR_ETCD && strstr(err.msg, rows[i].why) : rc == 0;
+		if (!ok)
+			printf("\n  %s: rc %d: %s", rows[i].json, rc, err.msg);
+		CU_ASSERT_TRUE(ok);
+	}
+}
+
 static void test_too_many_members_are_reported(void)
 {
 	static etcd_kv kv[CLUSTER_MAX_MEMBERS + 1];
 	static char keys[CLUSTER_MAX_MEMBERS + 1][64], vals[CLUSTER_MAX_MEMBERS + 1][64];
 	for (int i = 0; i <= CLUSTER_MAX_MEMBERS; i++) {
 		snprintf(keys[i], sizeof keys[i], "/f/s/members/n%d", i);
-		snprintf(vals[i], sizeof vals[i], "{\"name\":\"n%d\"}", i);
+		snprintf(vals[i], sizeof vals[i], "{\"name\":\"n%d\",\"role\":\"replica\"}", i);
 		kv[i] = (etcd_kv){keys[i], vals[i], 1, 1, 0};
 	}
 	etcd_kvs kvs = {kv, CLUSTER_MAX_MEMBERS + 1, 10};
@@ -270,6 +308,7 @@ void suite_register(void)
 	CU_add_test(c, "too many members are reported", test_too_many_members_are_reported);
 	CU_add_test(c, "the history record comes whole", test_the_history_record_comes_whole);
 	CU_add_test(c, "records round-trip", test_records_round_trip);
+	CU_add_test(c, "member records are validated", test_member_records_are_validated);
 	CU_add_test(c, "malformed records are rejected, not dropped silently",
 		    test_malformed_records_are_rejected_not_dropped_silently);
 	CU_add_test(c, "LSN text round-trips", test_lsn_text_round_trips);

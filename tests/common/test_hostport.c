@@ -32,6 +32,9 @@ static void test_addresses(void)
 		{"::1]:80", false, NULL, 0},
 		{"a[b]:80", false, NULL, 0},
 		{"", false, NULL, 0},
+		{"evil host=x:5432", false, NULL, 0},
+		{"h'q:5432", false, NULL, 0},
+		{"a/b:80", false, NULL, 0},
 	};
 	for (unsigned i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		char host[64] = "";

@@ -33,7 +33,7 @@ static void node(api_snapshot *s, const char *name, const char *role, bool leade
 	snprintf(s->name, sizeof s->name, "%s", name);
 	snprintf(s->scope, sizeof s->scope, "fuzz");
 	snprintf(s->role, sizeof s->role, "%s", role);
-	snprintf(s->history_json, sizeof s->history_json, "[[1,100,\"no recovery target specified\",\"t\",\"n1\"]]");
+	s->history_json = "[[1,100,\"no recovery target specified\",\"t\",\"n1\"]]";
 	s->leader = leader;
 	s->running = running;
 	s->streaming = running && !leader;
