@@ -567,18 +567,6 @@ static const char *command_name(api_command cmd)
 	return (unsigned)cmd < sizeof names / sizeof names[0] ? names[cmd] : "unknown";
 }
 
-/* A member name as options.c accepts it: 1 to 63 of [a-z0-9_-]. */
-static bool name_valid(const char *v)
-{
-	size_t n = strlen(v);
-	if (n == 0 || n >= CLUSTER_NAME_MAX)
-		return false;
-	for (const char *p = v; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
-			return false;
-	return true;
-}
-
 /* ---- the bearer token ---- */
 
 /*
@@ -673,7 +661,7 @@ static int field_name(const char *path, const char *key, const json_t *v, char *
 		return -1;
 	if (name == NULL)
 		return 0;
-	if (strlen(name) != json_string_length(v) || !name_valid(name)) {
+	if (strlen(name) != json_string_length(v) || !cluster_name_valid(name)) {
 		answer_error(out, 400,
 			     "api: %s: \"%s\" = \"%s\" is not a member name\n"
 			     "HINT: 1 to 63 lowercase letters, digits, '_' and '-'",

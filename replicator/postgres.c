@@ -29,6 +29,7 @@
 #include "pg/basebackup.h"
 #include "pg/controldata.h"
 #include "pg/passfile.h"
+#include "pg/session.h"
 #include "common/log.h"
 #include "common/secret.h"
 
@@ -44,7 +45,7 @@ struct postgres {
 	double stop_deadline; /* monotonic: escalate past it */
 	int stop_escalated;   /* 0, then 1 after SIGQUIT, 2 after SIGKILL */
 	bool stopped;         /* down because we stopped it (not a crash, not an operator) */
-	PGconn *conn;
+	pg_session *session;  /* the local connection (statement_timeout bounds every query) */
 	pg_runtime rt;
 	char passfile[PATH_MAX];
 	char host[128]; /* listen host */
@@ -83,6 +84,13 @@ postgres *postgres_new(const options *o, struct event_base *base, fl_err *err)
 		free(pg);
 		return NULL;
 	}
+	/* The local socket; statement_timeout bounds every query of the loop, so a stuck server cannot stall fencing. */
+	pg->session = pg_session_new(o->state_dir, pg->port, o->superuser, "postgres", "flotilla-replicator", 2, "10s");
+	if (pg->session == NULL) {
+		fl_fail(err, FL_ERR_INTERNAL, "postgres: out of memory");
+		free(pg);
+		return NULL;
+	}
 	return pg;
 }
 
@@ -91,7 +99,7 @@ void postgres_free(postgres *pg)
 	if (pg == NULL)
 		return;
 	proc_free(pg->job);
-	PQfinish(pg->conn);
+	pg_session_free(pg->session);
 	free(pg);
 }
 
@@ -574,8 +582,7 @@ bool postgres_reap(postgres *pg, double now, bool count_crash)
 		return false;
 	bool unexpected = !pg->stopping;
 	pg->pid = 0;
-	PQfinish(pg->conn);
-	pg->conn = NULL;
+	pg_session_close(pg->session);
 	if (!unexpected)
 		return false;
 	pg->stopped = false;
@@ -636,8 +643,7 @@ int postgres_stop_begin(postgres *pg, pg_stop_mode mode, double timeout, fl_err 
 	pid_t pid = child ? pg->pid : orphan_pid(pg);
 	if (pid <= 0)
 		return 1;
-	PQfinish(pg->conn);
-	pg->conn = NULL;
+	pg_session_close(pg->session);
 	pg->stopping = true;
 	pg->stop_pid = pid;
 	pg->stop_child = child;
@@ -695,56 +701,14 @@ int postgres_stop(postgres *pg, pg_stop_mode mode, double timeout, fl_err *err)
 	return 0;
 }
 
-static PGconn *conn(postgres *pg)
-{
-	if (pg->pid <= 0)
-		return NULL;
-	if (pg->conn && PQstatus(pg->conn) == CONNECTION_OK)
-		return pg->conn;
-	PQfinish(pg->conn);
-	char port[16];
-	snprintf(port, sizeof port, "%d", pg->port);
-	/* statement_timeout bounds every query of the loop, so a stuck server cannot stall fencing. */
-	const char *keys[] = {"host", "port", "user", "dbname", "connect_timeout", "application_name", "options", NULL};
-	const char *vals[] = {
-		pg->o->state_dir,           port, pg->o->superuser, "postgres", "2", "flotilla-replicator",
-		"-c statement_timeout=10s", NULL};
-	pg->conn = PQconnectdbParams(keys, vals, 0);
-	if (PQstatus(pg->conn) != CONNECTION_OK) {
-		PQfinish(pg->conn);
-		pg->conn = NULL;
-	}
-	return pg->conn;
-}
-
-/* Runs a query; returns its result when it succeeded (caller clears), NULL otherwise with err filled. */
+/* The local session, while our postmaster runs. */
 static PGresult *query(postgres *pg, const char *sql, fl_err *err)
 {
-	PGconn *c = conn(pg);
-	if (c == NULL) {
+	if (pg->pid <= 0) {
 		fl_fail(err, FL_ERR_POSTGRES, "postgres does not accept connections");
 		return NULL;
 	}
-	PGresult *r = PQexec(c, sql);
-	ExecStatusType st = PQresultStatus(r);
-	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-		fl_fail(err, FL_ERR_POSTGRES, "query failed: %s", PQerrorMessage(c));
-		PQclear(r);
-		if (PQstatus(c) != CONNECTION_OK) {
-			PQfinish(pg->conn);
-			pg->conn = NULL;
-		}
-		return NULL;
-	}
-	return r;
-}
-
-static uint64_t value_lsn(PGresult *r, int row, int col)
-{
-	uint64_t v = 0;
-	if (!PQgetisnull(r, row, col))
-		lsn_parse(PQgetvalue(r, row, col), &v);
-	return v;
+	return pg_session_query(pg->session, sql, err);
 }
 
 void postgres_probe(postgres *pg, local_state *ls)
@@ -772,9 +736,9 @@ void postgres_probe(postgres *pg, local_state *ls)
 		return;
 	ls->answering = true;
 	ls->in_recovery = PQgetvalue(r, 0, 0)[0] == 't';
-	ls->wal_lsn = value_lsn(r, 0, 1);
-	ls->received_lsn = value_lsn(r, 0, 2);
-	ls->replayed_lsn = value_lsn(r, 0, 3);
+	ls->wal_lsn = pg_value_lsn(r, 0, 1);
+	ls->received_lsn = pg_value_lsn(r, 0, 2);
+	ls->replayed_lsn = pg_value_lsn(r, 0, 3);
 	ls->timeline = atol(PQgetvalue(r, 0, 4));
 	ls->receiver_active = atol(PQgetvalue(r, 0, 5)) > 0;
 	ls->receiver_streaming = atol(PQgetvalue(r, 0, 7)) > 0;
@@ -882,7 +846,7 @@ int postgres_replicas(postgres *pg, pg_replica *out, int max, fl_err *err)
 	for (int i = 0; i < PQntuples(r) && n < max; i++) {
 		snprintf(out[n].name, sizeof out[n].name, "%s", PQgetvalue(r, i, 0));
 		out[n].streaming = strcmp(PQgetvalue(r, i, 1), "streaming") == 0;
-		out[n].flush_lsn = value_lsn(r, i, 2);
+		out[n].flush_lsn = pg_value_lsn(r, i, 2);
 		n++;
 	}
 	PQclear(r);
