@@ -311,7 +311,7 @@ static void parse_member(cluster_view *out, const etcd_kv *kv, const char *name,
 
 static void parse_drain(cluster_view *out, const etcd_kv *kv, const char *name)
 {
-	if (strlen(name) >= CLUSTER_NAME_MAX || out->n_drained == CLUSTER_MAX_MEMBERS) {
+	if (!cluster_name_valid(name) || out->n_drained == CLUSTER_MAX_MEMBERS) {
 		rejected(out, kv->key, "not a member name");
 		return;
 	}

@@ -178,6 +178,21 @@ int options_load(options *o, const char *path, fl_err *err)
 
 void options_free(options *o) { config_free(options_table, options_table_len, o); }
 
+int options_check_reload(const options *cur, const options *next, fl_err *err)
+{
+	if (next->loop_wait + 1.0 >= (double)cur->ttl)
+		return fl_fail(err, FL_ERR_CONFIG,
+			       "config: loop_wait = %g needs ttl above %g s, and the running ttl is %ld s\nHINT: ttl "
+			       "changes only with a restart of the agent; restart it with both",
+			       next->loop_wait, next->loop_wait + 1.0, cur->ttl);
+	if (next->retry_timeout > (double)cur->ttl - 1.0)
+		return fl_fail(err, FL_ERR_CONFIG,
+			       "config: retry_timeout = %g exceeds the running ttl - 1 = %ld s\nHINT: ttl changes only "
+			       "with a restart of the agent",
+			       next->retry_timeout, cur->ttl - 1);
+	return 0;
+}
+
 void options_apply_reloadable(options *cur, options *next)
 {
 	config_apply_reloadable(options_table, options_table_len, cur, next);

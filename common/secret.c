@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int secret_read(const char *what, const char *path, char *buf, size_t len, fl_err *err)
 {
@@ -13,6 +14,14 @@ int secret_read(const char *what, const char *path, char *buf, size_t len, fl_er
 	if (f == NULL)
 		return fl_fail(err, FL_ERR_SECRET, "secret: %s file %s cannot be read: %s", what, path,
 			       strerror(errno));
+	/* Read-only for others is how Docker mounts secrets; writable by others, anyone could swap it. */
+	struct stat st;
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		fclose(f);
+		return fl_fail(err, FL_ERR_SECRET,
+			       "secret: %s file %s is writable by others (mode %04o)\nHINT: chmod go-w %s", what, path,
+			       (unsigned)(st.st_mode & 07777), path);
+	}
 	size_t n = fread(buf, 1, len, f);
 	int bad = ferror(f);
 	fclose(f);

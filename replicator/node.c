@@ -1007,6 +1007,11 @@ bool node_child_exited(node *n) { return reap(n, clock_mono()); }
 
 void node_reload(node *n, options *next)
 {
+	fl_err check = {0};
+	if (options_check_reload(n->o, next, &check) < 0) {
+		log_error("reload refused, keeping the running configuration: %s", check.msg);
+		return;
+	}
 	bool endpoints_changed = next->etcd_endpoints.n != n->o->etcd_endpoints.n;
 	for (int i = 0; !endpoints_changed && i < next->etcd_endpoints.n; i++)
 		endpoints_changed = strcmp(next->etcd_endpoints.v[i], n->o->etcd_endpoints.v[i]) != 0;

@@ -35,6 +35,8 @@
 
 #define MAX_CRASHES 64
 #define PG_INITDB_TIMEOUT 600.0
+/* WAL a replication slot may hold back for a member that does not stream; postgresql.parameters overrides it. */
+#define PG_MAX_SLOT_WAL_KEEP "2GB"
 
 struct postgres {
 	const options *o;
@@ -81,6 +83,17 @@ postgres *postgres_new(const options *o, struct event_base *base, fl_err *err)
 	snprintf(pg->passfile, sizeof pg->passfile, "%s/pgpass", o->state_dir);
 	if (mkdir(o->state_dir, 0700) < 0 && errno != EEXIST) {
 		fl_fail(err, FL_ERR_IO, "state_dir: cannot create %s: %s", o->state_dir, strerror(errno));
+		free(pg);
+		return NULL;
+	}
+	/* It holds the socket that trusts local connections and the passfile: ours alone. */
+	struct stat st;
+	if (stat(o->state_dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
+		fl_fail(err, FL_ERR_CONFIG,
+			"state_dir: %s must be a directory of this user with no access for others (mode %04o, owner "
+			"%d)\n"
+			"HINT: chown it to the agent's user and chmod 700 it",
+			o->state_dir, (unsigned)(st.st_mode & 07777), (int)st.st_uid);
 		free(pg);
 		return NULL;
 	}
@@ -259,10 +272,24 @@ static int ensure_include(postgres *pg, fl_err *err)
 	return 0;
 }
 
+/* A setting's value between single quotes: a quote doubled, a backslash too (postgresql.conf's escapes). */
+static void conf_quoted(const char *v, char *buf, size_t len)
+{
+	size_t j = 0;
+	for (; *v && j + 3 < len; v++) {
+		if (*v == '\'' || *v == '\\')
+			buf[j++] = *v;
+		if (*v != '\n' && *v != '\r')
+			buf[j++] = *v;
+	}
+	buf[j] = '\0';
+}
+
 static int write_conf(postgres *pg, const pg_runtime *rt, fl_err *err)
 {
 	const options *o = pg->o;
-	char buf[16384];
+	char buf[16384], ssn[2 * sizeof rt->ssn];
+	conf_quoted(rt->ssn, ssn, sizeof ssn);
 	char listen[160];
 	snprintf(listen, sizeof listen, "%s", strcmp(pg->host, "0.0.0.0") == 0 ? "*" : pg->host);
 	int off = snprintf(buf, sizeof buf,
@@ -276,6 +303,8 @@ static int write_conf(postgres *pg, const pg_runtime *rt, fl_err *err)
 			   "max_wal_senders = 10\n"
 			   "max_replication_slots = 10\n"
 			   "wal_keep_size = '128MB'\n"
+			   /* A member that publishes a record but does not stream cannot fill the disk. */
+			   "max_slot_wal_keep_size = '%s'\n"
 			   "wal_log_hints = on\n"
 			   "hot_standby_feedback = on\n"
 			   "wal_receiver_status_interval = '1s'\n"
@@ -283,7 +312,7 @@ static int write_conf(postgres *pg, const pg_runtime *rt, fl_err *err)
 			   "recovery_target_timeline = 'latest'\n"
 			   "log_line_prefix = '%%m [%%p] postgres node=%s '\n"
 			   "synchronous_standby_names = '%s'\n",
-			   listen, pg->port, o->state_dir, o->scope, o->name, o->name, rt->ssn);
+			   listen, pg->port, o->state_dir, o->scope, o->name, PG_MAX_SLOT_WAL_KEEP, o->name, ssn);
 	if (rt->upstream[0]) {
 		char host[128];
 		int port = 0;
@@ -298,10 +327,13 @@ static int write_conf(postgres *pg, const pg_runtime *rt, fl_err *err)
 	} else {
 		off += snprintf(buf + off, sizeof buf - (size_t)off, "primary_conninfo = ''\nprimary_slot_name = ''\n");
 	}
+	/* After ours: a postgresql.parameters line overrides a default above (the last setting wins). */
 	for (int i = 0; i < o->pg_parameters.n && off < (int)sizeof buf; i++) {
 		const char *eq = strchr(o->pg_parameters.v[i], '=');
+		char value[1024];
+		conf_quoted(eq + 1, value, sizeof value);
 		off += snprintf(buf + off, sizeof buf - (size_t)off, "%.*s = '%s'\n", (int)(eq - o->pg_parameters.v[i]),
-				o->pg_parameters.v[i], eq + 1);
+				o->pg_parameters.v[i], value);
 	}
 	char path[PATH_MAX];
 	data_path(pg, "flotilla.conf", path, sizeof path);
@@ -803,6 +835,21 @@ int postgres_checkpoint(postgres *pg, fl_err *err)
 	return 0;
 }
 
+/* "SELECT fn(<name as an escaped literal>...)": slot names come from member names, which come from etcd. */
+static PGresult *slot_call(postgres *pg, const char *fn, const char *slot, const char *more, fl_err *err)
+{
+	PGconn *c = pg_session_conn(pg->session);
+	char *lit = c ? PQescapeLiteral(c, slot, strlen(slot)) : NULL;
+	if (lit == NULL) {
+		fl_fail(err, FL_ERR_POSTGRES, "cannot quote the slot name \"%.64s\"", slot);
+		return NULL;
+	}
+	char sql[512];
+	snprintf(sql, sizeof sql, "SELECT %s(%s%s)", fn, lit, more);
+	PQfreemem(lit);
+	return query(pg, sql, err);
+}
+
 int postgres_sync_slots(postgres *pg, const name_set *names, fl_err *err)
 {
 	PGresult *r = query(pg, "SELECT slot_name, active FROM pg_replication_slots WHERE slot_type = 'physical'", err);
@@ -815,18 +862,14 @@ int postgres_sync_slots(postgres *pg, const name_set *names, fl_err *err)
 		name_set_add(&have, slot);
 		if (name_set_has(names, slot) || active)
 			continue;
-		char sql[256];
-		snprintf(sql, sizeof sql, "SELECT pg_drop_replication_slot('%s')", slot);
-		PQclear(query(pg, sql, NULL));
+		PQclear(slot_call(pg, "pg_drop_replication_slot", slot, "", NULL));
 		log_info("dropped replication slot %s of a departed member", slot);
 	}
 	PQclear(r);
 	for (int i = 0; i < names->n; i++) {
 		if (name_set_has(&have, names->v[i]))
 			continue;
-		char sql[256];
-		snprintf(sql, sizeof sql, "SELECT pg_create_physical_replication_slot('%s', true)", names->v[i]);
-		PGresult *c = query(pg, sql, err);
+		PGresult *c = slot_call(pg, "pg_create_physical_replication_slot", names->v[i], ", true", err);
 		if (c == NULL)
 			return -1;
 		PQclear(c);

@@ -42,8 +42,18 @@ void name_set_ssn(const name_set *s, char *buf, int len)
 		return;
 	}
 	int off = snprintf(buf, (size_t)len, "ANY 1 (");
-	for (int i = 0; i < s->n && off < len; i++)
-		off += snprintf(buf + off, (size_t)(len - off), "%s\"%s\"", i ? "," : "", s->v[i]);
+	/* Quoted identifiers, a '"' doubled (names are validated where they are read; this holds anyway). */
+	for (int i = 0; i < s->n && off < len; i++) {
+		off += snprintf(buf + off, (size_t)(len - off), "%s\"", i ? "," : "");
+		for (const char *p = s->v[i]; *p && off < len; p++) {
+			if (*p == '"')
+				off += snprintf(buf + off, (size_t)(len - off), "\"\"");
+			else
+				off += snprintf(buf + off, (size_t)(len - off), "%c", *p);
+		}
+		if (off < len)
+			off += snprintf(buf + off, (size_t)(len - off), "\"");
+	}
 	if (off < len)
 		snprintf(buf + off, (size_t)(len - off), ")");
 }

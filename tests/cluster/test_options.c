@@ -101,12 +101,45 @@ static void test_read_checks_the_settings_but_not_the_machine(void)
 	options_free(&o);
 }
 
+/* ttl does not reload: a reload whose timings need a larger ttl is refused whole. */
+static void test_reload_refuses_timings_the_running_ttl_cannot_carry(void)
+{
+	static const struct {
+		const char *extra;
+		const char *why; /* NULL: accepted */
+	} rows[] = {
+		{"loop_wait = 1.0;\n", NULL},
+		{"ttl = 10;\nloop_wait = 5.0;\n", "loop_wait = 5 needs ttl above 6 s, and the running ttl is 3 s"},
+		{"ttl = 10;\nretry_timeout = 4.0;\n", "retry_timeout = 4 exceeds the running ttl - 1 = 2 s"},
+		{"retry_timeout = 2.0;\n", NULL},
+	};
+	options cur;
+	fl_err err = {0};
+	CU_ASSERT_EQUAL_FATAL(load("", &cur, &err), 0);
+	for (unsigned i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		options next;
+		fl_err e = {0};
+		CU_ASSERT_EQUAL_FATAL(load(rows[i].extra, &next, &e), 0);
+		int rc = options_check_reload(&cur, &next, &e);
+		CU_ASSERT_EQUAL(rc, rows[i].why ? -1 : 0);
+		if (rows[i].why) {
+			if (strstr(e.msg, rows[i].why) == NULL)
+				printf("\n  %s: %s", rows[i].extra, e.msg);
+			CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, rows[i].why));
+		}
+		options_free(&next);
+	}
+	options_free(&cur);
+}
+
 void suite_register(void)
 {
 	CU_pSuite s = CU_add_suite("options", NULL, NULL);
 	CU_add_test(s, "minimal config gets fast-failover defaults", test_minimal_config_gets_fast_failover_defaults);
 	CU_add_test(s, "invalid combinations are rejected by name", test_invalid_combinations_are_rejected_by_name);
 	CU_add_test(s, "reload moves only reloadable settings", test_reload_moves_only_reloadable_settings);
+	CU_add_test(s, "reload refuses timings the running ttl cannot carry",
+		    test_reload_refuses_timings_the_running_ttl_cannot_carry);
 	CU_add_test(s, "read checks the settings but not the machine",
 		    test_read_checks_the_settings_but_not_the_machine);
 }

@@ -544,6 +544,16 @@ def etcd_get(endpoint, key, timeout=2):
     return base64.b64decode(kvs[0].get("value", "")).decode()
 
 
+def etcd_put(endpoint, key, value, timeout=2):
+    """Writes key = value (str) through etcd's v3 JSON gateway, as anyone who can reach etcd could."""
+    body = json.dumps({"key": base64.b64encode(key.encode()).decode(),
+                       "value": base64.b64encode(value.encode()).decode()}).encode()
+    req = urllib.request.Request(endpoint.rstrip("/") + "/v3/kv/put", data=body,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        r.read()
+
+
 class KeyWatcher(threading.Thread):
     """Samples one etcd key every `interval` seconds and records changes
     as (monotonic time, value); failed reads are recorded as "<error>"."""

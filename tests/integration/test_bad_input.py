@@ -191,6 +191,13 @@ def main():
         cases.append(("etcd_unreachable_existing_dir", lambda s: config_text(dict(s, etcd="http://127.0.0.1:%d" % closed_port)),
                       ["127.0.0.1:%d" % closed_port], True, EXIT_ETCD))
         cases.append(("missing_config", None, ["{conf}"], False, EXIT_CONFIG))
+        # The state directory holds the socket that trusts local connections: ours alone.
+        cases.append(("state_dir_open", lambda s: (os.chmod(s["state_dir"], 0o755), config_text(s))[1],
+                      ["state_dir", "no access for others"], False, EXIT_CONFIG))
+        # A secret file anyone may rewrite is refused (read-only for others is how Docker mounts secrets).
+        cases.append(("secret_writable", lambda s: (write(os.path.join(secrets, "su-open"), "su-secret-123\n", 0o666),
+                                                    config_text(dict(s, su_file=os.path.join(secrets, "su-open"))))[1],
+                      [os.path.join(secrets, "su-open"), "writable by others"], False, EXIT_SECRET))
 
         for case, mutate, keywords, precreate, want_rc in cases:
             s = settings(case)

@@ -882,6 +882,10 @@ static void test_ssn_text(void)
 	name_set e = {0};
 	name_set_ssn(&e, buf, sizeof buf);
 	CU_ASSERT_STRING_EQUAL(buf, "");
+	/* A quote in a name is doubled: it stays one quoted identifier. */
+	name_set q = set_of("a\"b", "n2");
+	name_set_ssn(&q, buf, sizeof buf);
+	CU_ASSERT_STRING_EQUAL(buf, "ANY 1 (\"a\"\"b\",\"n2\")");
 }
 
 /* --- cluster records --- */
