@@ -564,27 +564,46 @@ int postgres_remove_data(postgres *pg, fl_err *err)
 	return 0;
 }
 
-int postgres_start(postgres *pg, bool standby, const pg_runtime *rt, fl_err *err)
+static void crash_count(postgres *pg, double now)
 {
-	if (pg->pid > 0)
-		return fl_fail(err, FL_ERR_INTERNAL, "postgres already runs (pid %d)", (int)pg->pid);
+	memmove(pg->crashes + 1, pg->crashes, sizeof(double) * (MAX_CRASHES - 1));
+	pg->crashes[0] = now;
+	if (pg->n_crashes < MAX_CRASHES)
+		pg->n_crashes++;
+}
+
+/* The files a start needs; a data directory that is full or read-only fails here. */
+static int start_files(postgres *pg, bool standby, const pg_runtime *rt, fl_err *err)
+{
 	if (chmod(pg->o->data_dir, 0700) < 0)
 		return fl_fail(err, FL_ERR_DATADIR, "data_dir: chmod %s: %s", pg->o->data_dir, strerror(errno));
 	if (write_conf(pg, rt, err) < 0)
 		return -1;
 	char sig[PATH_MAX];
 	data_path(pg, "standby.signal", sig, sizeof sig);
-	if (standby) {
-		if (write_file(sig, "", err) < 0)
-			return -1;
-	} else {
-		unlink(sig);
+	if (standby)
+		return write_file(sig, "", err);
+	unlink(sig);
+	return 0;
+}
+
+int postgres_start(postgres *pg, bool standby, const pg_runtime *rt, fl_err *err)
+{
+	if (pg->pid > 0)
+		return fl_fail(err, FL_ERR_INTERNAL, "postgres already runs (pid %d)", (int)pg->pid);
+	/* A start that fails counts as a crash: a leader that cannot start (a full or read-only data
+	 * directory) gives up its key after max_restarts, as one whose postmaster keeps dying. */
+	if (start_files(pg, standby, rt, err) < 0) {
+		crash_count(pg, clock_mono());
+		return -1;
 	}
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/postgres", pg->o->bin_dir);
 	pid_t pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		crash_count(pg, clock_mono());
 		return fl_fail(err, FL_ERR_IO, "fork: %s", strerror(errno));
+	}
 	if (pid == 0) {
 		/* Own process group: a terminal's ^C reaches the agent, which stops PostgreSQL in order. */
 		setpgid(0, 0);
@@ -625,10 +644,7 @@ bool postgres_reap(postgres *pg, double now, bool count_crash)
 		return true;
 	}
 	log_warn("postgres exited unexpectedly (%s %d)", how, code);
-	memmove(pg->crashes + 1, pg->crashes, sizeof(double) * (MAX_CRASHES - 1));
-	pg->crashes[0] = now;
-	if (pg->n_crashes < MAX_CRASHES)
-		pg->n_crashes++;
+	crash_count(pg, now);
 	return true;
 }
 
