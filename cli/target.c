@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "cluster/keys.h"
+#include "common/http_client.h"
 #include "cluster/options.h"
 
 #define TARGET_TIMEOUT_MIN 0.1
@@ -96,26 +97,6 @@ void target_clear(target *t)
 	memset(t, 0, sizeof *t);
 }
 
-/* An http://host[:port] URL (a trailing slash is dropped); NULL or the problem. */
-static const char *url_problem(const char *url)
-{
-	struct evhttp_uri *u = evhttp_uri_parse(url);
-	if (u == NULL)
-		return "is not a URL";
-	const char *scheme = evhttp_uri_get_scheme(u), *host = evhttp_uri_get_host(u), *path = evhttp_uri_get_path(u);
-	const char *problem = NULL;
-	if (scheme == NULL || strcasecmp(scheme, "http") != 0)
-		problem = "does not start with http:// (TLS is not supported)";
-	else if (host == NULL || host[0] == '\0')
-		problem = "has no host";
-	else if (path != NULL && path[0] != '\0' && strcmp(path, "/") != 0)
-		problem = "has a path; give only http://host:port";
-	else if (evhttp_uri_get_query(u) != NULL || evhttp_uri_get_fragment(u) != NULL)
-		problem = "has a query or fragment; give only http://host:port";
-	evhttp_uri_free(u);
-	return problem;
-}
-
 /* "a,b" into t->urls; what names the option or variable in errors. */
 static int urls_split(const char *cmd, const char *what, const char *list, target *t, fl_err *err)
 {
@@ -132,7 +113,7 @@ static int urls_split(const char *cmd, const char *what, const char *list, targe
 		t->urls[t->n_urls++] = url;
 		if (len > 1 && url[len - 1] == '/')
 			url[len - 1] = '\0';
-		const char *problem = url_problem(url);
+		const char *problem = http_base_url_problem(url);
 		if (problem != NULL)
 			return fl_fail(err, FL_ERR_USAGE, "%s: %s: \"%s\" %s", cmd, what, url, problem);
 		if (p[len] == '\0')

@@ -378,6 +378,14 @@ const char *cluster_history(const etcd_kvs *kvs, const char *root)
 	return NULL;
 }
 
+bool cluster_rejection_news(const cluster_view *v, char *last, size_t len)
+{
+	if (strcmp(last, v->rejected) == 0)
+		return false;
+	snprintf(last, len, "%s", v->rejected);
+	return v->n_rejected > 0;
+}
+
 bool cluster_drained(const cluster_view *v, const char *name)
 {
 	for (int i = 0; i < v->n_drained; i++)

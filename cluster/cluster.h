@@ -80,6 +80,12 @@ typedef struct cluster_view {
  */
 int cluster_parse(const etcd_kvs *kvs, const char *root, cluster_view *out, fl_err *err);
 bool cluster_drained(const cluster_view *v, const char *name);
+/*
+ * Whether the view's rejected records differ from what was last said (last,
+ * a buffer of at least sizeof v->rejected, is then updated): a reader logs a
+ * rejection when it appears, not at every read.
+ */
+bool cluster_rejection_news(const cluster_view *v, char *last, size_t len);
 /* The history record (a JSON array of any length) as stored under root: borrowed from kvs; NULL when absent. */
 const char *cluster_history(const etcd_kvs *kvs, const char *root);
 const member *cluster_member(const cluster_view *v, const char *name);

@@ -98,15 +98,15 @@ static void endpoint_clear(endpoint *ep)
 
 static int endpoint_parse(endpoint *ep, const char *url, fl_err *err)
 {
+	const char *problem = http_base_url_problem(url);
+	if (problem != NULL)
+		return fl_fail(err, FL_ERR_CONFIG, "etcd: endpoint \"%s\" %s", url, problem);
 	http_url u;
 	if (http_url_parse(url, ETCD_DEFAULT_PORT, &u, err) < 0) {
 		if (err)
 			err->code = FL_ERR_CONFIG;
-		fl_err_prefix(err, "etcd: endpoint");
 		return -1;
 	}
-	if (u.has_path || strchr(u.target, '?'))
-		return fl_fail(err, FL_ERR_CONFIG, "etcd: endpoint \"%s\" has a path; give only http://host:port", url);
 	ep->url = strdup(url);
 	ep->peer = ep->url ? http_peer_new(&u, ETCD_MAX_BODY, err) : NULL;
 	return ep->peer ? 0 : -1;

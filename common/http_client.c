@@ -57,11 +57,29 @@ int http_url_parse(const char *url, int default_port, http_url *u, fl_err *err)
 	u->port = evhttp_uri_get_port(p) > 0 ? evhttp_uri_get_port(p) : default_port;
 	snprintf(u->host_header, sizeof u->host_header, "%s:%d", host, u->port);
 	const char *path = evhttp_uri_get_path(p), *query = evhttp_uri_get_query(p);
-	u->has_path = path != NULL && path[0] != '\0' && strcmp(path, "/") != 0;
 	snprintf(u->target, sizeof u->target, "%s%s%s", path && path[0] ? path : "/", query ? "?" : "",
 		 query ? query : "");
 	evhttp_uri_free(p);
 	return 0;
+}
+
+const char *http_base_url_problem(const char *url)
+{
+	struct evhttp_uri *u = evhttp_uri_parse(url);
+	if (u == NULL)
+		return "is not a URL";
+	const char *scheme = evhttp_uri_get_scheme(u), *host = evhttp_uri_get_host(u), *path = evhttp_uri_get_path(u);
+	const char *problem = NULL;
+	if (scheme == NULL || strcasecmp(scheme, "http") != 0)
+		problem = "does not start with http:// (TLS is not supported)";
+	else if (host == NULL || host[0] == '\0')
+		problem = "has no host";
+	else if (path != NULL && path[0] != '\0' && strcmp(path, "/") != 0)
+		problem = "has a path; give only http://host:port";
+	else if (evhttp_uri_get_query(u) != NULL || evhttp_uri_get_fragment(u) != NULL)
+		problem = "has a query or fragment; give only http://host:port";
+	evhttp_uri_free(u);
+	return problem;
 }
 
 static bool host_is_numeric(const char *host)

@@ -22,8 +22,14 @@ typedef struct http_url {
 	char host_header[300]; /* host[:port] as in the URL, with the port */
 	int port;              /* the default_port when the URL has none */
 	char target[2048];     /* "/path?query" */
-	bool has_path;         /* a path other than "" or "/" */
 } http_url;
+
+/*
+ * What is wrong with a base URL, "http://host[:port]" (a trailing "/" allowed),
+ * as a phrase to follow it ("has a path; give only http://host:port"); NULL
+ * when nothing is. The etcd endpoints and the CLI's --api and --etcd use it.
+ */
+const char *http_base_url_problem(const char *url);
 
 /* Parses an http:// URL; fails (FL_ERR_USAGE) naming what is wrong with it. */
 int http_url_parse(const char *url, int default_port, http_url *u, fl_err *err);

@@ -331,13 +331,10 @@ int proxy_poll(proxy *p)
 		return -1;
 	}
 	fl_err perr = {0};
-	if (cluster_parse(&kvs, p->root, v, &perr) < 0) {
-		/* Logged when it first appears, not at every poll. */
-		if (strcmp(p->rejected_logged, v->rejected) != 0)
+	/* Logged when it first appears, not at every poll. */
+	if (cluster_parse(&kvs, p->root, v, &perr) < 0 || p->rejected_logged[0]) {
+		if (cluster_rejection_news(v, p->rejected_logged, sizeof p->rejected_logged))
 			log_warn("%s", perr.msg);
-		snprintf(p->rejected_logged, sizeof p->rejected_logged, "%s", v->rejected);
-	} else {
-		p->rejected_logged[0] = '\0';
 	}
 	replan(p, v);
 	free(v);

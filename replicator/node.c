@@ -181,15 +181,6 @@ static void keep_history(node *n, const char *h)
 	n->history = copy;
 }
 
-/* A rejected record is logged when it first appears, not at every tick. */
-static void log_rejected(node *n, const fl_err *err)
-{
-	if (strcmp(n->rejected_logged, n->view.rejected) == 0)
-		return;
-	snprintf(n->rejected_logged, sizeof n->rejected_logged, "%s", n->view.rejected);
-	log_warn("%s", err->msg);
-}
-
 /* Renews (or re-grants) our lease and reads the cluster; sets agent.etcd_ok. */
 static void refresh(node *n)
 {
@@ -207,10 +198,10 @@ static void refresh(node *n)
 	const char *root = store_root(n->store);
 	char previous[CLUSTER_NAME_MAX];
 	snprintf(previous, sizeof previous, "%s", n->view.has_leader ? n->view.leader : "");
-	if (cluster_parse(&kvs, root, &n->view, &err) < 0)
-		log_rejected(n, &err);
-	else
-		n->rejected_logged[0] = '\0';
+	if (cluster_parse(&kvs, root, &n->view, &err) < 0 || n->rejected_logged[0]) {
+		if (cluster_rejection_news(&n->view, n->rejected_logged, sizeof n->rejected_logged))
+			log_warn("%s", err.msg);
+	}
 	if (n->view.has_leader && strcmp(previous, n->view.leader) != 0)
 		n->leader_changes++;
 	keep_history(n, cluster_history(&kvs, root));

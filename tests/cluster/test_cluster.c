@@ -224,6 +224,24 @@ static void test_member_records_are_validated(void)
 	}
 }
 
+static void test_a_rejection_is_news_once(void)
+{
+	cluster_view v = {0};
+	char last[sizeof v.rejected] = "";
+	CU_ASSERT_FALSE(cluster_rejection_news(&v, last, sizeof last));
+	v.n_rejected = 1;
+	snprintf(v.rejected, sizeof v.rejected, "/f/s/members/x: bad");
+	CU_ASSERT_TRUE(cluster_rejection_news(&v, last, sizeof last));
+	CU_ASSERT_FALSE(cluster_rejection_news(&v, last, sizeof last)); /* the same again: not news */
+	v.n_rejected = 0;
+	v.rejected[0] = '\0';
+	CU_ASSERT_FALSE(cluster_rejection_news(&v, last, sizeof last)); /* gone: forgotten, not news */
+	CU_ASSERT_STRING_EQUAL(last, "");
+	v.n_rejected = 1;
+	snprintf(v.rejected, sizeof v.rejected, "/f/s/members/x: bad");
+	CU_ASSERT_TRUE(cluster_rejection_news(&v, last, sizeof last)); /* back: news again */
+}
+
 static void test_too_many_members_are_reported(void)
 {
 	static etcd_kv kv[CLUSTER_MAX_MEMBERS + 1];
@@ -306,6 +324,7 @@ void suite_register(void)
 		    test_cluster_parse_reads_every_record);
 	CU_add_test(c, "cluster_parse of good records succeeds", test_cluster_parse_of_good_records_succeeds);
 	CU_add_test(c, "too many members are reported", test_too_many_members_are_reported);
+	CU_add_test(c, "a rejection is news once", test_a_rejection_is_news_once);
 	CU_add_test(c, "the history record comes whole", test_the_history_record_comes_whole);
 	CU_add_test(c, "records round-trip", test_records_round_trip);
 	CU_add_test(c, "member records are validated", test_member_records_are_validated);
