@@ -643,6 +643,24 @@ def server_states(cluster):
     return out
 
 
+def settled_server_states(cluster, quiet=2.0, timeout=30):
+    """server_states once it has not changed for `quiet` seconds: a replica
+    that has just caught up is still ramping its weight for a moment, and a
+    snapshot taken then is not a steady state to compare against."""
+    deadline = time.monotonic() + timeout
+    last = server_states(cluster)
+    since = time.monotonic()
+    while True:
+        time.sleep(0.1)
+        now = server_states(cluster)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return now
+        if time.monotonic() > deadline:
+            raise RuntimeError("HAProxy's servers did not settle in %d s; last %s" % (timeout, now))
+
+
 def srv_ready(st):
     """True for a (op_state, admin_state, uweight) that takes connections:
     UP, neither in maintenance nor draining, weight above 0."""

@@ -17,7 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, check, etcd_put, log, run_test, server_states, wait_for  # noqa: E402
+from harness import Cluster, check, etcd_put, log, run_test, server_states, settled_server_states, wait_for  # noqa: E402
 
 PWNED = "/tmp/flotilla-it-etcd-input-pwned"
 
@@ -33,7 +33,7 @@ def main():
         leader = c.wait_healthy()
         root = "/flotilla/%s/" % c.scope
         before_slots = slots(c, leader)
-        before_states = server_states(c)
+        before_states = settled_server_states(c)
         sql = "x'); COPY (SELECT 1) TO PROGRAM 'touch %s'; --" % PWNED
         evil = {
             "members/evil1": {"name": sql, "role": "replica", "running": True, "streaming": True,
