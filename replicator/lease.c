@@ -12,6 +12,11 @@ double lease_fence_left(const decide_config *cfg, const agent_state *agent, doub
 	return decide_fence_deadline(cfg, agent) - now;
 }
 
+double lease_fence_process_deadline(const decide_config *cfg, const agent_state *agent)
+{
+	return agent->lease_renewed_at + (double)cfg->ttl - cfg->fence_margin / 2;
+}
+
 double lease_request_timeout(const decide_config *cfg, const agent_state *agent, double retry_timeout, double now)
 {
 	double left = lease_fence_left(cfg, agent, now);

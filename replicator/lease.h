@@ -20,6 +20,13 @@ typedef struct lease_counters {
 
 /* Seconds a leader has left before it must fence (a large number for a non-leader). */
 double lease_fence_left(const decide_config *cfg, const agent_state *agent, double now);
+/*
+ * When the fence process stops a writable postgres that nobody renewed the
+ * lease for: sent + ttl - margin / 2, after the agent's own deadline (so a
+ * running agent fences first, in order) and still before etcd can expire
+ * the lease.
+ */
+double lease_fence_process_deadline(const decide_config *cfg, const agent_state *agent);
 /* The timeout of the next etcd request: retry_timeout, cut so that a leader's request ends before its deadline (50 ms at least). */
 double lease_request_timeout(const decide_config *cfg, const agent_state *agent, double retry_timeout, double now);
 

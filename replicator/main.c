@@ -60,14 +60,14 @@ static int options_load_opaque(void *o, const char *path, fl_err *err) { return 
 static void options_free_opaque(void *o) { options_free(o); }
 
 /* Node and API, in that order; the API port is taken before node_start, so a busy port fails the start untouched. */
-static int agent_start(agent *a, daemon_loop *d, options *opts, fl_err *err)
+static int agent_start(agent *a, daemon_loop *d, options *opts, const char *argv0, fl_err *err)
 {
 	struct event_base *base = daemon_loop_base(d);
 	char token[256] = "";
 	if (opts->api_token_file[0] && secret_read("api token", opts->api_token_file, token, sizeof token, err) < 0)
 		return -1;
 	a->tick = evtimer_new(base, on_tick, a);
-	a->node = node_new(opts, base, wake, a, err);
+	a->node = node_new(opts, base, argv0, wake, a, err);
 	a->api = a->node ? api_new(base, opts->api_listen, token, node_command, a->node, err) : NULL;
 	explicit_bzero(token, sizeof token);
 	if (a->api == NULL || node_start(a->node, err) < 0)
@@ -108,7 +108,7 @@ int main(int argc, char **argv)
 	fl_err err = {0};
 	agent a = {0};
 	daemon_loop *d = daemon_loop_new(&info, config_path, &err);
-	if (d == NULL || agent_start(&a, d, &opts, &err) < 0) {
+	if (d == NULL || agent_start(&a, d, &opts, argv[0], &err) < 0) {
 		agent_end(&a);
 		daemon_loop_free(d);
 		options_free(&opts);

@@ -18,6 +18,7 @@
 #include "common/hostport.h"
 #include "cluster/cluster.h"
 #include "decide.h"
+#include "fence.h"
 #include "common/log.h"
 #include "postgres.h"
 #include "common/secret.h"
@@ -63,6 +64,7 @@ struct node {
 	options *o;
 	store *store;
 	postgres *pg;
+	fence *fence; /* the fence process: stops a writable postgres whose lease nobody renews */
 	agent_state agent;
 	local_state local;
 	cluster_view view;
@@ -93,7 +95,8 @@ struct node {
 	void (*after_stop)(node *n); /* what JOB_STOPPING leads to, with job_target */
 };
 
-node *node_new(options *o, struct event_base *base, node_wake_fn wake, void *wake_arg, fl_err *err)
+node *node_new(options *o, struct event_base *base, const char *argv0, node_wake_fn wake, void *wake_arg,
+	       fl_err *err)
 {
 	node *n = calloc(1, sizeof *n);
 	n->o = o;
@@ -102,7 +105,9 @@ node *node_new(options *o, struct event_base *base, node_wake_fn wake, void *wak
 	n->pg = postgres_new(o, base, err);
 	if (n->pg != NULL)
 		n->store = store_new(&o->etcd_endpoints, o->etcd_prefix, o->scope, o->retry_timeout, err);
-	if (n->store == NULL) {
+	if (n->store != NULL)
+		n->fence = fence_new(argv0, o->name, err);
+	if (n->fence == NULL) {
 		node_free(n);
 		return NULL;
 	}
@@ -116,6 +121,7 @@ void node_free(node *n)
 		return;
 	store_free(n->store);
 	postgres_free(n->pg);
+	fence_free(n->fence);
 	free(n->history);
 	free(n);
 }
@@ -135,6 +141,21 @@ static decide_config config_of(const node *n)
 		.max_restarts = o->max_restarts,
 		.handover_timeout = HANDOVER_TIMEOUT,
 	};
+}
+
+/*
+ * Tells the fence process which postmaster may accept writes (started as a
+ * primary, promoting, or found answering as one) and until when the lease
+ * covers it. Called after every renewal and before PostgreSQL can become
+ * writable.
+ */
+static void fence_sync(node *n)
+{
+	decide_config cfg = config_of(n);
+	pid_t pid = postgres_writable_pid(n->pg);
+	if (pid == 0 && n->local.answering && !n->local.in_recovery)
+		pid = postgres_pid(n->pg);
+	fence_set(n->fence, pid, lease_fence_process_deadline(&cfg, &n->agent));
 }
 
 int node_start(node *n, fl_err *err)
@@ -186,7 +207,9 @@ static void refresh(node *n)
 {
 	decide_config cfg = config_of(n);
 	n->agent.etcd_ok = false;
-	if (lease_refresh(n->store, &cfg, &n->agent, n->o->retry_timeout, clock_mono, &n->lease) < 0)
+	int renewed = lease_refresh(n->store, &cfg, &n->agent, n->o->retry_timeout, clock_mono, &n->lease);
+	fence_sync(n);
+	if (renewed < 0)
 		return;
 	etcd_kvs kvs = {0};
 	fl_err err = {0};
@@ -371,6 +394,8 @@ static void do_promote(node *n)
 	pg_runtime rt = *postgres_runtime(n->pg);
 	rt.upstream[0] = rt.upstream_address[0] = '\0';
 	sync_on_promotion(n, &rt);
+	postgres_promoting(n->pg);
+	fence_sync(n); /* before pg_promote: from now on it may accept writes */
 	if (postgres_apply(n->pg, &rt, &err) < 0 || postgres_promote(n->pg, &err) < 0) {
 		log_error("promotion failed: %s", err.msg);
 		return;
@@ -659,6 +684,7 @@ static bool initdb_ended(node *n)
 		bootstrap_failed(n, err.msg);
 		return true;
 	}
+	fence_sync(n);
 	job_begin(n, JOB_BOOTSTRAP_START, NULL);
 	return false;
 }
@@ -763,6 +789,7 @@ static double busy_tick(node *n)
 	refresh(n);
 	if (n->agent.etcd_ok && n->agent.lease != 0)
 		publish_member(n);
+	fence_sync(n);
 	double delay = n->job == JOB_BOOTSTRAP_START || n->job == JOB_STOPPING ? 0.05 : n->o->loop_wait;
 	double left = fence_left(n, clock_mono());
 	return left < delay ? (left > 0.01 ? left : 0.01) : delay;
@@ -815,6 +842,7 @@ static void execute(node *n, const decision *d, double now)
 			name_set_ssn(&n->sync.ssn, rt.ssn, sizeof rt.ssn);
 		if (postgres_start(n->pg, false, &rt, &err) < 0)
 			log_error("starting postgres failed: %s", err.msg);
+		fence_sync(n);
 		return;
 	}
 	case ACT_START_REPLICA:
@@ -991,10 +1019,16 @@ double node_tick(node *n)
 		probe(n, clock_mono());
 	if (n->agent.etcd_ok && n->agent.lease != 0)
 		publish_member(n);
+	fence_sync(n);
 	return next_delay(n, &d, clock_mono());
 }
 
-bool node_child_exited(node *n) { return reap(n, clock_mono()); }
+bool node_child_exited(node *n)
+{
+	bool unexpected = reap(n, clock_mono());
+	fence_sync(n);
+	return unexpected;
+}
 
 void node_reload(node *n, options *next)
 {
@@ -1033,4 +1067,5 @@ void node_shutdown(node *n)
 	if (n->agent.lease != 0)
 		store_lease_revoke(n->store, n->agent.lease);
 	forget_leadership(n);
+	fence_sync(n);
 }

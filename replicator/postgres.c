@@ -47,6 +47,7 @@ struct postgres {
 	double stop_deadline; /* monotonic: escalate past it */
 	int stop_escalated;   /* 0, then 1 after SIGQUIT, 2 after SIGKILL */
 	bool stopped;         /* down because we stopped it (not a crash, not an operator) */
+	bool may_write;       /* started as a primary, or asked to promote: the fence guards it */
 	pg_session *session;  /* the local connection (statement_timeout bounds every query) */
 	pg_runtime rt;
 	char passfile[PATH_MAX];
@@ -617,6 +618,7 @@ int postgres_start(postgres *pg, bool standby, const pg_runtime *rt, fl_err *err
 	pg->pid = pid;
 	pg->stopping = false;
 	pg->stopped = false;
+	pg->may_write = !standby;
 	log_info("postgres started as %s (pid %d)", standby ? "standby" : "primary", (int)pid);
 	return 0;
 }
@@ -829,6 +831,12 @@ int postgres_stop_receiving(postgres *pg, double timeout, fl_err *err)
 		clock_sleep(0.02);
 	}
 }
+
+void postgres_promoting(postgres *pg) { pg->may_write = true; }
+
+pid_t postgres_writable_pid(const postgres *pg) { return pg->pid > 0 && pg->may_write ? pg->pid : 0; }
+
+pid_t postgres_pid(const postgres *pg) { return pg->pid; }
 
 int postgres_promote(postgres *pg, fl_err *err)
 {

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "decide.h"
 #include "common/err.h"
@@ -93,6 +94,12 @@ void postgres_forget_crashes(postgres *pg);
 void postgres_probe(postgres *pg, local_state *ls);
 /* Stops the walreceiver (primary_conninfo = '') and waits until it is gone. */
 int postgres_stop_receiving(postgres *pg, double timeout, fl_err *err);
+/* Marks our postmaster as one that may accept writes from now on (the fence is told before pg_promote runs). */
+void postgres_promoting(postgres *pg);
+/* Our postmaster when it may accept writes (started as a primary, or promoting), else 0. */
+pid_t postgres_writable_pid(const postgres *pg);
+/* Our postmaster child, 0 when none. */
+pid_t postgres_pid(const postgres *pg);
 int postgres_promote(postgres *pg, fl_err *err);
 /* Makes the set of physical slots equal to names (creating, dropping inactive others). */
 int postgres_sync_slots(postgres *pg, const name_set *names, fl_err *err);
