@@ -18,6 +18,12 @@ static decision act(action a, const char *target, const char *reason)
 
 static bool streq(const char *a, const char *b) { return strcmp(a, b) == 0; }
 
+bool decide_holds_key(const decide_config *cfg, const agent_state *agent, const cluster_view *view)
+{
+	return view->has_leader && strcmp(view->leader, cfg->name) == 0 && agent->lease != 0 &&
+	       view->leader_lease == agent->lease;
+}
+
 double decide_fence_deadline(const decide_config *cfg, const agent_state *agent)
 {
 	return agent->lease_renewed_at + (double)cfg->ttl - cfg->fence_margin;
@@ -359,7 +365,7 @@ decision decide(const decide_config *cfg, const local_state *local, const agent_
 	if (!agent->etcd_ok)
 		return act(ACT_NONE, NULL, "etcd unreachable");
 	bool me_named = view->has_leader && streq(view->leader, cfg->name);
-	bool i_lead = me_named && agent->lease != 0 && view->leader_lease == agent->lease;
+	bool i_lead = decide_holds_key(cfg, agent, view);
 	bool other_leads = view->has_leader && !me_named;
 	bool stale_self = me_named && !i_lead;
 	if (agent->leader && !i_lead)

@@ -120,6 +120,13 @@ decision decide(const decide_config *cfg, const local_state *local, const agent_
 
 /* The monotonic time by which a leader must have fenced itself. */
 double decide_fence_deadline(const decide_config *cfg, const agent_state *agent);
+/*
+ * Whether etcd's answer shows the leader key as ours: our name, under our
+ * lease. A node that finds so while agent->leader is false (the reply to its
+ * take was lost or late) leads from that answer on: it is fenced as a
+ * leader, not promoted as a follower.
+ */
+bool decide_holds_key(const decide_config *cfg, const agent_state *agent, const cluster_view *view);
 
 /*
  * The one ranking of candidates, for the election and the switchover alike:

@@ -146,7 +146,8 @@ void fence_set(fence *f, pid_t pid, double deadline)
 	unsigned char buf[FENCE_MSG_SIZE];
 	fence_msg_encode(&m, buf);
 	if (f->fd < 0 || write(f->fd, buf, sizeof buf) != (ssize_t)sizeof buf) {
-		log_error("fence: telling the fence process failed: %s", f->fd < 0 ? "it is not running" : strerror(errno));
+		log_error("fence: telling the fence process failed: %s",
+			  f->fd < 0 ? "it is not running" : strerror(errno));
 		f->sent = false;
 		return;
 	}

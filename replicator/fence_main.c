@@ -103,11 +103,11 @@ int main(int argc, char **argv)
 	if (fstat(0, &st) < 0 || !S_ISFIFO(st.st_mode))
 		return usage("stdin is not the agent's pipe");
 	log_setup("fence", argv[2]);
-	prctl(PR_SET_NAME, "flotilla-fence");
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
+	prctl(PR_SET_NAME, "flotilla-fence"); /* after the signals: a name that shows means they are ignored */
 	int tfd = timerfd_create(CLOCK_BOOTTIME, TFD_CLOEXEC);
 	if (tfd < 0) {
 		log_error("timerfd_create: %s", strerror(errno));

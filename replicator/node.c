@@ -95,8 +95,7 @@ struct node {
 	void (*after_stop)(node *n); /* what JOB_STOPPING leads to, with job_target */
 };
 
-node *node_new(options *o, struct event_base *base, const char *argv0, node_wake_fn wake, void *wake_arg,
-	       fl_err *err)
+node *node_new(options *o, struct event_base *base, const char *argv0, node_wake_fn wake, void *wake_arg, fl_err *err)
 {
 	node *n = calloc(1, sizeof *n);
 	n->o = o;
@@ -1005,6 +1004,11 @@ double node_tick(node *n)
 	else if (n->agent.election_since == 0)
 		n->agent.election_since = now;
 	n->agent.wall_now = clock_wall();
+	if (n->agent.etcd_ok && !n->agent.leader && decide_holds_key(&cfg, &n->agent, &n->view)) {
+		n->agent.leader = true;
+		n->term = n->view.leader_term;
+		log_info("etcd shows the leader key as ours (term %lld): leading", (long long)n->term);
+	}
 	decision d = decide(&cfg, &n->local, &n->agent, &n->view, now);
 	if (d.act != n->last_act || d.reason != n->last_reason) {
 		if (d.act == ACT_NONE || d.act == ACT_LEAD)

@@ -21,8 +21,7 @@ typedef void (*node_wake_fn)(void *arg);
 
 /* The node's long effects (initdb, clone, rewind) run on base; wake is called when one ends. */
 /* argv0 finds flotilla-fence, which node_new starts (an error when it cannot: no node runs unfenced). */
-node *node_new(options *o, struct event_base *base, const char *argv0, node_wake_fn wake, void *wake_arg,
-	       fl_err *err);
+node *node_new(options *o, struct event_base *base, const char *argv0, node_wake_fn wake, void *wake_arg, fl_err *err);
 void node_free(node *n);
 /* Checks secrets and etcd, stops an orphaned postmaster; fails without touching the data directory. */
 int node_start(node *n, fl_err *err);

@@ -544,10 +544,23 @@ def etcd_get(endpoint, key, timeout=2):
     return base64.b64decode(kvs[0].get("value", "")).decode()
 
 
-def etcd_put(endpoint, key, value, timeout=2):
-    """Writes key = value (str) through etcd's v3 JSON gateway, as anyone who can reach etcd could."""
-    body = json.dumps({"key": base64.b64encode(key.encode()).decode(),
-                       "value": base64.b64encode(value.encode()).decode()}).encode()
+def etcd_lease_of(endpoint, key, timeout=2):
+    """The lease id (int) that key is attached to, 0 when none, None when the key does not exist."""
+    body = json.dumps({"key": base64.b64encode(key.encode()).decode()}).encode()
+    req = urllib.request.Request(endpoint.rstrip("/") + "/v3/kv/range", data=body,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        kvs = json.loads(r.read().decode()).get("kvs") or []
+    return int(kvs[0].get("lease", 0)) if kvs else None
+
+
+def etcd_put(endpoint, key, value, timeout=2, lease=0):
+    """Writes key = value (str) through etcd's v3 JSON gateway, as anyone who can reach etcd could;
+    attached to lease when one is given."""
+    req_body = {"key": base64.b64encode(key.encode()).decode(), "value": base64.b64encode(value.encode()).decode()}
+    if lease:
+        req_body["lease"] = str(lease)
+    body = json.dumps(req_body).encode()
     req = urllib.request.Request(endpoint.rstrip("/") + "/v3/kv/put", data=body,
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=timeout) as r:

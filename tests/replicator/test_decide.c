@@ -1060,11 +1060,35 @@ static void test_failover_and_reinit_admission(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(why, "n2 holds the leader key"));
 }
 
+static void test_the_key_is_ours_only_by_name_and_lease(void)
+{
+	static const struct {
+		bool has_leader;
+		const char *leader;
+		int64_t key_lease, our_lease;
+		bool want;
+	} rows[] = {
+		{true, "n2", 22, 22, true},  {true, "n2", 21, 22, false}, /* a previous run's lease */
+		{true, "n1", 22, 22, false}, {false, "n2", 22, 22, false},
+		{true, "n2", 0, 0, false}, /* no lease of ours */
+	};
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		scenario s;
+		base(&s);
+		s.view.has_leader = rows[i].has_leader;
+		snprintf(s.view.leader, sizeof s.view.leader, "%s", rows[i].leader);
+		s.view.leader_lease = rows[i].key_lease;
+		s.agent.lease = rows[i].our_lease;
+		CU_ASSERT_EQUAL(decide_holds_key(&s.cfg, &s.agent, &s.view), rows[i].want);
+	}
+}
+
 void suite_register(void)
 {
 	CU_pSuite s = CU_add_suite("decide", NULL, NULL);
 	CU_add_test(s, "every row of the transition table", test_every_row_of_the_transition_table);
 	CU_add_test(s, "every action has a row", test_every_action_has_a_row);
+	CU_add_test(s, "the key is ours only by name and lease", test_the_key_is_ours_only_by_name_and_lease);
 	CU_add_test(s, "exactly one candidate wins every election", test_exactly_one_candidate_wins_every_election);
 	CU_add_test(s, "paused never brings back what stopped on its own",
 		    test_paused_never_brings_back_what_stopped_on_its_own);
