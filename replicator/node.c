@@ -24,6 +24,7 @@
 #include "common/secret.h"
 #include "command.h"
 #include "lease.h"
+#include "slots.h"
 #include "store.h"
 #include "switchover.h"
 #include "sync.h"
@@ -55,11 +56,6 @@ static const char *const job_states[] = {
 /* Seconds a bootstrapped cluster may take to answer its first query. */
 #define BOOTSTRAP_START_TIMEOUT 60.0
 
-typedef struct seen {
-	char name[CLUSTER_NAME_MAX];
-	double at;
-} seen;
-
 struct node {
 	options *o;
 	store *store;
@@ -70,8 +66,7 @@ struct node {
 	cluster_view view;
 	int64_t term; /* leader key revision we hold */
 	sync_state sync;
-	seen members_seen[CLUSTER_MAX_MEMBERS];
-	int n_seen;
+	slot_book slots; /* members that keep a replication slot */
 	action last_act;
 	const char *last_reason;
 	bool rewind_failed;
@@ -417,26 +412,11 @@ static void do_promote(node *n)
 
 static void lead_slots(node *n, double now)
 {
-	for (int i = 0; i < n->view.n_members; i++) {
-		const char *name = n->view.members[i].name;
-		if (strcmp(name, n->o->name) == 0)
-			continue;
-		int j = 0;
-		while (j < n->n_seen && strcmp(n->members_seen[j].name, name) != 0)
-			j++;
-		if (j == n->n_seen) {
-			if (n->n_seen == CLUSTER_MAX_MEMBERS)
-				continue;
-			snprintf(n->members_seen[n->n_seen++].name, CLUSTER_NAME_MAX, "%s", name);
-		}
-		n->members_seen[j].at = now;
-	}
-	name_set slots = {0};
-	for (int j = 0; j < n->n_seen; j++) {
-		if (now - n->members_seen[j].at > SLOT_KEEP_SECONDS)
-			continue;
+	name_set members, slots = {0};
+	slot_book_update(&n->slots, &n->view, n->o->name, now, SLOT_KEEP_SECONDS, &members);
+	for (int j = 0; j < members.n; j++) {
 		char slot[CLUSTER_NAME_MAX];
-		postgres_slot_name(n->members_seen[j].name, slot, sizeof slot);
+		postgres_slot_name(members.v[j], slot, sizeof slot);
 		name_set_add(&slots, slot);
 	}
 	fl_err err = {0};

@@ -1,0 +1,28 @@
+/*
+ * slots: which members the leader keeps a replication slot for. A member's
+ * slot stays while it is in the cluster view and for `keep` seconds after
+ * it left (a clone or a restart takes it out of the view for a while); then
+ * it is forgotten, so names that come and go over time never fill the book.
+ * When the book is full, the member gone the longest makes way for a
+ * present one. Pure.
+ */
+#ifndef FL_REPLICATOR_SLOTS_H
+#define FL_REPLICATOR_SLOTS_H
+
+#include "cluster/cluster.h"
+#include "sync.h"
+
+typedef struct slot_seen {
+	char name[CLUSTER_NAME_MAX];
+	double at; /* last seen in the view */
+} slot_seen;
+
+typedef struct slot_book {
+	slot_seen v[CLUSTER_MAX_MEMBERS];
+	int n;
+} slot_book;
+
+/* Records the view's members other than self at now, forgets those gone for more than keep; out: the members to keep a slot for. */
+void slot_book_update(slot_book *b, const cluster_view *view, const char *self, double now, double keep, name_set *out);
+
+#endif
