@@ -344,6 +344,34 @@ static void metric_requests(struct evbuffer *b, const char *labels, const api_co
 	}
 }
 
+/* The leader's replication slots: what each holds back, whether it streams, whether its WAL is past the limit. */
+static void metric_slots(struct evbuffer *b, const char *labels, const api_snapshot *s)
+{
+	static const struct {
+		const char *name, *help;
+	} heads[] = {
+		{"flotilla_replication_slot_retained_bytes",
+		 "Leader: WAL a member's replication slot holds back (the leader's position - restart_lsn)."},
+		{"flotilla_replication_slot_active", "Leader: 1 when a member streams from its replication slot."},
+		{"flotilla_replication_slot_wal_lost",
+		 "Leader: 1 when a slot fell behind max_slot_wal_keep_size (wal_status unreserved or lost): "
+		 "its member must be cloned again."},
+	};
+	if (s->n_slots == 0)
+		return;
+	for (size_t h = 0; h < sizeof heads / sizeof heads[0]; h++) {
+		metrics_head(b, heads[h].name, "gauge", heads[h].help);
+		for (int i = 0; i < s->n_slots; i++) {
+			const slot_state *sl = &s->slots[i];
+			char slot[2 * CLUSTER_NAME_MAX + 8], l[512];
+			metrics_label_value(slot, sizeof slot, sl->name);
+			snprintf(l, sizeof l, "%s,slot=\"%s\"", labels, slot);
+			uint64_t v = h == 0 ? sl->retained_bytes : h == 1 ? sl->active : sl->wal_lost;
+			metrics_u64(b, heads[h].name, l, v);
+		}
+	}
+}
+
 static void metrics_text(struct evbuffer *b, const request *r)
 {
 	const api_snapshot *s = r->s;
@@ -384,6 +412,7 @@ static void metrics_text(struct evbuffer *b, const request *r)
 	metric(b, labels, "flotilla_lease_failures_total", "counter", "Lease renewals that failed.", s->lease_failures);
 	metric(b, labels, "flotilla_leader_changes_total", "counter", "Changes of the leader seen by this node.",
 	       s->leader_changes);
+	metric_slots(b, labels, s);
 	metric_requests(b, labels, r->counters);
 }
 

@@ -14,6 +14,7 @@
 
 #include "cluster/cluster.h"
 #include "common/err.h"
+#include "slots.h"
 
 typedef struct api_snapshot {
 	char name[CLUSTER_NAME_MAX];
@@ -37,7 +38,9 @@ typedef struct api_snapshot {
 	long priority;
 	char conn_address[128];
 	char api_url[160];
-	char job_state[16]; /* bootstrapping, cloning, rewinding while such a job runs, else "" */
+	char job_state[16];                    /* bootstrapping, cloning, rewinding while such a job runs, else "" */
+	slot_state slots[CLUSTER_MAX_MEMBERS]; /* the leader's replication slots */
+	int n_slots;
 } api_snapshot;
 
 /* A mutating call the router accepted (token checked, body validated); the agent carries it out. */

@@ -66,7 +66,9 @@ struct node {
 	cluster_view view;
 	int64_t term; /* leader key revision we hold */
 	sync_state sync;
-	slot_book slots; /* members that keep a replication slot */
+	slot_book slots;                           /* members that keep a replication slot */
+	slot_state slot_info[CLUSTER_MAX_MEMBERS]; /* those slots as the leader last read them */
+	int n_slot_info;
 	action last_act;
 	const char *last_reason;
 	bool rewind_failed;
@@ -289,6 +291,8 @@ void node_api_snapshot(const node *n, api_snapshot *out)
 	snprintf(out->conn_address, sizeof out->conn_address, "%s", n->o->connect_address);
 	snprintf(out->api_url, sizeof out->api_url, "http://%s", n->o->api_connect_address);
 	snprintf(out->job_state, sizeof out->job_state, "%s", job_states[n->job]);
+	out->n_slots = n->agent.leader ? n->n_slot_info : 0;
+	memcpy(out->slots, n->slot_info, sizeof out->slots);
 }
 
 static void publish_member(node *n)
@@ -336,6 +340,7 @@ static void replica_runtime(const node *n, const char *target, pg_runtime *rt)
 static void forget_leadership(node *n)
 {
 	n->agent.leader = false;
+	n->n_slot_info = 0;
 	n->agent.handover_lsn = 0;
 	n->agent.handover_to[0] = '\0';
 	n->term = 0;
@@ -420,8 +425,22 @@ static void lead_slots(node *n, double now)
 		name_set_add(&slots, slot);
 	}
 	fl_err err = {0};
-	if (postgres_sync_slots(n->pg, &slots, &err) < 0)
+	slot_state was[CLUSTER_MAX_MEMBERS];
+	int n_was = n->n_slot_info;
+	memcpy(was, n->slot_info, sizeof was);
+	if (postgres_sync_slots(n->pg, &slots, n->slot_info, CLUSTER_MAX_MEMBERS, &n->n_slot_info, &err) < 0)
 		log_warn("managing replication slots failed: %s", err.msg);
+	for (int i = 0; i < n->n_slot_info; i++) {
+		const slot_state *s = &n->slot_info[i];
+		bool lost_before = false;
+		for (int j = 0; j < n_was; j++)
+			if (strcmp(was[j].name, s->name) == 0)
+				lost_before = was[j].wal_lost;
+		if (s->wal_lost && !lost_before)
+			log_warn("replication slot %s fell behind max_slot_wal_keep_size (%llu bytes held): its member "
+				 "must be cloned again",
+				 s->name, (unsigned long long)s->retained_bytes);
+	}
 }
 
 static void lead_sync(node *n)

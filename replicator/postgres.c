@@ -874,9 +874,14 @@ static PGresult *slot_call(postgres *pg, const char *fn, const char *slot, const
 	return query(pg, sql, err);
 }
 
-int postgres_sync_slots(postgres *pg, const name_set *names, fl_err *err)
+int postgres_sync_slots(postgres *pg, const name_set *names, slot_state *out, int max, int *n_out, fl_err *err)
 {
-	PGresult *r = query(pg, "SELECT slot_name, active FROM pg_replication_slots WHERE slot_type = 'physical'", err);
+	*n_out = 0;
+	PGresult *r = query(pg,
+			    "SELECT slot_name, active, "
+			    "COALESCE(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint, "
+			    "COALESCE(wal_status, '') FROM pg_replication_slots WHERE slot_type = 'physical'",
+			    err);
 	if (r == NULL)
 		return -1;
 	name_set have = {0};
@@ -884,6 +889,15 @@ int postgres_sync_slots(postgres *pg, const name_set *names, fl_err *err)
 		const char *slot = PQgetvalue(r, i, 0);
 		bool active = PQgetvalue(r, i, 1)[0] == 't';
 		name_set_add(&have, slot);
+		if (name_set_has(names, slot) && *n_out < max) {
+			slot_state *s = &out[(*n_out)++];
+			snprintf(s->name, sizeof s->name, "%s", slot);
+			s->active = active;
+			long long kept = atoll(PQgetvalue(r, i, 2));
+			s->retained_bytes = kept > 0 ? (uint64_t)kept : 0;
+			const char *ws = PQgetvalue(r, i, 3);
+			s->wal_lost = strcmp(ws, "unreserved") == 0 || strcmp(ws, "lost") == 0;
+		}
 		if (name_set_has(names, slot) || active)
 			continue;
 		PQclear(slot_call(pg, "pg_drop_replication_slot", slot, "", NULL));

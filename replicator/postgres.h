@@ -14,6 +14,7 @@
 #include "decide.h"
 #include "common/err.h"
 #include "cluster/options.h"
+#include "slots.h"
 #include "sync.h"
 
 typedef struct postgres postgres;
@@ -101,8 +102,12 @@ pid_t postgres_writable_pid(const postgres *pg);
 /* Our postmaster child, 0 when none. */
 pid_t postgres_pid(const postgres *pg);
 int postgres_promote(postgres *pg, fl_err *err);
-/* Makes the set of physical slots equal to names (creating, dropping inactive others). */
-int postgres_sync_slots(postgres *pg, const name_set *names, fl_err *err);
+/*
+ * Makes the set of physical slots equal to names (creating, dropping
+ * inactive others); out (up to max) and *n_out: the slots kept, with the WAL
+ * each holds back.
+ */
+int postgres_sync_slots(postgres *pg, const name_set *names, slot_state *out, int max, int *n_out, fl_err *err);
 int postgres_replicas(postgres *pg, pg_replica *out, int max, fl_err *err);
 int postgres_checkpoint(postgres *pg, fl_err *err);
 

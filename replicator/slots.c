@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sync.h"
+
 static int find(const slot_book *b, const char *name)
 {
 	for (int i = 0; i < b->n; i++)
@@ -14,10 +16,7 @@ static int find(const slot_book *b, const char *name)
 	return -1;
 }
 
-static void drop(slot_book *b, int i)
-{
-	b->v[i] = b->v[--b->n];
-}
+static void drop(slot_book *b, int i) { b->v[i] = b->v[--b->n]; }
 
 void slot_book_update(slot_book *b, const cluster_view *view, const char *self, double now, double keep, name_set *out)
 {

@@ -9,8 +9,20 @@
 #ifndef FL_REPLICATOR_SLOTS_H
 #define FL_REPLICATOR_SLOTS_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "cluster/cluster.h"
-#include "sync.h"
+
+struct name_set; /* sync.h */
+
+/* One physical slot on the leader, as pg_replication_slots shows it. */
+typedef struct slot_state {
+	char name[CLUSTER_NAME_MAX];
+	bool active;             /* a walsender streams from it */
+	uint64_t retained_bytes; /* WAL the slot holds back: the leader's position - restart_lsn */
+	bool wal_lost;           /* wal_status 'unreserved' or 'lost': past max_slot_wal_keep_size */
+} slot_state;
 
 typedef struct slot_seen {
 	char name[CLUSTER_NAME_MAX];
@@ -23,6 +35,7 @@ typedef struct slot_book {
 } slot_book;
 
 /* Records the view's members other than self at now, forgets those gone for more than keep; out: the members to keep a slot for. */
-void slot_book_update(slot_book *b, const cluster_view *view, const char *self, double now, double keep, name_set *out);
+void slot_book_update(slot_book *b, const cluster_view *view, const char *self, double now, double keep,
+		      struct name_set *out);
 
 #endif

@@ -180,6 +180,12 @@ def check_documents(c, leader):
         lag = [l for l in body.decode().splitlines() if l.startswith("flotilla_replication_lag_seconds{")]
         if name == leader:
             check(not lag, "%s (leader): /metrics has a replication lag: %s" % (name, lag))
+            slots = [l for l in body.decode().splitlines() if l.startswith("flotilla_replication_slot_active{")]
+            want = sorted(n for n in c.names() if n != leader)
+            got = sorted(l.split('slot="')[1].split('"')[0] for l in slots)
+            check(got == want and all(l.endswith(" 1") for l in slots),
+                  "%s (leader): /metrics slot lines %s, want an active slot for each of %s" % (name, slots, want))
+            log("%s: %s" % (name, "; ".join(slots)))
         else:
             check(len(lag) == 1 and float(lag[0].rpartition(" ")[2]) >= 0,
                   "%s (replica): /metrics flotilla_replication_lag_seconds is %s" % (name, lag))

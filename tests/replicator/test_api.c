@@ -1048,6 +1048,29 @@ static void test_metrics_in_prometheus_text_format(void)
 	route(&s, "GET", "/metrics", &a);
 	CU_ASSERT_PTR_NULL(strstr(a.body, "flotilla_replication_lag_seconds{"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(a.body, "flotilla_primary{scope=\"a\\\"b\\\\c\",name=\"n1\"} 1\n"));
+	CU_ASSERT_PTR_NULL(strstr(a.body, "flotilla_replication_slot_")); /* no slots read yet */
+	api_answer_clear(&a);
+
+	/* the leader's slots: one streaming, one fallen behind the limit */
+	snprintf(s.scope, sizeof s.scope, "demo");
+	s.n_slots = 2;
+	s.slots[0] = (slot_state){.name = "n2", .active = true, .retained_bytes = 16384};
+	s.slots[1] = (slot_state){.name = "n3", .active = false, .retained_bytes = 3221225472u, .wal_lost = true};
+	route(&s, "GET", "/metrics", &a);
+	static const char *const slot_lines[] = {
+		"# TYPE flotilla_replication_slot_retained_bytes gauge\n",
+		"flotilla_replication_slot_retained_bytes{scope=\"demo\",name=\"n1\",slot=\"n2\"} 16384\n",
+		"flotilla_replication_slot_retained_bytes{scope=\"demo\",name=\"n1\",slot=\"n3\"} 3221225472\n",
+		"flotilla_replication_slot_active{scope=\"demo\",name=\"n1\",slot=\"n2\"} 1\n",
+		"flotilla_replication_slot_active{scope=\"demo\",name=\"n1\",slot=\"n3\"} 0\n",
+		"flotilla_replication_slot_wal_lost{scope=\"demo\",name=\"n1\",slot=\"n2\"} 0\n",
+		"flotilla_replication_slot_wal_lost{scope=\"demo\",name=\"n1\",slot=\"n3\"} 1\n",
+	};
+	for (size_t i = 0; i < sizeof slot_lines / sizeof slot_lines[0]; i++) {
+		if (strstr(a.body, slot_lines[i]) == NULL)
+			printf("\n  /metrics lacks %s", slot_lines[i]);
+		CU_ASSERT_PTR_NOT_NULL(strstr(a.body, slot_lines[i]));
+	}
 	api_answer_clear(&a);
 }
 

@@ -9,6 +9,7 @@
 
 #include "cunit_main.h"
 #include "replicator/slots.h"
+#include "replicator/sync.h"
 
 static void view_of(cluster_view *v, int n, const char *const *names)
 {
