@@ -4,6 +4,7 @@
 #include "daemon.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 
 #include <event2/event.h>
@@ -60,6 +61,12 @@ daemon_loop *daemon_loop_new(const daemon_info *info, const char *config_path, f
 	d->info = info;
 	d->config_path = config_path;
 	signal(SIGPIPE, SIG_IGN);
+	/* As many file descriptors as we may have: listeners cap their connections below the limit. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	d->sigs[0] = evsignal_new(d->base, SIGTERM, on_stop, d);
 	d->sigs[1] = evsignal_new(d->base, SIGINT, on_stop, d);
 	d->sigs[2] = evsignal_new(d->base, SIGHUP, on_reload, d);

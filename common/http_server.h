@@ -1,10 +1,12 @@
 /*
- * http_server: an HTTP server on the daemon's event loop (libevent's
- * evhttp), for a REST API or a /metrics endpoint. Requests are bounded
- * (headers, body, an idle timeout); each one is handed to the daemon as
- * plain strings, and the daemon's answer (status, content type, a few
- * headers, a body) is sent as it is. The handler runs on the loop and must
- * not block.
+ * http_server: an HTTP/1.x server on the daemon's event loop, for a REST API
+ * or a /metrics endpoint. Requests are bounded (head, body, a deadline for
+ * the whole exchange from the accept) and so are connections (at most
+ * conn_max; the oldest unfinished request makes way for a new connection,
+ * and for an accept that ran out of file descriptors). Each request is
+ * handed to the daemon as plain strings, and the daemon's answer (status,
+ * content type, a few headers, a body) is sent as it is, with
+ * Connection: close. The handler runs on the loop and must not block.
  */
 #ifndef FL_COMMON_HTTP_SERVER_H
 #define FL_COMMON_HTTP_SERVER_H
@@ -19,7 +21,7 @@ struct event_base;
 typedef struct http_server http_server;
 
 typedef struct http_in {
-	const char *method;        /* "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", or "UNKNOWN" */
+	const char *method;        /* "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH" or "DELETE" (others get 501) */
 	const char *uri;           /* raw, with its query */
 	const char *authorization; /* the Authorization header, NULL when absent */
 	const char *body;          /* not NUL-terminated, NULL when empty */
@@ -37,9 +39,10 @@ typedef struct http_out {
 } http_out;
 
 typedef struct http_limits {
-	int headers_max; /* bytes of request headers */
-	int body_max;    /* bytes of a request body; beyond, evhttp answers 413 and closes */
-	int timeout_s;   /* an idle connection is closed after this */
+	int headers_max; /* bytes of the request line and headers; beyond, 431 */
+	int body_max;    /* bytes of a request body; beyond, 413 */
+	int timeout_s;   /* the whole exchange, from the accept: a connection still open then is closed */
+	int conn_max;    /* connections open at once (fewer when the file descriptor limit leaves less room) */
 } http_limits;
 
 /*

@@ -12,6 +12,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/listener.h>
 
 #include "agent_check.h"
@@ -31,6 +32,7 @@ struct check_server {
 struct check_conn {
 	check_server *server;
 	struct bufferevent *bev;
+	struct event *deadline; /* the whole exchange, from the accept */
 	char peer[64];
 	check_conn *prev, *next;
 };
@@ -44,6 +46,8 @@ static void conn_free(check_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	bufferevent_free(c->bev);
+	if (c->deadline)
+		event_free(c->deadline);
 	free(c);
 }
 
@@ -108,6 +112,15 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	conn_free(c);
 }
 
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	check_conn *c = arg;
+	log_warn("agent check from %s: no whole request within %d s, closing", c->peer, CHECK_READ_TIMEOUT_SEC);
+	conn_free(c);
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	(void)l;
@@ -138,7 +151,11 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	} else {
 		snprintf(c->peer, sizeof c->peer, "a client");
 	}
+	/* One deadline for the whole exchange: a request trickled in byte by byte does not outlast it. */
 	struct timeval tv = {CHECK_READ_TIMEOUT_SEC, 0};
+	c->deadline = evtimer_new(s->base, on_deadline, c);
+	if (c->deadline)
+		evtimer_add(c->deadline, &tv);
 	bufferevent_set_timeouts(bev, &tv, &tv);
 	bufferevent_setwatermark(bev, EV_READ, 0, AGENT_CHECK_REQUEST_MAX * 2);
 	bufferevent_setcb(bev, on_read, NULL, on_event, c);

@@ -15,8 +15,9 @@
 #include "common/log.h"
 
 #define API_HEADERS_MAX 8192
-#define API_BODY_MAX 16384 /* evhttp's limit: beyond it a bare 413 and the connection closes */
-#define API_TIMEOUT_S 5
+#define API_BODY_MAX 16384
+#define API_TIMEOUT_S 5 /* for the whole request and answer */
+#define API_CONN_MAX 128
 
 struct api {
 	http_server *server;
@@ -97,7 +98,7 @@ static void snapshot_init(api_snapshot *s)
 
 api *api_new(struct event_base *base, const char *listen, const char *token, api_command_fn run, void *arg, fl_err *err)
 {
-	static const http_limits limits = {API_HEADERS_MAX, API_BODY_MAX, API_TIMEOUT_S};
+	static const http_limits limits = {API_HEADERS_MAX, API_BODY_MAX, API_TIMEOUT_S, API_CONN_MAX};
 	api *a = calloc(1, sizeof *a);
 	if (a == NULL) {
 		fl_fail(err, FL_ERR_INTERNAL, "api: out of memory");

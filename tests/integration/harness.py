@@ -29,6 +29,7 @@ import json
 import os
 import random
 import re
+import resource
 import select
 import shutil
 import signal
@@ -1212,15 +1213,18 @@ class LocalCluster(ClusterBase):
         self.agent_pids[name] = None
         check(wait_pids_gone(pids, 15), "processes of %s survived SIGKILL: %s" % (name, [p for p in pids if pid_alive(p)]))
 
-    def start_agent(self, name):
+    def start_agent(self, name, nofile=None):
         """Starts the node's agent as postgres, in its own session, with
-        stdout and stderr appended to its agent.log."""
+        stdout and stderr appended to its agent.log; with nofile, its file
+        descriptor limit (soft and hard) set to that."""
         cmd = ["setpriv", "--reuid", "postgres", "--regid", "postgres", "--init-groups", "--",
                self.replicator, "--config", self.config_path(name)]
         logf = open(self.agent_log(name), "ab")
         try:
+            limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
             p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                                 start_new_session=True, cwd=os.path.dirname(self.config_path(name)))
+                                 start_new_session=True, cwd=os.path.dirname(self.config_path(name)),
+                                 preexec_fn=limit)
         finally:
             logf.close()
         self.own_agents[name] = p
