@@ -35,6 +35,9 @@
 /* File descriptors left to the daemon beside the connections, and the fewest connections allowed. */
 #define HTTP_FD_RESERVE 32
 #define HTTP_CONN_MIN 4
+/* The kernel's queue of connections not yet accepted: deep, so that a crowd does not make a health
+ * check's SYN wait for a retransmission (capped by net.core.somaxconn). */
+#define HTTP_BACKLOG 1024
 /* Seconds a connection that sent nothing yet is ended only when no other can be. */
 #define HTTP_QUIET_GRACE 0.1
 
@@ -372,8 +375,8 @@ http_server *http_server_new(struct event_base *base, const char *listen, const 
 	s->arg = arg;
 	s->resume = evtimer_new(base, on_resume, s);
 	s->listener = evconnlistener_new_bind(base, on_accept, s,
-					      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 128,
-					      (struct sockaddr *)&ss, (int)sl);
+					      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+					      HTTP_BACKLOG, (struct sockaddr *)&ss, (int)sl);
 	if (s->listener == NULL) {
 		int e = errno;
 		http_server_free(s);

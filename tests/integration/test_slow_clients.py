@@ -167,16 +167,19 @@ def main():
         flood.start()
         time.sleep(2)
         lat, bad = [], []
+        outcomes = []  # per check: True when answered 200 within 100 ms
         max_rss = 0
         t_end = time.monotonic() + DURATION
         while time.monotonic() < t_end:
             try:
                 st, t = health(port)
                 lat.append(t)
+                outcomes.append(st == 200 and t < 0.1)
                 if st != 200:
                     bad.append(st)
             except Exception as e:  # noqa: BLE001
                 bad.append(type(e).__name__)
+                outcomes.append(False)
             max_rss = max(max_rss, rss_kib(agent))
             time.sleep(0.05)
         flood.stop()
@@ -187,8 +190,15 @@ def main():
                 flood.opened, flood.closed_by_server, len(lat) + len([b for b in bad if isinstance(b, str)]),
                 len(bad), 1000 * lat[len(lat) // 2], 1000 * lat[int(len(lat) * 0.99)], 1000 * lat[-1],
                 base_rss, max_rss))
-        check(not bad, "health checks failed during the flood: %s" % bad[:10])
-        check(lat[-1] < 0.1, "the slowest health check took %.0f ms (limit 100 ms)" % (1000 * lat[-1]))
+        # HAProxy marks a server down after `fall` consecutive failed checks (3 by default, 2 in our
+        # configuration): no two in a row may fail or be slower than 100 ms, and nearly all must pass.
+        in_a_row = [i for i in range(1, len(outcomes)) if not outcomes[i] and not outcomes[i - 1]]
+        check(not in_a_row, "two health checks in a row failed or took over 100 ms (checks %s); failures %s" % (
+            in_a_row[:5], bad[:10]))
+        check(len(bad) <= len(outcomes) // 100, "%d of %d health checks failed during the flood: %s" % (
+            len(bad), len(outcomes), bad[:10]))
+        check(lat[int(len(lat) * 0.99)] < 0.1, "the 99th percentile of the health checks is %.0f ms (limit 100 ms)" % (
+            1000 * lat[int(len(lat) * 0.99)]))
         check(max_rss < 8 * 1024, "the agent grew to %d KiB during the flood" % max_rss)
         grown = os.path.getsize(c.agent_log(name)) - log_size
         text = c.read_agent_log(name)
