@@ -72,6 +72,11 @@ const opt_def options_table[] = {
 	 O(replication_password_file), "file holding the replication role's password"},
 	{"secrets.api_token_file", OPT_STRING, "", NORANGE, false, "FLOTILLA_API_TOKEN_FILE", O(api_token_file),
 	 "file holding the bearer token of the REST API's mutating calls (empty: they are refused)"},
+	{"watchdog.mode", OPT_STRING, "off", NORANGE, false, "FLOTILLA_WATCHDOG_MODE", O(watchdog_mode),
+	 "off, automatic or required: a hardware watchdog, kept alive by the fence process while this node's "
+	 "PostgreSQL may accept writes, resets the machine if that process cannot run; required: never lead without it"},
+	{"watchdog.device", OPT_STRING, "/dev/watchdog", NORANGE, false, "FLOTILLA_WATCHDOG_DEVICE", O(watchdog_device),
+	 "the watchdog device"},
 	CLUSTER_ROW_LOG_LEVEL(options),
 	{"postgresql.parameters", OPT_LIST, "", NORANGE, false, NULL, O(pg_parameters),
 	 "extra PostgreSQL settings as \"name=value\" strings"},
@@ -120,6 +125,11 @@ static int validate_settings(const options *o, fl_err *err)
 	if (o->retry_timeout > (double)o->ttl - 1.0)
 		return fl_fail(err, FL_ERR_CONFIG, "config: retry_timeout = %g must not exceed ttl - 1 = %ld s",
 			       o->retry_timeout, o->ttl - 1);
+	if (strcmp(o->watchdog_mode, "off") != 0 && strcmp(o->watchdog_mode, "automatic") != 0 &&
+	    strcmp(o->watchdog_mode, "required") != 0)
+		return fl_fail(err, FL_ERR_CONFIG,
+			       "config: watchdog.mode = \"%s\" is not one of off, automatic, required",
+			       o->watchdog_mode);
 	log_level lvl;
 	if (log_level_parse(o->log_level, &lvl) < 0)
 		return fl_fail(err, FL_ERR_CONFIG, "config: log_level = \"%s\" is not one of error, warn, info, debug",

@@ -40,6 +40,8 @@ typedef struct options {
 	char *replication_user;
 	char *replication_password_file;
 	char *api_token_file;
+	char *watchdog_mode;   /* off, automatic, required */
+	char *watchdog_device; /* /dev/watchdog */
 	char *log_level;
 	str_list pg_parameters; /* extra "name=value" PostgreSQL settings */
 } options;

@@ -25,9 +25,9 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 
 #include "clock.h"
+#include "crowd.h"
 #include "hostport.h"
 #include "http_head.h"
 #include "log.h"
@@ -35,9 +35,6 @@
 /* File descriptors left to the daemon beside the connections, and the fewest connections allowed. */
 #define HTTP_FD_RESERVE 32
 #define HTTP_CONN_MIN 4
-/* The kernel's queue of connections not yet accepted: deep, so that a crowd does not make a health
- * check's SYN wait for a retransmission (capped by net.core.somaxconn). */
-#define HTTP_BACKLOG 1024
 /* Seconds a connection that sent nothing yet is ended only when no other can be. */
 #define HTTP_QUIET_GRACE 0.1
 
@@ -45,26 +42,19 @@ typedef struct conn conn;
 
 struct http_server {
 	struct event_base *base;
-	struct evconnlistener *listener;
-	struct event *resume; /* listens again after running out of file descriptors */
+	crowd_listener *listener;
+	crowd crowd; /* the open connections, oldest first */
 	http_limits lim;
 	http_serve_fn serve;
 	http_done_fn done;
 	void *arg;
-	conn *head, *tail; /* oldest first */
-	int n;
-	uint64_t evicted;
-	double warned_at;
 };
 
 struct conn {
+	crowd_node node; /* first: a crowd_node is its conn */
 	http_server *s;
 	struct bufferevent *bev;
 	struct event *deadline;
-	bool answering; /* the request was read: the answer is being sent */
-	bool started;   /* some of the request arrived */
-	double accepted_at;
-	conn *prev, *next;
 };
 
 static const char *reason(int status)
@@ -105,48 +95,19 @@ static const char *reason(int status)
 
 static void conn_free(conn *c)
 {
-	http_server *s = c->s;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->head = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	else
-		s->tail = c->prev;
-	s->n--;
+	crowd_remove(&c->s->crowd, &c->node);
 	event_free(c->deadline);
 	bufferevent_free(c->bev);
 	free(c);
 }
 
-/*
- * Ends one connection to make room: the oldest whose request started but
- * did not end, else the oldest that sent nothing for HTTP_QUIET_GRACE (a
- * client's request may still be on its way), else the oldest that sent
- * nothing. Never one being answered, nor `keep`. False when none may go.
- */
-static bool evict_oldest(http_server *s, const conn *keep)
+static bool evict(void *arg)
 {
-	double now = clock_mono();
-	conn *quiet = NULL, *young = NULL;
-	for (conn *c = s->head; c; c = c->next) {
-		if (c->answering || c == keep)
-			continue;
-		if (c->started) {
-			quiet = young = c;
-			break;
-		}
-		if (quiet == NULL && now - c->accepted_at >= HTTP_QUIET_GRACE)
-			quiet = c;
-		if (young == NULL)
-			young = c;
-	}
-	conn *victim = quiet ? quiet : young;
+	http_server *s = arg;
+	conn *victim = (conn *)crowd_victim(&s->crowd, clock_mono(), HTTP_QUIET_GRACE);
 	if (victim == NULL)
 		return false;
 	conn_free(victim);
-	s->evicted++;
 	return true;
 }
 
@@ -158,7 +119,7 @@ static void on_written(struct bufferevent *bev, void *arg)
 
 static void answer(conn *c, bool head_only, const http_out *out)
 {
-	c->answering = true;
+	c->node.answering = true;
 	bufferevent_disable(c->bev, EV_READ);
 	struct evbuffer *o = bufferevent_get_output(c->bev);
 	int status = out->status ? out->status : 500;
@@ -197,7 +158,7 @@ static void on_read(struct bufferevent *bev, void *arg)
 	http_server *s = c->s;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t len = evbuffer_get_length(in);
-	c->started = len > 0;
+	c->node.started = len > 0;
 	size_t cap = (size_t)s->lim.headers_max + (size_t)s->lim.body_max;
 	const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)(len < cap ? len : cap));
 	http_head h;
@@ -243,17 +204,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	conn_free(arg);
 }
 
-static void warn_crowded(http_server *s, const char *why)
-{
-	double now = clock_mono();
-	if (now - s->warned_at < 10)
-		return;
-	s->warned_at = now;
-	log_warn("http server: %s (%d open, %llu ended early so far): ending the oldest unfinished requests", why, s->n,
-		 (unsigned long long)s->evicted);
-}
-
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+static void on_accept(void *arg, evutil_socket_t fd, const struct sockaddr *sa, int salen)
 {
 	(void)sa;
 	(void)salen;
@@ -272,14 +223,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	c->s = s;
 	c->bev = bev;
 	c->deadline = dl;
-	c->accepted_at = clock_mono();
-	c->prev = s->tail;
-	if (s->tail)
-		s->tail->next = c;
-	else
-		s->head = c;
-	s->tail = c;
-	s->n++;
+	crowd_add(&s->crowd, &c->node, clock_mono());
 	struct timeval tv = {s->lim.timeout_s, 0};
 	evtimer_add(dl, &tv);
 	bufferevent_setcb(bev, on_read, NULL, on_event, c);
@@ -287,41 +231,6 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	/* A request already waiting is served now: a burst of accepts that follows must not end it unread. */
 	if (evbuffer_read(bufferevent_get_input(bev), fd, s->lim.headers_max + s->lim.body_max) > 0)
 		on_read(bev, c);
-	if (s->n < s->lim.conn_max)
-		return;
-	/* Crowded: one accept per turn of the loop, so that what the connections sent is read in between
-	 * (an unfinished one is ended before a fresh one whose request is on its way). */
-	evconnlistener_disable(l);
-	event_active(s->resume, EV_TIMEOUT, 0);
-	if (c->answering || s->n <= s->lim.conn_max)
-		return;
-	warn_crowded(s, "connection limit reached");
-	if (!evict_oldest(s, c))
-		conn_free(c); /* every other connection is being answered */
-}
-
-static void on_resume(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	evconnlistener_enable(((http_server *)arg)->listener);
-}
-
-/* accept failed: out of file descriptors frees one (the oldest unfinished request) or pauses 100 ms. */
-static void on_accept_error(struct evconnlistener *l, void *arg)
-{
-	http_server *s = arg;
-	int e = EVUTIL_SOCKET_ERROR();
-	if (e == EMFILE || e == ENFILE) {
-		warn_crowded(s, "out of file descriptors");
-		if (evict_oldest(s, NULL))
-			return;
-	} else {
-		log_warn("http server: accept: %s", strerror(e));
-	}
-	evconnlistener_disable(l);
-	struct timeval tv = {0, 100000};
-	evtimer_add(s->resume, &tv);
 }
 
 http_server *http_server_new(struct event_base *base, const char *listen, const http_limits *limits,
@@ -363,27 +272,17 @@ http_server *http_server_new(struct event_base *base, const char *listen, const 
 	s->lim = *limits;
 	/* Connections never take the descriptors the daemon needs for itself (etcd, PostgreSQL, pipes). */
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-		long room = (long)rl.rlim_cur - HTTP_FD_RESERVE;
-		if (room < HTTP_CONN_MIN)
-			room = HTTP_CONN_MIN;
-		if (room < s->lim.conn_max)
-			s->lim.conn_max = (int)room;
-	}
+	long fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (long)rl.rlim_cur : -1;
+	s->crowd.cap = crowd_cap(limits->conn_max, fds, HTTP_FD_RESERVE, HTTP_CONN_MIN);
 	s->serve = serve;
 	s->done = done;
 	s->arg = arg;
-	s->resume = evtimer_new(base, on_resume, s);
-	s->listener = evconnlistener_new_bind(base, on_accept, s,
-					      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-					      HTTP_BACKLOG, (struct sockaddr *)&ss, (int)sl);
+	s->listener = crowd_listener_new(base, (struct sockaddr *)&ss, (int)sl, listen, &s->crowd, on_accept, evict, s,
+					 "http server", err);
 	if (s->listener == NULL) {
-		int e = errno;
 		http_server_free(s);
-		fl_fail(err, FL_ERR_IO, "cannot listen on %s: %s", listen, strerror(e));
 		return NULL;
 	}
-	evconnlistener_set_error_cb(s->listener, on_accept_error);
 	return s;
 }
 
@@ -391,11 +290,8 @@ void http_server_free(http_server *s)
 {
 	if (s == NULL)
 		return;
-	while (s->head)
-		conn_free(s->head);
-	if (s->listener)
-		evconnlistener_free(s->listener);
-	if (s->resume)
-		event_free(s->resume);
+	while (s->crowd.head)
+		conn_free((conn *)s->crowd.head);
+	crowd_listener_free(s->listener);
 	free(s);
 }

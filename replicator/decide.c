@@ -194,6 +194,10 @@ static int election(const decide_config *cfg, const local_state *local, const ag
 		    const cluster_view *view, double now, const char **why)
 {
 	int64_t term = view->has_status ? view->last_term : 0;
+	if (cfg->cannot_lead) {
+		*why = "watchdog.mode is required and no watchdog is available";
+		return -1;
+	}
 	if (view->has_switchover && view->switchover_candidate[0]) {
 		/* A switchover's candidate confirmed it holds the cleanly stopped leader's last WAL; a manual
 		 * failover's candidate still has to win the usual comparison in synchronous mode. */
@@ -241,6 +245,8 @@ static decision decide_no_data(const decide_config *cfg, const local_state *loca
 		return act(ACT_NONE, NULL, "postgres runs without a valid data directory");
 	if (left_alone(local, view))
 		return act(ACT_NONE, NULL, "paused: no data directory, nothing is initialised or cloned until resume");
+	if (!view->initialized && cfg->cannot_lead)
+		return act(ACT_NONE, NULL, "cluster not initialised: waiting for another node (this one cannot lead)");
 	if (!view->initialized)
 		return act(ACT_TAKE_INIT, NULL, "cluster not initialised: racing for the initialize key");
 	if (other_leads)

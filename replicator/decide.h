@@ -104,6 +104,7 @@ typedef struct decide_config {
 	long maximum_lag;
 	bool synchronous_mode;
 	bool nofailover;
+	bool cannot_lead; /* watchdog.mode required without a watchdog: never bootstraps nor takes the key */
 	long priority;
 	long max_restarts;
 	double handover_timeout; /* seconds a switchover waits for its candidate to confirm the last WAL */

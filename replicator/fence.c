@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +25,9 @@
 struct fence {
 	char path[PATH_MAX];
 	char node[128];
+	char watchdog[PATH_MAX]; /* "" for none */
+	char watchdog_s[16];
+	bool watchdog_required;
 	pid_t pid; /* the fence process */
 	int fd;    /* our end of its pipe */
 	pid_t armed_pid;
@@ -78,7 +83,11 @@ static int spawn(fence *f, fl_err *err)
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		dup2(p[0], 0);
-		execl(f->path, FENCE_PROGRAM, "--node", f->node, (char *)NULL);
+		if (f->watchdog[0])
+			execl(f->path, FENCE_PROGRAM, "--node", f->node, "--watchdog", f->watchdog, f->watchdog_s,
+			      f->watchdog_required ? "required" : "automatic", (char *)NULL);
+		else
+			execl(f->path, FENCE_PROGRAM, "--node", f->node, (char *)NULL);
 		_exit(127);
 	}
 	close(p[0]);
@@ -89,7 +98,38 @@ static int spawn(fence *f, fl_err *err)
 	return 0;
 }
 
-fence *fence_new(const char *argv0, const char *node_name, fl_err *err)
+int fence_watchdog_check(const char *path, char *why, size_t len)
+{
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		snprintf(why, len, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISCHR(st.st_mode)) {
+		snprintf(why, len, "%s is not a character device", path);
+		return -1;
+	}
+	/* The legacy misc device (10:130), or one of the watchdog class. */
+	char sys[128], link[PATH_MAX];
+	snprintf(sys, sizeof sys, "/sys/dev/char/%u:%u/subsystem", major(st.st_rdev), minor(st.st_rdev));
+	ssize_t n = readlink(sys, link, sizeof link - 1);
+	link[n > 0 ? n : 0] = '\0';
+	const char *slash = strrchr(link, '/');
+	bool is_wd =
+		(major(st.st_rdev) == 10 && minor(st.st_rdev) == 130) || (slash && strcmp(slash + 1, "watchdog") == 0);
+	if (!is_wd) {
+		snprintf(why, len, "%s (%u:%u) is not a watchdog device", path, major(st.st_rdev), minor(st.st_rdev));
+		return -1;
+	}
+	if (access(path, W_OK) < 0) {
+		snprintf(why, len, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+fence *fence_new(const char *argv0, const char *node_name, const char *watchdog, int watchdog_s, bool required,
+		 fl_err *err)
 {
 	fence *f = calloc(1, sizeof *f);
 	if (f == NULL) {
@@ -98,6 +138,9 @@ fence *fence_new(const char *argv0, const char *node_name, fl_err *err)
 	}
 	f->fd = -1;
 	snprintf(f->node, sizeof f->node, "%s", node_name);
+	snprintf(f->watchdog, sizeof f->watchdog, "%s", watchdog ? watchdog : "");
+	snprintf(f->watchdog_s, sizeof f->watchdog_s, "%d", watchdog_s);
+	f->watchdog_required = required;
 	if (!find_program(argv0, f->path, sizeof f->path)) {
 		fl_fail(err, FL_ERR_IO, "fence: %s not found beside %s nor on PATH; the agent does not run without it",
 			FENCE_PROGRAM, argv0 ? argv0 : "flotilla-replicator");

@@ -10,6 +10,12 @@
  *
  * It runs in its own process group and ignores SIGINT, SIGTERM and SIGHUP:
  * it ends when the agent closes the pipe, after fencing if still armed.
+ *
+ * With --watchdog it also keeps a hardware watchdog alive while armed (see
+ * fence_watchdog_pet_until): should it not run itself, the machine is reset
+ * before another node can be promoted. It is opened when armed and stopped
+ * (magic close) when disarmed or after fencing; "required" fences at once
+ * when it cannot be started.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,11 +24,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/watchdog.h>
 
 #include "common/err.h"
 #include "common/log.h"
@@ -89,15 +98,89 @@ static int usage(const char *msg)
 {
 	fprintf(stderr,
 		"flotilla-fence: %s\n"
-		"usage: flotilla-fence --node NAME\n"
+		"usage: flotilla-fence --node NAME [--watchdog DEVICE SECONDS automatic|required]\n"
 		"Started by flotilla-replicator with its pipe on stdin; not run by hand.\n",
 		msg);
 	return FL_ERR_USAGE;
 }
 
+/* The hardware watchdog, open while armed (fence_rule.h). */
+typedef struct watchdog {
+	const char *device; /* NULL: none */
+	int timeout_s;
+	bool required;
+	int fd;
+	bool failed; /* could not be started since the last arming: not tried again until the next */
+	int64_t last_pet;
+} watchdog;
+
+/* Opens and sets it; -1 with the reason logged. */
+static int watchdog_open(watchdog *w)
+{
+	w->fd = open(w->device, O_WRONLY | O_CLOEXEC);
+	if (w->fd < 0) {
+		log_error("watchdog %s: %s", w->device, strerror(errno));
+		return -1;
+	}
+	int t = w->timeout_s;
+	if (ioctl(w->fd, WDIOC_SETTIMEOUT, &t) < 0) {
+		log_error("watchdog %s: cannot set its timeout to %d s: %s", w->device, w->timeout_s, strerror(errno));
+		close(w->fd);
+		w->fd = -1;
+		return -1;
+	}
+	if (t != w->timeout_s)
+		log_warn("watchdog %s: timeout %d s asked, %d s set", w->device, w->timeout_s, t);
+	w->timeout_s = t;
+	w->last_pet = 0;
+	log_info("watchdog %s started (timeout %d s)", w->device, t);
+	return 0;
+}
+
+/* Stops it with the magic close ('V'), so that closing it does not reset the machine. */
+static void watchdog_close(watchdog *w)
+{
+	if (w->fd < 0)
+		return;
+	if (write(w->fd, "V", 1) != 1)
+		log_warn("watchdog %s: magic close failed: %s", w->device, strerror(errno));
+	close(w->fd);
+	w->fd = -1;
+	log_info("watchdog %s stopped", w->device);
+}
+
+/* Keeps it alive when due; the milliseconds until the next time (-1: none). */
+static int watchdog_tend(watchdog *w, const fence_state *s, int64_t now)
+{
+	if (w->fd < 0 || !s->armed)
+		return -1;
+	int64_t until = fence_watchdog_pet_until(s->deadline_ns, w->timeout_s);
+	if (now > until)
+		return -1; /* no renewal: from here the watchdog resets the machine unless we fence first */
+	if (now - w->last_pet >= 500000000LL) {
+		if (ioctl(w->fd, WDIOC_KEEPALIVE, 0) < 0)
+			log_warn("watchdog %s: keepalive failed: %s", w->device, strerror(errno));
+		w->last_pet = now;
+	}
+	int64_t next = w->last_pet + 500000000LL;
+	if (next > until)
+		next = until;
+	return next > now ? (int)((next - now) / 1000000 + 1) : 0;
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 3 || strcmp(argv[1], "--node") != 0)
+	watchdog wd = {.fd = -1};
+	if (argc == 7 && strcmp(argv[3], "--watchdog") == 0) {
+		wd.device = argv[4];
+		wd.timeout_s = atoi(argv[5]);
+		wd.required = strcmp(argv[6], "required") == 0;
+		if (wd.timeout_s < 1 || (!wd.required && strcmp(argv[6], "automatic") != 0))
+			return usage("--watchdog takes DEVICE SECONDS automatic|required");
+	} else if (argc != 3) {
+		return usage("expected --node NAME");
+	}
+	if (strcmp(argv[1], "--node") != 0)
 		return usage("expected --node NAME");
 	struct stat st;
 	if (fstat(0, &st) < 0 || !S_ISFIFO(st.st_mode))
@@ -107,7 +190,7 @@ int main(int argc, char **argv)
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
-	prctl(PR_SET_NAME, "flotilla-fence"); /* after the signals: a name that shows means they are ignored */
+	prctl(PR_SET_NAME, "flotilla-fence");
 	int tfd = timerfd_create(CLOCK_BOOTTIME, TFD_CLOEXEC);
 	if (tfd < 0) {
 		log_error("timerfd_create: %s", strerror(errno));
@@ -125,8 +208,20 @@ int main(int argc, char **argv)
 			its.it_value.tv_nsec = s.deadline_ns % 1000000000;
 		}
 		timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
+		if (s.armed && wd.device && wd.fd < 0 && !wd.failed && watchdog_open(&wd) < 0) {
+			wd.failed = true;
+			if (wd.required) {
+				fire(s.pid, started, "watchdog.mode is required and the watchdog cannot be started");
+				s = (fence_state){0};
+			}
+		}
+		if (!s.armed) {
+			watchdog_close(&wd);
+			wd.failed = false;
+		}
+		int wait_ms = watchdog_tend(&wd, &s, boot_ns());
 		struct pollfd pf[2] = {{.fd = 0, .events = POLLIN}, {.fd = tfd, .events = POLLIN}};
-		if (!agent_gone && poll(pf, 2, -1) < 0 && errno != EINTR) {
+		if (!agent_gone && poll(pf, 2, wait_ms) < 0 && errno != EINTR) {
 			log_error("poll: %s", strerror(errno));
 			return FL_ERR_IO;
 		}
@@ -162,8 +257,10 @@ int main(int argc, char **argv)
 			     agent_gone ? "the agent ended while its postgres could accept writes"
 					: "the lease deadline passed without a renewal");
 			s = (fence_state){0};
+			watchdog_close(&wd); /* fenced: nothing left for it to guard */
 			break;
 		case FENCE_EXIT:
+			watchdog_close(&wd);
 			return 0;
 		}
 	}

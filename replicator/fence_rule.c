@@ -63,6 +63,13 @@ void fence_apply(fence_state *s, const fence_msg *m)
 	}
 }
 
+int fence_watchdog_timeout(long ttl) { return ttl > 2 ? (int)(ttl - 1) : 1; }
+
+int64_t fence_watchdog_pet_until(int64_t deadline_ns, int timeout_s)
+{
+	return deadline_ns + 500000000LL - 250000000LL - (int64_t)timeout_s * 1000000000LL;
+}
+
 fence_step fence_due(const fence_state *s, int64_t now_ns, bool agent_gone)
 {
 	if (s->armed && (agent_gone || now_ns >= s->deadline_ns))

@@ -40,6 +40,18 @@ typedef enum fence_step {
 	FENCE_EXIT, /* the agent is gone and nothing is armed */
 } fence_step;
 
+/*
+ * The hardware watchdog the fence process keeps alive while armed. Its
+ * timeout: ttl - 1 s, at least 1 s (whole seconds, as the device takes).
+ * It is kept alive only up to the moment from which it would reset the
+ * machine no later than the lease's earliest expiry (the fence deadline +
+ * 0.5 s, less 0.25 s of slack): if the fence process cannot run, the machine
+ * is reset before another node can be promoted; if it runs, it fences at its
+ * deadline and closes the watchdog first.
+ */
+int fence_watchdog_timeout(long ttl);
+int64_t fence_watchdog_pet_until(int64_t deadline_ns, int timeout_s);
+
 /* The message as FENCE_MSG_SIZE bytes (native byte order: both ends are on one host). */
 void fence_msg_encode(const fence_msg *m, unsigned char out[FENCE_MSG_SIZE]);
 /* 0, or -1 with *why naming what is wrong (bad magic, unknown kind, a pid or deadline out of range). */

@@ -10,6 +10,7 @@
 
 #include <libpq-fe.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "cluster/cluster.h"
 #include "decide.h"
 #include "fence.h"
+#include "fence_rule.h"
 #include "common/log.h"
 #include "postgres.h"
 #include "common/secret.h"
@@ -36,6 +38,8 @@
 #define STUCK_SECONDS 15.0
 /* Seconds a switchover waits for its candidate to confirm the stopped leader's last WAL. */
 #define HANDOVER_TIMEOUT 10.0
+/* Seconds a leader waits per recent crash before starting PostgreSQL again (a replica: 0.5). */
+#define LEADER_RESTART_STEP 0.2
 
 /* A long effect under way: the tick keeps the lease and the member record fresh, and decides nothing. */
 typedef enum node_job {
@@ -60,7 +64,8 @@ struct node {
 	options *o;
 	store *store;
 	postgres *pg;
-	fence *fence; /* the fence process: stops a writable postgres whose lease nobody renews */
+	fence *fence;     /* the fence process: stops a writable postgres whose lease nobody renews */
+	bool cannot_lead; /* watchdog.mode required without a watchdog */
 	agent_state agent;
 	local_state local;
 	cluster_view view;
@@ -101,8 +106,20 @@ node *node_new(options *o, struct event_base *base, const char *argv0, node_wake
 	n->pg = postgres_new(o, base, err);
 	if (n->pg != NULL)
 		n->store = store_new(&o->etcd_endpoints, o->etcd_prefix, o->scope, o->retry_timeout, err);
+	const char *wd = NULL;
+	bool required = strcmp(o->watchdog_mode, "required") == 0;
+	if (n->store != NULL && strcmp(o->watchdog_mode, "off") != 0) {
+		char why[PATH_MAX + 64];
+		if (fence_watchdog_check(o->watchdog_device, why, sizeof why) == 0)
+			wd = o->watchdog_device;
+		else if (required)
+			log_error("watchdog.mode is required, but %s: this node will never lead", why);
+		else
+			log_warn("watchdog.mode is automatic, and %s: leading without a watchdog", why);
+		n->cannot_lead = required && wd == NULL;
+	}
 	if (n->store != NULL)
-		n->fence = fence_new(argv0, o->name, err);
+		n->fence = fence_new(argv0, o->name, wd, fence_watchdog_timeout(o->ttl), required, err);
 	if (n->fence == NULL) {
 		node_free(n);
 		return NULL;
@@ -132,7 +149,8 @@ static decide_config config_of(const node *n)
 		.election_wait = 2 * o->loop_wait + o->retry_timeout,
 		.maximum_lag = o->maximum_lag_on_failover,
 		.synchronous_mode = o->synchronous_mode,
-		.nofailover = o->nofailover,
+		.nofailover = o->nofailover || n->cannot_lead,
+		.cannot_lead = n->cannot_lead,
 		.priority = o->priority,
 		.max_restarts = o->max_restarts,
 		.handover_timeout = HANDOVER_TIMEOUT,
@@ -179,11 +197,11 @@ static double fence_left(const node *n, double now)
 	return lease_fence_left(&cfg, &n->agent, now);
 }
 
-/* A leader's etcd requests never outlive its fencing deadline. */
+/* A leader's etcd requests, every one of them, never outlive its fencing deadline. */
 static void bound_etcd_timeout(node *n)
 {
 	decide_config cfg = config_of(n);
-	store_set_timeout(n->store, lease_request_timeout(&cfg, &n->agent, n->o->retry_timeout, clock_mono()));
+	store_set_deadline(n->store, n->agent.leader ? decide_fence_deadline(&cfg, &n->agent) : 0, n->o->retry_timeout);
 }
 
 /* Our copy of the history record, replaced only when it changed. */
@@ -308,7 +326,7 @@ static void publish_member(node *n)
 	m.received_lsn = ls->received_lsn;
 	m.replayed_lsn = ls->replayed_lsn;
 	m.fenced_term = n->agent.fenced_term;
-	m.nofailover = n->o->nofailover;
+	m.nofailover = n->o->nofailover || n->cannot_lead; /* others never pick it as a candidate either */
 	m.noloadbalance = n->o->noloadbalance;
 	m.priority = n->o->priority;
 	snprintf(m.conn_address, sizeof m.conn_address, "%s", n->o->connect_address);
@@ -340,6 +358,7 @@ static void replica_runtime(const node *n, const char *target, pg_runtime *rt)
 static void forget_leadership(node *n)
 {
 	n->agent.leader = false;
+	store_set_deadline(n->store, 0, n->o->retry_timeout);
 	n->n_slot_info = 0;
 	n->agent.handover_lsn = 0;
 	n->agent.handover_to[0] = '\0';
@@ -367,6 +386,7 @@ static bool take_leader_key(node *n)
 		return false;
 	}
 	n->agent.leader = true;
+	bound_etcd_timeout(n);
 	log_info("took the leader key (term %lld)", (long long)n->term);
 	return true;
 }
@@ -938,9 +958,12 @@ static double next_delay(const node *n, const decision *d, double now)
 {
 	double delay = n->o->loop_wait;
 	bool starting = d->act == ACT_START_PRIMARY || d->act == ACT_START_REPLICA;
-	if (starting && n->local.recent_crashes > 0)
-		delay = n->local.recent_crashes < 10 ? 0.5 * n->local.recent_crashes : 5.0; /* back off a crash loop */
-	else if (d->act != ACT_NONE && d->act != ACT_LEAD && d->act != ACT_FOLLOW)
+	if (starting && n->local.recent_crashes > 0) {
+		/* Back off a crash loop; a leader faster: it holds the key while PostgreSQL is down, and gives it
+		 * up after max_restarts within the lease's ttl. */
+		double step = n->agent.leader ? LEADER_RESTART_STEP : 0.5;
+		delay = n->local.recent_crashes < 10 ? step * n->local.recent_crashes : 5.0;
+	} else if (d->act != ACT_NONE && d->act != ACT_LEAD && d->act != ACT_FOLLOW)
 		delay = 0.05;
 	else if (n->local.running && !n->local.answering)
 		delay = 0.2;
@@ -948,6 +971,10 @@ static double next_delay(const node *n, const decision *d, double now)
 		delay = 0.1;
 	if (n->agent.handover_lsn != 0 && delay > 0.05)
 		delay = 0.05; /* a switchover waits for its candidate's record */
+	/* The candidate of a switchover: its record shows the stopped leader's last WAL, and it sees the key
+	 * released, within 50 ms rather than a loop_wait. */
+	if (n->view.has_switchover && strcmp(n->view.switchover_candidate, n->o->name) == 0 && delay > 0.05)
+		delay = 0.05;
 	double left = fence_left(n, now);
 	if (left < delay)
 		delay = left > 0.01 ? left : 0.01;
@@ -1005,6 +1032,7 @@ double node_tick(node *n)
 	n->agent.wall_now = clock_wall();
 	if (n->agent.etcd_ok && !n->agent.leader && decide_holds_key(&cfg, &n->agent, &n->view)) {
 		n->agent.leader = true;
+		bound_etcd_timeout(n);
 		n->term = n->view.leader_term;
 		log_info("etcd shows the leader key as ours (term %lld): leading", (long long)n->term);
 	}

@@ -35,6 +35,7 @@
 
 #define MAX_CRASHES 64
 #define PG_INITDB_TIMEOUT 600.0
+#define PG_PROMOTE_TIMEOUT 8.0
 /* WAL a replication slot may hold back for a member that does not stream; postgresql.parameters overrides it. */
 #define PG_MAX_SLOT_WAL_KEEP "2GB"
 
@@ -840,14 +841,28 @@ pid_t postgres_pid(const postgres *pg) { return pg->pid; }
 
 int postgres_promote(postgres *pg, fl_err *err)
 {
-	PGresult *r = query(pg, "SELECT pg_promote(true, 8)", err);
+	/* pg_promote(true) looks for the end of recovery ten times a second; we look every 10 ms. */
+	PGresult *r = query(pg, "SELECT pg_promote(false)", err);
 	if (r == NULL)
 		return -1;
-	bool ok = PQgetvalue(r, 0, 0)[0] == 't';
+	bool sent = PQgetvalue(r, 0, 0)[0] == 't';
 	PQclear(r);
-	if (!ok)
-		return fl_fail(err, FL_ERR_POSTGRES, "pg_promote did not finish within 8 s");
-	return 0;
+	if (!sent)
+		return fl_fail(err, FL_ERR_POSTGRES, "pg_promote could not signal the promotion");
+	double deadline = clock_mono() + PG_PROMOTE_TIMEOUT;
+	for (;;) {
+		r = query(pg, "SELECT pg_is_in_recovery()", err);
+		if (r == NULL)
+			return -1;
+		bool recovering = PQgetvalue(r, 0, 0)[0] == 't';
+		PQclear(r);
+		if (!recovering)
+			return 0;
+		if (clock_mono() > deadline)
+			return fl_fail(err, FL_ERR_POSTGRES, "the promotion did not finish within %.0f s",
+				       PG_PROMOTE_TIMEOUT);
+		clock_sleep(0.01);
+	}
 }
 
 int postgres_checkpoint(postgres *pg, fl_err *err)

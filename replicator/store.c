@@ -6,6 +6,8 @@
  */
 #include "store.h"
 
+#include "common/clock.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +16,19 @@
 struct store {
 	etcd *etcd;
 	char root[256];
+	double deadline; /* clock_mono: no request may outlive it (0: none) */
+	double retry_timeout;
 };
+
+/* The client, its timeout cut so that the request ends by the deadline (50 ms at least). */
+static etcd *bounded(store *st)
+{
+	if (st->deadline > 0) {
+		double left = st->deadline - clock_mono();
+		etcd_set_timeout(st->etcd, left >= st->retry_timeout ? st->retry_timeout : left > 0.05 ? left : 0.05);
+	}
+	return st->etcd;
+}
 
 static etcd *connect(const str_list *endpoints, double timeout, fl_err *err)
 {
@@ -64,6 +78,14 @@ int store_reconnect(store *st, const str_list *endpoints, double timeout, fl_err
 
 void store_set_timeout(store *st, double seconds) { etcd_set_timeout(st->etcd, seconds); }
 
+void store_set_deadline(store *st, double deadline, double retry_timeout)
+{
+	st->deadline = deadline;
+	st->retry_timeout = retry_timeout;
+	if (deadline <= 0)
+		etcd_set_timeout(st->etcd, retry_timeout);
+}
+
 const char *store_root(const store *st) { return st->root; }
 
 static void key(const store *st, cluster_key k, const char *item, char *buf, size_t len)
@@ -73,17 +95,17 @@ static void key(const store *st, cluster_key k, const char *item, char *buf, siz
 
 int store_lease_grant(store *st, long ttl, int64_t *lease, fl_err *err)
 {
-	return etcd_lease_grant(st->etcd, ttl, lease, err);
+	return etcd_lease_grant(bounded(st), ttl, lease, err);
 }
 
 int store_lease_keepalive(store *st, int64_t lease, long *left, fl_err *err)
 {
-	return etcd_lease_keepalive(st->etcd, lease, left, err);
+	return etcd_lease_keepalive(bounded(st), lease, left, err);
 }
 
-void store_lease_revoke(store *st, int64_t lease) { etcd_lease_revoke(st->etcd, lease, NULL); }
+void store_lease_revoke(store *st, int64_t lease) { etcd_lease_revoke(bounded(st), lease, NULL); }
 
-int store_read(store *st, etcd_kvs *kvs, fl_err *err) { return etcd_get_prefix(st->etcd, st->root, kvs, err); }
+int store_read(store *st, etcd_kvs *kvs, fl_err *err) { return etcd_get_prefix(bounded(st), st->root, kvs, err); }
 
 /* Writes a malloc'd JSON text (NULL: out of memory) under k and frees it. */
 static int put_json(store *st, cluster_key k, const char *item, char *json, int64_t lease, fl_err *err)
@@ -92,7 +114,7 @@ static int put_json(store *st, cluster_key k, const char *item, char *json, int6
 		return fl_fail(err, FL_ERR_INTERNAL, "store: out of memory");
 	char kb[320];
 	key(st, k, item, kb, sizeof kb);
-	int rc = etcd_put(st->etcd, kb, json, lease, err);
+	int rc = etcd_put(bounded(st), kb, json, lease, err);
 	free(json);
 	return rc;
 }
@@ -113,7 +135,7 @@ int store_append_history(store *st, const char *leader, uint64_t lsn, long timel
 	key(st, KEY_HISTORY, NULL, kb, sizeof kb);
 	etcd_kv kv = {0};
 	bool found = false;
-	if (etcd_get(st->etcd, kb, &kv, &found, err) < 0)
+	if (etcd_get(bounded(st), kb, &kv, &found, err) < 0)
 		return -1;
 	json_t *arr = found ? json_loads(kv.value, 0, NULL) : NULL;
 	etcd_kv_clear(&kv);
@@ -135,13 +157,13 @@ int store_take_leader(store *st, const char *name, int64_t lease, bool *created,
 	char kb[320];
 	key(st, KEY_LEADER, NULL, kb, sizeof kb);
 	*created = false;
-	if (etcd_create(st->etcd, kb, name, lease, created, err) < 0)
+	if (etcd_create(bounded(st), kb, name, lease, created, err) < 0)
 		return -1;
 	if (!*created)
 		return 0;
 	etcd_kv kv = {0};
 	bool found = false;
-	if (etcd_get(st->etcd, kb, &kv, &found, NULL) == 0 && found)
+	if (etcd_get(bounded(st), kb, &kv, &found, NULL) == 0 && found)
 		*term = kv.create_revision;
 	etcd_kv_clear(&kv);
 	return 0;
@@ -151,14 +173,14 @@ int store_release_leader(store *st, const char *name, bool *released, fl_err *er
 {
 	char kb[320];
 	key(st, KEY_LEADER, NULL, kb, sizeof kb);
-	return etcd_delete_if_value(st->etcd, kb, name, released, err);
+	return etcd_delete_if_value(bounded(st), kb, name, released, err);
 }
 
 int store_take_init(store *st, const char *name, bool *created, fl_err *err)
 {
 	char kb[320];
 	key(st, KEY_INITIALIZE, NULL, kb, sizeof kb);
-	return etcd_create(st->etcd, kb, name, 0, created, err);
+	return etcd_create(bounded(st), kb, name, 0, created, err);
 }
 
 int store_release_init(store *st, const char *name, fl_err *err)
@@ -166,7 +188,7 @@ int store_release_init(store *st, const char *name, fl_err *err)
 	char kb[320];
 	key(st, KEY_INITIALIZE, NULL, kb, sizeof kb);
 	bool done = false;
-	return etcd_delete_if_value(st->etcd, kb, name, &done, err);
+	return etcd_delete_if_value(bounded(st), kb, name, &done, err);
 }
 
 int store_publish_sync(store *st, const char *leader, int64_t term, char names[][CLUSTER_NAME_MAX], int n, fl_err *err)
@@ -182,7 +204,8 @@ int store_put_switchover(store *st, const char *leader, const char *candidate, d
 		return fl_fail(err, FL_ERR_INTERNAL, "store: out of memory");
 	char kb[320];
 	key(st, KEY_SWITCHOVER, NULL, kb, sizeof kb);
-	int rc = create_only ? etcd_create(st->etcd, kb, json, 0, created, err) : etcd_put(st->etcd, kb, json, 0, err);
+	int rc = create_only ? etcd_create(bounded(st), kb, json, 0, created, err)
+			     : etcd_put(bounded(st), kb, json, 0, err);
 	free(json);
 	return rc;
 }
@@ -191,5 +214,5 @@ int store_set(store *st, cluster_key k, const char *value, fl_err *err)
 {
 	char kb[320];
 	key(st, k, NULL, kb, sizeof kb);
-	return value ? etcd_put(st->etcd, kb, value, 0, err) : etcd_delete(st->etcd, kb, err);
+	return value ? etcd_put(bounded(st), kb, value, 0, err) : etcd_delete(bounded(st), kb, err);
 }

@@ -3,8 +3,8 @@
  * table (cluster/keys.h): the cluster's keys, this member's record, the
  * status, history, sync, leader, initialize, switchover and pause records,
  * and the agent's lease. Every request is bounded by the store's timeout,
- * which a leader shortens so that none outlives its fencing deadline. It
- * decides nothing.
+ * and, for a leader, by its fencing deadline (store_set_deadline): none
+ * outlives it. It decides nothing.
  */
 #ifndef FL_REPLICATOR_STORE_H
 #define FL_REPLICATOR_STORE_H
@@ -24,6 +24,12 @@ void store_free(store *st);
 /* New endpoints (a reload); the old client is kept when the new one cannot be made. */
 int store_reconnect(store *st, const str_list *endpoints, double timeout, fl_err *err);
 void store_set_timeout(store *st, double seconds);
+/*
+ * From now on every request ends by deadline (clock_mono; at least 50 ms,
+ * at most retry_timeout), whichever call it is: a leader's fencing deadline.
+ * 0: no deadline, retry_timeout for each.
+ */
+void store_set_deadline(store *st, double deadline, double retry_timeout);
 /* "<prefix>/<scope>/" */
 const char *store_root(const store *st);
 

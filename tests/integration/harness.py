@@ -1213,10 +1213,10 @@ class LocalCluster(ClusterBase):
         self.agent_pids[name] = None
         check(wait_pids_gone(pids, 15), "processes of %s survived SIGKILL: %s" % (name, [p for p in pids if pid_alive(p)]))
 
-    def start_agent(self, name, nofile=None):
+    def start_agent(self, name, nofile=None, env=None):
         """Starts the node's agent as postgres, in its own session, with
         stdout and stderr appended to its agent.log; with nofile, its file
-        descriptor limit (soft and hard) set to that."""
+        descriptor limit (soft and hard) set to that; env adds variables."""
         cmd = ["setpriv", "--reuid", "postgres", "--regid", "postgres", "--init-groups", "--",
                self.replicator, "--config", self.config_path(name)]
         logf = open(self.agent_log(name), "ab")
@@ -1224,7 +1224,7 @@ class LocalCluster(ClusterBase):
             limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
             p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                                  start_new_session=True, cwd=os.path.dirname(self.config_path(name)),
-                                 preexec_fn=limit)
+                                 preexec_fn=limit, env=dict(os.environ, **(env or {})))
         finally:
             logf.close()
         self.own_agents[name] = p

@@ -5,8 +5,9 @@ A 3-node cluster. The leader's data directory is made unwritable for the
 agent's managed configuration (flotilla.conf becomes a directory, as a full
 or read-only data directory would make the write fail), then its postmaster
 is killed. Every failed start counts as a crash: after max_restarts (3) the
-agent releases the leader key, another node is promoted and takes writes,
-and the old leader's log says why. Before, the failed starts were not
+agent releases the leader key, within the lease's ttl of the crash (a
+leader backs off 0.2 s per crash), another node is promoted and takes
+writes, and the old leader's log says why. Before, the failed starts were not
 counted and the leader kept its key with PostgreSQL down, forever."""
 import os
 import signal
@@ -14,7 +15,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, check, log, run_test, signal_pid, wait_for  # noqa: E402
+from harness import Cluster, check, log, log_line_time, run_test, signal_pid, wait_for  # noqa: E402
+
+TTL = 3  # the agents' lease in `flotilla local up`
 
 
 def main():
@@ -36,11 +39,17 @@ def main():
         wait_for(lambda: c.accepts_write(new), 30, "writes on the new leader %s" % new)
         t_write = time.monotonic()
         text = c.read_agent_log(old)
+        gave_up = log_line_time(c.agent_log(old), "releasing the leader key")
+        killed_at = log_line_time(c.agent_log(old), "postgres exited unexpectedly")
         failed = text.count("starting postgres failed")
         log("leader key moved from %s to %s %.2f s after the kill; writes on %s after %.2f s; %d failed starts logged" % (
             old, new, t_key - t_kill, new, t_write - t_kill, failed))
         check(failed >= 3, "%s logged %d failed starts, want max_restarts (3) or more" % (old, failed))
         check("releasing the leader key" in text, "%s did not say it released the leader key" % old)
+        check(gave_up and killed_at, "no crash or give-up line in %s's log" % old)
+        log("%s gave up the key %.2f s after its postmaster died (ttl %d s)" % (old, gave_up[0] - killed_at[0], TTL))
+        check(gave_up[0] - killed_at[0] < TTL, "%s gave up its key %.2f s after the crash, beyond the ttl (%d s)" % (
+            old, gave_up[0] - killed_at[0], TTL))
         check(t_key - t_kill < 30, "the key moved only %.1f s after the kill" % (t_key - t_kill))
 
 

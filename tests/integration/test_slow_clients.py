@@ -11,7 +11,10 @@ connection each) every 50 ms. Checked:
     deadline (5 s) although it keeps sending;
   * the agent's memory stays bounded (RSS under 8 MiB) and its log small
     (the crowding is logged, at most once every 10 s);
-  * afterwards the API and the cluster are as before."""
+  * afterwards the API and the cluster are as before;
+  * the same against the proxy agent's agent-check port (a request line
+    trickled a byte every 2 s): HAProxy's agent checks still answered, the
+    proxy agent small, its refusals logged at most once a second."""
 import http.client
 import multiprocessing
 import os
@@ -30,6 +33,12 @@ DURATION = 15
 FD_LIMIT = 64
 
 
+def sanitized(pid):
+    """Whether pid runs an AddressSanitizer build (whose memory says nothing about the program's)."""
+    with open("/proc/%d/maps" % pid) as f:
+        return "libasan" in f.read()
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -43,9 +52,10 @@ class Flood(multiprocessing.Process):
     agent closes is opened again a second later. A process of its own, so that the health checks'
     timing is not the flood's."""
 
-    def __init__(self, port):
+    def __init__(self, port, first=b"GET /health HTTP/1.1\r\n", more=b"X-Slow: 1\r\n"):
         super().__init__(daemon=True)
         self.port = port
+        self.first, self.more = first, more
         self.stop_event = multiprocessing.Event()
         self.counts = multiprocessing.Array("q", 2)  # opened, closed by the server
         self.opened = 0
@@ -90,7 +100,7 @@ class Flood(multiprocessing.Process):
                 st = key.data
                 if now >= st["next"]:
                     try:
-                        key.fileobj.send(b"X-Slow: 1\r\n" if st["sent"] else b"GET /health HTTP/1.1\r\n")
+                        key.fileobj.send(self.more if st["sent"] else self.first)
                         st["sent"] = True
                     except OSError:
                         pass
@@ -130,6 +140,8 @@ def trickler_closed_after(port):
                     return time.monotonic() - t0
             except socket.timeout:
                 pass
+            except OSError:  # closed with our lines unread: a reset
+                return time.monotonic() - t0
             try:
                 s.sendall(b"X-Slow: 1\r\n")
             except OSError:
@@ -139,10 +151,87 @@ def trickler_closed_after(port):
         s.close()
 
 
+def agent_check(port, line):
+    """(answer, seconds) of one agent check, as HAProxy sends it."""
+    t = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(line)
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(64)
+            if not chunk:
+                break
+            data += chunk
+    return data, time.monotonic() - t
+
+
+def probe_during(flood, seconds, probe, pid):
+    """Runs probe() (-> (ok, seconds)) every 50 ms for seconds while flood runs, then stops the flood.
+    Returns (outcomes, latencies sorted, failures, max RSS of pid in KiB); an outcome is True for a
+    probe answered right within 100 ms."""
+    outcomes, lat, bad = [], [], []
+    max_rss = 0
+    t_end = time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        try:
+            ok, t = probe()
+            lat.append(t)
+            if not ok:
+                bad.append("wrong answer")
+            outcomes.append(ok and t < 0.1)
+        except Exception as e:  # noqa: BLE001
+            bad.append(type(e).__name__)
+            outcomes.append(False)
+        max_rss = max(max_rss, rss_kib(pid))
+        time.sleep(0.05)
+    flood.stop()
+    check(lat, "no check was answered during the flood: %s" % bad[:10])
+    lat.sort()
+    return outcomes, lat, bad, max_rss
+
+
+def judge(what, outcomes, lat, bad):
+    """HAProxy marks a server down after `fall` consecutive failed checks (3 by default, 2 in our
+    configuration): no two in a row may fail or be slower than 100 ms, and nearly all must pass."""
+    in_a_row = [i for i in range(1, len(outcomes)) if not outcomes[i] and not outcomes[i - 1]]
+    check(not in_a_row, "two %s in a row failed or took over 100 ms (checks %s); failures %s" % (
+        what, in_a_row[:5], bad[:10]))
+    check(len(bad) <= len(outcomes) // 100, "%d of %d %s failed during the flood: %s" % (
+        len(bad), len(outcomes), what, bad[:10]))
+    p99 = lat[int(len(lat) * 0.99)]
+    check(p99 < 0.1, "the 99th percentile of the %s is %.0f ms (limit 100 ms)" % (what, 1000 * p99))
+
+
+def flood_agent_checks(c, name):
+    """The proxy agent's agent-check port under the same flood (a request line trickled a byte at a
+    time): HAProxy's checks still answered, and the agent small."""
+    port = int(c.info["proxy_agent"]["agent_check_port"])
+    pid = int(c.info["proxy_agent"]["pid"])
+    line = b"rw %s\n" % name.encode()
+    answer, _ = agent_check(port, line)
+    check(answer.startswith(b"ready") or answer.startswith(b"up"), "agent check before the flood: %r" % answer)
+    flood = Flood(port, first=b"r", more=b"w")
+    flood.start()
+    time.sleep(2)
+    def one():
+        a, t = agent_check(port, line)
+        return a == answer, t
+    outcomes, lat, bad, max_rss = probe_during(flood, 10, one, pid)
+    log("agent-check flood: %d connections opened, %d closed by the proxy agent; %d checks, %d failed; latency "
+        "median %.1f ms, p99 %.1f ms, max %.1f ms; proxy agent RSS at most %d KiB" % (
+            flood.opened, flood.closed_by_server, len(outcomes), len(bad), 1000 * lat[len(lat) // 2],
+            1000 * lat[int(len(lat) * 0.99)], 1000 * lat[-1], max_rss))
+    judge("agent checks", outcomes, lat, bad)
+    check(max_rss < 8 * 1024 or sanitized(pid), "the proxy agent grew to %d KiB during the flood" % max_rss)
+    with open(c.info["proxy_agent"]["log"], errors="replace") as f:
+        refusals = [l for l in f if "agent check from" in l]
+    check(len(refusals) < 40, "the proxy agent logged %d refusals in 12 s (at most one a second)" % len(refusals))
+
+
 def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, FLOOD + 1000)), hard))
-    with Cluster(nodes=1) as c:
+    with Cluster(nodes=1, haproxy=True) as c:
         name = c.wait_healthy(60)
         port = int(c.node(name)["api_port"])
         # The agent again, started with a file descriptor limit of FD_LIMIT (it may not raise it).
@@ -166,40 +255,17 @@ def main():
         flood = Flood(port)
         flood.start()
         time.sleep(2)
-        lat, bad = [], []
-        outcomes = []  # per check: True when answered 200 within 100 ms
-        max_rss = 0
-        t_end = time.monotonic() + DURATION
-        while time.monotonic() < t_end:
-            try:
-                st, t = health(port)
-                lat.append(t)
-                outcomes.append(st == 200 and t < 0.1)
-                if st != 200:
-                    bad.append(st)
-            except Exception as e:  # noqa: BLE001
-                bad.append(type(e).__name__)
-                outcomes.append(False)
-            max_rss = max(max_rss, rss_kib(agent))
-            time.sleep(0.05)
-        flood.stop()
-        check(lat, "no health check was answered during the flood: %s" % bad[:10])
-        lat.sort()
+        def one():
+            st, t = health(port)
+            return st == 200, t
+        outcomes, lat, bad, max_rss = probe_during(flood, DURATION, one, agent)
         log("flood: %d connections opened, %d closed by the agent; %d health checks, %d failed; latency median "
             "%.1f ms, p99 %.1f ms, max %.1f ms; agent RSS %d KiB before, %d KiB at most" % (
-                flood.opened, flood.closed_by_server, len(lat) + len([b for b in bad if isinstance(b, str)]),
+                flood.opened, flood.closed_by_server, len(outcomes),
                 len(bad), 1000 * lat[len(lat) // 2], 1000 * lat[int(len(lat) * 0.99)], 1000 * lat[-1],
                 base_rss, max_rss))
-        # HAProxy marks a server down after `fall` consecutive failed checks (3 by default, 2 in our
-        # configuration): no two in a row may fail or be slower than 100 ms, and nearly all must pass.
-        in_a_row = [i for i in range(1, len(outcomes)) if not outcomes[i] and not outcomes[i - 1]]
-        check(not in_a_row, "two health checks in a row failed or took over 100 ms (checks %s); failures %s" % (
-            in_a_row[:5], bad[:10]))
-        check(len(bad) <= len(outcomes) // 100, "%d of %d health checks failed during the flood: %s" % (
-            len(bad), len(outcomes), bad[:10]))
-        check(lat[int(len(lat) * 0.99)] < 0.1, "the 99th percentile of the health checks is %.0f ms (limit 100 ms)" % (
-            1000 * lat[int(len(lat) * 0.99)]))
-        check(max_rss < 8 * 1024, "the agent grew to %d KiB during the flood" % max_rss)
+        judge("health checks", outcomes, lat, bad)
+        check(max_rss < 8 * 1024 or sanitized(agent), "the agent grew to %d KiB during the flood" % max_rss)
         grown = os.path.getsize(c.agent_log(name)) - log_size
         text = c.read_agent_log(name)
         check("http server:" in text, "the agent did not log the crowding")
@@ -212,6 +278,7 @@ def main():
         st, t = health(port)
         check(st == 200 and t < 0.1, "after the flood GET /health answered %s in %.0f ms" % (st, 1000 * t))
         check(c.healthy() == name, "the cluster is not healthy after the flood")
+        flood_agent_checks(c, name)
 
 
 if __name__ == "__main__":

@@ -1060,6 +1060,29 @@ static void test_failover_and_reinit_admission(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(why, "n2 holds the leader key"));
 }
 
+static void test_a_node_that_cannot_lead_never_takes_a_key(void)
+{
+	scenario s;
+	base(&s);
+	s.cfg.cannot_lead = true;
+	election(&s);
+	decision d = decide(&s.cfg, &s.local, &s.agent, &s.view, s.now + 10);
+	CU_ASSERT_NOT_EQUAL(d.act, ACT_TAKE_LEADER);
+	CU_ASSERT_PTR_NOT_NULL(strstr(d.reason, "watchdog"));
+	s.cfg.cannot_lead = false;
+	d = decide(&s.cfg, &s.local, &s.agent, &s.view, s.now + 10);
+	CU_ASSERT_EQUAL(d.act, ACT_TAKE_LEADER);
+	/* nor races to bootstrap a new cluster */
+	s.view = (cluster_view){0};
+	s.local = (local_state){0};
+	s.cfg.cannot_lead = true;
+	d = decide(&s.cfg, &s.local, &s.agent, &s.view, s.now);
+	CU_ASSERT_EQUAL(d.act, ACT_NONE);
+	s.cfg.cannot_lead = false;
+	d = decide(&s.cfg, &s.local, &s.agent, &s.view, s.now);
+	CU_ASSERT_EQUAL(d.act, ACT_TAKE_INIT);
+}
+
 static void test_the_key_is_ours_only_by_name_and_lease(void)
 {
 	static const struct {
@@ -1089,6 +1112,7 @@ void suite_register(void)
 	CU_add_test(s, "every row of the transition table", test_every_row_of_the_transition_table);
 	CU_add_test(s, "every action has a row", test_every_action_has_a_row);
 	CU_add_test(s, "the key is ours only by name and lease", test_the_key_is_ours_only_by_name_and_lease);
+	CU_add_test(s, "a node that cannot lead never takes a key", test_a_node_that_cannot_lead_never_takes_a_key);
 	CU_add_test(s, "exactly one candidate wins every election", test_exactly_one_candidate_wins_every_election);
 	CU_add_test(s, "paused never brings back what stopped on its own",
 		    test_paused_never_brings_back_what_stopped_on_its_own);

@@ -114,6 +114,27 @@ static void test_the_process_deadline_is_between_the_agents_and_the_expiry(void)
 	CU_ASSERT_DOUBLE_EQUAL(lease_fence_process_deadline(&cfg, &a), 102.5, 1e-9);
 }
 
+static void test_the_watchdog_stays_ahead_of_the_lease(void)
+{
+	static const struct {
+		long ttl;
+		int want;
+	} rows[] = {{2, 1}, {3, 2}, {10, 9}, {30, 29}, {3600, 3599}};
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+		CU_ASSERT_EQUAL(fence_watchdog_timeout(rows[i].ttl), rows[i].want);
+	/* ttl 3, renewal sent at 100 s: the fence process fences at 102.5 s, the lease cannot expire
+	 * before 103 s. The last keepalive may come at 100.75 s, so that an unrun fence process gets
+	 * the machine reset by 102.75 s: after our own fence, before any expiry. */
+	decide_config cfg = {.ttl = 3, .fence_margin = 1.0};
+	agent_state a = {.lease_renewed_at = 100.0};
+	int64_t deadline = (int64_t)(lease_fence_process_deadline(&cfg, &a) * 1e9);
+	int t = fence_watchdog_timeout(cfg.ttl);
+	int64_t until = fence_watchdog_pet_until(deadline, t);
+	CU_ASSERT_EQUAL(until, 100750000000LL);
+	int64_t reset_by = until + (int64_t)t * 1000000000LL;
+	CU_ASSERT_TRUE(reset_by > deadline && reset_by < 103000000000LL);
+}
+
 /* ---- flotilla-fence, for real */
 
 static double boot_now(void)
@@ -153,7 +174,11 @@ typedef struct fencer {
 	int fd;
 } fencer;
 
-static fencer start_fencer(void)
+static fencer start_fencer_with(const char *watchdog, const char *mode);
+
+static fencer start_fencer(void) { return start_fencer_with(NULL, NULL); }
+
+static fencer start_fencer_with(const char *watchdog, const char *mode)
 {
 	int p[2];
 	CU_ASSERT_FATAL(pipe(p) == 0);
@@ -164,23 +189,31 @@ static fencer start_fencer(void)
 		close(p[1]);
 		int null = open("/dev/null", O_WRONLY);
 		dup2(null, 2);
-		execl(FLOTILLA_FENCE_PATH, "flotilla-fence", "--node", "t1", (char *)NULL);
+		if (watchdog)
+			execl(FLOTILLA_FENCE_PATH, "flotilla-fence", "--node", "t1", "--watchdog", watchdog, "2", mode,
+			      (char *)NULL);
+		else
+			execl(FLOTILLA_FENCE_PATH, "flotilla-fence", "--node", "t1", (char *)NULL);
 		_exit(127);
 	}
 	close(p[0]);
-	/* Ready once it has named itself (after its signal dispositions are set). */
-	char path[64], comm[64] = "";
-	snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
-	for (int i = 0; i < 400 && strncmp(comm, "flotilla-fence", 14) != 0; i++) {
-		FILE *c = fopen(path, "r");
-		if (c == NULL || fgets(comm, sizeof comm, c) == NULL)
-			comm[0] = '\0';
-		if (c)
-			fclose(c);
-		struct timespec ts = {0, 5000000};
-		nanosleep(&ts, NULL);
+	/* Ready once it ignores SIGHUP, SIGINT and SIGTERM (SigIgn in /proc/<pid>/status). */
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	unsigned long long ign = 0, want = (1ULL << (SIGHUP - 1)) | (1ULL << (SIGINT - 1)) | (1ULL << (SIGTERM - 1));
+	for (int i = 0; i < 1000 && (ign & want) != want; i++) {
+		FILE *st = fopen(path, "r");
+		while (st && fgets(line, sizeof line, st))
+			if (strncmp(line, "SigIgn:", 7) == 0)
+				ign = strtoull(line + 7, NULL, 16);
+		if (st)
+			fclose(st);
+		if ((ign & want) != want) {
+			struct timespec ts = {0, 5000000};
+			nanosleep(&ts, NULL);
+		}
 	}
-	CU_ASSERT_NSTRING_EQUAL(comm, "flotilla-fence", 14);
+	CU_ASSERT_EQUAL(ign & want, want);
 	return (fencer){pid, p[1]};
 }
 
@@ -335,6 +368,30 @@ static void test_a_postmaster_gone_before_its_deadline(void)
 	stop_fencer(&f);
 }
 
+static void test_a_required_watchdog_that_cannot_start_fences_at_once(void)
+{
+	/* /dev/null opens but is no watchdog (its timeout cannot be set): required stops the postmaster
+	 * as soon as it is armed, automatic carries on to the deadline without it. */
+	pid_t backend;
+	pid_t pm = fake_postmaster(&backend);
+	fencer f = start_fencer_with("/dev/null", "required");
+	send_msg(&f, FENCE_ARM, pm, boot_now() + 30);
+	CU_ASSERT_TRUE(ends_within(pm, 2.0));
+	CU_ASSERT_TRUE(process_gone_within(backend, 2.0));
+	stop_fencer(&f);
+	kill_group(pm);
+
+	pm = fake_postmaster(&backend);
+	f = start_fencer_with("/dev/null", "automatic");
+	double t0 = boot_now();
+	send_msg(&f, FENCE_ARM, pm, t0 + 0.5);
+	CU_ASSERT_FALSE(ends_within(pm, 0.3));
+	CU_ASSERT_TRUE(ends_within(pm, 2.0));
+	CU_ASSERT_TRUE(boot_now() - t0 >= 0.5);
+	stop_fencer(&f);
+	kill_group(pm);
+}
+
 static void test_it_refuses_to_run_by_hand(void)
 {
 	pid_t pid = fork();
@@ -365,5 +422,8 @@ void suite_register(void)
 	CU_add_test(s, "the agent's end stops it at once when armed", test_the_agents_end_stops_it_at_once_when_armed);
 	CU_add_test(s, "it ignores termination signals and garbage", test_it_ignores_termination_signals_and_garbage);
 	CU_add_test(s, "a postmaster gone before its deadline", test_a_postmaster_gone_before_its_deadline);
+	CU_add_test(s, "the watchdog stays ahead of the lease", test_the_watchdog_stays_ahead_of_the_lease);
+	CU_add_test(s, "a required watchdog that cannot start fences at once",
+		    test_a_required_watchdog_that_cannot_start_fences_at_once);
 	CU_add_test(s, "it refuses to run by hand", test_it_refuses_to_run_by_hand);
 }
