@@ -8,14 +8,20 @@ first write acknowledged by the new primary through rw_dsn (a writer retries
 every 20 ms). Between trials the killed agent is restarted and the cluster
 waits for 3 healthy nodes. Prints each trial, the median and the max.
 
-  sudo /usr/bin/python3 bench/failover.py --build-dir build [--trials 5] [--sync]
+With --switchovers N it then runs N planned switchovers through the REST
+API and prints each write pause (the last write acknowledged before the
+request to the first acknowledged by the candidate), the median and the max.
+
+  sudo /usr/bin/python3 bench/failover.py --build-dir build [--trials 5] [--sync] [--switchovers 5]
 """
 import argparse
+import json
 import os
 import statistics
 import sys
 import threading
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 import psycopg2  # noqa: E402
@@ -67,6 +73,18 @@ class RetryingWriter(threading.Thread):
                 conn = None
             self.stop_event.wait(self.interval)
 
+    def last_ack_before(self, t):
+        with self.lock:
+            before = [at for at, _ in self.acks if at < t]
+        return before[-1] if before else None
+
+    def first_ack_on(self, t, port):
+        with self.lock:
+            for at, p in self.acks:
+                if at >= t and p == port:
+                    return at, p
+        return None
+
     def first_ack_after(self, t, not_port):
         with self.lock:
             for at, port in self.acks:
@@ -75,11 +93,36 @@ class RetryingWriter(threading.Thread):
         return None
 
 
+def switchover(c, w, i):
+    """POST /switchover from the leader to a replica; the write pause: the last write acknowledged before
+    the request to the first acknowledged by the candidate."""
+    leader = c.wait_healthy(120)
+    candidate = sorted(n for n in c.names() if n != leader)[i % 2]
+    wait_for(lambda: w.first_ack_after(time.monotonic() - 0.5, None), 30, "the writer acknowledged on %s" % leader)
+    time.sleep(1)
+    with open(os.path.join(c.dir, "secrets", "api_token")) as f:
+        token = f.read().strip()
+    req = urllib.request.Request("http://127.0.0.1:%d/switchover" % int(c.node(leader)["api_port"]),
+                                 data=json.dumps({"leader": leader, "candidate": candidate}).encode(), method="POST",
+                                 headers={"Content-Type": "application/json", "Authorization": "Bearer " + token})
+    t_req = time.monotonic()
+    with urllib.request.urlopen(req, timeout=30) as r:
+        r.read()
+    port = int(c.node(candidate)["pg_port"])
+    at, _ = wait_for(lambda: w.first_ack_on(t_req, port), 60, "a write acknowledged by %s" % candidate)
+    pause = at - (w.last_ack_before(t_req) or t_req)
+    print("switchover %d: %s -> %s, write pause %.3f s" % (i + 1, leader, candidate, pause), flush=True)
+    wait_for(lambda: c.healthy() == candidate, 120, "%s leading 2 streaming replicas" % candidate)
+    return pause
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build-dir", help="build directory (default: FLOTILLA_BUILD_DIR)")
     ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--sync", action="store_true", help="synchronous mode")
+    ap.add_argument("--switchovers", type=int, default=0,
+                    help="planned switchovers through the REST API after the crash trials (default 0)")
     args = ap.parse_args()
     if args.build_dir:
         os.environ["FLOTILLA_BUILD_DIR"] = args.build_dir
@@ -115,8 +158,12 @@ def main():
             except AssertionError as e:
                 print("trial %d: the cluster did not recover, stopping: %s" % (trial, e), flush=True)
                 break
+        pauses = [switchover(c, w, i) for i in range(args.switchovers)] if len(results) == args.trials else []
         w.stop_event.set()
         w.join(10)
+        if pauses:
+            print("switchover write pause, %d switchovers: median %.3f s, max %.3f s, min %.3f s"
+                  % (len(pauses), statistics.median(pauses), max(pauses), min(pauses)))
         if results:
             print("failover (kill -> first acknowledged write), %d trials: median %.3f s, max %.3f s, min %.3f s"
                   % (len(results), statistics.median(results), max(results), min(results)))

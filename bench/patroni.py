@@ -17,13 +17,18 @@ Patroni part:
     INSERT acknowledged by another node, written every 20 ms through a
     multi-host DSN (target_session_attrs=read-write, connect_timeout=1) by
     bench/failover.py's RetryingWriter; between trials the killed Patroni is
-    restarted and the cluster waits for 1 leader and 2 streaming replicas.
+    restarted and the cluster waits for 1 leader and 2 streaming replicas;
+  * --switchovers planned switchovers (POST /switchover on the leader's REST
+    API, to each replica in turn) under the same writer: the write pause is
+    the last write acknowledged before the request to the first acknowledged
+    by the candidate.
 Flotilla part: runs bench/failover.py (same writer, same kill, same number of
-trials, flotilla-replicator RSS on the idle cluster) and parses its output.
+trials and switchovers, flotilla-replicator RSS on the idle cluster) and
+parses its output.
 Then prints one side-by-side table. Everything started is stopped and removed
 at the end, also on failure, SIGINT or SIGTERM.
 
-  /usr/bin/python3 bench/patroni.py [--trials 5] [--requests 1000]
+  /usr/bin/python3 bench/patroni.py [--trials 5] [--switchovers 5] [--requests 1000]
       [--venv build/bench-venv] [--build-dir DIR] [--baseline-build-dir DIR]
 
 With --baseline-build-dir the Flotilla part runs a second time on that
@@ -50,6 +55,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -495,6 +501,30 @@ def connect_sql(dsn):
     return conn
 
 
+def patroni_switchover(c, writer, i):
+    """POST /switchover on Patroni's REST API from the leader to a replica; the write pause as bench/failover.py
+    measures Flotilla's."""
+    leader = wait_for(c.healthy, 300, "3 Patroni members: 1 leader, 2 streaming")
+    candidate = sorted(n for n in c.names if n != leader)[i % 2]
+    wait_for(lambda: writer.first_ack_after(time.monotonic() - 0.5, None), 30, "the writer acknowledged", 0.05)
+    time.sleep(1)
+    req = urllib.request.Request("http://127.0.0.1:%d/switchover" % c.api_port[leader],
+                                 data=json.dumps({"leader": leader, "candidate": candidate}).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    t_req = time.monotonic()
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            r.read()
+    except urllib.error.HTTPError as e:
+        raise BenchError("Patroni's POST /switchover answered %d: %s" % (e.code, e.read()[:300]))
+    port = c.pg_port[candidate]
+    at, _ = wait_for(lambda: writer.first_ack_on(t_req, port), 120, "a write acknowledged by %s" % candidate, 0.01)
+    pause = at - (writer.last_ack_before(t_req) or t_req)
+    print("switchover %d: %s -> %s, write pause %.3f s" % (i + 1, leader, candidate, pause), flush=True)
+    wait_for(lambda: c.healthy() == candidate, 300, "%s leading 2 streaming members" % candidate, 0.5)
+    return pause
+
+
 def run_patroni(args, top, patroni_exe, res):
     c = PatroniCluster(os.path.join(top, "patroni"), patroni_exe, args.etcd, args.pg_bin)
     res["cluster"] = c
@@ -548,6 +578,7 @@ def run_patroni(args, top, patroni_exe, res):
             wait_for(lambda: c.healthy() not in (None, leader), 300,
                      "3 members (1 leader, 2 streaming) after restarting %s" % leader, 0.5)
             log("%s rejoined as a streaming replica in %.1f s: %s" % (leader, time.monotonic() - t, c.describe()))
+        res["switchovers"] = [patroni_switchover(c, writer, i) for i in range(args.switchovers)]
     except BenchError:
         c.dump_logs()
         raise
@@ -559,6 +590,7 @@ def run_patroni(args, top, patroni_exe, res):
 
 # ------------------------------------------------------------------ Flotilla
 
+SWITCH_RE = re.compile(r"^switchover (\d+): (\S+) -> (\S+), write pause ([0-9.]+) s")
 TRIAL_RE = re.compile(r"^trial (\d+): killed (\S+), first write acknowledged by (\S+) after ([0-9.]+) s")
 RSS_RE = re.compile(r"^\s+(\S+) agent pid (\d+): VmRSS (\d+|None) kB")
 
@@ -600,7 +632,7 @@ def run_flotilla(args, top, build_dir, res):
     os.chmod(tmp, 0o755)
     res["tmp"] = tmp
     cmd = ["/usr/bin/python3", os.path.join(HERE, "failover.py"), "--build-dir", build_dir,
-           "--trials", str(args.trials)]
+           "--trials", str(args.trials), "--switchovers", str(args.switchovers)]
     log("$ " + " ".join(cmd))
     env = dict(os.environ, TMPDIR=tmp, PYTHONUNBUFFERED="1")
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -618,9 +650,13 @@ def run_flotilla(args, top, build_dir, res):
     res["pump"] = th
     rc = p.wait()
     th.join(10)
-    res["trials"], res["rss_kb"] = [], []
+    res["trials"], res["rss_kb"], res["switchovers"] = [], [], []
     section = None
     for line in lines:
+        m = SWITCH_RE.match(line)
+        if m:
+            res["switchovers"].append(float(m.group(4)))
+            continue
         m = TRIAL_RE.match(line)
         if m:
             res["trials"].append(float(m.group(4)))
@@ -707,6 +743,13 @@ def print_table(pat, flo, args, base=None):
     rows.append(("crash failover, %d trials: median (s)" % args.trials,) + tuple(fo(c)[0] for c in cols))
     rows.append(("crash failover, %d trials: max (s)" % args.trials,) + tuple(fo(c)[1] for c in cols))
     rows.append(("agent RSS on the idle cluster, mean / max of 3 (MiB)",) + tuple(fmt_rss(c.get("rss_kb") or []) for c in cols))
+    if args.switchovers:
+        def so(res, f):
+            v = res.get("switchovers") or []
+            return fmt_s(f(v)) if len(v) == args.switchovers else ("failed" if res.get("error") else "n/a")
+        rows.append(("switchover write pause, %d: median (s)" % args.switchovers,)
+                    + tuple(so(c, statistics.median) for c in cols))
+        rows.append(("switchover write pause, %d: max (s)" % args.switchovers,) + tuple(so(c, max) for c in cols))
     rows.append(("GET /primary, median of %d, new connection each (ms)" % args.requests,)
                 + tuple(ms(c.get("get_primary")) for c in cols))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -728,6 +771,8 @@ def print_table(pat, flo, args, base=None):
     for name, res in (("Flotilla", flo), ("Flotilla (baseline)", base or {}), ("Patroni", pat)):
         if res.get("trials"):
             print("%s trials (s): %s" % (name, ", ".join("%.3f" % x for x in res["trials"])))
+        if res.get("switchovers"):
+            print("%s switchover pauses (s): %s" % (name, ", ".join("%.3f" % x for x in res["switchovers"])))
         if res.get("error"):
             print("%s FAILED: %s" % (name, res["error"]))
     sys.stdout.flush()
@@ -737,6 +782,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=5, help="crash-failover trials per tool (default 5)")
     ap.add_argument("--requests", type=int, default=1000, help="GET /primary requests (default 1000)")
+    ap.add_argument("--switchovers", type=int, default=5,
+                    help="planned switchovers per tool after the crash trials, under the same writer (default 5)")
     ap.add_argument("--venv", default=os.path.join(ROOT, "build", "bench-venv"),
                     help="venv Patroni is installed into (default build/bench-venv)")
     ap.add_argument("--build-dir", help="Flotilla build directory (default: run scripts/build and use what it prints)")

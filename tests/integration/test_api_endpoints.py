@@ -180,11 +180,21 @@ def check_documents(c, leader):
         lag = [l for l in body.decode().splitlines() if l.startswith("flotilla_replication_lag_seconds{")]
         if name == leader:
             check(not lag, "%s (leader): /metrics has a replication lag: %s" % (name, lag))
-            slots = [l for l in body.decode().splitlines() if l.startswith("flotilla_replication_slot_active{")]
             want = sorted(n for n in c.names() if n != leader)
-            got = sorted(l.split('slot="')[1].split('"')[0] for l in slots)
-            check(got == want and all(l.endswith(" 1") for l in slots),
-                  "%s (leader): /metrics slot lines %s, want an active slot for each of %s" % (name, slots, want))
+
+            def slot_lines():
+                _, _, b = request(port_of(c, name), "GET", "/metrics")
+                return [l for l in b.decode().splitlines() if l.startswith("flotilla_replication_slot_active{")]
+
+            def all_active():  # the leader reads its slots once a tick: a replica may show after it streams
+                lines = slot_lines()
+                got = sorted(l.split('slot="')[1].split('"')[0] for l in lines)
+                return lines if got == want and all(l.endswith(" 1") for l in lines) else None
+            try:
+                slots = wait_for(all_active, 10, "an active slot for each replica in the leader's /metrics")
+            except Exception:  # noqa: BLE001
+                check(False, "%s (leader): /metrics slot lines %s, want an active slot for each of %s" % (
+                    name, slot_lines(), want))
             log("%s: %s" % (name, "; ".join(slots)))
         else:
             check(len(lag) == 1 and float(lag[0].rpartition(" ")[2]) >= 0,
