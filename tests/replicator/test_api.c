@@ -1011,6 +1011,16 @@ static void test_history_document_passes_the_record_through(void)
 	json_decref(o);
 }
 
+/* Each of the n lines appears in the /metrics body; the missing ones are printed. */
+static void assert_metrics_hold(const char *body, const char *const *lines, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strstr(body, lines[i]) == NULL)
+			printf("\n  /metrics lacks %s", lines[i]);
+		CU_ASSERT_PTR_NOT_NULL(strstr(body, lines[i]));
+	}
+}
+
 static void test_metrics_in_prometheus_text_format(void)
 {
 	api_snapshot s;
@@ -1035,11 +1045,7 @@ static void test_metrics_in_prometheus_text_format(void)
 		"# TYPE flotilla_api_requests_total counter\n",
 		"flotilla_api_requests_total{scope=\"demo\",name=\"n3\",code=\"200\"} 0\n",
 	};
-	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
-		if (strstr(a.body, lines[i]) == NULL)
-			printf("\n  /metrics lacks %s", lines[i]);
-		CU_ASSERT_PTR_NOT_NULL(strstr(a.body, lines[i]));
-	}
+	assert_metrics_hold(a.body, lines, sizeof lines / sizeof lines[0]);
 	api_answer_clear(&a);
 
 	/* a leader reports no lag in seconds, and label values are escaped */
@@ -1066,11 +1072,7 @@ static void test_metrics_in_prometheus_text_format(void)
 		"flotilla_replication_slot_wal_lost{scope=\"demo\",name=\"n1\",slot=\"n2\"} 0\n",
 		"flotilla_replication_slot_wal_lost{scope=\"demo\",name=\"n1\",slot=\"n3\"} 1\n",
 	};
-	for (size_t i = 0; i < sizeof slot_lines / sizeof slot_lines[0]; i++) {
-		if (strstr(a.body, slot_lines[i]) == NULL)
-			printf("\n  /metrics lacks %s", slot_lines[i]);
-		CU_ASSERT_PTR_NOT_NULL(strstr(a.body, slot_lines[i]));
-	}
+	assert_metrics_hold(a.body, slot_lines, sizeof slot_lines / sizeof slot_lines[0]);
 	api_answer_clear(&a);
 }
 
