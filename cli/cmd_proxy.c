@@ -155,10 +155,9 @@ static int drain_wait(const target *t, const char *root, const char *node, int64
 {
 	char prefix[320];
 	keys_folder(root, KEY_PROXY, prefix, sizeof prefix);
-	etcd *e = etcd_new(t->urls, t->n_urls, err);
+	etcd *e = target_etcd(t, err);
 	if (e == NULL)
 		return -1;
-	etcd_set_timeout(e, t->timeout);
 	double deadline = clock_mono() + timeout;
 	long sessions = 0;
 	int agents = 0, rc = -1;
@@ -215,12 +214,11 @@ static int proxy_run(const char *cmd, int argc, char **argv, fl_err *err)
 		return -1;
 	}
 	keys_path(root, KEY_DRAIN, a.node, key, sizeof key);
-	etcd *e = etcd_new(t.urls, t.n_urls, err);
+	etcd *e = target_etcd(&t, err);
 	if (e == NULL) {
 		target_clear(&t);
 		return -1;
 	}
-	etcd_set_timeout(e, t.timeout);
 	etcd_kv kv = {0};
 	bool found = false;
 	if (strcmp(cmd, "ready") == 0) {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/http_client.h"
+#include "common/tls.h"
 
 #define HTTP_DEFAULT_PORT 80
 #define HTTP_MAX_BODY (16 * 1024 * 1024)
@@ -20,7 +21,18 @@ static int http_call(const char *url, bool post, const char *token, const char *
 	http_url u;
 	if (http_url_parse(url, HTTP_DEFAULT_PORT, &u, err) < 0)
 		return -1;
-	http_peer *p = http_peer_new(&u, HTTP_MAX_BODY, err);
+	tls_ctx *tls = NULL;
+	if (u.tls) {
+		/* An https API: its certificate verified against FLOTILLA_API_CA_FILE, else the system's CAs. */
+		const char *ca = getenv("FLOTILLA_API_CA_FILE");
+		if ((tls = tls_client_new(ca, NULL, NULL, err)) == NULL) {
+			if (ca != NULL)
+				fl_err_prefix(err, "FLOTILLA_API_CA_FILE");
+			return -1;
+		}
+	}
+	http_peer *p = http_peer_new(&u, HTTP_MAX_BODY, tls, err);
+	tls_ctx_free(tls);
 	if (p == NULL)
 		return -1;
 	http_header h[4] = {{"Accept", "application/json"}, {"Connection", "close"}};

@@ -244,6 +244,11 @@ static int conf_load(const char *cmd, const target_opts *o, const char *path, ta
 	if (prefix_set(cmd, o, what, opts.etcd_prefix, t, err) < 0)
 		goto done;
 	snprintf(t->token_file, sizeof t->token_file, "%s", opts.api_token_file);
+	snprintf(t->etcd_ca_file, sizeof t->etcd_ca_file, "%s", opts.etcd_ca_file);
+	snprintf(t->etcd_cert_file, sizeof t->etcd_cert_file, "%s", opts.etcd_cert_file);
+	snprintf(t->etcd_key_file, sizeof t->etcd_key_file, "%s", opts.etcd_key_file);
+	snprintf(t->etcd_username, sizeof t->etcd_username, "%s", opts.etcd_username);
+	snprintf(t->etcd_password_file, sizeof t->etcd_password_file, "%s", opts.etcd_password_file);
 	rc = 0;
 done:
 	options_free(&opts);
@@ -278,6 +283,18 @@ int target_resolve(const char *cmd, const target_opts *o, target *t, fl_err *err
 {
 	memset(t, 0, sizeof *t);
 	t->timeout = o->timeout > 0 ? o->timeout : TARGET_DEFAULT_TIMEOUT;
+	/* A secured etcd, from the environment; --config reads the file's settings instead. */
+	const char *v;
+	if ((v = env_value("FLOTILLA_ETCD_CA_FILE")) != NULL)
+		snprintf(t->etcd_ca_file, sizeof t->etcd_ca_file, "%s", v);
+	if ((v = env_value("FLOTILLA_ETCD_CERT_FILE")) != NULL)
+		snprintf(t->etcd_cert_file, sizeof t->etcd_cert_file, "%s", v);
+	if ((v = env_value("FLOTILLA_ETCD_KEY_FILE")) != NULL)
+		snprintf(t->etcd_key_file, sizeof t->etcd_key_file, "%s", v);
+	if ((v = env_value("FLOTILLA_ETCD_USERNAME")) != NULL)
+		snprintf(t->etcd_username, sizeof t->etcd_username, "%s", v);
+	if ((v = env_value("FLOTILLA_ETCD_PASSWORD_FILE")) != NULL)
+		snprintf(t->etcd_password_file, sizeof t->etcd_password_file, "%s", v);
 	int given = (o->dir != NULL) + (o->api != NULL) + (o->etcd != NULL) + (o->config != NULL);
 	if (given > 1)
 		return fl_fail(err, FL_ERR_USAGE, "%s: give only one of --dir, --api, --etcd and --config", cmd);
@@ -396,10 +413,9 @@ int target_bad_option(const char *cmd, int c, const char *arg, fl_err *err)
 int target_read_cluster(const target *t, char *root, size_t root_len, etcd_kvs *kvs, fl_err *err)
 {
 	keys_root(t->prefix, t->scope, root, root_len);
-	etcd *e = etcd_new(t->urls, t->n_urls, err);
+	etcd *e = target_etcd(t, err);
 	if (e == NULL)
 		return -1;
-	etcd_set_timeout(e, t->timeout);
 	int rc = etcd_get_prefix(e, root, kvs, err);
 	etcd_free(e);
 	if (rc < 0) {
@@ -416,4 +432,17 @@ int target_read_cluster(const target *t, char *root, size_t root_len, etcd_kvs *
 			       t->scope, root);
 	}
 	return 0;
+}
+
+etcd *target_etcd(const target *t, fl_err *err)
+{
+	etcd_security sec = {.ca_file = t->etcd_ca_file,
+			     .cert_file = t->etcd_cert_file,
+			     .key_file = t->etcd_key_file,
+			     .username = t->etcd_username,
+			     .password_file = t->etcd_password_file};
+	etcd *e = etcd_new(t->urls, t->n_urls, &sec, err);
+	if (e != NULL)
+		etcd_set_timeout(e, t->timeout);
+	return e;
 }

@@ -72,6 +72,11 @@ typedef struct target {
 	char dir[PATH_MAX];        /* --dir or FLOTILLA_DIR: the local cluster's directory; else "" */
 	char config[PATH_MAX];     /* --config or FLOTILLA_CONFIG: the agent's file; else "" */
 	char token_file[PATH_MAX]; /* with config: its secrets.api_token_file ("" when unset) */
+	/* How to reach a secured etcd: the file's etcd.ca_file, etcd.cert_file, secrets.etcd_key_file, etcd.username
+	 * and secrets.etcd_password_file with --config, else FLOTILLA_ETCD_CA_FILE, ..._CERT_FILE, ..._KEY_FILE,
+	 * FLOTILLA_ETCD_USERNAME and FLOTILLA_ETCD_PASSWORD_FILE ("" when unset). */
+	char etcd_ca_file[PATH_MAX], etcd_cert_file[PATH_MAX], etcd_key_file[PATH_MAX];
+	char etcd_username[128], etcd_password_file[PATH_MAX];
 } target;
 
 /* Handles one getopt code: 1 when it was a target option, 0 when not, -1 on a bad value. */
@@ -96,6 +101,8 @@ void target_clear(target *t);
  * endpoints came from; no key at all fails with FL_ERR_NOT_FOUND.
  */
 int target_read_cluster(const target *t, char *root, size_t root_len, etcd_kvs *kvs, fl_err *err);
+/* An etcd client for the target's endpoints, with its TLS and credentials and its timeout. */
+etcd *target_etcd(const target *t, fl_err *err);
 
 /*
  * The usage error for a getopt_long code the command did not take: ':' (a

@@ -112,8 +112,10 @@ static int validate_settings(const options *o, fl_err *err)
 	    check_hostport("api_connect_address", o->api_connect_address, err) < 0)
 		return -1;
 	for (int i = 0; i < o->etcd_endpoints.n; i++)
-		if (strncmp(o->etcd_endpoints.v[i], "http://", 7) != 0)
-			return fl_fail(err, FL_ERR_CONFIG, "config: etcd.endpoints item \"%s\" must start with http://",
+		if (strncmp(o->etcd_endpoints.v[i], "http://", 7) != 0 &&
+		    strncmp(o->etcd_endpoints.v[i], "https://", 8) != 0)
+			return fl_fail(err, FL_ERR_CONFIG,
+				       "config: etcd.endpoints item \"%s\" must start with http:// or https://",
 				       o->etcd_endpoints.v[i]);
 	if (o->etcd_endpoints.n == 0)
 		return fl_fail(err, FL_ERR_CONFIG, "config: etcd.endpoints is empty");

@@ -24,6 +24,8 @@ typedef struct options {
 	char *api_connect_address;
 	str_list etcd_endpoints;
 	char *etcd_prefix;
+	char *etcd_ca_file, *etcd_cert_file, *etcd_key_file; /* TLS to etcd */
+	char *etcd_username, *etcd_password_file;            /* etcd authentication */
 	long ttl;
 	double loop_wait;
 	double retry_timeout;

@@ -9,8 +9,11 @@
 
 #include "base64.h"
 #include "clock.h"
+#include "daemon.h"
 #include "http_client.h"
 #include "log.h"
+#include "secret.h"
+#include "tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,10 +34,14 @@
 #define ETCD_MAX_BODY (64 * 1024 * 1024)
 #define ETCD_WHY_MAX 512
 #define ETCD_TEXT_MAX 200
+#define ETCD_TOKEN_MAX 1024
+#define ETCD_PASSWORD_MAX 1024
 
 typedef struct endpoint {
 	char *url;
+	http_url u;
 	http_peer *peer;
+	char token[ETCD_TOKEN_MAX]; /* etcd's auth token from this member ("" until authenticated) */
 } endpoint;
 
 struct etcd {
@@ -42,6 +49,9 @@ struct etcd {
 	int n;
 	int last_good;
 	double timeout;
+	tls_ctx *tls;   /* for https endpoints */
+	char *username; /* NULL: no authentication */
+	char password[ETCD_PASSWORD_MAX];
 };
 
 typedef http_exchange exchange;
@@ -94,27 +104,57 @@ static void endpoint_clear(endpoint *ep)
 {
 	http_peer_free(ep->peer);
 	free(ep->url);
+	explicit_bzero(ep->token, sizeof ep->token);
 }
 
-static int endpoint_parse(endpoint *ep, const char *url, fl_err *err)
+static int endpoint_parse(endpoint *ep, const char *url, tls_ctx *tls, fl_err *err)
 {
 	const char *problem = http_base_url_problem(url);
 	if (problem != NULL)
 		return fl_fail(err, FL_ERR_CONFIG, "etcd: endpoint \"%s\" %s", url, problem);
-	http_url u;
-	if (http_url_parse(url, ETCD_DEFAULT_PORT, &u, err) < 0) {
+	if (http_url_parse(url, ETCD_DEFAULT_PORT, &ep->u, err) < 0) {
 		if (err)
 			err->code = FL_ERR_CONFIG;
 		return -1;
 	}
 	ep->url = strdup(url);
-	ep->peer = ep->url ? http_peer_new(&u, ETCD_MAX_BODY, err) : NULL;
+	ep->peer = ep->url ? http_peer_new(&ep->u, ETCD_MAX_BODY, tls, err) : NULL;
 	return ep->peer ? 0 : -1;
+}
+
+static bool given(const char *s) { return s != NULL && s[0] != '\0'; }
+
+/* TLS for https endpoints and the credentials, before any endpoint is made. */
+static int security_setup(etcd *e, char *const *endpoints, int n, const etcd_security *sec, fl_err *err)
+{
+	bool https = false;
+	for (int i = 0; i < n; i++)
+		https = https || strncasecmp(endpoints[i], "https://", 8) == 0;
+	if (sec == NULL)
+		return 0;
+	if (!https && (given(sec->ca_file) || given(sec->cert_file) || given(sec->key_file)))
+		return fl_fail(err, FL_ERR_CONFIG,
+			       "etcd: TLS files are set but no endpoint is https://\nHINT: list the endpoints as "
+			       "https://host:port");
+	if (https && (e->tls = tls_client_new(sec->ca_file, sec->cert_file, sec->key_file, err)) == NULL) {
+		if (err)
+			fl_err_prefix(err, "etcd");
+		return -1;
+	}
+	if (given(sec->username) != given(sec->password_file))
+		return fl_fail(err, FL_ERR_CONFIG, "etcd: authentication needs both a user name and a password file");
+	if (!given(sec->username))
+		return 0;
+	if (secret_read("etcd password", sec->password_file, e->password, sizeof e->password, err) < 0)
+		return -1;
+	if ((e->username = strdup(sec->username)) == NULL)
+		return fl_fail(err, FL_ERR_INTERNAL, "etcd: out of memory");
+	return 0;
 }
 
 /* ---- lifecycle ---- */
 
-etcd *etcd_new(char *const *endpoints, int n, fl_err *err)
+etcd *etcd_new(char *const *endpoints, int n, const etcd_security *sec, fl_err *err)
 {
 	if (endpoints == NULL || n <= 0) {
 		fl_fail(err, FL_ERR_CONFIG, "etcd: no endpoint given");
@@ -127,8 +167,12 @@ etcd *etcd_new(char *const *endpoints, int n, fl_err *err)
 		return NULL;
 	}
 	e->timeout = ETCD_DEFAULT_TIMEOUT;
+	if (security_setup(e, endpoints, n, sec, err) < 0) {
+		etcd_free(e);
+		return NULL;
+	}
 	for (; e->n < n; e->n++) {
-		if (endpoint_parse(&e->eps[e->n], endpoints[e->n], err) != 0) {
+		if (endpoint_parse(&e->eps[e->n], endpoints[e->n], e->tls, err) != 0) {
 			e->n++;
 			etcd_free(e);
 			return NULL;
@@ -144,6 +188,9 @@ void etcd_free(etcd *e)
 	for (int i = 0; i < e->n; i++)
 		endpoint_clear(&e->eps[i]);
 	free(e->eps);
+	tls_ctx_free(e->tls);
+	free(e->username);
+	explicit_bzero(e->password, sizeof e->password);
 	free(e);
 }
 
@@ -156,11 +203,11 @@ void etcd_set_timeout(etcd *e, double seconds)
 
 /* ---- one exchange ---- */
 
-/* POSTs body to ep within budget seconds. */
+/* POSTs body to ep within budget seconds, with ep's auth token once it has one. */
 static void exchange_run(endpoint *ep, const char *path, const char *body, double budget, exchange *x)
 {
-	static const http_header json[] = {{"Content-Type", "application/json"}};
-	http_peer_exchange(ep->peer, "POST", path, json, 1, body, budget, x);
+	http_header h[] = {{"Content-Type", "application/json"}, {"Authorization", ep->token}};
+	http_peer_exchange(ep->peer, "POST", path, h, ep->token[0] ? 2 : 1, body, budget, x);
 }
 
 static void exchange_why(const exchange *x, const endpoint *ep, double budget, char *why, size_t size)
@@ -248,6 +295,84 @@ static void call_fail(const etcd *e, int tried, int failures, const char *whys, 
 		fl_fail(err, FL_ERR_ETCD, "etcd: no endpoint answered within %.1f s: %s", e->timeout, whys);
 }
 
+/*
+ * Gets ep an auth token from /v3/auth/authenticate. 0 when it has one; -1
+ * when ep did not answer (another endpoint may); -2 when etcd refused the
+ * credentials or the answer was not a token: no endpoint will do better.
+ * why says what happened.
+ */
+static int endpoint_authenticate(etcd *e, endpoint *ep, double deadline, int sharers, char *why, size_t len)
+{
+	json_t *request = json_pack("{s:s, s:s}", "name", e->username, "password", e->password);
+	char *body = request ? json_dumps(request, JSON_COMPACT) : NULL;
+	json_decref(request);
+	if (body == NULL) {
+		snprintf(why, len, "out of memory");
+		return -2;
+	}
+	exchange x;
+	double budget = (deadline - clock_mono()) / sharers;
+	exchange_run(ep, "/v3/auth/authenticate", body, budget, &x);
+	explicit_bzero(body, strlen(body));
+	free(body);
+	if (x.outcome != HTTP_ANSWERED) {
+		exchange_why(&x, ep, budget, why, len);
+		return -1;
+	}
+	int rc = -2;
+	char text[ETCD_TEXT_MAX];
+	if (x.status != 200) {
+		answer_error_text(&x, text, sizeof text);
+		/* etcd's gateway refuses a client certificate with a Common Name once users are on. */
+		snprintf(why, len, "%s refused user \"%.64s\": %s%s", ep->url, e->username, text,
+			 strstr(text, "CommonName") ? "\nHINT: with etcd users on, the client certificate must "
+						      "carry no Common Name"
+						    : "");
+	} else {
+		json_t *j = json_loadb(x.body, x.len, 0, NULL);
+		const char *token = json_string_value(json_object_get(j, "token"));
+		if (token == NULL || token[0] == '\0' || strlen(token) >= sizeof ep->token ||
+		    strpbrk(token, "\r\n") != NULL) {
+			snprintf(why, len, "%s/v3/auth/authenticate answered no usable token", ep->url);
+		} else {
+			snprintf(ep->token, sizeof ep->token, "%s", token);
+			rc = 0;
+		}
+		json_decref(j);
+	}
+	explicit_bzero(x.body, x.len);
+	http_exchange_clear(&x);
+	return rc;
+}
+
+/*
+ * One endpoint's turn: authenticated first when etcd wants users, and once
+ * more when etcd no longer knows the token (401: it expired, or the member
+ * restarted). -1: no answer (why says), -2: a refusal no endpoint will
+ * change (why says), 0: x holds etcd's answer.
+ */
+static int endpoint_call(etcd *e, endpoint *ep, const char *path, const char *body, double deadline, int sharers,
+			 exchange *x, char *why, size_t len)
+{
+	for (int attempt = 0;; attempt++) {
+		if (e->username != NULL && ep->token[0] == '\0') {
+			int a = endpoint_authenticate(e, ep, deadline, sharers, why, len);
+			if (a < 0)
+				return a;
+		}
+		double budget = endpoint_try(ep, path, body, deadline, sharers, x);
+		if (x->outcome != HTTP_ANSWERED) {
+			exchange_why(x, ep, budget, why, len);
+			return -1;
+		}
+		if (x->status != 401 || e->username == NULL || attempt > 0 || deadline - clock_mono() <= 0)
+			return 0;
+		log_debug("etcd: %s no longer takes our auth token; authenticating again", ep->url);
+		explicit_bzero(ep->token, sizeof ep->token);
+		http_exchange_clear(x);
+	}
+}
+
 /* POSTs request (which it takes) to path and returns the JSON object of a 200 answer, or NULL. */
 static json_t *etcd_call(etcd *e, const char *path, json_t *request, size_t flags, fl_err *err)
 {
@@ -266,9 +391,14 @@ static json_t *etcd_call(etcd *e, const char *path, json_t *request, size_t flag
 		int i = endpoint_pick(e, k);
 		endpoint *ep = &e->eps[i];
 		exchange x;
-		double budget = endpoint_try(ep, path, body, deadline, e->n - k, &x);
-		if (x.outcome != HTTP_ANSWERED) {
-			exchange_why(&x, ep, budget, why, sizeof why);
+		int got = endpoint_call(e, ep, path, body, deadline, e->n - k, &x, why, sizeof why);
+		if (got == -2) {
+			e->last_good = i;
+			fl_fail(err, FL_ERR_ETCD, "etcd: %s", why);
+			free(body);
+			return NULL;
+		}
+		if (got < 0) {
 			log_debug("etcd: %s", why);
 			why_append(whys, sizeof whys, why);
 			failures++;
@@ -293,7 +423,14 @@ static json_t *etcd_call(etcd *e, const char *path, json_t *request, size_t flag
 			continue;
 		}
 		e->last_good = i;
-		fl_fail(err, FL_ERR_ETCD, "etcd: %s%s answered %d: %s", ep->url, path, x.status, text);
+		/* etcd's own words for a cluster that wants users, and for a user without the permission. */
+		const char *hint = strstr(text, "user name is empty") ? "\nHINT: etcd has authentication on; set "
+									"etcd.username and secrets.etcd_password_file"
+				   : strstr(text, "permission denied")
+					   ? "\nHINT: grant the etcd user's role readwrite on "
+					     "the key prefix"
+					   : "";
+		fl_fail(err, FL_ERR_ETCD, "etcd: %s%s answered %d: %s%s", ep->url, path, x.status, text, hint);
 		free(body);
 		return NULL;
 	}
@@ -544,6 +681,198 @@ int etcd_lease_revoke(etcd *e, int64_t id, fl_err *err)
 	json_decref(answer);
 	return answer ? 0 : -1;
 }
+
+/* ---- watches ---- */
+
+#define WATCH_RETRY 0.5
+#define WATCH_LINE_MAX (1024 * 1024)
+
+struct etcd_watch {
+	etcd *e;
+	struct event_base *base;
+	char *body; /* the create request */
+	char what[128];
+	void (*on_change)(void *arg);
+	void *arg;
+	http_stream *stream;
+	struct event *retry;
+	int ep; /* the endpoint of the stream */
+	bool live, was_live, broken_logged;
+	bool broken; /* the stream is over: freed by the retry timer, never from inside its callbacks */
+	char *line;  /* a message not yet ended by its newline */
+	size_t len, cap;
+};
+
+static void watch_start(etcd_watch *w);
+
+static void watch_broken(etcd_watch *w, const char *why)
+{
+	if (w->broken)
+		return;
+	w->broken = true;
+	w->len = 0;
+	if (w->live || !w->broken_logged)
+		log_warn("etcd: the watch on %s at %s ended: %s; watching again in %.1f s", w->what,
+			 w->e->eps[w->ep].url, why, WATCH_RETRY);
+	else
+		log_debug("etcd: the watch on %s at %s: %s", w->what, w->e->eps[w->ep].url, why);
+	w->broken_logged = true;
+	w->live = false;
+	daemon_timer_arm(w->retry, WATCH_RETRY);
+}
+
+/* One message of the stream: {"result":{...}} or {"error":{...}}. */
+static void watch_message(etcd_watch *w, const char *text, size_t len)
+{
+	json_t *j = json_loadb(text, len, 0, NULL);
+	json_t *result = json_object_get(j, "result");
+	json_t *error = json_object_get(j, "error");
+	if (json_is_object(result)) {
+		json_t *events = json_object_get(result, "events");
+		if (json_is_true(json_object_get(result, "canceled"))) {
+			const char *reason = json_string_value(json_object_get(result, "cancel_reason"));
+			char why[ETCD_TEXT_MAX];
+			snprintf(why, sizeof why, "%s", reason && reason[0] ? reason : "etcd canceled it");
+			json_decref(j);
+			/* A token etcd no longer knows (it restarted): the next start authenticates again. */
+			if (strstr(why, "auth token") != NULL)
+				explicit_bzero(w->e->eps[w->ep].token, sizeof w->e->eps[w->ep].token);
+			watch_broken(w, why);
+			return;
+		}
+		if (json_is_true(json_object_get(result, "created"))) {
+			w->live = true;
+			w->broken_logged = false;
+			log_debug("etcd: watching %s at %s", w->what, w->e->eps[w->ep].url);
+			/* A change may have come while no watch was on. */
+			if (w->was_live)
+				w->on_change(w->arg);
+			w->was_live = true;
+		}
+		if (json_is_array(events) && json_array_size(events) > 0)
+			w->on_change(w->arg);
+		json_decref(j);
+		return;
+	}
+	char why[ETCD_TEXT_MAX];
+	const char *msg = json_string_value(json_object_get(error, "message"));
+	snprintf(why, sizeof why, "%s", msg ? msg : "etcd answered something that is not a watch message");
+	/* Unauthenticated: the token expired; the next start authenticates again. */
+	if (json_integer_value(json_object_get(error, "grpc_code")) == 16 ||
+	    json_integer_value(json_object_get(error, "code")) == 16)
+		explicit_bzero(w->e->eps[w->ep].token, sizeof w->e->eps[w->ep].token);
+	json_decref(j);
+	watch_broken(w, why);
+}
+
+static void watch_on_data(const char *data, size_t len, void *arg)
+{
+	etcd_watch *w = arg;
+	for (size_t k = 0; k < len && !w->broken; k++) {
+		if (data[k] == '\n') {
+			if (w->len > 0)
+				watch_message(w, w->line, w->len);
+			w->len = 0;
+			continue;
+		}
+		if (w->len == w->cap) {
+			size_t cap = w->cap ? w->cap * 2 : 4096;
+			char *line = cap <= WATCH_LINE_MAX ? realloc(w->line, cap) : NULL;
+			if (line == NULL) {
+				watch_broken(w, "a message longer than 1 MiB");
+				return;
+			}
+			w->line = line;
+			w->cap = cap;
+		}
+		w->line[w->len++] = data[k];
+	}
+}
+
+static void watch_on_end(int status, const char *why, void *arg)
+{
+	etcd_watch *w = arg;
+	char text[ETCD_WHY_MAX];
+	if (w->broken)
+		return;
+	if (status == 401)
+		explicit_bzero(w->e->eps[w->ep].token, sizeof w->e->eps[w->ep].token);
+	if (status != 0)
+		snprintf(text, sizeof text, "%s answered %d", w->e->eps[w->ep].url, status);
+	else
+		snprintf(text, sizeof text, "%s", why);
+	watch_broken(w, status == 200 ? "etcd ended the stream" : text);
+}
+
+static void watch_on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	etcd_watch *w = arg;
+	http_stream_free(w->stream);
+	w->stream = NULL;
+	w->broken = false;
+	w->ep = (w->ep + 1) % w->e->n;
+	watch_start(w);
+}
+
+static void watch_start(etcd_watch *w)
+{
+	endpoint *ep = &w->e->eps[w->ep];
+	char why[ETCD_WHY_MAX];
+	if (w->e->username != NULL && ep->token[0] == '\0' &&
+	    endpoint_authenticate(w->e, ep, clock_mono() + w->e->timeout, 1, why, sizeof why) < 0) {
+		watch_broken(w, why);
+		return;
+	}
+	http_header h[] = {{"Content-Type", "application/json"}, {"Authorization", ep->token}};
+	http_url u = ep->u;
+	snprintf(u.target, sizeof u.target, "/v3/watch");
+	fl_err err;
+	w->stream = http_stream_start(w->base, &u, w->e->tls, h, ep->token[0] ? 2 : 1, w->body,
+				      w->e->timeout > 1 ? w->e->timeout : 1, watch_on_data, watch_on_end, w, &err);
+	if (w->stream == NULL)
+		watch_broken(w, err.msg);
+}
+
+etcd_watch *etcd_watch_new(etcd *e, struct event_base *base, const char *key, bool prefix, void (*on_change)(void *arg),
+			   void *arg, fl_err *err)
+{
+	etcd_watch *w = calloc(1, sizeof *w);
+	json_t *request = json_pack("{s:{s:o}}", "create_request", "key", json_b64_str(key));
+	if (request != NULL && prefix)
+		json_object_set_new(json_object_get(request, "create_request"), "range_end", prefix_end(key));
+	if (w == NULL || request == NULL || (w->body = json_dumps(request, JSON_COMPACT)) == NULL ||
+	    (w->retry = evtimer_new(base, watch_on_retry, w)) == NULL) {
+		json_decref(request);
+		etcd_watch_free(w);
+		fl_fail(err, FL_ERR_INTERNAL, "etcd: out of memory");
+		return NULL;
+	}
+	json_decref(request);
+	w->e = e;
+	w->base = base;
+	w->on_change = on_change;
+	w->arg = arg;
+	w->ep = e->last_good;
+	snprintf(w->what, sizeof w->what, "%.120s%s", key, prefix ? "*" : "");
+	watch_start(w);
+	return w;
+}
+
+void etcd_watch_free(etcd_watch *w)
+{
+	if (w == NULL)
+		return;
+	http_stream_free(w->stream);
+	if (w->retry != NULL)
+		event_free(w->retry);
+	free(w->body);
+	free(w->line);
+	free(w);
+}
+
+bool etcd_watch_live(const etcd_watch *w) { return w != NULL && w->live; }
 
 /* ---- results ---- */
 

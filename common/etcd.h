@@ -31,8 +31,19 @@ typedef struct etcd_kvs {
 	int64_t revision; /* the store's revision when the answer was made */
 } etcd_kvs;
 
-/* endpoints: URLs like "http://127.0.0.1:2379". */
-etcd *etcd_new(char *const *endpoints, int n, fl_err *err);
+/*
+ * How to reach a secured etcd: TLS for https:// endpoints (the CA that
+ * signs etcd's certificate, "" for the system's store; a client certificate
+ * and key for etcd's --client-cert-auth) and etcd's own authentication (a
+ * user, and the file holding its password). NULL or empty fields: none.
+ */
+typedef struct etcd_security {
+	const char *ca_file, *cert_file, *key_file;
+	const char *username, *password_file;
+} etcd_security;
+
+/* endpoints: URLs like "http://127.0.0.1:2379" or "https://etcd1:2379"; sec may be NULL. */
+etcd *etcd_new(char *const *endpoints, int n, const etcd_security *sec, fl_err *err);
 void etcd_free(etcd *e);
 /* Seconds one request (all endpoints together) may take; default 1.0. */
 void etcd_set_timeout(etcd *e, double seconds);
@@ -58,6 +69,22 @@ int etcd_lease_keepalive(etcd *e, int64_t id, long *ttl_left, fl_err *err);
 /* Remaining seconds of a lease, -1 when it does not exist. */
 int etcd_lease_ttl(etcd *e, int64_t id, long *ttl_left, fl_err *err);
 int etcd_lease_revoke(etcd *e, int64_t id, fl_err *err);
+
+/*
+ * A watch on one key, or on every key under it when prefix is set, on the
+ * caller's event base: on_change is called when etcd reports a change (a
+ * put, a delete, a lease's expiry). It only wakes the caller, which reads
+ * what it needs: a lost event costs the caller's own interval, never a
+ * wrong view. A broken watch is made again on the next endpoint, 0.5 s
+ * later. The etcd client must outlive it.
+ */
+typedef struct etcd_watch etcd_watch;
+struct event_base;
+etcd_watch *etcd_watch_new(etcd *e, struct event_base *base, const char *key, bool prefix, void (*on_change)(void *arg),
+			   void *arg, fl_err *err);
+void etcd_watch_free(etcd_watch *w);
+/* Whether the watch is established (etcd said it was created) and not broken since. */
+bool etcd_watch_live(const etcd_watch *w);
 
 void etcd_kv_clear(etcd_kv *kv);
 void etcd_kvs_free(etcd_kvs *kvs);

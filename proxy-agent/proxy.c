@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "cluster/option_rows.h"
 #include "cluster/cluster.h"
 #include "common/etcd.h"
 #include "common/log.h"
@@ -63,7 +64,8 @@ proxy *proxy_new(const proxy_options *o, fl_err *err)
 	p->cfg = proxy_options_plan(o);
 	p->etcd_ok = true;
 	keys_root(o->etcd_prefix, o->scope, p->root, sizeof p->root);
-	p->etcd = etcd_new(o->etcd_endpoints.v, o->etcd_endpoints.n, err);
+	etcd_security sec = CLUSTER_ETCD_SECURITY(o);
+	p->etcd = etcd_new(o->etcd_endpoints.v, o->etcd_endpoints.n, &sec, err);
 	if (p->etcd == NULL) {
 		free(p);
 		return NULL;
@@ -94,7 +96,8 @@ void proxy_reconfigure(proxy *p)
 	p->cfg = proxy_options_plan(p->o);
 	/* etcd.endpoints may have changed: a new client; the old one stays when the new one cannot be made. */
 	fl_err err = {0};
-	etcd *e = etcd_new(p->o->etcd_endpoints.v, p->o->etcd_endpoints.n, &err);
+	etcd_security sec = CLUSTER_ETCD_SECURITY(p->o);
+	etcd *e = etcd_new(p->o->etcd_endpoints.v, p->o->etcd_endpoints.n, &sec, &err);
 	if (e == NULL) {
 		log_error("%s", err.msg);
 	} else {

@@ -61,8 +61,10 @@ static int validate(const proxy_options *o, fl_err *err)
 	if (o->etcd_endpoints.n == 0)
 		return fl_fail(err, FL_ERR_CONFIG, "config: etcd.endpoints is empty");
 	for (int i = 0; i < o->etcd_endpoints.n; i++)
-		if (strncmp(o->etcd_endpoints.v[i], "http://", 7) != 0)
-			return fl_fail(err, FL_ERR_CONFIG, "config: etcd.endpoints item \"%s\" must start with http://",
+		if (strncmp(o->etcd_endpoints.v[i], "http://", 7) != 0 &&
+		    strncmp(o->etcd_endpoints.v[i], "https://", 8) != 0)
+			return fl_fail(err, FL_ERR_CONFIG,
+				       "config: etcd.endpoints item \"%s\" must start with http:// or https://",
 				       o->etcd_endpoints.v[i]);
 	if (o->haproxy_sockets.n == 0)
 		return fl_fail(err, FL_ERR_CONFIG,

@@ -14,6 +14,8 @@ typedef struct proxy_options {
 	char *scope;
 	str_list etcd_endpoints;
 	char *etcd_prefix;
+	char *etcd_ca_file, *etcd_cert_file, *etcd_key_file; /* TLS to etcd */
+	char *etcd_username, *etcd_password_file;            /* etcd authentication */
 	double retry_timeout;
 	double poll_interval;
 	double reconcile_interval;

@@ -17,6 +17,7 @@
 
 #include "common/clock.h"
 #include "common/hostport.h"
+#include "cluster/option_rows.h"
 #include "cluster/cluster.h"
 #include "decide.h"
 #include "fence.h"
@@ -104,8 +105,10 @@ node *node_new(options *o, struct event_base *base, const char *argv0, node_wake
 	n->wake = wake;
 	n->wake_arg = wake_arg;
 	n->pg = postgres_new(o, base, err);
-	if (n->pg != NULL)
-		n->store = store_new(&o->etcd_endpoints, o->etcd_prefix, o->scope, o->retry_timeout, err);
+	if (n->pg != NULL) {
+		etcd_security sec = CLUSTER_ETCD_SECURITY(o);
+		n->store = store_new(&o->etcd_endpoints, &sec, o->etcd_prefix, o->scope, o->retry_timeout, err);
+	}
 	const char *wd = NULL;
 	bool required = strcmp(o->watchdog_mode, "required") == 0;
 	if (n->store != NULL && strcmp(o->watchdog_mode, "off") != 0) {
@@ -1076,7 +1079,8 @@ void node_reload(node *n, options *next)
 	if (log_level_parse(n->o->log_level, &lvl) == 0)
 		log_threshold = lvl;
 	fl_err err = {0};
-	if (endpoints_changed && store_reconnect(n->store, &n->o->etcd_endpoints, n->o->retry_timeout, &err) < 0)
+	etcd_security sec = CLUSTER_ETCD_SECURITY(n->o);
+	if (endpoints_changed && store_reconnect(n->store, &n->o->etcd_endpoints, &sec, n->o->retry_timeout, &err) < 0)
 		log_error("%s", err.msg);
 }
 

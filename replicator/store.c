@@ -30,15 +30,16 @@ static etcd *bounded(store *st)
 	return st->etcd;
 }
 
-static etcd *connect(const str_list *endpoints, double timeout, fl_err *err)
+static etcd *connect(const str_list *endpoints, const etcd_security *sec, double timeout, fl_err *err)
 {
-	etcd *e = etcd_new(endpoints->v, endpoints->n, err);
+	etcd *e = etcd_new(endpoints->v, endpoints->n, sec, err);
 	if (e)
 		etcd_set_timeout(e, timeout);
 	return e;
 }
 
-store *store_new(const str_list *endpoints, const char *prefix, const char *scope, double timeout, fl_err *err)
+store *store_new(const str_list *endpoints, const etcd_security *sec, const char *prefix, const char *scope,
+		 double timeout, fl_err *err)
 {
 	store *st = calloc(1, sizeof *st);
 	if (st == NULL) {
@@ -51,7 +52,7 @@ store *store_new(const str_list *endpoints, const char *prefix, const char *scop
 		free(st);
 		return NULL;
 	}
-	if ((st->etcd = connect(endpoints, timeout, err)) == NULL) {
+	if ((st->etcd = connect(endpoints, sec, timeout, err)) == NULL) {
 		free(st);
 		return NULL;
 	}
@@ -66,9 +67,9 @@ void store_free(store *st)
 	free(st);
 }
 
-int store_reconnect(store *st, const str_list *endpoints, double timeout, fl_err *err)
+int store_reconnect(store *st, const str_list *endpoints, const etcd_security *sec, double timeout, fl_err *err)
 {
-	etcd *e = connect(endpoints, timeout, err);
+	etcd *e = connect(endpoints, sec, timeout, err);
 	if (e == NULL)
 		return -1;
 	etcd_free(st->etcd);

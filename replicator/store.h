@@ -19,10 +19,11 @@
 
 typedef struct store store;
 
-store *store_new(const str_list *endpoints, const char *prefix, const char *scope, double timeout, fl_err *err);
+store *store_new(const str_list *endpoints, const etcd_security *sec, const char *prefix, const char *scope,
+		 double timeout, fl_err *err);
 void store_free(store *st);
 /* New endpoints (a reload); the old client is kept when the new one cannot be made. */
-int store_reconnect(store *st, const str_list *endpoints, double timeout, fl_err *err);
+int store_reconnect(store *st, const str_list *endpoints, const etcd_security *sec, double timeout, fl_err *err);
 void store_set_timeout(store *st, double seconds);
 /*
  * From now on every request ends by deadline (clock_mono; at least 50 ms,

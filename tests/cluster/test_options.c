@@ -53,7 +53,7 @@ static const struct {
 	{"listen = \"nohost\";\n", FL_ERR_CONFIG, "listen = \"nohost\" is not host:port"},
 	{"listen = \"h:99999\";\n", FL_ERR_CONFIG, "is not host:port"},
 	{"name = \"N 1\";\n", FL_ERR_CONFIG, "may hold only"},
-	{"etcd = { endpoints = [\"https://x:1\"]; };\n", FL_ERR_CONFIG, "must start with http://"},
+	{"etcd = { endpoints = [\"ftp://x:1\"]; };\n", FL_ERR_CONFIG, "must start with http:// or https://"},
 	{"log_level = \"loud\";\n", FL_ERR_CONFIG, "log_level"},
 	{"bin_dir = \"/nonexistent/bin\";\n", FL_ERR_BINDIR, "/nonexistent/bin/postgres"},
 	{"postgresql = { parameters = [\"work_mem\"]; };\n", FL_ERR_CONFIG, "not name=value"},

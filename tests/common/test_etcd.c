@@ -217,7 +217,7 @@ static int suite_clean(void)
 static etcd *client_of(const char *const *urls, int n, double timeout)
 {
 	fl_err err = {0};
-	etcd *e = etcd_new((char *const *)urls, n, &err);
+	etcd *e = etcd_new((char *const *)urls, n, NULL, &err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(e);
 	etcd_set_timeout(e, timeout);
 	return e;
@@ -250,7 +250,7 @@ static void test_etcd_starts_and_answers(void)
 {
 	CU_ASSERT_TRUE_FATAL(etcd_pid > 0);
 	const char *urls[] = {etcd_url};
-	cli = etcd_new((char *const *)urls, 1, NULL);
+	cli = etcd_new((char *const *)urls, 1, NULL, NULL);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(cli);
 	if (!etcd_wait_ready(20.0)) {
 		etcd_free(cli);
@@ -590,17 +590,17 @@ static void test_all_endpoints_failing_names_each(void)
 
 static void test_new_rejects_bad_endpoints(void)
 {
-	const char *bad[] = {"https://127.0.0.1:2379", "127.0.0.1:2379", "http://", "http://h:2379/v3", "::"};
+	const char *bad[] = {"ftp://127.0.0.1:2379", "127.0.0.1:2379", "http://", "http://h:2379/v3", "::"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		fl_err err = {0};
 		const char *urls[] = {bad[i]};
-		etcd *e = etcd_new((char *const *)urls, 1, &err);
+		etcd *e = etcd_new((char *const *)urls, 1, NULL, &err);
 		CU_ASSERT_PTR_NULL(e);
 		CU_ASSERT_EQUAL(err.code, FL_ERR_CONFIG);
 		etcd_free(e);
 	}
 	fl_err err = {0};
-	CU_ASSERT_PTR_NULL(etcd_new(NULL, 0, &err));
+	CU_ASSERT_PTR_NULL(etcd_new(NULL, 0, NULL, &err));
 	CU_ASSERT_EQUAL(err.code, FL_ERR_CONFIG);
 	etcd_free(NULL);
 	etcd_kv_clear(NULL);
