@@ -185,6 +185,7 @@ int node_start(node *n, fl_err *err)
 		clock_sleep(0.5);
 	}
 	n->agent.lease_renewed_at = clock_mono();
+	n->agent.lease_ttl = n->o->ttl;
 	log_info("etcd reachable, lease %lld granted (ttl %ld s)", (long long)n->agent.lease, n->o->ttl);
 	if (postgres_stop(n->pg, PG_STOP_FAST, 60, err) < 0)
 		return -1;
@@ -1074,7 +1075,10 @@ void node_reload(node *n, options *next)
 	bool endpoints_changed = next->etcd_endpoints.n != n->o->etcd_endpoints.n;
 	for (int i = 0; !endpoints_changed && i < next->etcd_endpoints.n; i++)
 		endpoints_changed = strcmp(next->etcd_endpoints.v[i], n->o->etcd_endpoints.v[i]) != 0;
+	long ttl = n->o->ttl;
 	options_apply_reloadable(n->o, next);
+	if (n->o->ttl != ttl)
+		log_info("ttl %ld s -> %ld s: the next renewal grants a lease with it", ttl, n->o->ttl);
 	log_level lvl;
 	if (log_level_parse(n->o->log_level, &lvl) == 0)
 		log_threshold = lvl;
