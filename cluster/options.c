@@ -5,7 +5,9 @@
  * a lease can survive two or three lost renewals before the leader gives up,
  * and it is always down before etcd expires the lease. A larger ttl makes the
  * cluster tolerate longer etcd hiccups at the price of a slower failover;
- * failover takes about ttl + 1 s after the leader dies.
+ * failover takes about ttl + 1 s after the leader dies. A reload of ttl
+ * takes effect at the agent's next renewal, which grants a new lease with
+ * it (replicator/lease.c).
  */
 #include "options.h"
 
@@ -42,7 +44,8 @@ const opt_def options_table[] = {
 	{"api_connect_address", OPT_STRING, "", NORANGE, false, "FLOTILLA_API_CONNECT_ADDRESS", O(api_connect_address),
 	 "host:port others use to reach the REST API (default: api_listen)"},
 	CLUSTER_ROWS_ETCD(options),
-	{"ttl", OPT_INT, "3", 2, 3600, false, "FLOTILLA_TTL", O(ttl), "leader lease TTL in seconds"},
+	{"ttl", OPT_INT, "3", 2, 3600, true, "FLOTILLA_TTL", O(ttl),
+	 "leader lease TTL in seconds; a reload applies it at the next renewal (a new lease)"},
 	{"loop_wait", OPT_DOUBLE, "0.5", 0.1, 60, true, "FLOTILLA_LOOP_WAIT", O(loop_wait),
 	 "seconds between two runs of the HA loop"},
 	CLUSTER_ROW_RETRY_TIMEOUT(options),
@@ -192,16 +195,11 @@ void options_free(options *o) { config_free(options_table, options_table_len, o)
 
 int options_check_reload(const options *cur, const options *next, fl_err *err)
 {
-	if (next->loop_wait + 1.0 >= (double)cur->ttl)
+	if (next->ttl != cur->ttl && strcmp(cur->watchdog_mode, "off") != 0)
 		return fl_fail(err, FL_ERR_CONFIG,
-			       "config: loop_wait = %g needs ttl above %g s, and the running ttl is %ld s\nHINT: ttl "
-			       "changes only with a restart of the agent; restart it with both",
-			       next->loop_wait, next->loop_wait + 1.0, cur->ttl);
-	if (next->retry_timeout > (double)cur->ttl - 1.0)
-		return fl_fail(err, FL_ERR_CONFIG,
-			       "config: retry_timeout = %g exceeds the running ttl - 1 = %ld s\nHINT: ttl changes only "
-			       "with a restart of the agent",
-			       next->retry_timeout, cur->ttl - 1);
+			       "config: ttl = %ld differs from the running ttl = %ld s, and watchdog.mode is %s: the "
+			       "watchdog's timeout is set from ttl at start\nHINT: restart the agent to change ttl",
+			       next->ttl, cur->ttl, cur->watchdog_mode);
 	return 0;
 }
 

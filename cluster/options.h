@@ -63,10 +63,10 @@ void options_free(options *o);
 /* Moves reloadable settings of next into cur (next keeps the old values, to be freed) and warns about the others. */
 void options_apply_reloadable(options *cur, options *next);
 /*
- * Whether next may be applied to a running agent: the reloadable timings
- * of next must hold with what does not reload (ttl): a reload that raises
- * loop_wait or retry_timeout beyond the running ttl's rules is refused
- * whole, as it would make the leader fence at every lease.
+ * Whether next (valid on its own: ttl, loop_wait and retry_timeout are
+ * checked together when it is loaded) may be applied to a running agent:
+ * a new ttl is refused whole while a watchdog is in use, whose timeout
+ * was set from the ttl at start.
  */
 int options_check_reload(const options *cur, const options *next, fl_err *err);
 #endif

@@ -24,9 +24,14 @@ bool decide_holds_key(const decide_config *cfg, const agent_state *agent, const 
 	       view->leader_lease == agent->lease;
 }
 
+long decide_lease_ttl(const decide_config *cfg, const agent_state *agent)
+{
+	return agent->lease_ttl > 0 && agent->lease_ttl < cfg->ttl ? agent->lease_ttl : cfg->ttl;
+}
+
 double decide_fence_deadline(const decide_config *cfg, const agent_state *agent)
 {
-	return agent->lease_renewed_at + (double)cfg->ttl - cfg->fence_margin;
+	return agent->lease_renewed_at + (double)decide_lease_ttl(cfg, agent) - cfg->fence_margin;
 }
 
 static uint64_t position(uint64_t received, uint64_t replayed) { return received > replayed ? received : replayed; }

@@ -87,6 +87,7 @@ typedef struct agent_state {
 	int64_t lease;           /* our lease, 0 when none */
 	bool leader;             /* we believe we hold the leader key */
 	double lease_renewed_at; /* monotonic time the last successful renewal was sent */
+	long lease_ttl;          /* the ttl that lease was granted with (a reload may have changed cfg->ttl since) */
 	int64_t fenced_term;     /* term we stopped receiving for, 0 when none */
 	double election_since;   /* monotonic time the leader key was first seen missing, 0 when present */
 	double wall_now;         /* unix time, for scheduled switchovers */
@@ -121,6 +122,8 @@ decision decide(const decide_config *cfg, const local_state *local, const agent_
 
 /* The monotonic time by which a leader must have fenced itself. */
 double decide_fence_deadline(const decide_config *cfg, const agent_state *agent);
+/* The ttl the deadlines count with: the lease's own and the configured one, the shorter (a reload moves cfg->ttl). */
+long decide_lease_ttl(const decide_config *cfg, const agent_state *agent);
 /*
  * Whether etcd's answer shows the leader key as ours: our name, under our
  * lease. A node that finds so while agent->leader is false (the reply to its

@@ -14,7 +14,7 @@ double lease_fence_left(const decide_config *cfg, const agent_state *agent, doub
 
 double lease_fence_process_deadline(const decide_config *cfg, const agent_state *agent)
 {
-	return agent->lease_renewed_at + (double)cfg->ttl - cfg->fence_margin / 2;
+	return agent->lease_renewed_at + (double)decide_lease_ttl(cfg, agent) - cfg->fence_margin / 2;
 }
 
 double lease_request_timeout(const decide_config *cfg, const agent_state *agent, double retry_timeout, double now)
@@ -23,6 +23,38 @@ double lease_request_timeout(const decide_config *cfg, const agent_state *agent,
 	if (left >= retry_timeout)
 		return retry_timeout;
 	return left > 0.05 ? left : 0.05;
+}
+
+bool lease_needs_regrant(const decide_config *cfg, const agent_state *agent)
+{
+	return agent->lease != 0 && agent->lease_ttl != cfg->ttl;
+}
+
+/*
+ * A reload changed ttl: a new lease with it, the leader key moved onto it
+ * (only while it still names us, so the term stays), and the member record
+ * follows at its next publish; the old lease, with nothing left on it,
+ * expires. Anything failing keeps the old lease, to try again next time.
+ */
+static void regrant(store *st, const decide_config *cfg, agent_state *agent, double (*now_fn)(void))
+{
+	fl_err err = {0};
+	int64_t lease = 0;
+	double sent = now_fn();
+	if (store_lease_grant(st, cfg->ttl, &lease, &err) < 0) {
+		log_warn("granting a lease with the new ttl %ld s failed: %s", cfg->ttl, err.msg);
+		return;
+	}
+	bool moved = false;
+	if (agent->leader && store_move_leader(st, cfg->name, lease, &moved, &err) < 0) {
+		log_warn("moving the leader key onto the lease with the new ttl failed: %s", err.msg);
+		return;
+	}
+	log_info("lease %lld granted with the new ttl %ld s, replacing lease %lld (ttl %ld s)%s", (long long)lease,
+		 cfg->ttl, (long long)agent->lease, agent->lease_ttl, moved ? "; the leader key moved onto it" : "");
+	agent->lease = lease;
+	agent->lease_ttl = cfg->ttl;
+	agent->lease_renewed_at = sent;
 }
 
 int lease_refresh(store *st, const decide_config *cfg, agent_state *agent, double retry_timeout, double (*now_fn)(void),
@@ -44,6 +76,8 @@ int lease_refresh(store *st, const decide_config *cfg, agent_state *agent, doubl
 			agent->lease = 0;
 		} else {
 			agent->lease_renewed_at = sent;
+			if (lease_needs_regrant(cfg, agent))
+				regrant(st, cfg, agent, now_fn);
 		}
 	}
 	if (agent->lease == 0) {
@@ -54,6 +88,7 @@ int lease_refresh(store *st, const decide_config *cfg, agent_state *agent, doubl
 			return -1;
 		}
 		agent->lease_renewed_at = sent;
+		agent->lease_ttl = cfg->ttl;
 	}
 	return 0;
 }

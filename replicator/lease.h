@@ -9,6 +9,7 @@
 #ifndef FL_REPLICATOR_LEASE_H
 #define FL_REPLICATOR_LEASE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "decide.h"
@@ -30,9 +31,13 @@ double lease_fence_process_deadline(const decide_config *cfg, const agent_state 
 /* The timeout of the next etcd request: retry_timeout, cut so that a leader's request ends before its deadline (50 ms at least). */
 double lease_request_timeout(const decide_config *cfg, const agent_state *agent, double retry_timeout, double now);
 
+/* Whether the lease was granted with another ttl than the configured one (a reload changed it). */
+bool lease_needs_regrant(const decide_config *cfg, const agent_state *agent);
 /*
  * Renews the lease, or grants a new one when there is none or etcd says it
- * expired; agent->lease and lease_renewed_at follow. now_fn gives the
+ * expired; agent->lease, lease_ttl and lease_renewed_at follow. After a
+ * renewal, a lease whose ttl a reload changed is replaced by one granted
+ * with the new ttl, onto which a leader moves its key. now_fn gives the
  * monotonic time a request is sent. -1 (logged) when etcd did not answer.
  */
 int lease_refresh(store *st, const decide_config *cfg, agent_state *agent, double retry_timeout, double (*now_fn)(void),

@@ -2,7 +2,8 @@
  * node: one tick of the HA loop and the execution of each action. The order
  * inside a tick matters for safety: the fencing deadline is checked before
  * any I/O (a stalled agent that wakes up stops its primary first), etcd
- * requests never outlive the deadline, and this member's record is published
+ * requests and PostgreSQL calls never outlive the deadline (a slow
+ * promotion or checkpoint is cut there), and this member's record is published
  * only after the action, so that a replica's reported position is the one it
  * holds once it stopped receiving.
  */
@@ -187,6 +188,7 @@ int node_start(node *n, fl_err *err)
 		clock_sleep(0.5);
 	}
 	n->agent.lease_renewed_at = clock_mono();
+	n->agent.lease_ttl = n->o->ttl;
 	log_info("etcd reachable, lease %lld granted (ttl %ld s)", (long long)n->agent.lease, n->o->ttl);
 	if (postgres_stop(n->pg, PG_STOP_FAST, 60, err) < 0)
 		return -1;
@@ -200,11 +202,13 @@ static double fence_left(const node *n, double now)
 	return lease_fence_left(&cfg, &n->agent, now);
 }
 
-/* A leader's etcd requests, every one of them, never outlive its fencing deadline. */
-static void bound_etcd_timeout(node *n)
+/* A leader's etcd requests and PostgreSQL calls, every one of them, never outlive its fencing deadline. */
+static void bound_by_deadline(node *n)
 {
 	decide_config cfg = config_of(n);
-	store_set_deadline(n->store, n->agent.leader ? decide_fence_deadline(&cfg, &n->agent) : 0, n->o->retry_timeout);
+	double deadline = n->agent.leader ? decide_fence_deadline(&cfg, &n->agent) : 0;
+	store_set_deadline(n->store, deadline, n->o->retry_timeout);
+	postgres_set_deadline(n->pg, deadline);
 }
 
 /* Our copy of the history record, replaced only when it changed. */
@@ -230,7 +234,7 @@ static void refresh(node *n)
 		return;
 	etcd_kvs kvs = {0};
 	fl_err err = {0};
-	bound_etcd_timeout(n);
+	bound_by_deadline(n);
 	if (store_read(n->store, &kvs, &err) < 0) {
 		log_warn("reading the cluster failed: %s", err.msg);
 		return;
@@ -361,7 +365,7 @@ static void replica_runtime(const node *n, const char *target, pg_runtime *rt)
 static void forget_leadership(node *n)
 {
 	n->agent.leader = false;
-	store_set_deadline(n->store, 0, n->o->retry_timeout);
+	bound_by_deadline(n);
 	n->n_slot_info = 0;
 	n->agent.handover_lsn = 0;
 	n->agent.handover_to[0] = '\0';
@@ -389,7 +393,7 @@ static bool take_leader_key(node *n)
 		return false;
 	}
 	n->agent.leader = true;
-	bound_etcd_timeout(n);
+	bound_by_deadline(n);
 	log_info("took the leader key (term %lld)", (long long)n->term);
 	return true;
 }
@@ -1035,7 +1039,7 @@ double node_tick(node *n)
 	n->agent.wall_now = clock_wall();
 	if (n->agent.etcd_ok && !n->agent.leader && decide_holds_key(&cfg, &n->agent, &n->view)) {
 		n->agent.leader = true;
-		bound_etcd_timeout(n);
+		bound_by_deadline(n);
 		n->term = n->view.leader_term;
 		log_info("etcd shows the leader key as ours (term %lld): leading", (long long)n->term);
 	}
@@ -1074,7 +1078,10 @@ void node_reload(node *n, options *next)
 	bool endpoints_changed = next->etcd_endpoints.n != n->o->etcd_endpoints.n;
 	for (int i = 0; !endpoints_changed && i < next->etcd_endpoints.n; i++)
 		endpoints_changed = strcmp(next->etcd_endpoints.v[i], n->o->etcd_endpoints.v[i]) != 0;
+	long ttl = n->o->ttl;
 	options_apply_reloadable(n->o, next);
+	if (n->o->ttl != ttl)
+		log_info("ttl %ld s -> %ld s: the next renewal grants a lease with it", ttl, n->o->ttl);
 	log_level lvl;
 	if (log_level_parse(n->o->log_level, &lvl) == 0)
 		log_threshold = lvl;

@@ -28,6 +28,7 @@
 #include "common/proc.h"
 #include "pg/basebackup.h"
 #include "pg/controldata.h"
+#include "pg/deadline.h"
 #include "pg/passfile.h"
 #include "pg/session.h"
 #include "common/log.h"
@@ -49,7 +50,8 @@ struct postgres {
 	int stop_escalated;   /* 0, then 1 after SIGQUIT, 2 after SIGKILL */
 	bool stopped;         /* down because we stopped it (not a crash, not an operator) */
 	bool may_write;       /* started as a primary, or asked to promote: the fence guards it */
-	pg_session *session;  /* the local connection (statement_timeout bounds every query) */
+	pg_session *session;  /* the local connection (statement_timeout and the deadline bound every query) */
+	double deadline;      /* clock_mono(): a leader's fencing deadline, which no call outlives (0: none) */
 	pg_runtime rt;
 	char passfile[PATH_MAX];
 	char host[128]; /* listen host */
@@ -100,7 +102,7 @@ postgres *postgres_new(const options *o, struct event_base *base, fl_err *err)
 		return NULL;
 	}
 	/* The local socket; statement_timeout bounds every query of the loop, so a stuck server cannot stall fencing. */
-	pg->session = pg_session_new(o->state_dir, pg->port, o->superuser, "postgres", "flotilla-replicator", 2, "10s");
+	pg->session = pg_session_new(o->state_dir, pg->port, o->superuser, "postgres", "flotilla-replicator", 2, 10);
 	if (pg->session == NULL) {
 		fl_fail(err, FL_ERR_INTERNAL, "postgres: out of memory");
 		free(pg);
@@ -811,6 +813,23 @@ int postgres_apply(postgres *pg, const pg_runtime *rt, fl_err *err)
 	return 0;
 }
 
+void postgres_set_deadline(postgres *pg, double deadline)
+{
+	pg->deadline = deadline > 0 ? deadline : 0;
+	pg_session_set_deadline(pg->session, pg->deadline);
+}
+
+/* A wait of at most timeout seconds from now that ends by the deadline; fails with what ended it. */
+static int wait_over(const postgres *pg, double start, double timeout, const char *what, fl_err *err)
+{
+	if (clock_mono() <= pg_wait_until(start, pg->deadline, timeout))
+		return 0;
+	if (pg_wait_cut(start, pg->deadline, timeout))
+		return fl_fail(err, FL_ERR_TIMEOUT, "%s did not finish by the fencing deadline (%.2f s)", what,
+			       clock_mono() - start);
+	return fl_fail(err, FL_ERR_TIMEOUT, "%s did not finish within %.1f s", what, timeout);
+}
+
 int postgres_stop_receiving(postgres *pg, double timeout, fl_err *err)
 {
 	pg_runtime rt = pg->rt;
@@ -818,7 +837,7 @@ int postgres_stop_receiving(postgres *pg, double timeout, fl_err *err)
 	rt.upstream_address[0] = '\0';
 	if (postgres_apply(pg, &rt, err) < 0)
 		return -1;
-	double deadline = clock_mono() + timeout;
+	double start = clock_mono();
 	for (;;) {
 		PGresult *r = query(pg, "SELECT count(*) FROM pg_stat_wal_receiver WHERE pid IS NOT NULL", err);
 		if (r == NULL)
@@ -827,8 +846,8 @@ int postgres_stop_receiving(postgres *pg, double timeout, fl_err *err)
 		PQclear(r);
 		if (!active)
 			return 0;
-		if (clock_mono() > deadline)
-			return fl_fail(err, FL_ERR_TIMEOUT, "the walreceiver did not stop within %.1f s", timeout);
+		if (wait_over(pg, start, timeout, "stopping the walreceiver", err) < 0)
+			return -1;
 		clock_sleep(0.02);
 	}
 }
@@ -849,7 +868,7 @@ int postgres_promote(postgres *pg, fl_err *err)
 	PQclear(r);
 	if (!sent)
 		return fl_fail(err, FL_ERR_POSTGRES, "pg_promote could not signal the promotion");
-	double deadline = clock_mono() + PG_PROMOTE_TIMEOUT;
+	double start = clock_mono();
 	for (;;) {
 		r = query(pg, "SELECT pg_is_in_recovery()", err);
 		if (r == NULL)
@@ -858,9 +877,8 @@ int postgres_promote(postgres *pg, fl_err *err)
 		PQclear(r);
 		if (!recovering)
 			return 0;
-		if (clock_mono() > deadline)
-			return fl_fail(err, FL_ERR_POSTGRES, "the promotion did not finish within %.0f s",
-				       PG_PROMOTE_TIMEOUT);
+		if (wait_over(pg, start, PG_PROMOTE_TIMEOUT, "the promotion", err) < 0)
+			return -1;
 		clock_sleep(0.01);
 	}
 }

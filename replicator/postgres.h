@@ -91,6 +91,13 @@ bool postgres_stopped_by_agent(const postgres *pg);
 int postgres_recent_crashes(const postgres *pg, double now, double window);
 void postgres_forget_crashes(postgres *pg);
 
+/*
+ * A leader's fencing deadline (clock_mono() seconds; 0: none): every query,
+ * connect and wait of the local session (the loop's queries, the
+ * checkpoints, the watch of a promotion) ends by it, 50 ms after the call
+ * at the least.
+ */
+void postgres_set_deadline(postgres *pg, double deadline);
 /* Fills the PostgreSQL part of local_state; answering=false when it does not answer. */
 void postgres_probe(postgres *pg, local_state *ls);
 /* Stops the walreceiver (primary_conninfo = '') and waits until it is gone. */
@@ -101,6 +108,7 @@ void postgres_promoting(postgres *pg);
 pid_t postgres_writable_pid(const postgres *pg);
 /* Our postmaster child, 0 when none. */
 pid_t postgres_pid(const postgres *pg);
+/* pg_promote, then waits until recovery ended: at most 8 s, and never past the deadline. */
 int postgres_promote(postgres *pg, fl_err *err);
 /*
  * Makes the set of physical slots equal to names (creating, dropping

@@ -170,6 +170,13 @@ int store_take_leader(store *st, const char *name, int64_t lease, bool *created,
 	return 0;
 }
 
+int store_move_leader(store *st, const char *name, int64_t lease, bool *moved, fl_err *err)
+{
+	char kb[320];
+	key(st, KEY_LEADER, NULL, kb, sizeof kb);
+	return etcd_put_if_value(bounded(st), kb, name, name, lease, moved, err);
+}
+
 int store_release_leader(store *st, const char *name, bool *released, fl_err *err)
 {
 	char kb[320];

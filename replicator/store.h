@@ -49,6 +49,8 @@ int store_append_history(store *st, const char *leader, uint64_t lsn, long timel
 /* Creates the leader key on lease unless it exists; *term is its create revision when created. */
 int store_take_leader(store *st, const char *name, int64_t lease, bool *created, int64_t *term, fl_err *err);
 /* Deletes the leader key if it still names name. */
+/* Puts the leader key, still holding name, under another lease (its create revision, the term, stays); *moved tells. */
+int store_move_leader(store *st, const char *name, int64_t lease, bool *moved, fl_err *err);
 int store_release_leader(store *st, const char *name, bool *released, fl_err *err);
 int store_take_init(store *st, const char *name, bool *created, fl_err *err);
 int store_release_init(store *st, const char *name, fl_err *err);

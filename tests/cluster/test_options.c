@@ -78,12 +78,15 @@ static void test_reload_moves_only_reloadable_settings(void)
 	options cur, next;
 	fl_err err;
 	CU_ASSERT_EQUAL_FATAL(load("", &cur, &err), 0);
-	CU_ASSERT_EQUAL_FATAL(
-		load("loop_wait = 1.0;\nttl = 10;\netcd = { endpoints = [\"http://h:1\"]; };\n", &next, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(load("loop_wait = 1.0;\nttl = 10;\nlisten = \"127.0.0.1:6000\";\netcd = { endpoints = "
+				   "[\"http://h:1\"]; };\n",
+				   &next, &err),
+			      0);
 	options_apply_reloadable(&cur, &next);
 	CU_ASSERT_DOUBLE_EQUAL(cur.loop_wait, 1.0, 1e-9);
 	CU_ASSERT_STRING_EQUAL(cur.etcd_endpoints.v[0], "http://h:1");
-	CU_ASSERT_EQUAL(cur.ttl, 3);
+	CU_ASSERT_EQUAL(cur.ttl, 10);
+	CU_ASSERT_STRING_EQUAL(cur.listen, "127.0.0.1:5432"); /* does not reload */
 	options_free(&cur);
 	options_free(&next);
 }
@@ -101,17 +104,19 @@ static void test_read_checks_the_settings_but_not_the_machine(void)
 	options_free(&o);
 }
 
-/* ttl does not reload: a reload whose timings need a larger ttl is refused whole. */
-static void test_reload_refuses_timings_the_running_ttl_cannot_carry(void)
+/* ttl reloads with loop_wait and retry_timeout (a file is checked whole when loaded), except beside a watchdog. */
+static void test_reload_takes_a_new_ttl_unless_a_watchdog_runs(void)
 {
 	static const struct {
 		const char *extra;
 		const char *why; /* NULL: accepted */
 	} rows[] = {
 		{"loop_wait = 1.0;\n", NULL},
-		{"ttl = 10;\nloop_wait = 5.0;\n", "loop_wait = 5 needs ttl above 6 s, and the running ttl is 3 s"},
-		{"ttl = 10;\nretry_timeout = 4.0;\n", "retry_timeout = 4 exceeds the running ttl - 1 = 2 s"},
+		{"ttl = 10;\nloop_wait = 5.0;\n", NULL},
+		{"ttl = 10;\nretry_timeout = 4.0;\n", NULL},
 		{"retry_timeout = 2.0;\n", NULL},
+		{"watchdog = { mode = \"automatic\"; };\n", NULL},
+		{"ttl = 10;\nwatchdog = { mode = \"automatic\"; };\n", NULL},
 	};
 	options cur;
 	fl_err err = {0};
@@ -130,6 +135,21 @@ static void test_reload_refuses_timings_the_running_ttl_cannot_carry(void)
 		options_free(&next);
 	}
 	options_free(&cur);
+	/* A running watchdog: its timeout came from the ttl at start. */
+	CU_ASSERT_EQUAL_FATAL(load("watchdog = { mode = \"automatic\"; };\n", &cur, &err), 0);
+	options next;
+	CU_ASSERT_EQUAL_FATAL(load("ttl = 10;\n", &next, &err), 0);
+	CU_ASSERT_EQUAL(options_check_reload(&cur, &next, &err), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "watchdog.mode is automatic"));
+	options_free(&next);
+	CU_ASSERT_EQUAL_FATAL(load("loop_wait = 1.0;\n", &next, &err), 0);
+	CU_ASSERT_EQUAL(options_check_reload(&cur, &next, &err), 0);
+	options_free(&next);
+	options_free(&cur);
+	/* What is wrong in the file itself is refused when it is loaded. */
+	CU_ASSERT_EQUAL(load("ttl = 3;\nloop_wait = 2.5;\n", &next, &err), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "ttl = 3 must exceed loop_wait + 1"));
+	options_free(&next);
 }
 
 void suite_register(void)
@@ -138,8 +158,8 @@ void suite_register(void)
 	CU_add_test(s, "minimal config gets fast-failover defaults", test_minimal_config_gets_fast_failover_defaults);
 	CU_add_test(s, "invalid combinations are rejected by name", test_invalid_combinations_are_rejected_by_name);
 	CU_add_test(s, "reload moves only reloadable settings", test_reload_moves_only_reloadable_settings);
-	CU_add_test(s, "reload refuses timings the running ttl cannot carry",
-		    test_reload_refuses_timings_the_running_ttl_cannot_carry);
+	CU_add_test(s, "reload takes a new ttl unless a watchdog runs",
+		    test_reload_takes_a_new_ttl_unless_a_watchdog_runs);
 	CU_add_test(s, "read checks the settings but not the machine",
 		    test_read_checks_the_settings_but_not_the_machine);
 }

@@ -1,7 +1,7 @@
 /*
  * test_pg: the parsers of pg/, one row per output PostgreSQL 15's programs
  * print (pg_controldata's cluster states, pg_basebackup's progress lines)
- * and per malformed line.
+ * and per malformed line; the bounds of a wait on PostgreSQL.
  */
 #include <stdio.h>
 #include <string.h>
@@ -9,8 +9,10 @@
 #include "cunit_main.h"
 #include "pg/basebackup.h"
 #include "pg/controldata.h"
+#include "pg/deadline.h"
 #include "pg/passfile.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -134,6 +136,38 @@ static void test_passfile_is_written_whole_and_private(void)
 	rmdir(dir);
 }
 
+static void test_wait_without_a_deadline_is_the_timeout(void)
+{
+	CU_ASSERT_DOUBLE_EQUAL(pg_wait_until(100.0, 0, 11.0), 111.0, 1e-9);
+	CU_ASSERT_FALSE(pg_wait_cut(100.0, 0, 11.0));
+	/* A deadline beyond the timeout changes nothing. */
+	CU_ASSERT_DOUBLE_EQUAL(pg_wait_until(100.0, 120.0, 11.0), 111.0, 1e-9);
+	CU_ASSERT_FALSE(pg_wait_cut(100.0, 120.0, 11.0));
+	CU_ASSERT_FALSE(pg_wait_cut(100.0, 111.0, 11.0));
+}
+
+static void test_wait_ends_by_the_deadline_with_a_floor(void)
+{
+	/* A leader's checkpoint 0.3 s before its deadline waits 0.3 s, not statement_timeout. */
+	CU_ASSERT_DOUBLE_EQUAL(pg_wait_until(100.0, 100.3, 11.0), 100.3, 1e-9);
+	CU_ASSERT_TRUE(pg_wait_cut(100.0, 100.3, 11.0));
+	/* At or past the deadline: a short answer still, PG_DEADLINE_FLOOR. */
+	CU_ASSERT_DOUBLE_EQUAL(pg_wait_until(100.0, 100.01, 11.0), 100.0 + PG_DEADLINE_FLOOR, 1e-9);
+	CU_ASSERT_DOUBLE_EQUAL(pg_wait_until(100.0, 99.0, 11.0), 100.0 + PG_DEADLINE_FLOOR, 1e-9);
+	CU_ASSERT_TRUE(pg_wait_cut(100.0, 99.0, 11.0));
+	/* The floor never exceeds the timeout itself. */
+	CU_ASSERT_DOUBLE_EQUAL(pg_wait_until(100.0, 99.0, 0.01), 100.01, 1e-9);
+}
+
+static void test_wait_ms_rounds_up_and_stops_at_zero(void)
+{
+	CU_ASSERT_EQUAL(pg_wait_ms(100.0101, 100.0), 11);
+	CU_ASSERT_EQUAL(pg_wait_ms(100.3, 100.0), 300);
+	CU_ASSERT_EQUAL(pg_wait_ms(100.0, 100.0), 0);
+	CU_ASSERT_EQUAL(pg_wait_ms(99.0, 100.0), 0);
+	CU_ASSERT_EQUAL(pg_wait_ms(1e12, 0), INT_MAX);
+}
+
 void suite_register(void)
 {
 	CU_pSuite s = CU_add_suite("pg", NULL, NULL);
@@ -143,4 +177,7 @@ void suite_register(void)
 	CU_add_test(s, "passfile lines escape colons and backslashes",
 		    test_passfile_lines_escape_colons_and_backslashes);
 	CU_add_test(s, "passfile is written whole and private", test_passfile_is_written_whole_and_private);
+	CU_add_test(s, "wait without a deadline is the timeout", test_wait_without_a_deadline_is_the_timeout);
+	CU_add_test(s, "wait ends by the deadline with a floor", test_wait_ends_by_the_deadline_with_a_floor);
+	CU_add_test(s, "wait ms rounds up and stops at zero", test_wait_ms_rounds_up_and_stops_at_zero);
 }

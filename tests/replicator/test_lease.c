@@ -36,9 +36,31 @@ static void test_a_leaders_requests_end_before_its_deadline(void)
 	}
 }
 
+/* A reload changed ttl: the deadlines count with the shorter of the lease's own ttl and the new one. */
+static void test_a_reloaded_ttl_counts_once_its_lease_has_it(void)
+{
+	decide_config cfg = {.ttl = 10, .fence_margin = 1.0};
+	agent_state a = {.leader = true, .lease = 7, .lease_renewed_at = 100.0, .lease_ttl = 3};
+	CU_ASSERT_EQUAL(decide_lease_ttl(&cfg, &a), 3); /* raised: the lease still lives 3 s */
+	CU_ASSERT_DOUBLE_EQUAL(decide_fence_deadline(&cfg, &a), 102.0, 1e-9);
+	CU_ASSERT_DOUBLE_EQUAL(lease_fence_process_deadline(&cfg, &a), 102.5, 1e-9);
+	CU_ASSERT_TRUE(lease_needs_regrant(&cfg, &a));
+	a.lease_ttl = 10;
+	CU_ASSERT_DOUBLE_EQUAL(decide_fence_deadline(&cfg, &a), 109.0, 1e-9);
+	CU_ASSERT_FALSE(lease_needs_regrant(&cfg, &a));
+	cfg.ttl = 4; /* lowered: the new ttl at once */
+	CU_ASSERT_EQUAL(decide_lease_ttl(&cfg, &a), 4);
+	CU_ASSERT_TRUE(lease_needs_regrant(&cfg, &a));
+	a.lease_ttl = 0; /* unknown: the configured ttl */
+	CU_ASSERT_EQUAL(decide_lease_ttl(&cfg, &a), 4);
+	a.lease = 0;
+	CU_ASSERT_FALSE(lease_needs_regrant(&cfg, &a)); /* no lease: the next grant takes the ttl */
+}
+
 void suite_register(void)
 {
 	CU_pSuite s = CU_add_suite("lease", NULL, NULL);
 	CU_add_test(s, "fence left counts from the sent renewal", test_fence_left_counts_from_the_sent_renewal);
 	CU_add_test(s, "a leader's requests end before its deadline", test_a_leaders_requests_end_before_its_deadline);
+	CU_add_test(s, "a reloaded ttl counts once its lease has it", test_a_reloaded_ttl_counts_once_its_lease_has_it);
 }
