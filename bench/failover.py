@@ -12,7 +12,13 @@ With --switchovers N it then runs N planned switchovers through the REST
 API and prints each write pause (the last write acknowledged before the
 request to the first acknowledged by the candidate), the median and the max.
 
+With --compare-watch it runs the crash trials twice, on two fresh clusters:
+first with the agents' etcd watch off (etcd.watch = false: replicas see the
+expired leader key at their next tick), then with it on, and prints both
+side by side.
+
   sudo /usr/bin/python3 bench/failover.py --build-dir build [--trials 5] [--sync] [--switchovers 5]
+  sudo /usr/bin/python3 bench/failover.py --build-dir build --trials 5 --compare-watch
 """
 import argparse
 import json
@@ -116,21 +122,12 @@ def switchover(c, w, i):
     return pause
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--build-dir", help="build directory (default: FLOTILLA_BUILD_DIR)")
-    ap.add_argument("--trials", type=int, default=5)
-    ap.add_argument("--sync", action="store_true", help="synchronous mode")
-    ap.add_argument("--switchovers", type=int, default=0,
-                    help="planned switchovers through the REST API after the crash trials (default 0)")
-    args = ap.parse_args()
-    if args.build_dir:
-        os.environ["FLOTILLA_BUILD_DIR"] = args.build_dir
-
+def run(args, switchovers, label=""):
+    """One cluster: RSS, crash trials, then switchovers; returns the failover times."""
     with Cluster(nodes=3, sync=args.sync) as c:
         leader = c.wait_healthy(60)
         time.sleep(3)  # idle
-        print("agent RSS on the idle cluster (leader %s):" % leader)
+        print("%sagent RSS on the idle cluster (leader %s):" % (label, leader))
         for n in c.names():
             pid = c.agent_pid(n)
             print("  %s agent pid %d: VmRSS %s kB" % (n, pid, rss_kb(pid)))
@@ -158,15 +155,15 @@ def main():
             except AssertionError as e:
                 print("trial %d: the cluster did not recover, stopping: %s" % (trial, e), flush=True)
                 break
-        pauses = [switchover(c, w, i) for i in range(args.switchovers)] if len(results) == args.trials else []
+        pauses = [switchover(c, w, i) for i in range(switchovers)] if len(results) == args.trials else []
         w.stop_event.set()
         w.join(10)
         if pauses:
             print("switchover write pause, %d switchovers: median %.3f s, max %.3f s, min %.3f s"
                   % (len(pauses), statistics.median(pauses), max(pauses), min(pauses)))
         if results:
-            print("failover (kill -> first acknowledged write), %d trials: median %.3f s, max %.3f s, min %.3f s"
-                  % (len(results), statistics.median(results), max(results), min(results)))
+            print("%sfailover (kill -> first acknowledged write), %d trials: median %.3f s, max %.3f s, min %.3f s"
+                  % (label, len(results), statistics.median(results), max(results), min(results)))
         if len(results) < args.trials:
             print("only %d of %d trials completed" % (len(results), args.trials))
             sys.exit(1)
@@ -174,6 +171,39 @@ def main():
         for n in c.names():
             pid = c.agent_pid(n)
             print("  %s agent pid %d: VmRSS %s kB" % (n, pid, rss_kb(pid)))
+
+
+        return results
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build-dir", help="build directory (default: FLOTILLA_BUILD_DIR)")
+    ap.add_argument("--trials", type=int, default=5)
+    ap.add_argument("--sync", action="store_true", help="synchronous mode")
+    ap.add_argument("--switchovers", type=int, default=0,
+                    help="planned switchovers through the REST API after the crash trials (default 0)")
+    ap.add_argument("--compare-watch", action="store_true",
+                    help="run the crash trials without, then with, the agents' etcd watch")
+    args = ap.parse_args()
+    if args.build_dir:
+        os.environ["FLOTILLA_BUILD_DIR"] = args.build_dir
+
+    if not args.compare_watch:
+        run(args, args.switchovers)
+        return
+    figures = {}
+    for watch in ("false", "true"):
+        os.environ["FLOTILLA_ETCD_WATCH"] = watch
+        label = "etcd.watch = %s: " % watch
+        print("== %s" % label.rstrip(": "), flush=True)
+        figures[watch] = run(args, 0, label)
+    os.environ.pop("FLOTILLA_ETCD_WATCH", None)
+    print("crash failover, %d trials each (kill -> first write acknowledged by the new primary):" % args.trials)
+    print("  %-22s %8s %8s %8s" % ("", "median", "max", "min"))
+    for watch, name in (("false", "without the watch"), ("true", "with the watch")):
+        r = figures[watch]
+        print("  %-22s %7.3fs %7.3fs %7.3fs" % (name, statistics.median(r), max(r), min(r)))
 
 
 def run_bench(fn):

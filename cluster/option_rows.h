@@ -3,7 +3,7 @@
  * name, etcd, the request timeout, the log level), declared once as option
  * table rows for the daemon's own struct, which names its fields scope,
  * etcd_endpoints, etcd_prefix, etcd_ca_file, etcd_cert_file, etcd_key_file,
- * etcd_username, etcd_password_file, retry_timeout and log_level. Every
+ * etcd_username, etcd_password_file, etcd_watch, retry_timeout and log_level. Every
  * daemon applies a reload of etcd.endpoints by reconnecting.
  */
 #ifndef FL_CLUSTER_OPTION_ROWS_H
@@ -24,7 +24,8 @@
 	{"etcd.cert_file", OPT_STRING, "", 1, 0, false, "FLOTILLA_ETCD_CERT_FILE", offsetof(type, etcd_cert_file), "client certificate presented to etcd (its --client-cert-auth)"}, \
 	{"secrets.etcd_key_file", OPT_STRING, "", 1, 0, false, "FLOTILLA_ETCD_KEY_FILE", offsetof(type, etcd_key_file), "file holding the key of etcd.cert_file"}, \
 	{"etcd.username", OPT_STRING, "", 1, 0, false, "FLOTILLA_ETCD_USERNAME", offsetof(type, etcd_username), "etcd user (etcd's authentication; empty: none)"}, \
-	{"secrets.etcd_password_file", OPT_STRING, "", 1, 0, false, "FLOTILLA_ETCD_PASSWORD_FILE", offsetof(type, etcd_password_file), "file holding the etcd user's password"}
+	{"secrets.etcd_password_file", OPT_STRING, "", 1, 0, false, "FLOTILLA_ETCD_PASSWORD_FILE", offsetof(type, etcd_password_file), "file holding the etcd user's password"}, \
+	{"etcd.watch", OPT_BOOL, "true", 1, 0, false, "FLOTILLA_ETCD_WATCH", offsetof(type, etcd_watch), "learn of changes through an etcd watch, at once (false: at the next read only)"}
 #define CLUSTER_ROW_RETRY_TIMEOUT(type) \
 	{"retry_timeout", OPT_DOUBLE, "1.0", 0.1, 60, true, "FLOTILLA_RETRY_TIMEOUT", offsetof(type, retry_timeout), "seconds one etcd request may take"}
 #define CLUSTER_ROW_LOG_LEVEL(type) \

@@ -26,6 +26,7 @@ typedef struct options {
 	char *etcd_prefix;
 	char *etcd_ca_file, *etcd_cert_file, *etcd_key_file; /* TLS to etcd */
 	char *etcd_username, *etcd_password_file;            /* etcd authentication */
+	bool etcd_watch;                                     /* watch etcd, besides reading it */
 	long ttl;
 	double loop_wait;
 	double retry_timeout;

@@ -1,7 +1,8 @@
 /*
  * flotilla-proxy-agent: keeps every HAProxy in front of a Flotilla cluster
  * exact. main owns the event loop (common/daemon): a poll timer reads the
- * cluster and pushes plan changes, a reconcile timer repairs each HAProxy's
+ * cluster and pushes plan changes (at once when an etcd watch reports a
+ * change), a reconcile timer repairs each HAProxy's
  * state, the agent-check server answers HAProxy's agent checks, SIGHUP
  * reloads the settings marked reloadable, and SIGTERM hands every server
  * back to HAProxy's own health checks before exiting.
@@ -14,6 +15,7 @@
 #include <event2/event.h>
 
 #include "check_server.h"
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/daemon.h"
 #include "common/daemon_args.h"
@@ -27,15 +29,27 @@ typedef struct agent {
 	proxy_options *o;
 	check_server *checks;
 	struct event *poll, *reconcile;
+	double last_poll; /* clock_mono */
 } agent;
+
+/* Changes closer together than this are read once. */
+#define WATCH_COALESCE 0.02
 
 static void on_poll(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	agent *a = arg;
+	a->last_poll = clock_mono();
 	proxy_poll(a->proxy);
 	daemon_timer_arm(a->poll, a->o->poll_interval);
+}
+
+/* etcd says the cluster changed: read it now, rather than at the next poll. */
+static void on_change(void *arg)
+{
+	agent *a = arg;
+	daemon_timer_arm(a->poll, a->last_poll + WATCH_COALESCE - clock_mono());
 }
 
 static void on_reconcile(evutil_socket_t fd, short what, void *arg)
@@ -115,6 +129,8 @@ int main(int argc, char **argv)
 	proxy_reconcile(a.proxy);
 	a.poll = evtimer_new(daemon_loop_base(d), on_poll, &a);
 	a.reconcile = evtimer_new(daemon_loop_base(d), on_reconcile, &a);
+	if (opts.etcd_watch && proxy_watch(a.proxy, daemon_loop_base(d), on_change, &a, &err) < 0)
+		log_warn("no watch on etcd, polling only: %s", err.msg);
 	daemon_timer_arm(a.poll, opts.poll_interval);
 	daemon_timer_arm(a.reconcile, opts.reconcile_interval);
 	daemon_loop_run(d);

@@ -31,6 +31,10 @@ typedef struct haproxy {
 struct proxy {
 	const proxy_options *o;
 	etcd *etcd;
+	etcd_watch *watch; /* on the cluster's keys, made again with every new client */
+	struct event_base *watch_base;
+	void (*on_change)(void *arg);
+	void *watch_arg;
 	char root[256]; /* "<prefix>/<scope>/" */
 	plan_config cfg;
 	bool have_plan;
@@ -87,6 +91,7 @@ void proxy_free(proxy *p)
 		return;
 	if (p->lease != 0)
 		etcd_lease_revoke(p->etcd, p->lease, NULL);
+	etcd_watch_free(p->watch);
 	etcd_free(p->etcd);
 	free(p);
 }
@@ -101,11 +106,24 @@ void proxy_reconfigure(proxy *p)
 	if (e == NULL) {
 		log_error("%s", err.msg);
 	} else {
+		etcd_watch_free(p->watch);
+		p->watch = NULL;
 		etcd_free(p->etcd);
 		p->etcd = e;
+		if (p->on_change != NULL && proxy_watch(p, p->watch_base, p->on_change, p->watch_arg, &err) < 0)
+			log_error("%s", err.msg);
 	}
 	etcd_set_timeout(p->etcd, p->o->retry_timeout);
 	p->have_plan = false; /* re-plan and push everything at the next poll */
+}
+
+int proxy_watch(proxy *p, struct event_base *base, void (*on_change)(void *arg), void *arg, fl_err *err)
+{
+	p->watch_base = base;
+	p->on_change = on_change;
+	p->watch_arg = arg;
+	p->watch = etcd_watch_new(p->etcd, base, p->root, true, on_change, arg, err);
+	return p->watch ? 0 : -1;
 }
 
 const plan *proxy_plan(const proxy *p) { return p->have_plan ? &p->plan : NULL; }

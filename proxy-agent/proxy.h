@@ -34,5 +34,13 @@ void proxy_reconfigure(proxy *p);
 
 /* The current plan, NULL before the cluster was first read. */
 const plan *proxy_plan(const proxy *p);
+/*
+ * Calls on_change (on base's loop) when any key of the cluster changes (a
+ * leader key taken or expired, a member's record), so that a new leader
+ * reaches HAProxy without waiting for the next poll; the watch follows the
+ * client through proxy_reconfigure.
+ */
+struct event_base;
+int proxy_watch(proxy *p, struct event_base *base, void (*on_change)(void *arg), void *arg, fl_err *err);
 
 #endif

@@ -16,6 +16,7 @@ typedef struct proxy_options {
 	char *etcd_prefix;
 	char *etcd_ca_file, *etcd_cert_file, *etcd_key_file; /* TLS to etcd */
 	char *etcd_username, *etcd_password_file;            /* etcd authentication */
+	bool etcd_watch;                                     /* watch etcd, besides reading it */
 	double retry_timeout;
 	double poll_interval;
 	double reconcile_interval;

@@ -99,6 +99,13 @@ struct node {
 	void (*after_stop)(node *n); /* what JOB_STOPPING leads to, with job_target */
 };
 
+static void on_leader_change(void *arg)
+{
+	node *n = arg;
+	log_debug("the leader key changed: ticking now");
+	n->wake(n->wake_arg);
+}
+
 node *node_new(options *o, struct event_base *base, const char *argv0, node_wake_fn wake, void *wake_arg, fl_err *err)
 {
 	node *n = calloc(1, sizeof *n);
@@ -124,7 +131,9 @@ node *node_new(options *o, struct event_base *base, const char *argv0, node_wake
 	}
 	if (n->store != NULL)
 		n->fence = fence_new(argv0, o->name, wd, fence_watchdog_timeout(o->ttl), required, err);
-	if (n->fence == NULL) {
+	/* A leader key taken, released or expired: tick now, so an election starts with the expiry itself. */
+	if (n->fence == NULL ||
+	    (wake != NULL && o->etcd_watch && store_watch_leader(n->store, base, on_leader_change, n, err) < 0)) {
 		node_free(n);
 		return NULL;
 	}

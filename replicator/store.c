@@ -15,6 +15,10 @@
 
 struct store {
 	etcd *etcd;
+	etcd_watch *watch; /* on the leader key, made again with every new client */
+	struct event_base *watch_base;
+	void (*on_leader_change)(void *arg);
+	void *watch_arg;
 	char root[256];
 	double deadline; /* clock_mono: no request may outlive it (0: none) */
 	double retry_timeout;
@@ -63,6 +67,7 @@ void store_free(store *st)
 {
 	if (st == NULL)
 		return;
+	etcd_watch_free(st->watch);
 	etcd_free(st->etcd);
 	free(st);
 }
@@ -72,10 +77,26 @@ int store_reconnect(store *st, const str_list *endpoints, const etcd_security *s
 	etcd *e = connect(endpoints, sec, timeout, err);
 	if (e == NULL)
 		return -1;
+	etcd_watch_free(st->watch);
+	st->watch = NULL;
 	etcd_free(st->etcd);
 	st->etcd = e;
-	return 0;
+	return st->on_leader_change ? store_watch_leader(st, st->watch_base, st->on_leader_change, st->watch_arg, err)
+				    : 0;
 }
+
+int store_watch_leader(store *st, struct event_base *base, void (*on_change)(void *arg), void *arg, fl_err *err)
+{
+	char key[320];
+	keys_path(st->root, KEY_LEADER, NULL, key, sizeof key);
+	st->watch_base = base;
+	st->on_leader_change = on_change;
+	st->watch_arg = arg;
+	st->watch = etcd_watch_new(st->etcd, base, key, false, on_change, arg, err);
+	return st->watch ? 0 : -1;
+}
+
+bool store_watch_live(const store *st) { return etcd_watch_live(st->watch); }
 
 void store_set_timeout(store *st, double seconds) { etcd_set_timeout(st->etcd, seconds); }
 

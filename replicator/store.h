@@ -26,6 +26,15 @@ void store_free(store *st);
 int store_reconnect(store *st, const str_list *endpoints, const etcd_security *sec, double timeout, fl_err *err);
 void store_set_timeout(store *st, double seconds);
 /*
+ * Calls on_change (on base's loop) when the leader key is taken, released
+ * or expires, so that a replica elects at once rather than at its next
+ * tick; the watch follows the client through store_reconnect.
+ */
+struct event_base;
+int store_watch_leader(store *st, struct event_base *base, void (*on_change)(void *arg), void *arg, fl_err *err);
+/* Whether the leader key's watch is established. */
+bool store_watch_live(const store *st);
+/*
  * From now on every request ends by deadline (clock_mono; at least 50 ms,
  * at most retry_timeout), whichever call it is: a leader's fencing deadline.
  * 0: no deadline, retry_timeout for each.
