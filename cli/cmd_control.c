@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "cluster/cluster.h"
+#include "common/http_client.h"
 #include "common/etcd.h"
 #include "http.h"
 #include "common/secret.h"
@@ -65,6 +66,7 @@ enum {
 	CTL_OPT_TOKEN_FILE,
 	CTL_OPT_WAIT_TIMEOUT,
 	CTL_OPT_JSON,
+	CTL_OPT_INSECURE_TOKEN,
 };
 
 typedef struct ctl_args {
@@ -72,6 +74,7 @@ typedef struct ctl_args {
 	const char *leader, *candidate, *scheduled, *token_file, *member;
 	double wait_timeout;
 	bool force, json, help;
+	bool insecure_token; /* the token may go over plain HTTP to another machine */
 } ctl_args;
 
 typedef struct ctl_member {
@@ -118,6 +121,8 @@ static void ctl_usage(const ctl_spec *s, FILE *f)
 	fprintf(f, "  --token-file FILE   the REST API's bearer token           [FLOTILLA_API_TOKEN_FILE]\n"
 		   "                      (default with --dir: cluster.json's api_token_file; with\n"
 		   "                      --config: the file's secrets.api_token_file)\n"
+		   "  --insecure-token    send the token over plain HTTP to another machine too (by default\n"
+		   "                      it goes only over HTTPS, or to a loopback address)\n"
 		   "  --json              print the agent's JSON answer\n");
 	target_usage(f);
 	fprintf(f, "4 api token missing, unreadable or refused (401/403), 9 also: the new leader did not\n"
@@ -156,6 +161,9 @@ static int ctl_opt(void *self, int c, const char *value, const char *arg, fl_err
 	case CTL_OPT_JSON:
 		a->json = true;
 		return 0;
+	case CTL_OPT_INSECURE_TOKEN:
+		a->insecure_token = true;
+		return 0;
 	default:
 		return 1;
 	}
@@ -181,6 +189,7 @@ static int ctl_parse(const ctl_spec *s, int argc, char **argv, ctl_args *a, fl_e
 		{"token-file", required_argument, NULL, CTL_OPT_TOKEN_FILE},
 		{"wait-timeout", required_argument, NULL, CTL_OPT_WAIT_TIMEOUT},
 		{"json", no_argument, NULL, CTL_OPT_JSON},
+		{"insecure-token", no_argument, NULL, CTL_OPT_INSECURE_TOKEN},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -489,6 +498,15 @@ static int ctl_post(const ctl_spec *s, const ctl_args *a, const ctl_cluster *c, 
 		if (nodes[i]->api_url[0] == '\0')
 			continue;
 		snprintf(url, sizeof url, "%s%s", nodes[i]->api_url, s->path);
+		/* The api_url comes from etcd: the token goes only where nobody on the way can read it. */
+		http_url u;
+		if (!a->insecure_token && http_url_parse(url, 80, &u, NULL) == 0 && !http_url_keeps_secrets(&u)) {
+			rc = fl_fail(err, FL_ERR_SECRET,
+				     "%s: not sending the api token to %s over plain HTTP\nHINT: serve the REST API "
+				     "over HTTPS (api_cert_file), or pass --insecure-token",
+				     s->name, url);
+			break;
+		}
 		fl_err one = {FL_OK, ""};
 		if (http_post(url, token, body, t->timeout, r, &one) < 0) {
 			if (one.code != FL_ERR_TIMEOUT) {

@@ -11,8 +11,11 @@ static void servers_write(FILE *f, const haproxy_params *p, const char *backend)
 {
 	for (int i = 0; i < p->n_servers; i++) {
 		const haproxy_server *s = &p->servers[i];
-		fprintf(f, "    server %s %s check addr %s port %d agent-send \"%s %s\\n\"\n", s->name, s->pg_address,
-			s->api_host, s->api_port, backend, s->name);
+		fprintf(f, "    server %s %s check addr %s port %d", s->name, s->pg_address, s->api_host, s->api_port);
+		/* HTTPS health checks: the API's certificate verified, as any client of it would. */
+		if (p->api_ca_file != NULL)
+			fprintf(f, " check-ssl verify required ca-file %s", p->api_ca_file);
+		fprintf(f, " agent-send \"%s %s\\n\"\n", backend, s->name);
 	}
 }
 

@@ -31,6 +31,7 @@ typedef struct haproxy_params {
 	int maxconn;
 	const haproxy_server *servers;
 	int n_servers;
+	const char *api_ca_file; /* the REST APIs speak HTTPS, their certificates signed by this CA; NULL: HTTP */
 } haproxy_params;
 
 /* The rendered configuration (malloc'ed), or NULL with err naming an unknown placeholder. */

@@ -14,6 +14,10 @@
 #define HTTP_DEFAULT_PORT 80
 #define HTTP_MAX_BODY (16 * 1024 * 1024)
 
+static char ca_file[4096];
+
+void http_set_ca_file(const char *path) { snprintf(ca_file, sizeof ca_file, "%s", path ? path : ""); }
+
 static int http_call(const char *url, bool post, const char *token, const char *body, double timeout, http_answer *out,
 		     fl_err *err)
 {
@@ -23,11 +27,11 @@ static int http_call(const char *url, bool post, const char *token, const char *
 		return -1;
 	tls_ctx *tls = NULL;
 	if (u.tls) {
-		/* An https API: its certificate verified against FLOTILLA_API_CA_FILE, else the system's CAs. */
-		const char *ca = getenv("FLOTILLA_API_CA_FILE");
+		/* An https API: its certificate verified against the CA set, FLOTILLA_API_CA_FILE, or the system's. */
+		const char *ca = ca_file[0] ? ca_file : getenv("FLOTILLA_API_CA_FILE");
 		if ((tls = tls_client_new(ca, NULL, NULL, err)) == NULL) {
 			if (ca != NULL)
-				fl_err_prefix(err, "FLOTILLA_API_CA_FILE");
+				fl_err_prefix(err, "the REST API's CA file");
 			return -1;
 		}
 	}

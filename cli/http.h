@@ -32,5 +32,11 @@ int http_get(const char *url, double timeout, http_answer *out, fl_err *err);
  */
 int http_post(const char *url, const char *token, const char *body, double timeout, http_answer *out, fl_err *err);
 void http_answer_clear(http_answer *a);
+/*
+ * The CA that signs the REST APIs' certificates (https:// URLs): path, or,
+ * until one is set, FLOTILLA_API_CA_FILE, else the system's CAs. The
+ * target sets it from a local cluster's cluster.json.
+ */
+void http_set_ca_file(const char *path);
 
 #endif

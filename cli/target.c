@@ -9,6 +9,8 @@
  */
 #include "target.h"
 
+#include "http.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -199,6 +201,23 @@ static int dir_load(const char *cmd, const target_opts *o, const char *dir, targ
 	if (scope_set(cmd, o->scope ? "--scope" : "cluster.json scope", o->scope ? o->scope : scope, t, err) < 0 ||
 	    prefix_set(cmd, o, "cluster.json etcd.prefix", prefix, t, err) < 0)
 		goto done;
+	/* `local up --tls`: the CA of etcd's and the APIs' certificates, the client certificate, the etcd user. */
+	json_t *tls = json_object_get(root, "tls");
+	const char *ca = NULL, *cert = NULL, *key = NULL, *user = NULL, *password = NULL;
+	if (tls != NULL &&
+	    json_unpack_ex(tls, &je, 0, "{s:s, s?s, s?s, s?s, s?s}", "ca_file", &ca, "cert_file", &cert, "key_file",
+			   &key, "etcd_username", &user, "etcd_password_file", &password) < 0) {
+		fl_fail(err, FL_ERR_CONFIG, "%s: %s: tls is malformed: %s", cmd, path, je.text);
+		goto done;
+	}
+	if (tls != NULL) {
+		snprintf(t->etcd_ca_file, sizeof t->etcd_ca_file, "%s", ca);
+		snprintf(t->etcd_cert_file, sizeof t->etcd_cert_file, "%s", cert ? cert : "");
+		snprintf(t->etcd_key_file, sizeof t->etcd_key_file, "%s", key ? key : "");
+		snprintf(t->etcd_username, sizeof t->etcd_username, "%s", user ? user : "");
+		snprintf(t->etcd_password_file, sizeof t->etcd_password_file, "%s", password ? password : "");
+		http_set_ca_file(ca);
+	}
 	rc = 0;
 done:
 	json_decref(root);

@@ -120,8 +120,9 @@ static int member_check(const member *m, fl_err *err)
 		return fl_fail(err, FL_ERR_ETCD, "member record's state \"%.32s\" is unknown", m->state);
 	if (m->conn_address[0] && !hostport_valid(m->conn_address))
 		return fl_fail(err, FL_ERR_ETCD, "member record's conn_address is not host:port");
-	if (m->api_url[0] && (strncmp(m->api_url, "http://", 7) != 0 || strpbrk(m->api_url, " \t\r\n\"'\\") != NULL))
-		return fl_fail(err, FL_ERR_ETCD, "member record's api_url is not an http:// URL");
+	if (m->api_url[0] && ((strncmp(m->api_url, "http://", 7) != 0 && strncmp(m->api_url, "https://", 8) != 0) ||
+			      strpbrk(m->api_url, " \t\r\n\"'\\") != NULL))
+		return fl_fail(err, FL_ERR_ETCD, "member record's api_url is not an http:// or https:// URL");
 	return 0;
 }
 

@@ -43,6 +43,11 @@ const opt_def options_table[] = {
 	 "host:port of the REST API"},
 	{"api_connect_address", OPT_STRING, "", NORANGE, false, "FLOTILLA_API_CONNECT_ADDRESS", O(api_connect_address),
 	 "host:port others use to reach the REST API (default: api_listen)"},
+	{"api_cert_file", OPT_STRING, "", NORANGE, false, "FLOTILLA_API_CERT_FILE", O(api_cert_file),
+	 "certificate (chain) the REST API presents: it speaks HTTPS only, and publishes an https:// api_url "
+	 "(empty: plain HTTP)"},
+	{"secrets.api_key_file", OPT_STRING, "", NORANGE, false, "FLOTILLA_API_KEY_FILE", O(api_key_file),
+	 "file holding the key of api_cert_file"},
 	CLUSTER_ROWS_ETCD(options),
 	{"ttl", OPT_INT, "3", 2, 3600, true, "FLOTILLA_TTL", O(ttl),
 	 "leader lease TTL in seconds; a reload applies it at the next renewal (a new lease)"},

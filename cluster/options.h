@@ -22,6 +22,7 @@ typedef struct options {
 	char *connect_address; /* host:port other nodes use to reach this PostgreSQL */
 	char *api_listen;      /* host:port of the REST API */
 	char *api_connect_address;
+	char *api_cert_file, *api_key_file; /* HTTPS on the REST API ("": plain HTTP) */
 	str_list etcd_endpoints;
 	char *etcd_prefix;
 	char *etcd_ca_file, *etcd_cert_file, *etcd_key_file; /* TLS to etcd */

@@ -682,6 +682,43 @@ int etcd_lease_revoke(etcd *e, int64_t id, fl_err *err)
 	return answer ? 0 : -1;
 }
 
+/* ---- authentication ---- */
+
+/* One admin call whose answer only says it was done. */
+static int admin_call(etcd *e, const char *path, json_t *request, fl_err *err)
+{
+	json_t *answer = etcd_call(e, path, request, 0, err);
+	if (answer == NULL)
+		return -1;
+	json_decref(answer);
+	return 0;
+}
+
+int etcd_auth_enable(etcd *e, const char *root_password, const char *user, const char *password, const char *prefix,
+		     fl_err *err)
+{
+	int rc = admin_call(e, "/v3/auth/user/add", json_pack("{s:s, s:s}", "name", "root", "password", root_password),
+			    err);
+	if (rc == 0)
+		rc = admin_call(e, "/v3/auth/user/grant", json_pack("{s:s, s:s}", "user", "root", "role", "root"), err);
+	if (rc == 0)
+		rc = admin_call(e, "/v3/auth/user/add", json_pack("{s:s, s:s}", "name", user, "password", password),
+				err);
+	if (rc == 0)
+		rc = admin_call(e, "/v3/auth/role/add", json_pack("{s:s}", "name", user), err);
+	/* READWRITE is 2 in etcd's Permission.Type. */
+	if (rc == 0)
+		rc = admin_call(e, "/v3/auth/role/grant",
+				json_pack("{s:s, s:{s:i, s:o, s:o}}", "name", user, "perm", "permType", 2, "key",
+					  json_b64_str(prefix), "range_end", prefix_end(prefix)),
+				err);
+	if (rc == 0)
+		rc = admin_call(e, "/v3/auth/user/grant", json_pack("{s:s, s:s}", "user", user, "role", user), err);
+	if (rc == 0)
+		rc = admin_call(e, "/v3/auth/enable", json_object(), err);
+	return rc;
+}
+
 /* ---- watches ---- */
 
 #define WATCH_RETRY 0.5

@@ -71,6 +71,16 @@ int etcd_lease_ttl(etcd *e, int64_t id, long *ttl_left, fl_err *err);
 int etcd_lease_revoke(etcd *e, int64_t id, fl_err *err);
 
 /*
+ * Switches etcd's authentication on for a Flotilla cluster: the user root
+ * (which etcd needs before it enables users) with root_password, user with
+ * password and a role of the same name that may read and write every key
+ * under prefix, then authentication itself. For an etcd that has none yet;
+ * `flotilla local up --tls` and the stacks' set-up run it once.
+ */
+int etcd_auth_enable(etcd *e, const char *root_password, const char *user, const char *password, const char *prefix,
+		     fl_err *err);
+
+/*
  * A watch on one key, or on every key under it when prefix is set, on the
  * caller's event base: on_change is called when etcd reports a change (a
  * put, a delete, a lease's expiry). It only wakes the caller, which reads

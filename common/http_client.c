@@ -90,6 +90,17 @@ const char *http_base_url_problem(const char *url)
 	return problem;
 }
 
+bool http_url_keeps_secrets(const http_url *u)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (u->tls || strcasecmp(u->host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, u->host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, u->host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
 static bool host_is_numeric(const char *host)
 {
 	unsigned char buf[sizeof(struct in6_addr)];

@@ -39,6 +39,13 @@ const char *http_base_url_problem(const char *url);
 /* Parses an http:// or https:// URL; fails (FL_ERR_USAGE) naming what is wrong with it. */
 int http_url_parse(const char *url, int default_port, http_url *u, fl_err *err);
 
+/*
+ * Whether a secret (a bearer token) may travel to u: over TLS, or to a
+ * loopback address (127.0.0.0/8, ::1, localhost), which never leaves the
+ * machine.
+ */
+bool http_url_keeps_secrets(const http_url *u);
+
 typedef struct http_peer http_peer;
 
 typedef enum http_outcome { HTTP_PENDING, HTTP_ANSWERED, HTTP_FAILED, HTTP_TIMED_OUT } http_outcome;

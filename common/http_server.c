@@ -24,6 +24,8 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
 #include <event2/event.h>
 
 #include "clock.h"
@@ -97,6 +99,10 @@ static void conn_free(conn *c)
 {
 	crowd_remove(&c->s->crowd, &c->node);
 	event_free(c->deadline);
+	/* An answered TLS client gets a close_notify: its answer ended, nobody cut it. */
+	struct ssl_st *ssl = bufferevent_openssl_get_ssl(c->bev);
+	if (ssl != NULL && c->node.answering)
+		SSL_shutdown(ssl);
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -210,7 +216,15 @@ static void on_accept(void *arg, evutil_socket_t fd, const struct sockaddr *sa, 
 	(void)salen;
 	http_server *s = arg;
 	conn *c = calloc(1, sizeof *c);
-	struct bufferevent *bev = c ? bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
+	struct ssl_st *ssl = c && s->lim.tls ? tls_server_session(s->lim.tls) : NULL;
+	struct bufferevent *bev = NULL;
+	if (ssl != NULL)
+		bev = bufferevent_openssl_socket_new(s->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+						     BEV_OPT_CLOSE_ON_FREE);
+	else if (c != NULL && s->lim.tls == NULL)
+		bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL && ssl != NULL)
+		SSL_free(ssl);
 	struct event *dl = bev ? evtimer_new(s->base, on_deadline, c) : NULL;
 	if (dl == NULL) {
 		if (bev)
@@ -229,7 +243,7 @@ static void on_accept(void *arg, evutil_socket_t fd, const struct sockaddr *sa, 
 	bufferevent_setcb(bev, on_read, NULL, on_event, c);
 	bufferevent_enable(bev, EV_READ);
 	/* A request already waiting is served now: a burst of accepts that follows must not end it unread. */
-	if (evbuffer_read(bufferevent_get_input(bev), fd, s->lim.headers_max + s->lim.body_max) > 0)
+	if (ssl == NULL && evbuffer_read(bufferevent_get_input(bev), fd, s->lim.headers_max + s->lim.body_max) > 0)
 		on_read(bev, c);
 }
 
@@ -270,6 +284,7 @@ http_server *http_server_new(struct event_base *base, const char *listen, const 
 	}
 	s->base = base;
 	s->lim = *limits;
+	s->lim.tls = tls_ctx_ref(limits->tls);
 	/* Connections never take the descriptors the daemon needs for itself (etcd, PostgreSQL, pipes). */
 	struct rlimit rl;
 	long fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (long)rl.rlim_cur : -1;
@@ -293,5 +308,6 @@ void http_server_free(http_server *s)
 	while (s->crowd.head)
 		conn_free((conn *)s->crowd.head);
 	crowd_listener_free(s->listener);
+	tls_ctx_free(s->lim.tls);
 	free(s);
 }

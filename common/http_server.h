@@ -6,7 +6,8 @@
  * and for an accept that ran out of file descriptors). Each request is
  * handed to the daemon as plain strings, and the daemon's answer (status,
  * content type, a few headers, a body) is sent as it is, with
- * Connection: close. The handler runs on the loop and must not block.
+ * Connection: close. The handler runs on the loop and must not block. With
+ * a TLS context it speaks HTTPS only; the deadline covers the handshake.
  */
 #ifndef FL_COMMON_HTTP_SERVER_H
 #define FL_COMMON_HTTP_SERVER_H
@@ -15,6 +16,7 @@
 
 #include "err.h"
 #include "http_client.h"
+#include "tls.h"
 
 struct event_base;
 
@@ -43,6 +45,7 @@ typedef struct http_limits {
 	int body_max;    /* bytes of a request body; beyond, 413 */
 	int timeout_s;   /* the whole exchange, from the accept: a connection still open then is closed */
 	int conn_max;    /* connections open at once (fewer when the file descriptor limit leaves less room) */
+	tls_ctx *tls;    /* a server context: HTTPS (the server keeps a reference); NULL: plain HTTP */
 } http_limits;
 
 /*

@@ -96,9 +96,10 @@ static void snapshot_init(api_snapshot *s)
 	s->replay_lag_seconds = -1;
 }
 
-api *api_new(struct event_base *base, const char *listen, const char *token, api_command_fn run, void *arg, fl_err *err)
+api *api_new(struct event_base *base, const char *listen, const char *token, tls_ctx *tls, api_command_fn run,
+	     void *arg, fl_err *err)
 {
-	static const http_limits limits = {API_HEADERS_MAX, API_BODY_MAX, API_TIMEOUT_S, API_CONN_MAX};
+	const http_limits limits = {API_HEADERS_MAX, API_BODY_MAX, API_TIMEOUT_S, API_CONN_MAX, tls};
 	api *a = calloc(1, sizeof *a);
 	if (a == NULL) {
 		fl_fail(err, FL_ERR_INTERNAL, "api: out of memory");
@@ -121,7 +122,7 @@ api *api_new(struct event_base *base, const char *listen, const char *token, api
 				 "\nHINT: is another agent or Patroni on that port?");
 		return NULL;
 	}
-	log_info("api listening on %s, mutating calls %s", listen,
+	log_info("api listening on %s (%s), mutating calls %s", listen, tls ? "HTTPS" : "plain HTTP",
 		 a->token ? "need the bearer token" : "disabled (no token)");
 	return a;
 }

@@ -10,6 +10,7 @@
 #define FL_REPLICATOR_API_H
 
 #include "api_route.h"
+#include "common/tls.h"
 #include "common/err.h"
 
 struct event_base;
@@ -18,11 +19,12 @@ typedef struct api api;
 
 /*
  * Listens on host:port; fails naming the address when it cannot. token is
- * the bearer token mutating calls need (copied; NULL disables them); run is
- * called for every accepted command.
+ * the bearer token mutating calls need (copied; NULL disables them); tls a
+ * server context for HTTPS (NULL: plain HTTP); run is called for every
+ * accepted command.
  */
-api *api_new(struct event_base *base, const char *listen, const char *token, api_command_fn run, void *arg,
-	     fl_err *err);
+api *api_new(struct event_base *base, const char *listen, const char *token, tls_ctx *tls, api_command_fn run,
+	     void *arg, fl_err *err);
 void api_free(api *a);
 void api_update(api *a, const api_snapshot *s);
 

@@ -20,6 +20,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/secret.h"
+#include "common/tls.h"
 #include "node.h"
 
 typedef struct agent {
@@ -68,7 +69,15 @@ static int agent_start(agent *a, daemon_loop *d, options *opts, const char *argv
 		return -1;
 	a->tick = evtimer_new(base, on_tick, a);
 	a->node = node_new(opts, base, argv0, wake, a, err);
-	a->api = a->node ? api_new(base, opts->api_listen, token, node_command, a->node, err) : NULL;
+	/* HTTPS on the API: the certificate and key are checked before anything starts. */
+	tls_ctx *tls = NULL;
+	if (a->node != NULL && opts->api_cert_file[0] != '\0' &&
+	    (tls = tls_server_new(opts->api_cert_file, opts->api_key_file, NULL, err)) == NULL)
+		fl_err_prefix(err, "config: api_cert_file");
+	a->api = a->node && (tls || opts->api_cert_file[0] == '\0')
+			 ? api_new(base, opts->api_listen, token, tls, node_command, a->node, err)
+			 : NULL;
+	tls_ctx_free(tls);
 	explicit_bzero(token, sizeof token);
 	if (a->api == NULL || node_start(a->node, err) < 0)
 		return -1;

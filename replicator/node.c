@@ -323,7 +323,8 @@ void node_api_snapshot(const node *n, api_snapshot *out)
 	out->synchronous_mode = n->o->synchronous_mode;
 	out->priority = n->o->priority;
 	snprintf(out->conn_address, sizeof out->conn_address, "%s", n->o->connect_address);
-	snprintf(out->api_url, sizeof out->api_url, "http://%s", n->o->api_connect_address);
+	snprintf(out->api_url, sizeof out->api_url, "%s://%s", n->o->api_cert_file[0] ? "https" : "http",
+		 n->o->api_connect_address);
 	snprintf(out->job_state, sizeof out->job_state, "%s", job_states[n->job]);
 	out->n_slots = n->agent.leader ? n->n_slot_info : 0;
 	memcpy(out->slots, n->slot_info, sizeof out->slots);
@@ -346,7 +347,8 @@ static void publish_member(node *n)
 	m.noloadbalance = n->o->noloadbalance;
 	m.priority = n->o->priority;
 	snprintf(m.conn_address, sizeof m.conn_address, "%s", n->o->connect_address);
-	snprintf(m.api_url, sizeof m.api_url, "http://%s", n->o->api_connect_address);
+	snprintf(m.api_url, sizeof m.api_url, "%s://%s", n->o->api_cert_file[0] ? "https" : "http",
+		 n->o->api_connect_address);
 	snprintf(m.state, sizeof m.state, "%s", job_states[n->job]);
 	if (n->job == JOB_CLONE)
 		postgres_job_progress(n->pg, &m.progress_done, &m.progress_total);

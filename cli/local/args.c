@@ -48,7 +48,7 @@ static int opt_rest(const char *cmd, int argc, char **argv, const char *dir, fl_
 
 void local_usage(FILE *f)
 {
-	fprintf(f, "Usage: flotilla local up --dir DIR [--nodes N] [--sync] [--haproxy] [--base-port P]\n"
+	fprintf(f, "Usage: flotilla local up --dir DIR [--nodes N] [--sync] [--haproxy] [--tls] [--base-port P]\n"
 		   "                          [--timeout SECONDS] [--bin-dir PGBIN] [--user NAME]\n"
 		   "       flotilla local status --dir DIR [--json]\n"
 		   "       flotilla local down --dir DIR [--purge]\n\n"
@@ -70,6 +70,11 @@ void up_usage(FILE *f)
 		"  --haproxy           also start HAProxy and flotilla-proxy-agent in front of the nodes:\n"
 		"                      rw port P+2 (the leader), ro port P+3 (the replicas), agent checks\n"
 		"                      P+4, metrics P+5; rw_dsn and ro_dsn then go through HAProxy\n"
+		"  --tls               secured as a deployment is: a CA in DIR/tls signs etcd's and the REST\n"
+		"                      APIs' certificate and a client certificate; etcd speaks https, wants\n"
+		"                      client certificates and has users on (the agents log in as\n"
+		"                      " LOCAL_ETCD_USER "), the REST APIs speak HTTPS, HAProxy checks them over\n"
+		"                      HTTPS; cluster.json's \"tls\" names the files a client needs\n"
 		"  --base-port P       etcd client port P, peer P+1; node i: PostgreSQL P+10*i, REST API\n"
 		"                      P+10*i+1 (default %d)\n"
 		"  --timeout SECONDS   how long to wait for etcd and the cluster (default %d)\n"
@@ -104,16 +109,29 @@ void down_usage(FILE *f)
 int up_parse(int argc, char **argv, up_opts *o, bool *help, fl_err *err)
 {
 	static const struct option longopts[] = {
-		{"nodes", required_argument, NULL, 'n'},   {"dir", required_argument, NULL, 'd'},
-		{"sync", no_argument, NULL, 's'},          {"base-port", required_argument, NULL, 'p'},
-		{"timeout", required_argument, NULL, 't'}, {"bin-dir", required_argument, NULL, 'b'},
-		{"user", required_argument, NULL, 'u'},    {"help", no_argument, NULL, 'h'},
-		{"haproxy", no_argument, NULL, 'H'},       {NULL, 0, NULL, 0},
+		{"nodes", required_argument, NULL, 'n'},
+		{"dir", required_argument, NULL, 'd'},
+		{"sync", no_argument, NULL, 's'},
+		{"base-port", required_argument, NULL, 'p'},
+		{"timeout", required_argument, NULL, 't'},
+		{"bin-dir", required_argument, NULL, 'b'},
+		{"user", required_argument, NULL, 'u'},
+		{"help", no_argument, NULL, 'h'},
+		{"haproxy", no_argument, NULL, 'H'},
+		{"tls", no_argument, NULL, 'T'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *cmd = "local up";
 	const char *base_port = NULL;
-	*o = (up_opts){LOCAL_DEFAULT_NODES,   NULL, false, LOCAL_DEFAULT_BASE_PORT, LOCAL_DEFAULT_TIMEOUT,
-		       LOCAL_DEFAULT_BIN_DIR, NULL, false};
+	*o = (up_opts){LOCAL_DEFAULT_NODES,
+		       NULL,
+		       false,
+		       LOCAL_DEFAULT_BASE_PORT,
+		       LOCAL_DEFAULT_TIMEOUT,
+		       LOCAL_DEFAULT_BIN_DIR,
+		       NULL,
+		       false,
+		       false};
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -143,6 +161,9 @@ int up_parse(int argc, char **argv, up_opts *o, bool *help, fl_err *err)
 			break;
 		case 'H':
 			o->haproxy = true;
+			break;
+		case 'T':
+			o->tls = true;
 			break;
 		case 'h':
 			*help = true;

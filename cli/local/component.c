@@ -33,24 +33,23 @@ static bool with_haproxy(const local_cluster *c) { return c->haproxy; }
 
 static int etcd_write(const local_cluster *c, const up_ctx *x, fl_err *err)
 {
+	if (c->tls && tls_write(c, x, err) < 0)
+		return -1;
 	return dir_make_owned(c->etcd_dir, 0700, &x->as, err);
 }
 
 static int etcd_start(local_cluster *c, up_ctx *x, fl_err *err)
 {
-	char client[64], peer[64], initial[96];
-	str_fmt(client, sizeof client, "http://127.0.0.1:%d", c->etcd_port);
+	char peer[64], initial[96];
 	str_fmt(peer, sizeof peer, "http://127.0.0.1:%d", c->etcd_port + 1);
 	str_fmt(initial, sizeof initial, "flotilla=%s", peer);
-	char *argv[] = {"etcd",      "--name",
-			"flotilla",  "--data-dir",
-			c->etcd_dir, "--listen-client-urls",
-			client,      "--advertise-client-urls",
-			client,      "--listen-peer-urls",
-			peer,        "--initial-advertise-peer-urls",
-			peer,        "--initial-cluster",
-			initial,     "--initial-cluster-state",
-			"new",       NULL};
+	char *client = (char *)c->endpoint;
+	char *argv[] = {"etcd", "--name", "flotilla", "--data-dir", (char *)c->etcd_dir, "--listen-client-urls", client,
+			"--advertise-client-urls", client, "--listen-peer-urls", peer, "--initial-advertise-peer-urls",
+			peer, "--initial-cluster", initial, "--initial-cluster-state", "new",
+			/* --tls: clients present a certificate of the cluster's CA. */
+			c->tls ? "--cert-file" : NULL, (char *)c->tls_cert, "--key-file", (char *)c->tls_key,
+			"--client-cert-auth", "--trusted-ca-file", (char *)c->tls_ca, NULL};
 	if (spawn_daemon("etcd", &x->as, c->dir, c->etcd_log, argv, &c->etcd_pid, err) < 0)
 		return -1;
 	log_info("started etcd pid=%d client=%s log=%s", (int)c->etcd_pid, client, c->etcd_log);
@@ -61,9 +60,9 @@ static int etcd_probe(const local_cluster *c, up_ctx *x, fl_err *err)
 {
 	char how[128];
 	for (;;) {
-		if (etcd_healthy(c->etcd_port)) {
+		if (etcd_healthy(c)) {
 			log_info("etcd is healthy at %s", c->endpoint);
-			return 0;
+			return c->tls ? tls_etcd_users(c, err) : 0;
 		}
 		if (pid_ended(c->etcd_pid, how, sizeof how)) {
 			log_tail_print(c->etcd_log, LOCAL_TAIL_LINES);
@@ -89,6 +88,21 @@ static void etcd_stop(const local_cluster *c, int *failures)
 		down_wait("etcd", c->etcd_pid, "etcd", c->etcd_dir, LOCAL_PROC_STOP_SECONDS, failures);
 }
 
+/* The etcd group of a daemon's settings: the endpoint and, with --tls, the CA, the client certificate, the user. */
+static void etcd_conf_write(FILE *f, const local_cluster *c)
+{
+	fprintf(f, "etcd = {\n  endpoints = [ \"%s\" ];\n", c->endpoint);
+	if (c->tls) {
+		fprintf(f, "  ");
+		conf_add_string(f, "ca_file", c->tls_ca);
+		fprintf(f, "  ");
+		conf_add_string(f, "cert_file", c->tls_client_cert);
+		fprintf(f, "  ");
+		conf_add_string(f, "username", LOCAL_ETCD_USER);
+	}
+	fprintf(f, "};\n");
+}
+
 /* ---- the nodes: one flotilla-replicator each, which runs its PostgreSQL ---- */
 
 static int up_node_config(const local_cluster *c, const local_node *n, const up_opts *o, const run_as *as, fl_err *err)
@@ -111,7 +125,18 @@ static int up_node_config(const local_cluster *c, const local_node *n, const up_
 	str_fmt(buf, sizeof buf, "127.0.0.1:%d", n->api_port);
 	conf_add_string(f, "api_listen", buf);
 	fprintf(f, "synchronous_mode = %s;\n", o->sync ? "true" : "false");
-	fprintf(f, "etcd = {\n  endpoints = [ \"%s\" ];\n};\nsecrets = {\n  ", c->endpoint);
+	if (c->tls)
+		conf_add_string(f, "api_cert_file", c->tls_cert);
+	etcd_conf_write(f, c);
+	fprintf(f, "secrets = {\n  ");
+	if (c->tls) {
+		conf_add_string(f, "api_key_file", c->tls_key);
+		fprintf(f, "  ");
+		conf_add_string(f, "etcd_key_file", c->tls_client_key);
+		fprintf(f, "  ");
+		conf_add_string(f, "etcd_password_file", c->etcd_password_file);
+		fprintf(f, "  ");
+	}
 	str_fmt(buf, sizeof buf, "%s/secrets/superuser_password", c->dir);
 	conf_add_string(f, "superuser_password_file", buf);
 	fprintf(f, "  ");
@@ -351,7 +376,7 @@ static int haproxy_write(const local_cluster *c, const up_ctx *x, fl_err *err)
 	state_file_path(c, state_file, sizeof state_file);
 	haproxy_params hp = {rw,         ro,          metrics,       c->haproxy_socket,
 			     state_file, "127.0.0.1", c->agent_port, LOCAL_MAX_LAG,
-			     1000,       servers,     c->n};
+			     1000,       servers,     c->n,          c->tls ? c->tls_ca : NULL};
 	char *cfg = haproxy_config_render(haproxy_template, &hp, err);
 	if (cfg == NULL)
 		return -1;
@@ -417,10 +442,16 @@ static int proxy_agent_write(const local_cluster *c, const up_ctx *x, fl_err *er
 	fprintf(f, "# flotilla-proxy-agent settings, written by `flotilla local up --haproxy`.\n");
 	conf_add_string(f, "name", "proxy-agent");
 	conf_add_string(f, "scope", LOCAL_SCOPE);
-	fprintf(f,
-		"etcd = {\n  endpoints = [ \"%s\" ];\n};\nhaproxy = {\n  sockets = [ \"%s\" ];\n  state_files = [ "
-		"\"%s\" ];\n};\n",
-		c->endpoint, c->haproxy_socket, state_file);
+	etcd_conf_write(f, c);
+	if (c->tls) {
+		fprintf(f, "secrets = {\n  ");
+		conf_add_string(f, "etcd_key_file", c->tls_client_key);
+		fprintf(f, "  ");
+		conf_add_string(f, "etcd_password_file", c->etcd_password_file);
+		fprintf(f, "};\n");
+	}
+	fprintf(f, "haproxy = {\n  sockets = [ \"%s\" ];\n  state_files = [ \"%s\" ];\n};\n", c->haproxy_socket,
+		state_file);
 	str_fmt(listen, sizeof listen, "127.0.0.1:%d", c->agent_port);
 	fprintf(f, "agent_check = {\n  ");
 	conf_add_string(f, "listen", listen);

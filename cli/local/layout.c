@@ -31,6 +31,7 @@ void cluster_layout(local_cluster *c, const char *dir, int nodes, int base_port)
 	str_fmt(c->haproxy_log, sizeof c->haproxy_log, "%s/haproxy/haproxy.log", dir);
 	str_fmt(c->proxy_conf, sizeof c->proxy_conf, "%s/proxy-agent/proxy-agent.conf", dir);
 	str_fmt(c->proxy_log, sizeof c->proxy_log, "%s/proxy-agent/proxy-agent.log", dir);
+	tls_layout(c);
 	c->n = nodes;
 	for (int i = 0; i < nodes; i++) {
 		local_node *n = &c->nodes[i];
@@ -86,6 +87,13 @@ int cluster_save(const local_cluster *c, fl_err *err)
 	char token_file[PATH_MAX];
 	str_fmt(token_file, sizeof token_file, "%s/secrets/api_token", c->dir);
 	json_object_set_new(root, "api_token_file", json_string(token_file));
+	if (c->tls) {
+		/* What a client needs: the CA of every certificate, the client certificate etcd wants, the etcd user. */
+		json_object_set_new(root, "tls",
+				    json_pack("{s:s, s:s, s:s, s:s, s:s}", "ca_file", c->tls_ca, "cert_file",
+					      c->tls_client_cert, "key_file", c->tls_client_key, "etcd_username",
+					      LOCAL_ETCD_USER, "etcd_password_file", c->etcd_password_file));
+	}
 	if (c->haproxy) {
 		json_object_set_new(root, "haproxy",
 				    json_pack("{s:I, s:i, s:i, s:s, s:i, s:s, s:s}", "pid", (json_int_t)c->haproxy_pid,
@@ -203,6 +211,7 @@ int cluster_load(local_cluster *c, const char *cmd, const char *dir_arg, fl_err 
 	c->etcd_pid = (pid_t)pid;
 	str_fmt(c->rw_dsn, sizeof c->rw_dsn, "%s", rw);
 	str_fmt(c->ro_dsn, sizeof c->ro_dsn, "%s", ro);
+	c->tls = json_object_get(root, "tls") != NULL;
 	json_t *hp = json_object_get(root, "haproxy"), *pa = json_object_get(root, "proxy_agent");
 	if (hp != NULL && cluster_load_proxy(c, hp, pa, err) < 0) {
 		fl_err_prefix(err, "%s", cmd);

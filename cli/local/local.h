@@ -46,6 +46,8 @@
 #define LOCAL_DIR_MAX 1024
 #define LOCAL_DSN_MAX 4096
 #define LOCAL_SECRET_MAX 256
+/* --tls: the etcd user the agents and the CLI are. */
+#define LOCAL_ETCD_USER "flotilla"
 
 typedef struct local_node {
 	char name[8];
@@ -81,6 +83,12 @@ typedef struct local_cluster {
 	char haproxy_log[PATH_MAX];
 	char proxy_conf[PATH_MAX];
 	char proxy_log[PATH_MAX];
+	/* --tls: etcd over https with client certificates and users, the REST APIs over HTTPS (tls.c). */
+	bool tls;
+	char tls_dir[PATH_MAX];
+	char tls_ca[PATH_MAX], tls_cert[PATH_MAX], tls_key[PATH_MAX];
+	char tls_client_cert[PATH_MAX], tls_client_key[PATH_MAX];
+	char etcd_password_file[PATH_MAX], etcd_root_password_file[PATH_MAX];
 } local_cluster;
 
 /* Who the daemons run as. */
@@ -101,6 +109,7 @@ typedef struct up_opts {
 	const char *bin_dir;
 	const char *user;
 	bool haproxy;
+	bool tls;
 } up_opts;
 
 typedef enum node_role { NODE_STOPPED, NODE_PRIMARY, NODE_REPLICA } node_role;
@@ -152,8 +161,20 @@ int spawn_daemon(const char *what, const run_as *as, const char *cwd, const char
 
 /* ---- probes (probe.c) ---- */
 int ports_check(const local_cluster *c, fl_err *err);
-bool etcd_healthy(int port);
+bool etcd_healthy(const local_cluster *c);
 void node_probe_run(const local_node *n, node_probe *p);
+
+/* ---- TLS and etcd's users, with --tls (tls.c) ---- */
+struct up_ctx;
+struct etcd;
+/* The paths of DIR/tls and of the etcd passwords. */
+void tls_layout(local_cluster *c);
+/* The CA and the certificates, unless DIR/tls has them from a previous up. */
+int tls_write(const local_cluster *c, const struct up_ctx *x, fl_err *err);
+/* A client of the cluster's etcd with the client certificate; with_user, as LOCAL_ETCD_USER too. */
+struct etcd *tls_etcd_client(const local_cluster *c, bool with_user, fl_err *err);
+/* Switches etcd's users on (root and LOCAL_ETCD_USER), unless they are on already. */
+int tls_etcd_users(const local_cluster *c, fl_err *err);
 
 /* ---- the components (component.c) ---- */
 

@@ -14,6 +14,9 @@
 #include <unistd.h>
 #include <libpq-fe.h>
 
+#include "common/http_client.h"
+#include "common/tls.h"
+
 const char *const node_role_names[] = {"stopped", "primary", "replica"};
 
 static int port_check_free(int port, const char *what, fl_err *err)
@@ -59,28 +62,27 @@ int ports_check(const local_cluster *c, fl_err *err)
 }
 
 /* One GET /health on loopback; a short plain-socket exchange is all it takes. */
-bool etcd_healthy(int port)
+bool etcd_healthy(const local_cluster *c)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+	http_url u;
+	char url[96];
+	str_fmt(url, sizeof url, "%s/health", c->endpoint);
+	if (http_url_parse(url, c->etcd_port, &u, NULL) < 0)
 		return false;
-	struct timeval tv = {1, 0};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	char buf[4096];
-	size_t used = 0;
-	const char *req = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-	    write(fd, req, strlen(req)) == (ssize_t)strlen(req)) {
-		ssize_t n;
-		while (used < sizeof buf - 1 && (n = read(fd, buf + used, sizeof buf - 1 - used)) > 0)
-			used += (size_t)n;
-	}
-	close(fd);
-	buf[used] = '\0';
-	return strstr(buf, "\"health\":\"true\"") != NULL;
+	/* With --tls etcd wants the client certificate on every request, /health too. */
+	tls_ctx *tls = c->tls ? tls_client_new(c->tls_ca, c->tls_client_cert, c->tls_client_key, NULL) : NULL;
+	if (c->tls && tls == NULL)
+		return false;
+	http_peer *p = http_peer_new(&u, 4096, tls, NULL);
+	tls_ctx_free(tls);
+	if (p == NULL)
+		return false;
+	http_exchange x;
+	http_peer_exchange(p, "GET", u.target, NULL, 0, NULL, 1.0, &x);
+	bool ok = x.outcome == HTTP_ANSWERED && x.body != NULL && strstr(x.body, "\"health\":\"true\"") != NULL;
+	http_exchange_clear(&x);
+	http_peer_free(p);
+	return ok;
 }
 
 void node_probe_run(const local_node *n, node_probe *p)

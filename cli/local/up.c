@@ -110,6 +110,9 @@ static void up_print(const local_cluster *c, bool sync, int leader, const node_p
 		       "  proxy agent pid %d, agent checks 127.0.0.1:%d, runtime api %s\n",
 		       c->rw_port, c->ro_port, c->metrics_port, (int)c->haproxy_pid, (int)c->proxy_agent_pid,
 		       c->agent_port, c->haproxy_socket);
+	if (c->tls)
+		printf("  tls      etcd %s with client certificates and users, REST APIs over HTTPS; CA %s\n",
+		       c->endpoint, c->tls_ca);
 	printf("\nread-write:  psql \"%s\"\n", c->rw_dsn);
 	printf("read-only:   psql \"%s\"\n", c->ro_dsn);
 	printf("described:   %s\n", c->json);
@@ -136,7 +139,12 @@ static int up_layout(const local_cluster *c, const up_ctx *x, fl_err *err)
 	char token[LOCAL_SECRET_MAX];
 	str_fmt(path, sizeof path, "%s/secrets/api_token", c->dir);
 	int trc = up_secret(path, "api token", as, token, sizeof token, err);
-	memset(token, 0, sizeof token);
+	if (trc == 0 && c->tls)
+		trc = up_secret(c->etcd_password_file, "etcd password", as, token, sizeof token, err);
+	if (trc == 0 && c->tls)
+		trc = up_secret(c->etcd_root_password_file, "etcd root password", &(run_as){0}, token, sizeof token,
+				err);
+	explicit_bzero(token, sizeof token);
 	if (trc < 0)
 		return -1;
 	char l1[2 * LOCAL_SECRET_MAX + 64], l2[2 * LOCAL_SECRET_MAX + 64];
@@ -180,6 +188,9 @@ static int up_prepare(local_cluster *c, const up_opts *o, up_ctx *x, fl_err *err
 			       o->dir, LOCAL_DIR_MAX);
 	cluster_layout(c, dir, o->nodes, o->base_port);
 	c->haproxy = o->haproxy;
+	c->tls = o->tls;
+	if (c->tls)
+		str_fmt(c->endpoint, sizeof c->endpoint, "https://127.0.0.1:%d", c->etcd_port);
 	cluster_dsns(c);
 	return up_check_dir(c, err) < 0 || ports_check(c, err) < 0 ? -1 : 0;
 }

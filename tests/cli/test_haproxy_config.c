@@ -181,6 +181,22 @@ static void test_unknown_placeholder_is_refused_naming_it(void)
 	}
 }
 
+/* HTTPS REST APIs: every server's health check verifies the API's certificate against the CA. */
+static void test_https_apis_are_checked_over_tls(void)
+{
+	haproxy_params p = params(3);
+	p.api_ca_file = "/etc/flotilla/tls/ca.pem";
+	char *cfg = haproxy_config_render(haproxy_template, &p, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_EQUAL(count(cfg, " check-ssl verify required ca-file /etc/flotilla/tls/ca.pem agent-send "), 6);
+	free(cfg);
+	p.api_ca_file = NULL;
+	cfg = haproxy_config_render(haproxy_template, &p, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_EQUAL(count(cfg, "check-ssl"), 0);
+	free(cfg);
+}
+
 void suite_register(void)
 {
 	CU_pSuite s = CU_add_suite("haproxy_config", NULL, NULL);
@@ -189,6 +205,7 @@ void suite_register(void)
 	CU_add_test(s, "real template has every placeholder substituted",
 		    test_real_template_has_every_placeholder_substituted);
 	CU_add_test(s, "no servers leave empty backends", test_no_servers_leave_empty_backends);
+	CU_add_test(s, "https apis are checked over tls", test_https_apis_are_checked_over_tls);
 	CU_add_test(s, "small templates follow the substitution rules",
 		    test_small_templates_follow_the_substitution_rules);
 	CU_add_test(s, "unknown placeholder is refused naming it", test_unknown_placeholder_is_refused_naming_it);

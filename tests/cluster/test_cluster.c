@@ -207,8 +207,9 @@ static void test_member_records_are_validated(void)
 		{"{\"name\":\"n1\",\"role\":\"replica\",\"conn_address\":\"host' port=1\"}",
 		 "conn_address is not host:port"},
 		{"{\"name\":\"n1\",\"role\":\"replica\",\"api_url\":\"file:///etc/passwd\"}",
-		 "api_url is not an http:// URL"},
-		{"{\"name\":\"n1\",\"role\":\"replica\",\"api_url\":\"http://a b\"}", "api_url is not an http:// URL"},
+		 "api_url is not an http:// or https:// URL"},
+		{"{\"name\":\"n1\",\"role\":\"replica\",\"api_url\":\"http://a b\"}",
+		 "api_url is not an http:// or https:// URL"},
 		{"{\"name\":\"n1\",\"role\":\"replica\",\"conn_address\":\"127.0.0.1:5432\",\"api_url\":\"http://"
 		 "127.0.0.1:8008\"}",
 		 NULL},

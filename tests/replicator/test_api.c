@@ -1143,7 +1143,7 @@ static void test_server_answers_real_http_requests(void)
 	char listen[32];
 	snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
 	fl_err err = {0};
-	api *a = api_new(base, listen, NULL, NULL, NULL, &err);
+	api *a = api_new(base, listen, NULL, NULL, NULL, NULL, &err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
 
 	/* before the first tick the node is uninitialized */
@@ -1203,10 +1203,10 @@ static void test_server_answers_real_http_requests(void)
 
 	/* a second server cannot take the same port, and says which */
 	fl_err err2 = {0};
-	CU_ASSERT_PTR_NULL(api_new(base, listen, TOKEN, NULL, NULL, &err2));
+	CU_ASSERT_PTR_NULL(api_new(base, listen, TOKEN, NULL, NULL, NULL, &err2));
 	CU_ASSERT_EQUAL(err2.code, FL_ERR_IO);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err2.msg, listen));
-	CU_ASSERT_PTR_NULL(api_new(base, "nonsense", NULL, NULL, NULL, &err2));
+	CU_ASSERT_PTR_NULL(api_new(base, "nonsense", NULL, NULL, NULL, NULL, &err2));
 	CU_ASSERT_EQUAL(err2.code, FL_ERR_CONFIG);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err2.msg, "\"nonsense\" is not host:port"));
 
@@ -1262,7 +1262,7 @@ static void test_server_runs_commands_only_with_the_token(void)
 	snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
 	recorder st = {.status = 202, .msg = "switchover from n1 to n2 started"};
 	fl_err err = {0};
-	api *a = api_new(base, listen, TOKEN, recording_run, &st, &err);
+	api *a = api_new(base, listen, TOKEN, NULL, recording_run, &st, &err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
 	api_snapshot s;
 	leader(&s);
