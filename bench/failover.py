@@ -19,6 +19,7 @@ side by side.
 
   sudo /usr/bin/python3 bench/failover.py --build-dir build [--trials 5] [--sync] [--switchovers 5]
   sudo /usr/bin/python3 bench/failover.py --build-dir build --trials 5 --compare-watch
+  sudo /usr/bin/python3 bench/failover.py --build-dir build --trials 5 --tls
 """
 import argparse
 import json
@@ -33,6 +34,18 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import psycopg2  # noqa: E402
 
 from harness import Cluster, log, wait_for  # noqa: E402
+
+
+def pss_kb(pid):
+    """Proportional set size: shared library pages counted once across the processes that map them."""
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 def rss_kb(pid):
@@ -124,13 +137,13 @@ def switchover(c, w, i):
 
 def run(args, switchovers, label=""):
     """One cluster: RSS, crash trials, then switchovers; returns the failover times."""
-    with Cluster(nodes=3, sync=args.sync) as c:
+    with Cluster(nodes=3, sync=args.sync, extra_args=["--tls"] if args.tls else []) as c:
         leader = c.wait_healthy(60)
         time.sleep(3)  # idle
         print("%sagent RSS on the idle cluster (leader %s):" % (label, leader))
         for n in c.names():
             pid = c.agent_pid(n)
-            print("  %s agent pid %d: VmRSS %s kB" % (n, pid, rss_kb(pid)))
+            print("  %s agent pid %d: VmRSS %s kB, PSS %s kB" % (n, pid, rss_kb(pid), pss_kb(pid)))
         c.q(leader, "CREATE TABLE bench_failover (id bigserial PRIMARY KEY, at timestamptz)")
 
         w = RetryingWriter(c.rw_dsn)
@@ -183,6 +196,8 @@ def main():
     ap.add_argument("--sync", action="store_true", help="synchronous mode")
     ap.add_argument("--switchovers", type=int, default=0,
                     help="planned switchovers through the REST API after the crash trials (default 0)")
+    ap.add_argument("--tls", action="store_true",
+                    help="a cluster secured as `flotilla local up --tls` makes it (etcd over https with users, HTTPS APIs)")
     ap.add_argument("--compare-watch", action="store_true",
                     help="run the crash trials without, then with, the agents' etcd watch")
     args = ap.parse_args()

@@ -42,8 +42,7 @@ static void on_reload(evutil_socket_t fd, short what, void *arg)
 	}
 	if (d->info->load(next, d->config_path, &err) < 0) {
 		log_error("reload refused, keeping the running configuration: %s", err.msg);
-	} else if (d->hooks.reload) {
-		d->hooks.reload(d->hooks.arg, next);
+	} else if (d->hooks.reload && d->hooks.reload(d->hooks.arg, next)) {
 		log_info("configuration reloaded from %s", d->config_path ? d->config_path : "the environment");
 	}
 	d->info->free(next);

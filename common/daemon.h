@@ -9,6 +9,8 @@
 #ifndef FL_COMMON_DAEMON_H
 #define FL_COMMON_DAEMON_H
 
+#include <stdbool.h>
+
 #include "daemon_args.h"
 #include "err.h"
 
@@ -19,7 +21,8 @@ typedef struct daemon_loop daemon_loop;
 
 typedef struct daemon_hooks {
 	void (*stop)(void *arg);               /* SIGTERM, SIGINT: release what the daemon holds */
-	void (*reload)(void *arg, void *next); /* SIGHUP: next is a freshly loaded options struct, freed after */
+	bool (*reload)(void *arg, void *next); /* SIGHUP: next is a freshly loaded options struct, freed after;
+						false when the daemon refused it (and said why) */
 	void *arg;
 } daemon_hooks;
 

@@ -275,6 +275,19 @@ static void out_of_memory(http_exchange *x)
 	x->sys_errno = ENOMEM;
 }
 
+/* Host, the headers and the body of a request; -1 without memory. */
+static int request_fill(struct evhttp_request *req, const char *host_header, const http_header *headers, int n_headers,
+			const char *body)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	int rc = evhttp_add_header(out, "Host", host_header);
+	for (int i = 0; rc == 0 && i < n_headers; i++)
+		rc = evhttp_add_header(out, headers[i].name, headers[i].value);
+	if (rc == 0 && body != NULL)
+		rc = evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body));
+	return rc == 0 ? 0 : -1;
+}
+
 static struct evhttp_request *request_new(http_peer *p, const http_header *headers, int n_headers, const char *body,
 					  http_exchange *x)
 {
@@ -282,13 +295,7 @@ static struct evhttp_request *request_new(http_peer *p, const http_header *heade
 	if (req == NULL)
 		return NULL;
 	evhttp_request_set_error_cb(req, on_error);
-	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-	int rc = evhttp_add_header(out, "Host", p->host_header);
-	for (int i = 0; rc == 0 && i < n_headers; i++)
-		rc = evhttp_add_header(out, headers[i].name, headers[i].value);
-	if (rc == 0 && body != NULL)
-		rc = evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body));
-	if (rc != 0) {
+	if (request_fill(req, p->host_header, headers, n_headers, body) < 0) {
 		evhttp_request_free(req);
 		return NULL;
 	}
@@ -359,7 +366,7 @@ void http_exchange_why(const http_exchange *x, const char *who, double budget, s
 	if (x->tls_error[0] != '\0')
 		snprintf(buf, len, "%s: %s", who, x->tls_error);
 	else if (x->outcome == HTTP_TIMED_OUT)
-		snprintf(buf, len, "%s did not answer within %.1f s", who, budget);
+		snprintf(buf, len, "%s did not answer within %.*f s", who, budget < 0.1 ? 2 : 1, budget);
 	else if (x->sys_errno == ENOMEM)
 		snprintf(buf, len, "%s: out of memory", who);
 	/* evhttp reports a refused connect with no error code, and errno is reset on the way to the callback. */
@@ -503,13 +510,7 @@ http_stream *http_stream_start(struct event_base *base, const http_url *u, tls_c
 	}
 	evhttp_request_set_header_cb(req, stream_on_head);
 	evhttp_request_set_chunked_cb(req, stream_on_chunk);
-	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-	int rc = evhttp_add_header(out, "Host", u->host_header);
-	for (int i = 0; rc == 0 && i < n_headers; i++)
-		rc = evhttp_add_header(out, headers[i].name, headers[i].value);
-	if (rc == 0 && body != NULL)
-		rc = evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body));
-	if (rc != 0) {
+	if (request_fill(req, u->host_header, headers, n_headers, body) < 0) {
 		evhttp_request_free(req);
 		http_stream_free(s);
 		fl_fail(err, FL_ERR_INTERNAL, "http: out of memory");

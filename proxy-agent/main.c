@@ -62,12 +62,13 @@ static void on_reconcile(evutil_socket_t fd, short what, void *arg)
 }
 
 /* SIGHUP: the reloadable settings take effect (a bad file changed nothing: daemon refused it). */
-static void on_reload(void *arg, void *next)
+static bool on_reload(void *arg, void *next)
 {
 	agent *a = arg;
 	proxy_options_apply_reloadable(a->o, next);
 	log_level_parse(a->o->log_level, &log_threshold);
 	proxy_reconfigure(a->proxy);
+	return true;
 }
 
 static void on_stop(void *arg) { proxy_release(((agent *)arg)->proxy); }

@@ -52,7 +52,7 @@ static void on_sigchld(evutil_socket_t fd, short what, void *arg)
 		daemon_timer_arm(a->tick, 0);
 }
 
-static void on_reload(void *arg, void *next) { node_reload(((agent *)arg)->node, next); }
+static bool on_reload(void *arg, void *next) { return node_reload(((agent *)arg)->node, next); }
 
 static void on_stop(void *arg) { node_shutdown(((agent *)arg)->node); }
 

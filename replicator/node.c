@@ -1079,12 +1079,12 @@ bool node_child_exited(node *n)
 	return unexpected;
 }
 
-void node_reload(node *n, options *next)
+bool node_reload(node *n, options *next)
 {
 	fl_err check = {0};
 	if (options_check_reload(n->o, next, &check) < 0) {
 		log_error("reload refused, keeping the running configuration: %s", check.msg);
-		return;
+		return false;
 	}
 	bool endpoints_changed = next->etcd_endpoints.n != n->o->etcd_endpoints.n;
 	for (int i = 0; !endpoints_changed && i < next->etcd_endpoints.n; i++)
@@ -1100,6 +1100,7 @@ void node_reload(node *n, options *next)
 	etcd_security sec = CLUSTER_ETCD_SECURITY(n->o);
 	if (endpoints_changed && store_reconnect(n->store, &n->o->etcd_endpoints, &sec, n->o->retry_timeout, &err) < 0)
 		log_error("%s", err.msg);
+	return true;
 }
 
 void node_shutdown(node *n)

@@ -29,8 +29,8 @@ int node_start(node *n, fl_err *err);
 double node_tick(node *n);
 /* Called on SIGCHLD: true when the postmaster exited unexpectedly. */
 bool node_child_exited(node *n);
-/* Applies a reloaded configuration (reloadable settings only). */
-void node_reload(node *n, options *next);
+/* Applies a reloaded configuration (reloadable settings only); false when it refused it (and logged why). */
+bool node_reload(node *n, options *next);
 /* What the REST API serves until the next tick. */
 void node_api_snapshot(const node *n, api_snapshot *out);
 /* Carries out a mutating REST call (an api_command_fn); returns the HTTP status. */

@@ -780,6 +780,23 @@ def log_line_time(path, needle, offset=0):
     return None
 
 
+def log_lines(path, offset, *needles):
+    """(epoch seconds, line) of every line of a Flotilla log after byte
+    offset that holds every needle, its time read from the ISO UTC
+    timestamp that starts the line (lines without one are skipped)."""
+    out = []
+    with open(path, errors="replace") as f:
+        f.seek(offset)
+        for line in f:
+            if all(n in line for n in needles):
+                try:
+                    t = datetime.datetime.strptime(line.split(" ", 1)[0], "%Y-%m-%dT%H:%M:%S.%fZ")
+                except ValueError:
+                    continue
+                out.append((t.replace(tzinfo=datetime.timezone.utc).timestamp(), line.rstrip("\n")))
+    return out
+
+
 def check_writes_after_crash(c, w, new, table, first, old_port, t_kill, t_dead, label):
     """After a crash failover under Writer w (through HAProxy): no write
     acknowledged from the old leader's port after it died, 50 more writes

@@ -12,7 +12,6 @@ hole), so that the same tick's writes (status, member record) hang. The
 leader runs with retry_timeout = 2 s (ttl - 1, the most its ttl allows),
 so that two writes bounded only by retry_timeout would keep its agent busy
 for 4 s, past the lease."""
-import datetime
 import os
 import select
 import socket
@@ -21,7 +20,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, check, log, run_test, wait_for  # noqa: E402
+from harness import Cluster, check, log, log_lines, run_test, wait_for  # noqa: E402
 
 TTL = 3  # the agents' lease in `flotilla local up`
 
@@ -148,21 +147,6 @@ class RequestGate:
                     pass
 
 
-def lines_of(path, offset, *needles):
-    """(epoch seconds, line) of every log line after offset holding every needle."""
-    out = []
-    with open(path, errors="replace") as f:
-        f.seek(offset)
-        for line in f:
-            if all(n in line for n in needles):
-                try:
-                    t = datetime.datetime.strptime(line.split(" ", 1)[0], "%Y-%m-%dT%H:%M:%S.%fZ")
-                except ValueError:
-                    continue
-                out.append((t.replace(tzinfo=datetime.timezone.utc).timestamp(), line.rstrip("\n")))
-    return out
-
-
 def main():
     with Cluster(nodes=3) as c:
         old = c.wait_healthy(60)
@@ -173,9 +157,9 @@ def main():
         offset = os.path.getsize(path)
         c.set_setting(old, "retry_timeout", "2.0")
         c.set_etcd_endpoints(old, [gate.url])
-        wait_for(lambda: len(lines_of(path, offset, agent, "configuration reloaded")) >= 2, 10,
+        wait_for(lambda: len(log_lines(path, offset, agent, "configuration reloaded")) >= 2, 10,
                  "%s to reload both settings" % old)
-        refused = lines_of(path, offset, agent, "reload refused")
+        refused = log_lines(path, offset, agent, "reload refused")
         check(not refused, "%s refused the reload: %s" % (old, refused))
         n0 = gate.requests
         time.sleep(1.5)
@@ -188,12 +172,12 @@ def main():
         t_renewed = gate.t_keepalive
         log("gate shut %.3f s after the keepalive it let through" % (gate.t_range - t_renewed))
         try:
-            wait_for(lambda: lines_of(path, offset, agent, "fencing"), 15, "%s's agent to fence itself" % old)
-            fence = lines_of(path, offset, agent, "fencing")[0]
-            for t, line in lines_of(path, offset, agent, "failed"):
+            wait_for(lambda: log_lines(path, offset, agent, "fencing"), 15, "%s's agent to fence itself" % old)
+            fence = log_lines(path, offset, agent, "fencing")[0]
+            for t, line in log_lines(path, offset, agent, "failed"):
                 log("%+.3f s after the renewal: %s" % (t - t_renewed, line))
             log("agent fenced %.3f s after its last renewal: %s" % (fence[0] - t_renewed, fence[1]))
-            fired = [l for l in lines_of(path, offset, " fence node=%s " % old, "stopped postgres") if l[0] <= fence[0]]
+            fired = [l for l in log_lines(path, offset, " fence node=%s " % old, "stopped postgres") if l[0] <= fence[0]]
             for t, line in fired:
                 log("fence process %.3f s after the renewal: %s" % (t - t_renewed, line))
             check(not fired, "the fence process stopped %s's postgres before its agent fenced it" % old)

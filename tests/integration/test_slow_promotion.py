@@ -11,33 +11,16 @@ tick ends, hangs. The agent must cut that CHECKPOINT at its deadline
 itself, logging it, before the fence process's deadline (ttl - 0.5 s) and
 so before etcd could expire the lease; the fence process must not have had
 to do it."""
-import datetime
 import os
 import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, check, log, pid_alive, run_test, wait_for  # noqa: E402
+from harness import Cluster, check, log, log_lines, pid_alive, run_test, wait_for  # noqa: E402
 from test_switchover import api, post, token_of  # noqa: E402
 
 TTL = 3  # the agents' lease in `flotilla local up`
-
-
-def lines_of(path, offset, *needles):
-    """(epoch seconds, line) of every log line after offset holding every needle."""
-    out = []
-    with open(path, errors="replace") as f:
-        f.seek(offset)
-        for line in f:
-            if all(n in line for n in needles):
-                ts = line.split(" ", 1)[0]
-                try:
-                    t = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ")
-                except ValueError:
-                    continue
-                out.append((t.replace(tzinfo=datetime.timezone.utc).timestamp(), line.rstrip("\n")))
-    return out
 
 
 def main():
@@ -53,19 +36,19 @@ def main():
         try:
             status, body = post(api(c, old) + "/switchover", token_of(c), {"leader": old, "candidate": target})
             check(status in (200, 202), "POST /switchover answered %d %s" % (status, body))
-            wait_for(lambda: lines_of(path, offset, agent, "fencing"), 60, "%s's agent to fence itself" % target)
-            took = lines_of(path, offset, agent, "took the leader key")
-            promoted = lines_of(path, offset, agent, "promoted to leader")
+            wait_for(lambda: log_lines(path, offset, agent, "fencing"), 60, "%s's agent to fence itself" % target)
+            took = log_lines(path, offset, agent, "took the leader key")
+            promoted = log_lines(path, offset, agent, "promoted to leader")
             check(took and promoted, "%s fenced without having taken the key and promoted" % target)
             t_took = took[0][0]
-            fence = lines_of(path, offset, agent, "fencing")[0]
-            ckpt_failed = lines_of(path, offset, agent, "checkpoint after promotion failed")
+            fence = log_lines(path, offset, agent, "fencing")[0]
+            ckpt_failed = log_lines(path, offset, agent, "checkpoint after promotion failed")
             log("took the key: " + took[0][1])
             log("promoted %.3f s later: %s" % (promoted[0][0] - t_took, promoted[0][1]))
             for t, line in ckpt_failed[:1]:
                 log("checkpoint cut %.3f s after taking the key: %s" % (t - t_took, line))
             log("agent fenced %.3f s after taking the key: %s" % (fence[0] - t_took, fence[1]))
-            fired = [l for l in lines_of(path, offset, " fence node=%s " % target, "stopped postgres") if l[0] <= fence[0]]
+            fired = [l for l in log_lines(path, offset, " fence node=%s " % target, "stopped postgres") if l[0] <= fence[0]]
             for t, line in fired:
                 log("fence process %.3f s after taking the key: %s" % (t - t_took, line))
             check(ckpt_failed and "deadline" in ckpt_failed[0][1],
