@@ -615,7 +615,8 @@ int postgres_start(postgres *pg, bool standby, const pg_runtime *rt, fl_err *err
 		dup2(null, 0);
 		dup2(2, 1);
 		setenv("LC_ALL", "C", 1);
-		execl(path, "postgres", "-D", pg->o->data_dir, (char *)NULL);
+		/* The full path as argv[0]: postgres finds its own installation from it, whatever PATH holds. */
+		execl(path, path, "-D", pg->o->data_dir, (char *)NULL);
 		_exit(127);
 	}
 	pg->pid = pid;
