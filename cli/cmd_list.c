@@ -18,8 +18,14 @@ static void list_usage(FILE *f)
 		   "The members of the cluster, as patronictl list shows them: Member | Host | Role (Leader,\n"
 		   "Sync Standby, Replica, Stopped, ...) | State (running, streaming, stopped, ...) | TL |\n"
 		   "Lag in MB. Named members narrow the list; an unknown one exits 10.\n\n"
+		   "Optional columns: Pending restart (*), Tags (nofailover, noloadbalance, priority, drained:\n"
+		   "out of HAProxy's read-only pool), shown when a member has one; under the table, the\n"
+		   "maintenance mode (paused) and a scheduled switchover.\n\n"
 		   "  --json              print a JSON array of members with the fields member, host, role,\n"
-		   "                      state, timeline, lag_in_mb (null for the leader or when unknown)\n");
+		   "                      state, timeline, lag_in_mb (null for the leader or when unknown),\n"
+		   "                      pending_restart, tags {nofailover, noloadbalance, priority},\n"
+		   "                      drained, and the cluster's paused and scheduled_switchover\n"
+		   "                      ({at, from, to} or null) on every member\n");
 	target_usage(f);
 }
 
@@ -55,20 +61,22 @@ static int list_print(const view *v, bool json, int n_names, char **names, fl_er
 		json_t *arr = json_array();
 		for (int i = 0; arr && i < v->n_members; i++)
 			if (list_selected(&v->members[i], n_names, names))
-				json_array_append_new(arr, render_member_json(&v->members[i]));
+				json_array_append_new(arr, render_member_json(v, &v->members[i]));
 		return render_json_print(arr, stdout, err);
 	}
-	table *t = render_members_table();
+	table *t = render_members_table(v);
 	if (t == NULL)
 		return fl_fail(err, FL_ERR_INTERNAL, "list: out of memory");
 	int rc = 0;
 	for (int i = 0; rc == 0 && i < v->n_members; i++)
 		if (list_selected(&v->members[i], n_names, names))
-			rc = render_member_row(t, &v->members[i], false);
+			rc = render_member_row(t, v, &v->members[i], false);
 	char title[VIEW_NAME_MAX + 32];
 	render_title(v, title, sizeof title);
-	if (rc == 0)
+	if (rc == 0) {
 		table_print(t, title, stdout);
+		render_footer(v, stdout);
+	}
 	table_free(t);
 	return rc == 0 ? 0 : fl_fail(err, FL_ERR_INTERNAL, "list: out of memory");
 }

@@ -1,5 +1,5 @@
 /*
- * cmd_local: `flotilla local up|status|down`, dispatched to cli/local/,
+ * cmd_local: `flotilla local up|status|down|start|stop|kill`, dispatched to cli/local/,
  * where the local cluster's orchestrator lives (see cli/local/local.h).
  */
 #include "cmd_local.h"
@@ -15,16 +15,15 @@ typedef struct local_sub {
 } local_sub;
 
 static const local_sub local_subs[] = {
-	{"up", local_up},
-	{"status", local_status},
-	{"down", local_down},
+	{"up", local_up},       {"status", local_status}, {"down", local_down},
+	{"start", local_start}, {"stop", local_stop},     {"kill", local_kill},
 };
 
 int cmd_local(int argc, char **argv, fl_err *err)
 {
 	if (argc < 2) {
 		local_usage(stderr);
-		return fl_fail(err, FL_ERR_USAGE, "local: missing subcommand (up, status or down)");
+		return fl_fail(err, FL_ERR_USAGE, "local: missing subcommand (up, status, down, start, stop or kill)");
 	}
 	const char *sub = argv[1];
 	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {

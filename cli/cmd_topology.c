@@ -29,11 +29,11 @@ static json_t *topology_json(const view *v, const view_member *leader)
 		const view_member *m = &v->members[i];
 		if (leader != NULL && m != leader)
 			continue;
-		json_t *node = render_member_json(m);
+		json_t *node = render_member_json(v, m);
 		json_t *replicas = json_array();
 		for (int k = 0; leader != NULL && k < v->n_members; k++)
 			if (&v->members[k] != leader)
-				json_array_append_new(replicas, render_member_json(&v->members[k]));
+				json_array_append_new(replicas, render_member_json(v, &v->members[k]));
 		json_object_set_new(node, "replicas", replicas);
 		json_array_append_new(top, node);
 	}
@@ -42,17 +42,19 @@ static json_t *topology_json(const view *v, const view_member *leader)
 
 static int topology_table(const view *v, const view_member *leader, fl_err *err)
 {
-	table *t = render_members_table();
+	table *t = render_members_table(v);
 	if (t == NULL)
 		return fl_fail(err, FL_ERR_INTERNAL, "topology: out of memory");
-	int rc = leader ? render_member_row(t, leader, false) : 0;
+	int rc = leader ? render_member_row(t, v, leader, false) : 0;
 	for (int i = 0; rc == 0 && i < v->n_members; i++)
 		if (&v->members[i] != leader)
-			rc = render_member_row(t, &v->members[i], leader != NULL);
+			rc = render_member_row(t, v, &v->members[i], leader != NULL);
 	char title[VIEW_NAME_MAX + 32];
 	render_title(v, title, sizeof title);
-	if (rc == 0)
+	if (rc == 0) {
 		table_print(t, title, stdout);
+		render_footer(v, stdout);
+	}
 	table_free(t);
 	return rc == 0 ? 0 : fl_fail(err, FL_ERR_INTERNAL, "topology: out of memory");
 }

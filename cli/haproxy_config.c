@@ -7,16 +7,54 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/cluster.h"
+#include "common/hostport.h"
+
 static void servers_write(FILE *f, const haproxy_params *p, const char *backend)
 {
 	for (int i = 0; i < p->n_servers; i++) {
 		const haproxy_server *s = &p->servers[i];
-		fprintf(f, "    server %s %s check addr %s port %d", s->name, s->pg_address, s->api_host, s->api_port);
+		fprintf(f, "    server %s %s check", s->name, s->pg_address);
+		/* Without addr the check follows the server's address, also when DNS moves it. */
+		if (s->api_host != NULL)
+			fprintf(f, " addr %s", s->api_host);
+		fprintf(f, " port %d", s->api_port);
+		/* A name that does not resolve yet (a member not started) leaves its server down, not HAProxy. */
+		if (p->dns)
+			fputs(" resolvers dns resolve-prefer ipv4 init-addr last,libc,none", f);
 		/* HTTPS health checks: the API's certificate verified, as any client of it would. */
 		if (p->api_ca_file != NULL)
 			fprintf(f, " check-ssl verify required ca-file %s", p->api_ca_file);
 		fprintf(f, " agent-send \"%s %s\\n\"\n", backend, s->name);
 	}
+}
+
+/*
+ * Containers: names asked every second of the servers /etc/resolv.conf
+ * lists (Docker's embedded DNS), so a member started again under another
+ * address is reached there within about a second. A name that stops
+ * resolving (its container is gone) keeps its last address for 30 s.
+ */
+static void resolvers_write(FILE *f, const haproxy_params *p)
+{
+	if (!p->dns)
+		return;
+	fputs("resolvers dns\n"
+	      "    parse-resolv-conf\n"
+	      "    resolve_retries 3\n"
+	      "    timeout resolve 1s\n"
+	      "    timeout retry 1s\n"
+	      "    hold valid 10s\n"
+	      "    hold nx 30s\n"
+	      "    hold obsolete 30s\n\n",
+	      f);
+}
+
+/* Placeholders that stand for whole lines (or none): they replace their own line, newline included. */
+static bool is_block(const char *name, size_t len)
+{
+	return (len == 10 && memcmp(name, "SERVERS_RW", 10) == 0) ||
+	       (len == 10 && memcmp(name, "SERVERS_RO", 10) == 0) || (len == 9 && memcmp(name, "RESOLVERS", 9) == 0);
 }
 
 /* Writes the value of placeholder `name` (len bytes); -1 when it is not one. */
@@ -45,6 +83,8 @@ static int placeholder_write(FILE *f, const char *name, size_t len, const haprox
 		servers_write(f, p, "rw");
 	else if (IS("SERVERS_RO"))
 		servers_write(f, p, "ro");
+	else if (IS("RESOLVERS"))
+		resolvers_write(f, p);
 	else
 		return -1;
 	return 0;
@@ -81,10 +121,60 @@ char *haproxy_config_render(const char *tmpl, const haproxy_params *p, fl_err *e
 			return NULL;
 		}
 		s = end + 1;
-		/* A server list replaces its whole line, newline included. */
-		if ((end - at == 11) && (memcmp(at, "@SERVERS_R", 10) == 0) && *s == '\n')
+		if (is_block(at + 1, (size_t)(end - at - 1)) && *s == '\n')
 			s++;
 	}
 	fclose(f);
 	return out;
+}
+
+/* Copies text[0..len) into buf (size cap) as a string; -1 when it does not fit. */
+static int part_copy(char *buf, size_t cap, const char *text, size_t len)
+{
+	if (len >= cap)
+		return -1;
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	return 0;
+}
+
+int haproxy_server_parse(const char *spec, haproxy_server_spec *out, fl_err *err)
+{
+	memset(out, 0, sizeof *out);
+	const char *eq = strchr(spec, '=');
+	size_t name_len = eq ? (size_t)(eq - spec) : strlen(spec);
+	if (part_copy(out->name, sizeof out->name, spec, name_len) < 0 || !cluster_name_valid(out->name))
+		return fl_fail(err, FL_ERR_USAGE,
+			       "server \"%s\": \"%.*s\" is not a node name (1 to 63 of a-z, 0-9, '_' and '-')", spec,
+			       (int)(name_len > 80 ? 80 : name_len), spec);
+	char host[256];
+	int port = HAPROXY_PG_PORT;
+	out->api_port = HAPROXY_API_PORT;
+	if (eq == NULL) {
+		snprintf(out->pg_address, sizeof out->pg_address, "%s:%d", out->name, port);
+		return 0;
+	}
+	const char *pg = eq + 1;
+	const char *comma = strchr(pg, ',');
+	char pg_text[288];
+	if (part_copy(pg_text, sizeof pg_text, pg, comma ? (size_t)(comma - pg) : strlen(pg)) < 0 ||
+	    hostport_parse(pg_text, host, sizeof host, &port) < 0)
+		return fl_fail(err, FL_ERR_USAGE, "server \"%s\": PostgreSQL's address is not host:port", spec);
+	memcpy(out->pg_address, pg_text, sizeof out->pg_address);
+	if (comma == NULL)
+		return 0;
+	const char *api = comma + 1;
+	char *end = NULL;
+	long n = strtol(api, &end, 10);
+	if (api[0] >= '0' && api[0] <= '9' && *end == '\0') {
+		if (n < 1 || n > 65535)
+			return fl_fail(err, FL_ERR_USAGE, "server \"%s\": the API port %s is not in 1..65535", spec,
+				       api);
+		out->api_port = (int)n;
+		return 0;
+	}
+	if (hostport_parse(api, out->api_host, sizeof out->api_host, &out->api_port) < 0)
+		return fl_fail(err, FL_ERR_USAGE,
+			       "server \"%s\": the API's address \"%s\" is neither host:port nor a port", spec, api);
+	return 0;
 }

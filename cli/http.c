@@ -45,7 +45,7 @@ static int http_call(const char *url, bool post, const char *token, const char *
 	size_t auth_len = 0;
 	if (post)
 		h[n++] = (http_header){"Content-Type", "application/json"};
-	if (post && token != NULL) {
+	if (token != NULL) {
 		auth_len = strlen(token) + sizeof "Bearer ";
 		if ((auth = malloc(auth_len)) == NULL) {
 			http_peer_free(p);
@@ -77,6 +77,11 @@ static int http_call(const char *url, bool post, const char *token, const char *
 int http_get(const char *url, double timeout, http_answer *out, fl_err *err)
 {
 	return http_call(url, false, NULL, NULL, timeout, out, err);
+}
+
+int http_get_token(const char *url, const char *token, double timeout, http_answer *out, fl_err *err)
+{
+	return http_call(url, false, token, NULL, timeout, out, err);
 }
 
 int http_post(const char *url, const char *token, const char *body, double timeout, http_answer *out, fl_err *err)

@@ -25,6 +25,8 @@ typedef struct http_answer {
  * 3.0 s"); a reply that is not HTTP, or too long, is FL_ERR_CONFIG.
  */
 int http_get(const char *url, double timeout, http_answer *out, fl_err *err);
+/* The same with "Authorization: Bearer <token>" (wiped as http_post wipes it). */
+int http_get_token(const char *url, const char *token, double timeout, http_answer *out, fl_err *err);
 /*
  * POSTs body (JSON, may be NULL) to url as http_get does, with
  * "Authorization: Bearer <token>" when token is not NULL. The token is

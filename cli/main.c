@@ -9,11 +9,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd_backup.h"
 #include "cmd_control.h"
+#include "cmd_haproxy.h"
 #include "cmd_history.h"
 #include "cmd_list.h"
 #include "cmd_local.h"
 #include "cmd_proxy.h"
+#include "cmd_stack.h"
 #include "cmd_topology.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -42,6 +45,11 @@ static const cmd_def cmd_table[] = {
 	{"reinit", cmd_reinit, "re-clone a replica from the leader"},
 	{"drain", cmd_drain, "take a node out of HAProxy's read-only pool (--wait for its sessions to end)"},
 	{"ready", cmd_ready, "put a drained node back into HAProxy's read-only pool"},
+	{"haproxy-config", cmd_haproxy_config, "HAProxy's configuration for a cluster's members (the images' HAProxy)"},
+	{"backup", cmd_backup, "the backup sidecar: take a base backup now, list the backups"},
+	{"drill", cmd_drill, "have the backup sidecar restore its newest backup and prove it (a report)"},
+	{"restore", cmd_restore, "lay a backup into a new data directory, to its end, a time or an LSN"},
+	{"stack", cmd_stack, "the compose stacks: up, down, status, logs, reset (docker-compose)"},
 	{"local", cmd_local, "run a cluster of real processes on loopback (up, status, down)"},
 };
 
@@ -52,7 +60,7 @@ static void main_usage(FILE *f)
 		   "       flotilla --version\n\n"
 		   "Commands:\n");
 	for (size_t i = 0; i < sizeof cmd_table / sizeof cmd_table[0]; i++)
-		fprintf(f, "  %-10s %s\n", cmd_table[i].name, cmd_table[i].summary);
+		fprintf(f, "  %-14s %s\n", cmd_table[i].name, cmd_table[i].summary);
 	fprintf(f, "\nExit codes (stable): ");
 	fl_codes_print_line(f);
 	fprintf(f, ".\n");

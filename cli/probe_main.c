@@ -1,7 +1,8 @@
 /*
- * flotilla-probe: the database image's HEALTHCHECK. GETs PATH (default
- * /liveness) from this container's agent, at FLOTILLA_API_LISTEN (default
- * 127.0.0.1:8008; a wildcard address is asked on loopback), over HTTPS when
+ * flotilla-probe [PATH [HOST:PORT]]: the images' HEALTHCHECK. GETs PATH
+ * (default /liveness) from HOST:PORT, by default this container's agent at
+ * FLOTILLA_API_LISTEN (default 127.0.0.1:8008; a wildcard address is asked
+ * on loopback), over HTTPS when
  * FLOTILLA_API_CERT_FILE is set (verified with FLOTILLA_API_CA_FILE), within
  * 2 s. Exit 0 on 200, 1 otherwise, with one line saying why. The agent
  * answers from its loop, so an answer proves the loop turns, also while a
@@ -21,7 +22,7 @@
 int main(int argc, char **argv)
 {
 	const char *path = argc > 1 ? argv[1] : "/liveness";
-	const char *listen = getenv("FLOTILLA_API_LISTEN");
+	const char *listen = argc > 2 ? argv[2] : getenv("FLOTILLA_API_LISTEN");
 	const char *cert = getenv("FLOTILLA_API_CERT_FILE");
 	bool tls = cert != NULL && cert[0] != '\0';
 	char host[128];

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "cluster/cluster.h"
+#include "common/timeparse.h"
 #include "http.h"
 
 #define VIEW_KEY_MAX 512
@@ -78,6 +79,11 @@ static void member_from_record(const cluster_view *cv, const member *m, view_mem
 	snprintf(out->role, sizeof out->role, "%s", cluster_member_role(cv, m));
 	snprintf(out->state, sizeof out->state, "%s", cluster_member_state(cv, m));
 	out->timeline = m->timeline;
+	out->nofailover = m->nofailover;
+	out->noloadbalance = m->noloadbalance;
+	out->priority = m->priority;
+	out->pending_restart = m->pending_restart;
+	out->drained = cluster_drained(cv, m->name);
 	if (leader)
 		out->lag = VIEW_LAG_NONE;
 	else if (cluster_leader_position(cv) == 0)
@@ -94,6 +100,11 @@ int view_from_kvs(const etcd_kvs *kvs, const char *root, const char *scope, view
 	cluster_parse(kvs, root, cv, NULL);
 	snprintf(v->scope, sizeof v->scope, "%s", scope);
 	v->paused = cv->paused;
+	if (cv->has_switchover && cv->switchover_at > 0 && cv->switchover_leader[0]) {
+		v->switchover_at = cv->switchover_at;
+		snprintf(v->switchover_from, sizeof v->switchover_from, "%s", cv->switchover_leader);
+		snprintf(v->switchover_to, sizeof v->switchover_to, "%s", cv->switchover_candidate);
+	}
 	v->n_members = 0;
 	for (int i = 0; i < cv->n_members && v->n_members < VIEW_MAX_MEMBERS; i++)
 		member_from_record(cv, &cv->members[i], &v->members[v->n_members++]);
@@ -108,10 +119,10 @@ static int member_from_api(json_t *o, size_t i, view_member *m, fl_err *err)
 {
 	const char *name = NULL, *role = NULL, *state = NULL, *host = NULL;
 	json_int_t timeline = 0, port = 0;
-	json_t *lag = NULL;
+	json_t *lag = NULL, *tags = NULL;
 	json_error_t je;
-	if (json_unpack_ex(o, &je, 0, "{s:s, s:s, s:s, s?I, s?s, s?I, s?o}", "name", &name, "role", &role, "state",
-			   &state, "timeline", &timeline, "host", &host, "port", &port, "lag", &lag) < 0)
+	if (json_unpack_ex(o, &je, 0, "{s:s, s:s, s:s, s?I, s?s, s?I, s?o, s?o}", "name", &name, "role", &role, "state",
+			   &state, "timeline", &timeline, "host", &host, "port", &port, "lag", &lag, "tags", &tags) < 0)
 		return fl_fail(err, FL_ERR_CONFIG,
 			       "members[%zu]: %s (want strings name, role, state, host; integers timeline, port)", i,
 			       je.text);
@@ -121,6 +132,13 @@ static int member_from_api(json_t *o, size_t i, view_member *m, fl_err *err)
 	snprintf(m->role, sizeof m->role, "%s", role);
 	snprintf(m->state, sizeof m->state, "%s", state);
 	m->timeline = (long)timeline;
+	m->nofailover = json_is_true(json_object_get(tags, "nofailover"));
+	m->noloadbalance = json_is_true(json_object_get(tags, "noloadbalance"));
+	m->priority = json_is_integer(json_object_get(tags, "priority"))
+			      ? (long)json_integer_value(json_object_get(tags, "priority"))
+			      : 0;
+	m->pending_restart = json_is_true(json_object_get(o, "pending_restart"));
+	m->drained = json_is_true(json_object_get(o, "drained"));
 	if (host != NULL && port > 0)
 		snprintf(m->host, sizeof m->host, strchr(host, ':') ? "[%s]:%lld" : "%s:%lld", host, (long long)port);
 	else if (host != NULL)
@@ -144,10 +162,10 @@ int view_from_cluster_json(const char *text, view *v, fl_err *err)
 		return fl_fail(err, FL_ERR_CONFIG, "malformed JSON: %s (line %d column %d)", je.text, je.line,
 			       je.column);
 	const char *scope = NULL;
-	json_t *members = NULL, *pause = NULL;
+	json_t *members = NULL, *pause = NULL, *sw = NULL;
 	int rc = -1;
-	if (json_unpack_ex(root, &je, 0, "{s:s, s:o, s?o}", "scope", &scope, "members", &members, "pause", &pause) <
-	    0) {
+	if (json_unpack_ex(root, &je, 0, "{s:s, s:o, s?o, s?o}", "scope", &scope, "members", &members, "pause", &pause,
+			   "scheduled_switchover", &sw) < 0) {
 		fl_fail(err, FL_ERR_CONFIG, "not a cluster description: %s", je.text);
 		goto done;
 	}
@@ -157,6 +175,17 @@ int view_from_cluster_json(const char *text, view *v, fl_err *err)
 	}
 	snprintf(v->scope, sizeof v->scope, "%s", scope);
 	v->paused = json_is_true(pause);
+	if (json_is_object(sw)) {
+		const char *at = json_string_value(json_object_get(sw, "at"));
+		const char *from = json_string_value(json_object_get(sw, "from"));
+		const char *to = json_string_value(json_object_get(sw, "to"));
+		double when = 0;
+		if (at && from && timeparse_iso8601(at, &when) == TIME_OK) {
+			v->switchover_at = when;
+			snprintf(v->switchover_from, sizeof v->switchover_from, "%s", from);
+			snprintf(v->switchover_to, sizeof v->switchover_to, "%s", to ? to : "");
+		}
+	}
 	v->n_members = 0;
 	size_t i;
 	json_t *o;

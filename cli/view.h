@@ -24,11 +24,15 @@
 
 typedef struct view_member {
 	char name[VIEW_NAME_MAX];
-	char host[160]; /* host:port of PostgreSQL, "" when unknown */
-	char role[24];  /* leader, sync_standby, replica, primary, stopped, uninitialized */
-	char state[32]; /* running, streaming, in archive recovery, stopped */
-	long timeline;  /* 0 when unknown */
-	int64_t lag;    /* bytes behind the leader, or VIEW_LAG_NONE / VIEW_LAG_UNKNOWN */
+	char host[160];                 /* host:port of PostgreSQL, "" when unknown */
+	char role[24];                  /* leader, sync_standby, replica, primary, stopped, uninitialized */
+	char state[32];                 /* running, streaming, in archive recovery, stopped */
+	long timeline;                  /* 0 when unknown */
+	int64_t lag;                    /* bytes behind the leader, or VIEW_LAG_NONE / VIEW_LAG_UNKNOWN */
+	bool nofailover, noloadbalance; /* its tags */
+	long priority;
+	bool pending_restart; /* a changed setting waits for a restart */
+	bool drained;         /* out of HAProxy's read-only pool (flotilla drain) */
 } view_member;
 
 /* One timeline switch: a new leader promoted at lsn onto timeline. */
@@ -42,6 +46,9 @@ typedef struct view_switch {
 typedef struct view {
 	char scope[VIEW_NAME_MAX];
 	bool paused;
+	/* A switchover scheduled for later: when (unix time), from and to ("" to let the leader choose). */
+	double switchover_at;
+	char switchover_from[VIEW_NAME_MAX], switchover_to[VIEW_NAME_MAX];
 	char source[200]; /* the etcd root or REST API URL that answered */
 	int n_members;    /* sorted by name */
 	view_member members[VIEW_MAX_MEMBERS];

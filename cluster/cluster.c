@@ -168,6 +168,7 @@ int member_from_json(const char *text, member *m, fl_err *err)
 	m->received_lsn = get_lsn(o, "received_lsn");
 	m->replayed_lsn = get_lsn(o, "replayed_lsn");
 	m->fenced_term = (int64_t)json_integer_value(json_object_get(o, "fenced_term"));
+	m->pending_restart = json_is_true(json_object_get(o, "pending_restart"));
 	json_t *tags = json_object_get(o, "tags");
 	m->nofailover = json_is_true(json_object_get(tags, "nofailover"));
 	m->noloadbalance = json_is_true(json_object_get(tags, "noloadbalance"));
@@ -188,6 +189,8 @@ char *member_to_json(const member *m)
 			      "fenced_term", (json_int_t)m->fenced_term, "conn_address", m->conn_address, "api_url",
 			      m->api_url, "tags", "nofailover", m->nofailover, "noloadbalance", m->noloadbalance,
 			      "priority", (json_int_t)m->priority);
+	if (o && m->pending_restart)
+		json_object_set_new(o, "pending_restart", json_true());
 	if (o && m->state[0]) {
 		json_object_set_new(o, "state", json_string(m->state));
 		if (m->progress_total > 0)
@@ -356,8 +359,10 @@ int cluster_parse(const etcd_kvs *kvs, const char *root, cluster_view *out, fl_e
 		case KEY_DRAIN:
 			parse_drain(out, kv, item);
 			break;
-		case KEY_HISTORY:
 		case KEY_PROXY:
+			out->n_proxies++;
+			break;
+		case KEY_HISTORY:
 		case KEY_BACKUP:
 		case KEY__COUNT:
 			break; /* read by the commands that need them; unknown keys belong to newer programs */

@@ -34,6 +34,7 @@ typedef struct member {
 	bool nofailover;
 	bool noloadbalance;
 	long priority;
+	bool pending_restart;   /* a changed setting waits for a restart of its PostgreSQL */
 	char conn_address[128]; /* host:port of PostgreSQL */
 	char api_url[160];
 	char state[16];        /* a long effect under way: bootstrapping, cloning, rewinding; "" when none */
@@ -68,7 +69,8 @@ typedef struct cluster_view {
 	member members[CLUSTER_MAX_MEMBERS];
 	int n_drained; /* drain/<name> keys: out of the read-only pool */
 	char drained[CLUSTER_MAX_MEMBERS][CLUSTER_NAME_MAX];
-	int n_rejected;     /* records that did not parse, left out of the view */
+	int n_proxies;  /* proxies/<name> records: the proxy agents alive (each record lives on its agent's lease) */
+	int n_rejected; /* records that did not parse, left out of the view */
 	char rejected[256]; /* the first of them: key and reason */
 } cluster_view;
 

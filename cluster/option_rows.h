@@ -14,6 +14,10 @@
 #include "common/config.h"
 #include "common/etcd.h"
 
+/* The checks of the shared settings: each fails (FL_ERR_CONFIG) naming the setting. */
+int cluster_check_etcd_endpoints(const str_list *endpoints, fl_err *err);
+int cluster_check_log_level(const char *level, fl_err *err);
+
 /* clang-format off */
 #define CLUSTER_ROW_SCOPE(type) \
 	{"scope", OPT_STRING, NULL, 1, 0, false, "FLOTILLA_SCOPE", offsetof(type, scope), "cluster name; every member and proxy agent of one cluster has the same"}

@@ -22,6 +22,9 @@
 #include "cluster/cluster.h"
 #include "cluster/option_rows.h"
 #include "common/hostport.h"
+#include "common/http_client.h"
+#include "common/timeparse.h"
+#include "cluster/lsn.h"
 
 #define O(field) offsetof(options, field)
 #define NORANGE 1, 0
@@ -70,6 +73,32 @@ const opt_def options_table[] = {
 	 "failover priority: higher wins between equally advanced replicas"},
 	{"clone_max_rate", OPT_INT, "0", 0, 1048576, true, "FLOTILLA_CLONE_MAX_RATE", O(clone_max_rate),
 	 "kB/s a clone (pg_basebackup) may read from the leader, 32 at least; 0 for no limit"},
+	{"bootstrap.post_init", OPT_STRING, "", NORANGE, false, "FLOTILLA_POST_INIT", O(post_init),
+	 "program run once, on the node that initialises the cluster, once it answers (PGHOST, PGPORT, PGUSER, "
+	 "PGDATABASE reach it); a failure fails the bootstrap (empty: none)"},
+	{"bootstrap.restore_repo", OPT_STRING, "", NORANGE, false, "FLOTILLA_RESTORE_REPO", O(restore_repo),
+	 "a Flotilla backup repository (a directory): the node that initialises the cluster restores it (its newest "
+	 "backup, or the one bootstrap.restore_target needs) rather than running initdb, replays its archived WAL, "
+	 "promotes and leads; the others clone from it (empty: initdb)"},
+	{"bootstrap.restore_target", OPT_STRING, "", NORANGE, false, "FLOTILLA_RESTORE_TARGET", O(restore_target),
+	 "where that restore stops: a time with its zone (2026-12-06T10:00:00Z) or an LSN (0/3000060); empty: the end "
+	 "of the archive"},
+	{"bootstrap.restore_timeout", OPT_DOUBLE, "86400", 10, 864000, false, "FLOTILLA_RESTORE_TIMEOUT",
+	 O(restore_timeout), "seconds the restore and its recovery may take before the bootstrap fails"},
+	{"secrets.restore_key_file", OPT_STRING, "", NORANGE, false, "FLOTILLA_RESTORE_KEY_FILE", O(restore_key_file),
+	 "file holding the passphrase of an encrypted bootstrap.restore_repo"},
+	{"callbacks.on_start", OPT_STRING, "", NORANGE, true, "FLOTILLA_ON_START", O(on_start),
+	 "program run (no shell) when this node's PostgreSQL starts, with the arguments on_start ROLE SCOPE, as "
+	 "Patroni's callbacks"},
+	{"callbacks.on_stop", OPT_STRING, "", NORANGE, true, "FLOTILLA_ON_STOP", O(on_stop),
+	 "program run when it stops: on_stop ROLE SCOPE"},
+	{"callbacks.on_restart", OPT_STRING, "", NORANGE, true, "FLOTILLA_ON_RESTART", O(on_restart),
+	 "program run when it runs again after a restart on request (POST /restart): on_restart ROLE SCOPE"},
+	{"callbacks.on_role_change", OPT_STRING, "", NORANGE, true, "FLOTILLA_ON_ROLE_CHANGE", O(on_role_change),
+	 "program run when it changes role (a promotion, a demotion): on_role_change ROLE SCOPE, ROLE the new one "
+	 "(primary or replica)"},
+	{"callbacks.timeout", OPT_DOUBLE, "30", 1, 3600, true, "FLOTILLA_CALLBACK_TIMEOUT", O(callback_timeout),
+	 "seconds a callback may run; one still running when the next event comes is ended"},
 	{"superuser", OPT_STRING, "postgres", NORANGE, false, "FLOTILLA_SUPERUSER", O(superuser),
 	 "PostgreSQL superuser the agent connects as"},
 	{"secrets.superuser_password_file", OPT_STRING, NULL, NORANGE, false, "FLOTILLA_SUPERUSER_PASSWORD_FILE",
@@ -80,6 +109,11 @@ const opt_def options_table[] = {
 	 O(replication_password_file), "file holding the replication role's password"},
 	{"secrets.api_token_file", OPT_STRING, "", NORANGE, false, "FLOTILLA_API_TOKEN_FILE", O(api_token_file),
 	 "file holding the bearer token of the REST API's mutating calls (empty: they are refused)"},
+	{"backup.url", OPT_STRING, "", NORANGE, false, "FLOTILLA_BACKUP_URL", O(backup_url),
+	 "the backup sidecar (http://host:port): every member archives its WAL there (archive_mode = always, "
+	 "archive_command and restore_command through flotilla-wal); empty: no archiving"},
+	{"secrets.backup_token_file", OPT_STRING, "", NORANGE, false, "FLOTILLA_BACKUP_TOKEN_FILE", O(backup_token_file),
+	 "file holding the backup sidecar's bearer token"},
 	{"watchdog.mode", OPT_STRING, "off", NORANGE, false, "FLOTILLA_WATCHDOG_MODE", O(watchdog_mode),
 	 "off, automatic or required: a hardware watchdog, kept alive by the fence process while this node's "
 	 "PostgreSQL may accept writes, resets the machine if that process cannot run; required: never lead without it"},
@@ -91,6 +125,27 @@ const opt_def options_table[] = {
 };
 /* clang-format on */
 const unsigned options_table_len = sizeof options_table / sizeof options_table[0];
+
+int cluster_check_etcd_endpoints(const str_list *endpoints, fl_err *err)
+{
+	if (endpoints->n == 0)
+		return fl_fail(err, FL_ERR_CONFIG, "config: etcd.endpoints is empty");
+	for (int i = 0; i < endpoints->n; i++)
+		if (strncmp(endpoints->v[i], "http://", 7) != 0 && strncmp(endpoints->v[i], "https://", 8) != 0)
+			return fl_fail(err, FL_ERR_CONFIG,
+				       "config: etcd.endpoints item \"%s\" must start with http:// or https://",
+				       endpoints->v[i]);
+	return 0;
+}
+
+int cluster_check_log_level(const char *level, fl_err *err)
+{
+	log_level lvl;
+	if (log_level_parse(level, &lvl) < 0)
+		return fl_fail(err, FL_ERR_CONFIG, "config: log_level = \"%s\" is not one of error, warn, info, debug",
+			       level);
+	return 0;
+}
 
 static int check_hostport(const char *name, const char *v, fl_err *err)
 {
@@ -110,6 +165,66 @@ static int check_name(const char *what, const char *v, fl_err *err)
 }
 
 /* The rules on the settings alone. */
+/* callbacks.*: absolute paths of programs (run without a shell). */
+static int validate_callbacks(const options *o, fl_err *err)
+{
+	const struct {
+		const char *name, *v;
+	} cbs[] = {{"on_start", o->on_start},
+		   {"on_stop", o->on_stop},
+		   {"on_restart", o->on_restart},
+		   {"on_role_change", o->on_role_change}};
+	for (size_t i = 0; i < sizeof cbs / sizeof cbs[0]; i++)
+		if (cbs[i].v[0] != '\0' && cbs[i].v[0] != '/')
+			return fl_fail(err, FL_ERR_CONFIG, "config: callbacks.%s = \"%s\" is not an absolute path",
+				       cbs[i].name, cbs[i].v);
+	return 0;
+}
+
+/* bootstrap.restore_*: an absolute repository, a target that is a zoned time or an LSN, paths restore_command can
+ * hold. */
+static int validate_restore(const options *o, fl_err *err)
+{
+	if (o->restore_repo[0] == '\0') {
+		if (o->restore_target[0] != '\0')
+			return fl_fail(err, FL_ERR_CONFIG,
+				       "config: bootstrap.restore_target is set without bootstrap.restore_repo");
+		return 0;
+	}
+	const char *unsafe = "'\" \\%";
+	if (o->restore_repo[0] != '/' || strpbrk(o->restore_repo, unsafe) != NULL)
+		return fl_fail(
+			err, FL_ERR_CONFIG,
+			"config: bootstrap.restore_repo = \"%s\" is not an absolute path free of quotes, spaces, "
+			"backslashes and '%%'",
+			o->restore_repo);
+	if (o->restore_key_file[0] != '\0' &&
+	    (o->restore_key_file[0] != '/' || strpbrk(o->restore_key_file, unsafe) != NULL))
+		return fl_fail(err, FL_ERR_CONFIG,
+			       "config: secrets.restore_key_file = \"%s\" is not an absolute path free of quotes, "
+			       "spaces, backslashes and '%%'",
+			       o->restore_key_file);
+	const char *t = o->restore_target;
+	double when;
+	uint64_t lsn;
+	if (t[0] != '\0' && lsn_parse(t, &lsn) != 0) {
+		time_verdict v = timeparse_iso8601(t, &when);
+		if (v == TIME_NO_ZONE)
+			return fl_fail(
+				err, FL_ERR_CONFIG,
+				"config: bootstrap.restore_target = \"%s\" has no time zone\nHINT: add Z or +HH:MM, "
+				"as in 2026-12-06T10:00:00Z",
+				t);
+		if (v != TIME_OK)
+			return fl_fail(
+				err, FL_ERR_CONFIG,
+				"config: bootstrap.restore_target = \"%s\" is neither a time (2026-12-06T10:00:00Z) "
+				"nor an LSN (0/3000060)",
+				t);
+	}
+	return 0;
+}
+
 static int validate_settings(const options *o, fl_err *err)
 {
 	if (check_name("scope", o->scope, err) < 0 || check_name("name", o->name, err) < 0)
@@ -119,14 +234,8 @@ static int validate_settings(const options *o, fl_err *err)
 	    check_hostport("api_listen", o->api_listen, err) < 0 ||
 	    check_hostport("api_connect_address", o->api_connect_address, err) < 0)
 		return -1;
-	for (int i = 0; i < o->etcd_endpoints.n; i++)
-		if (strncmp(o->etcd_endpoints.v[i], "http://", 7) != 0 &&
-		    strncmp(o->etcd_endpoints.v[i], "https://", 8) != 0)
-			return fl_fail(err, FL_ERR_CONFIG,
-				       "config: etcd.endpoints item \"%s\" must start with http:// or https://",
-				       o->etcd_endpoints.v[i]);
-	if (o->etcd_endpoints.n == 0)
-		return fl_fail(err, FL_ERR_CONFIG, "config: etcd.endpoints is empty");
+	if (cluster_check_etcd_endpoints(&o->etcd_endpoints, err) < 0)
+		return -1;
 	if (o->loop_wait + 1.0 >= (double)o->ttl)
 		return fl_fail(err, FL_ERR_CONFIG,
 			       "config: ttl = %ld must exceed loop_wait + 1 = %g s\nHINT: the leader fences itself 1 s "
@@ -140,15 +249,35 @@ static int validate_settings(const options *o, fl_err *err)
 		return fl_fail(err, FL_ERR_CONFIG,
 			       "config: watchdog.mode = \"%s\" is not one of off, automatic, required",
 			       o->watchdog_mode);
-	log_level lvl;
-	if (log_level_parse(o->log_level, &lvl) < 0)
-		return fl_fail(err, FL_ERR_CONFIG, "config: log_level = \"%s\" is not one of error, warn, info, debug",
-			       o->log_level);
+	if (cluster_check_log_level(o->log_level, err) < 0)
+		return -1;
 	for (int i = 0; i < o->pg_parameters.n; i++)
 		if (strchr(o->pg_parameters.v[i], '=') == NULL)
 			return fl_fail(err, FL_ERR_CONFIG,
 				       "config: postgresql.parameters item \"%s\" is not name=value",
 				       o->pg_parameters.v[i]);
+	if (o->backup_url[0] != '\0') {
+		const char *problem = http_base_url_problem(o->backup_url);
+		if (problem != NULL)
+			return fl_fail(err, FL_ERR_CONFIG, "config: backup.url = \"%s\" %s", o->backup_url, problem);
+		if (o->backup_token_file[0] != '/')
+			return fl_fail(err, FL_ERR_CONFIG,
+				       "config: secrets.backup_token_file = \"%s\" is not an absolute path\nHINT: "
+				       "backup.url needs the sidecar's token",
+				       o->backup_token_file);
+		/* Both go into archive_command, which a shell runs: nothing it would read as its own. */
+		const char *safe = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:/@+,=-[]";
+		if (strspn(o->backup_url, safe) != strlen(o->backup_url) ||
+		    strspn(o->backup_token_file, safe) != strlen(o->backup_token_file))
+			return fl_fail(err, FL_ERR_CONFIG,
+				       "config: backup.url and secrets.backup_token_file may hold only letters, digits "
+				       "and ._:/@+,=-[] (they go into archive_command)");
+	}
+	if (o->post_init[0] != '\0' && o->post_init[0] != '/')
+		return fl_fail(err, FL_ERR_CONFIG, "config: bootstrap.post_init = \"%s\" is not an absolute path",
+			       o->post_init);
+	if (validate_restore(o, err) < 0 || validate_callbacks(o, err) < 0)
+		return -1;
 	if (o->clone_max_rate > 0 && o->clone_max_rate < 32)
 		return fl_fail(
 			err, FL_ERR_CONFIG,

@@ -38,14 +38,23 @@ typedef struct options {
 	bool nofailover;
 	bool noloadbalance;
 	long priority;
-	long clone_max_rate; /* kB/s of pg_basebackup, 0 unlimited */
+	long clone_max_rate;  /* kB/s of pg_basebackup, 0 unlimited */
+	char *post_init;      /* program run after the bootstrap; "" for none */
+	char *restore_repo;   /* bootstrap from this backup repository rather than initdb; "" for initdb */
+	char *restore_target; /* "" (the archive's end), a zoned time or an LSN */
+	double restore_timeout;
+	char *restore_key_file;                                 /* the repository's passphrase; "" for none */
+	char *on_start, *on_stop, *on_restart, *on_role_change; /* callbacks: programs, "" for none */
+	double callback_timeout;
 	char *superuser;
 	char *superuser_password_file;
 	char *replication_user;
 	char *replication_password_file;
 	char *api_token_file;
-	char *watchdog_mode;   /* off, automatic, required */
-	char *watchdog_device; /* /dev/watchdog */
+	char *backup_url;        /* the backup sidecar: WAL archived there; "" for none */
+	char *backup_token_file; /* its bearer token */
+	char *watchdog_mode;     /* off, automatic, required */
+	char *watchdog_device;   /* /dev/watchdog */
 	char *log_level;
 	str_list pg_parameters; /* extra "name=value" PostgreSQL settings */
 } options;

@@ -755,6 +755,8 @@ static void watch_broken(etcd_watch *w, const char *why)
 		log_debug("etcd: the watch on %s at %s: %s", w->what, w->e->eps[w->ep].url, why);
 	w->broken_logged = true;
 	w->live = false;
+	/* Whatever came while this stream was being made or after it broke: the next one wakes the caller. */
+	w->was_live = true;
 	daemon_timer_arm(w->retry, WATCH_RETRY);
 }
 

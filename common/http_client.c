@@ -277,33 +277,50 @@ static void out_of_memory(http_exchange *x)
 
 /* Host, the headers and the body of a request; -1 without memory. */
 static int request_fill(struct evhttp_request *req, const char *host_header, const http_header *headers, int n_headers,
-			const char *body)
+			const char *body, size_t body_len)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
 	int rc = evhttp_add_header(out, "Host", host_header);
 	for (int i = 0; rc == 0 && i < n_headers; i++)
 		rc = evhttp_add_header(out, headers[i].name, headers[i].value);
 	if (rc == 0 && body != NULL)
-		rc = evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body));
+		rc = evbuffer_add(evhttp_request_get_output_buffer(req), body, body_len);
 	return rc == 0 ? 0 : -1;
 }
 
 static struct evhttp_request *request_new(http_peer *p, const http_header *headers, int n_headers, const char *body,
-					  http_exchange *x)
+					  size_t body_len, http_exchange *x)
 {
 	struct evhttp_request *req = evhttp_request_new(on_answer, x);
 	if (req == NULL)
 		return NULL;
 	evhttp_request_set_error_cb(req, on_error);
-	if (request_fill(req, p->host_header, headers, n_headers, body) < 0) {
+	if (request_fill(req, p->host_header, headers, n_headers, body, body_len) < 0) {
 		evhttp_request_free(req);
 		return NULL;
 	}
 	return req;
 }
 
+static enum evhttp_cmd_type command(const char *method)
+{
+	if (strcmp(method, "POST") == 0)
+		return EVHTTP_REQ_POST;
+	if (strcmp(method, "PUT") == 0)
+		return EVHTTP_REQ_PUT;
+	if (strcmp(method, "DELETE") == 0)
+		return EVHTTP_REQ_DELETE;
+	return EVHTTP_REQ_GET;
+}
+
 void http_peer_exchange(http_peer *p, const char *method, const char *target, const http_header *headers, int n_headers,
 			const char *body, double budget, http_exchange *x)
+{
+	http_peer_exchange_raw(p, method, target, headers, n_headers, body, body ? strlen(body) : 0, budget, x);
+}
+
+void http_peer_exchange_raw(http_peer *p, const char *method, const char *target, const http_header *headers,
+			    int n_headers, const char *body, size_t body_len, double budget, http_exchange *x)
 {
 	memset(x, 0, sizeof *x);
 	x->outcome = HTTP_PENDING;
@@ -320,7 +337,7 @@ void http_peer_exchange(http_peer *p, const char *method, const char *target, co
 		evhttp_connection_set_max_body_size(p->conn, (ev_ssize_t)p->max_body);
 		evhttp_connection_set_closecb(p->conn, on_close, p);
 	}
-	struct evhttp_request *req = request_new(p, headers, n_headers, body, x);
+	struct evhttp_request *req = request_new(p, headers, n_headers, body, body_len, x);
 	struct event *timer = evtimer_new(p->base, on_timer, x);
 	if (req == NULL || timer == NULL) {
 		if (req != NULL)
@@ -332,7 +349,7 @@ void http_peer_exchange(http_peer *p, const char *method, const char *target, co
 	}
 	daemon_timer_arm(timer, budget);
 	errno = 0;
-	enum evhttp_cmd_type cmd = strcmp(method, "POST") == 0 ? EVHTTP_REQ_POST : EVHTTP_REQ_GET;
+	enum evhttp_cmd_type cmd = command(method);
 	/* A connect that fails at once calls back from inside evhttp_make_request. */
 	if (evhttp_make_request(p->conn, req, cmd, target) != 0 && x->outcome == HTTP_PENDING) {
 		x->outcome = HTTP_FAILED;
@@ -510,7 +527,7 @@ http_stream *http_stream_start(struct event_base *base, const http_url *u, tls_c
 	}
 	evhttp_request_set_header_cb(req, stream_on_head);
 	evhttp_request_set_chunked_cb(req, stream_on_chunk);
-	if (request_fill(req, u->host_header, headers, n_headers, body) < 0) {
+	if (request_fill(req, u->host_header, headers, n_headers, body, body ? strlen(body) : 0) < 0) {
 		evhttp_request_free(req);
 		http_stream_free(s);
 		fl_fail(err, FL_ERR_INTERNAL, "http: out of memory");

@@ -81,6 +81,9 @@ bool http_peer_answered(const http_peer *p);
  */
 void http_peer_exchange(http_peer *p, const char *method, const char *target, const http_header *headers, int n_headers,
 			const char *body, double budget, http_exchange *x);
+/* The same with any method of GET, POST, PUT and DELETE, and a body of body_len bytes (binary). */
+void http_peer_exchange_raw(http_peer *p, const char *method, const char *target, const http_header *headers,
+			    int n_headers, const char *body, size_t body_len, double budget, http_exchange *x);
 /*
  * Why an exchange got no answer: "<who> refused the connection", "<who> did
  * not answer within 1.0 s", ...; without who (NULL or ""), the same without it.

@@ -129,7 +129,7 @@ static void answer(conn *c, bool head_only, const http_out *out)
 	bufferevent_disable(c->bev, EV_READ);
 	struct evbuffer *o = bufferevent_get_output(c->bev);
 	int status = out->status ? out->status : 500;
-	size_t len = out->body ? strlen(out->body) : 0;
+	size_t len = out->body == NULL ? 0 : out->body_len ? out->body_len : strlen(out->body);
 	evbuffer_add_printf(o, "HTTP/1.1 %d %s\r\n", status, reason(status));
 	if (out->content_type)
 		evbuffer_add_printf(o, "Content-Type: %s\r\n", out->content_type);

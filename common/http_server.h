@@ -35,7 +35,8 @@ typedef struct http_in {
 typedef struct http_out {
 	int status;
 	const char *content_type;
-	const char *body; /* NUL-terminated, NULL for none */
+	const char *body; /* NUL-terminated unless body_len says how long; NULL for none */
+	size_t body_len;  /* bytes of body (binary); 0: strlen(body) */
 	int n_headers;
 	http_header headers[HTTP_OUT_HEADERS];
 } http_out;

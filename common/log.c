@@ -9,16 +9,28 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/event.h>
+
 log_level log_threshold = LOG_LEVEL_INFO;
 static char log_component[32] = "flotilla";
 static char log_node[64];
 
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 
+/* libevent's own messages (its DNS resolver's, say) as lines of ours; what the caller reports covers "msg". */
+static void log_libevent(int severity, const char *msg)
+{
+	log_level level = severity == EVENT_LOG_ERR    ? LOG_LEVEL_ERROR
+			  : severity == EVENT_LOG_WARN ? LOG_LEVEL_WARN
+						       : LOG_LEVEL_DEBUG;
+	log_write(level, "libevent: %s", msg);
+}
+
 void log_setup(const char *component, const char *node)
 {
 	snprintf(log_component, sizeof log_component, "%s", component ? component : "flotilla");
 	snprintf(log_node, sizeof log_node, "%s", node ? node : "");
+	event_set_log_callback(log_libevent);
 }
 
 int log_level_parse(const char *name, log_level *out)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -234,9 +235,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	kill(-p->pid, SIGKILL);
 }
 
-static void child(const proc *p, int out_w, int err_w)
+static void child(const proc *p, int out_w, int err_w, pid_t parent)
 {
 	setpgid(0, 0);
+	if (p->spec.die_with_parent && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent))
+		_exit(127);
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -303,6 +306,7 @@ proc *proc_start(struct event_base *base, const proc_spec *spec, fl_err *err)
 	/* The SIGCHLD event is in place before the fork, so that an exit at once is not missed. */
 	event_add(p->sig_ev, NULL);
 	p->started = clock_mono();
+	pid_t parent = getpid();
 	p->pid = fork();
 	if (p->pid < 0) {
 		int e = errno;
@@ -317,7 +321,7 @@ proc *proc_start(struct event_base *base, const proc_spec *spec, fl_err *err)
 		return NULL;
 	}
 	if (p->pid == 0)
-		child(p, out[1], errp[1]);
+		child(p, out[1], errp[1], parent);
 	setpgid(p->pid, p->pid); /* also here: a timeout right away must find the group */
 	if (out[1] >= 0)
 		close(out[1]);
@@ -380,4 +384,30 @@ void proc_describe(const proc_result *r, double timeout, char *buf, size_t len)
 		n = snprintf(buf, len, "exit status %d", r->status);
 	if (last[0] && n >= 0 && (size_t)n < len)
 		snprintf(buf + n, len - (size_t)n, ": %s", last);
+}
+
+int proc_self_path(char *buf, size_t len)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+	if (n <= 0) {
+		buf[0] = '\0';
+		return -1;
+	}
+	buf[n] = '\0';
+	static const char deleted[] = " (deleted)";
+	size_t dl = sizeof deleted - 1;
+	if ((size_t)n > dl && strcmp(buf + n - dl, deleted) == 0)
+		buf[n - dl] = '\0';
+	return 0;
+}
+
+int proc_self_dir(char *buf, size_t len)
+{
+	if (proc_self_path(buf, len) < 0)
+		return -1;
+	char *slash = strrchr(buf, '/');
+	if (slash == NULL)
+		return -1;
+	*slash = '\0';
+	return 0;
 }

@@ -42,6 +42,7 @@ typedef struct proc_spec {
 	proc_line_fn on_line; /* each line of standard error ('\r' ends a line too); may be NULL */
 	proc_done_fn on_done;
 	void *arg;
+	bool die_with_parent; /* the program is killed when the daemon dies (PR_SET_PDEATHSIG) */
 } proc_spec;
 
 /* Starts the program; the strings of spec are copied. Fails naming the program when fork or pipe fail. */
@@ -52,6 +53,15 @@ int proc_pid(const proc *p);
 double proc_elapsed(const proc *p, double now_mono);
 /* Kills a running program (SIGKILL to its process group) and reaps it; on_done is not called. Accepts NULL. */
 void proc_free(proc *p);
+
+/*
+ * This program's own path (/proc/self/exe) into buf; a program replaced by
+ * an upgrade while it runs gives the path of the one now there. -1 when it
+ * cannot be read.
+ */
+int proc_self_path(char *buf, size_t len);
+/* The directory of this program, where the programs it runs beside it are. */
+int proc_self_dir(char *buf, size_t len);
 
 /* A proc_result as one line: "exit status 1: <last line of standard error>", "timed out after 30 s", ... */
 void proc_describe(const proc_result *r, double timeout, char *buf, size_t len);

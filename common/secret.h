@@ -13,4 +13,14 @@
 /* Reads path into buf; fails naming the file when missing, unreadable, empty or too long. */
 int secret_read(const char *what, const char *path, char *buf, size_t len, fl_err *err);
 
+/*
+ * An Authorization header (may be NULL) against the bearer token: 0 when it
+ * is "Bearer <token>" (the scheme in any case, RFC 7235), compared in a time
+ * that does not depend on the token; else the HTTP status to answer, 403
+ * when no token is configured (NULL or ""), 401 otherwise, with why
+ * ("missing bearer token", "the bearer token is wrong", ...).
+ */
+int secret_bearer_check(const char *authorization, const char *token, const char **why);
+#define SECRET_BEARER_HINT "HINT: send \"Authorization: Bearer <token>\" (WWW-Authenticate: Bearer)"
+
 #endif

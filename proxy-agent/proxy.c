@@ -4,6 +4,8 @@
 #include "proxy.h"
 
 #include <errno.h>
+
+#include <event2/buffer.h>
 #include <stdio.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include "cluster/cluster.h"
 #include "common/etcd.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "runtime_api.h"
 
 #define PROXY_MAX_HAPROXIES 16
@@ -22,6 +25,10 @@
 
 typedef struct haproxy {
 	const char *address;
+	/* Runtime API exchanges with it: by result, and their total time. */
+	uint64_t calls_ok, calls_failed;
+	double call_seconds;
+	double last_call_seconds;
 	const char *state_file;                          /* its server-state-file, NULL for none */
 	bool up;                                         /* the last exchange worked */
 	plan_seen seen[PLAN_BACKENDS][PLAN_MAX_SERVERS]; /* indexed like the plan's names */
@@ -51,7 +58,19 @@ struct proxy {
 	char lagging[PLAN_MAX_SERVERS][CLUSTER_NAME_MAX];
 	double lagging_since[PLAN_MAX_SERVERS];
 	char rejected_logged[256]; /* the last rejected etcd record logged */
+	/* For /metrics. */
+	uint64_t plan_changes; /* plans that differed from the one before */
+	uint64_t etcd_reads_ok, etcd_reads_failed;
+	uint64_t repairs; /* commands a reconcile sent to bring an HAProxy back to the plan */
+	void (*on_plan)(void *arg, const plan *pl);
+	void *on_plan_arg;
 };
+
+void proxy_on_plan(proxy *p, void (*on_plan)(void *arg, const plan *pl), void *arg)
+{
+	p->on_plan = on_plan;
+	p->on_plan_arg = arg;
+}
 
 proxy *proxy_new(const proxy_options *o, fl_err *err)
 {
@@ -115,6 +134,8 @@ void proxy_reconfigure(proxy *p)
 	}
 	etcd_set_timeout(p->etcd, p->o->retry_timeout);
 	p->have_plan = false; /* re-plan and push everything at the next poll */
+	if (p->on_plan)
+		p->on_plan(p->on_plan_arg, NULL);
 }
 
 int proxy_watch(proxy *p, struct event_base *base, void (*on_change)(void *arg), void *arg, fl_err *err)
@@ -129,6 +150,20 @@ int proxy_watch(proxy *p, struct event_base *base, void (*on_change)(void *arg),
 const plan *proxy_plan(const proxy *p) { return p->have_plan ? &p->plan : NULL; }
 
 /* ---- talking to HAProxy ---- */
+
+/* One Runtime API exchange with h, counted and timed for /metrics. */
+static int haproxy_call(haproxy *h, const char *cmd, double timeout, char **answer, fl_err *err)
+{
+	double t0 = clock_mono();
+	int rc = runtime_api_call(h->address, cmd, timeout, answer, err);
+	h->last_call_seconds = clock_mono() - t0;
+	h->call_seconds += h->last_call_seconds;
+	if (rc == 0)
+		h->calls_ok++;
+	else
+		h->calls_failed++;
+	return rc;
+}
 
 static void haproxy_forget(haproxy *h)
 {
@@ -166,7 +201,7 @@ static bool haproxy_send(haproxy *h, char cmds[][PLAN_COMMAND_MAX], int n, doubl
 			strcat(batch, ";");
 	}
 	fl_err err = {0};
-	bool ok = runtime_api_call(h->address, batch, timeout, &answer, &err) == 0;
+	bool ok = haproxy_call(h, batch, timeout, &answer, &err) == 0;
 	if (!ok) {
 		haproxy_mark(h, false, err.msg);
 	} else {
@@ -210,12 +245,13 @@ static int plan_diff_count(const plan *pl, const haproxy *h)
 	return plan_diff(pl, h, cmds, PROXY_MAX_COMMANDS);
 }
 
-static void haproxy_push(proxy *p, haproxy *h)
+/* Sends h what differs from the plan; the number of commands sent (0 when none was, or the exchange failed). */
+static int haproxy_push(proxy *p, haproxy *h)
 {
 	static char cmds[PROXY_MAX_COMMANDS][PLAN_COMMAND_MAX];
 	int n = plan_diff(&p->plan, h, cmds, PROXY_MAX_COMMANDS);
 	if (n == 0 || !haproxy_send(h, cmds, n, p->o->haproxy_timeout))
-		return;
+		return 0;
 	for (int b = 0; b < PLAN_BACKENDS; b++)
 		for (int i = 0; i < p->plan.n; i++)
 			h->seen[b][i] =
@@ -223,6 +259,7 @@ static void haproxy_push(proxy *p, haproxy *h)
 					    .admin = p->plan.want[b][i].admin,
 					    .weight = p->plan.want[b][i].admin == PLAN_READY ? p->plan.want[b][i].weight
 											     : h->seen[b][i].weight};
+	return n;
 }
 
 /* ---- the plan ---- */
@@ -315,6 +352,7 @@ static void replan(proxy *p, const cluster_view *v)
 	if (p->have_plan && plan_same(&p->plan, &next))
 		return;
 	log_changes(p->have_plan ? &p->plan : NULL, &next);
+	p->plan_changes++;
 	/* Seen states follow the plan's indexes: re-map them by name when the names changed. */
 	for (int h = 0; h < p->n_haproxies; h++) {
 		haproxy *hp = &p->haproxies[h];
@@ -328,6 +366,8 @@ static void replan(proxy *p, const cluster_view *v)
 	}
 	p->plan = next;
 	p->have_plan = true;
+	if (p->on_plan)
+		p->on_plan(p->on_plan_arg, &p->plan);
 	for (int h = 0; h < p->n_haproxies; h++)
 		haproxy_push(p, &p->haproxies[h]);
 }
@@ -337,12 +377,14 @@ int proxy_poll(proxy *p)
 	etcd_kvs kvs = {0};
 	fl_err err = {0};
 	if (etcd_get_prefix(p->etcd, p->root, &kvs, &err) < 0) {
+		p->etcd_reads_failed++;
 		if (p->etcd_ok)
 			log_warn("cannot read the cluster, keeping the last plan: %s", err.msg);
 		p->etcd_ok = false;
 		etcd_kvs_free(&kvs);
 		return -1;
 	}
+	p->etcd_reads_ok++;
 	if (!p->etcd_ok)
 		log_info("etcd answers again");
 	p->etcd_ok = true;
@@ -384,7 +426,7 @@ static void haproxy_read_sessions(proxy *p, haproxy *h)
 	char *answer = NULL;
 	fl_err err = {0};
 	int n = 0;
-	if (runtime_api_call(h->address, "show stat", p->o->haproxy_timeout, &answer, &err) < 0 ||
+	if (haproxy_call(h, "show stat", p->o->haproxy_timeout, &answer, &err) < 0 ||
 	    runtime_api_parse_stat(answer, stats, (int)(sizeof stats / sizeof stats[0]), &n, &err) < 0) {
 		log_warn("haproxy %s: %s", h->address, err.msg);
 		free(answer);
@@ -426,7 +468,7 @@ static bool haproxy_read(proxy *p, haproxy *h)
 	char *answer = NULL;
 	fl_err err = {0};
 	int n = 0;
-	if (runtime_api_call(h->address, "show servers state", p->o->haproxy_timeout, &answer, &err) < 0 ||
+	if (haproxy_call(h, "show servers state", p->o->haproxy_timeout, &answer, &err) < 0 ||
 	    runtime_api_parse_state(answer, servers, (int)(sizeof servers / sizeof servers[0]), &n, &err) < 0) {
 		haproxy_mark(h, false, err.msg);
 		free(answer);
@@ -521,8 +563,89 @@ void proxy_reconcile(proxy *p)
 		return;
 	for (int h = 0; h < p->n_haproxies; h++)
 		if (p->haproxies[h].up)
-			haproxy_push(p, &p->haproxies[h]);
+			p->repairs += (uint64_t)haproxy_push(p, &p->haproxies[h]);
 	proxy_publish(p);
+}
+
+/* ---- /metrics ---- */
+
+char *proxy_metrics_text(const proxy *p)
+{
+	struct evbuffer *b = evbuffer_new();
+	if (b == NULL)
+		return NULL;
+	metrics_one(b, "flotilla_proxy_plan_changes_total", "counter",
+		    "Plans that differed from the one before (a new leader, a replica drained or back, a weight)", "",
+		    p->plan_changes);
+	metrics_head(b, "flotilla_proxy_etcd_reads_total", "counter", "Reads of the cluster from etcd, by result");
+	metrics_u64(b, "flotilla_proxy_etcd_reads_total", "result=\"ok\"", p->etcd_reads_ok);
+	metrics_u64(b, "flotilla_proxy_etcd_reads_total", "result=\"failed\"", p->etcd_reads_failed);
+	metrics_one(b, "flotilla_proxy_reconcile_repairs_total", "counter",
+		    "Runtime API commands a reconcile sent to bring an HAProxy back to the plan", "", p->repairs);
+	char label[320], addr[256];
+	metrics_head(b, "flotilla_proxy_haproxy_up", "gauge", "1 when the last Runtime API exchange with it worked");
+	for (int h = 0; h < p->n_haproxies; h++) {
+		metrics_label_value(addr, sizeof addr, p->haproxies[h].address);
+		snprintf(label, sizeof label, "haproxy=\"%s\"", addr);
+		metrics_u64(b, "flotilla_proxy_haproxy_up", label, p->haproxies[h].up);
+	}
+	metrics_head(b, "flotilla_proxy_runtime_api_calls_total", "counter", "Runtime API exchanges, by result");
+	for (int h = 0; h < p->n_haproxies; h++) {
+		metrics_label_value(addr, sizeof addr, p->haproxies[h].address);
+		snprintf(label, sizeof label, "haproxy=\"%s\",result=\"ok\"", addr);
+		metrics_u64(b, "flotilla_proxy_runtime_api_calls_total", label, p->haproxies[h].calls_ok);
+		snprintf(label, sizeof label, "haproxy=\"%s\",result=\"failed\"", addr);
+		metrics_u64(b, "flotilla_proxy_runtime_api_calls_total", label, p->haproxies[h].calls_failed);
+	}
+	metrics_head(b, "flotilla_proxy_runtime_api_seconds", "summary", "Time the Runtime API exchanges took");
+	for (int h = 0; h < p->n_haproxies; h++) {
+		const haproxy *hp = &p->haproxies[h];
+		metrics_label_value(addr, sizeof addr, hp->address);
+		snprintf(label, sizeof label, "haproxy=\"%s\"", addr);
+		metrics_double(b, "flotilla_proxy_runtime_api_seconds_sum", label, hp->call_seconds);
+		metrics_u64(b, "flotilla_proxy_runtime_api_seconds_count", label, hp->calls_ok + hp->calls_failed);
+	}
+	metrics_head(b, "flotilla_proxy_runtime_api_last_seconds", "gauge", "Time the last Runtime API exchange took");
+	for (int h = 0; h < p->n_haproxies; h++) {
+		metrics_label_value(addr, sizeof addr, p->haproxies[h].address);
+		snprintf(label, sizeof label, "haproxy=\"%s\"", addr);
+		metrics_double(b, "flotilla_proxy_runtime_api_last_seconds", label, p->haproxies[h].last_call_seconds);
+	}
+	/* The plan's servers per backend and state, and what each HAProxy has (unknown: not read yet). */
+	metrics_head(b, "flotilla_proxy_plan_servers", "gauge", "Servers the plan wants in each state, per backend");
+	for (int be = 0; be < PLAN_BACKENDS; be++)
+		for (int st = PLAN_READY; st <= PLAN_MAINT; st++) {
+			uint64_t n = 0;
+			for (int i = 0; p->have_plan && i < p->plan.n; i++)
+				n += p->plan.want[be][i].admin == (plan_admin)st;
+			snprintf(label, sizeof label, "backend=\"%s\",state=\"%s\"", plan_backend_names[be],
+				 plan_admin_names[st]);
+			metrics_u64(b, "flotilla_proxy_plan_servers", label, n);
+		}
+	metrics_head(b, "flotilla_proxy_servers", "gauge", "Servers each HAProxy has in each state, per backend");
+	for (int h = 0; h < p->n_haproxies; h++) {
+		const haproxy *hp = &p->haproxies[h];
+		metrics_label_value(addr, sizeof addr, hp->address);
+		for (int be = 0; be < PLAN_BACKENDS; be++)
+			for (int st = PLAN_READY; st <= PLAN_MAINT + 1; st++) {
+				uint64_t n = 0;
+				for (int i = 0; p->have_plan && i < p->plan.n; i++)
+					n += st > PLAN_MAINT
+						     ? !hp->seen[be][i].known
+						     : hp->seen[be][i].known && hp->seen[be][i].admin == (plan_admin)st;
+				snprintf(label, sizeof label, "haproxy=\"%s\",backend=\"%s\",state=\"%s\"", addr,
+					 plan_backend_names[be], st > PLAN_MAINT ? "unknown" : plan_admin_names[st]);
+				metrics_u64(b, "flotilla_proxy_servers", label, n);
+			}
+	}
+	size_t len = evbuffer_get_length(b);
+	char *text = malloc(len + 1);
+	if (text != NULL) {
+		evbuffer_remove(b, text, len);
+		text[len] = '\0';
+	}
+	evbuffer_free(b);
+	return text;
 }
 
 void proxy_release(proxy *p)

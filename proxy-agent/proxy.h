@@ -35,6 +35,14 @@ void proxy_reconfigure(proxy *p);
 /* The current plan, NULL before the cluster was first read. */
 const plan *proxy_plan(const proxy *p);
 /*
+ * Calls on_plan(arg, plan) with each new plan, before it is pushed to any HAProxy (the agent checks answer from
+ * it at once), and with NULL when the plan is forgotten (a reload).
+ */
+void proxy_on_plan(proxy *p, void (*on_plan)(void *arg, const plan *pl), void *arg);
+
+/* The agent's own metrics (Prometheus text), a new string to free; NULL when out of memory. */
+char *proxy_metrics_text(const proxy *p);
+/*
  * Calls on_change (on base's loop) when any key of the cluster changes (a
  * leader key taken or expired, a member's record), so that a new leader
  * reaches HAProxy without waiting for the next poll; the watch follows the

@@ -38,6 +38,10 @@ const opt_def proxy_options_table[] = {
 	 "seconds one Runtime API exchange may take"},
 	{"agent_check.listen", OPT_STRING, "127.0.0.1:5480", NORANGE, false, "FLOTILLA_AGENT_CHECK_LISTEN",
 	 O(agent_check_listen), "host:port where HAProxy's agent checks connect"},
+	{"metrics_listen", OPT_STRING, "127.0.0.1:5481", NORANGE, false, "FLOTILLA_PROXY_METRICS_LISTEN",
+	 O(metrics_listen),
+	 "host:port of the agent's GET /metrics (Prometheus: plan changes, Runtime API calls and latency, servers per "
+	 "state, reconcile repairs, agent checks); empty: none"},
 	{"ro.max_lag", OPT_INT, "16777216", 0, 1e15, true, "FLOTILLA_RO_MAX_LAG", O(max_lag),
 	 "bytes of replay lag beyond which a replica leaves the ro pool (drain)"},
 	{"ro.full_weight_lag", OPT_INT, "1048576", 0, 1e15, true, "FLOTILLA_RO_FULL_WEIGHT_LAG", O(full_weight_lag),
@@ -58,14 +62,8 @@ static int validate(const proxy_options *o, fl_err *err)
 {
 	if (o->scope[0] == '\0' || strchr(o->scope, '/') != NULL)
 		return fl_fail(err, FL_ERR_CONFIG, "config: scope = \"%s\" is not a cluster name", o->scope);
-	if (o->etcd_endpoints.n == 0)
-		return fl_fail(err, FL_ERR_CONFIG, "config: etcd.endpoints is empty");
-	for (int i = 0; i < o->etcd_endpoints.n; i++)
-		if (strncmp(o->etcd_endpoints.v[i], "http://", 7) != 0 &&
-		    strncmp(o->etcd_endpoints.v[i], "https://", 8) != 0)
-			return fl_fail(err, FL_ERR_CONFIG,
-				       "config: etcd.endpoints item \"%s\" must start with http:// or https://",
-				       o->etcd_endpoints.v[i]);
+	if (cluster_check_etcd_endpoints(&o->etcd_endpoints, err) < 0)
+		return -1;
 	if (o->haproxy_sockets.n == 0)
 		return fl_fail(err, FL_ERR_CONFIG,
 			       "config: haproxy.sockets is empty\nHINT: list each HAProxy's admin-level stats socket");
@@ -87,6 +85,9 @@ static int validate(const proxy_options *o, fl_err *err)
 			return fl_fail(err, FL_ERR_CONFIG,
 				       "config: haproxy.state_files item \"%s\" is not an absolute path", f);
 	}
+	if (o->metrics_listen[0] != '\0' && !hostport_valid(o->metrics_listen))
+		return fl_fail(err, FL_ERR_CONFIG, "config: metrics_listen = \"%s\" is not host:port",
+			       o->metrics_listen);
 	if (!hostport_valid(o->agent_check_listen))
 		return fl_fail(err, FL_ERR_CONFIG, "config: agent_check.listen = \"%s\" is not host:port",
 			       o->agent_check_listen);
@@ -98,10 +99,8 @@ static int validate(const proxy_options *o, fl_err *err)
 		return fl_fail(err, FL_ERR_CONFIG,
 			       "config: ro.primary_in_ro = \"%s\" is not one of fallback, always, never",
 			       o->primary_in_ro);
-	log_level lvl;
-	if (log_level_parse(o->log_level, &lvl) < 0)
-		return fl_fail(err, FL_ERR_CONFIG, "config: log_level = \"%s\" is not one of error, warn, info, debug",
-			       o->log_level);
+	if (cluster_check_log_level(o->log_level, err) < 0)
+		return -1;
 	return 0;
 }
 

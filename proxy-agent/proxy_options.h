@@ -24,6 +24,7 @@ typedef struct proxy_options {
 	str_list haproxy_state_files;
 	double haproxy_timeout;
 	char *agent_check_listen;
+	char *metrics_listen; /* "" for none */
 	long max_lag;
 	long full_weight_lag;
 	long min_weight;

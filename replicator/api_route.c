@@ -31,6 +31,7 @@
 
 #include "common/hostport.h"
 #include "common/metrics.h"
+#include "common/secret.h"
 #include "common/timeparse.h"
 #include "decide.h"
 
@@ -225,6 +226,21 @@ static json_t *start_time_json(double t)
 	return json_string(buf);
 }
 
+/* An ISO 8601 time in UTC with its zone, as Patroni writes scheduled times ("2026-12-07T10:00:00+00:00"). */
+static json_t *iso_time_json(double t)
+{
+	struct tm tm;
+	char buf[48];
+	if (!(t > 0 && t < 1e11))
+		return NULL;
+	time_t secs = (time_t)t;
+	if (gmtime_r(&secs, &tm) == NULL)
+		return NULL;
+	snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d+00:00", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		 tm.tm_hour, tm.tm_min, tm.tm_sec);
+	return json_string(buf);
+}
+
 /* The node's status, the body of every health endpoint and of /patroni (Patroni's keys). */
 static json_t *status_json(const api_snapshot *s)
 {
@@ -252,8 +268,28 @@ static json_t *status_json(const api_snapshot *s)
 		set_new(o, "cluster_unlocked", json_true());
 	if (s->view.paused)
 		set_new(o, "pause", json_true());
+	if (s->running && s->server_version > 0)
+		set_new(o, "server_version", json_integer(s->server_version));
+	if (s->system_id[0])
+		set_new(o, "database_system_identifier", json_string(s->system_id));
+	if (s->pending_restart)
+		set_new(o, "pending_restart", json_true());
+	if (s->dcs_last_seen > 0)
+		set_new(o, "dcs_last_seen", json_integer((json_int_t)s->dcs_last_seen));
+	if (s->running && streq(s->role, "primary") && s->n_replication > 0) {
+		json_t *rows = json_array();
+		for (int i = 0; i < s->n_replication && i < CLUSTER_MAX_MEMBERS; i++) {
+			const pg_replication_row *w = &s->replication[i];
+			json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "usename", w->usename,
+							      "application_name", w->application_name, "client_addr",
+							      w->client_addr, "state", w->state, "sync_state",
+							      w->sync_state, "sync_priority", w->sync_priority));
+		}
+		set_new(o, "replication", rows);
+	}
 	set_new(o, "tags", tags_json(s->nofailover, s->noloadbalance, s->priority));
-	set_new(o, "patroni", json_pack("{s:s, s:s}", "scope", s->scope, "name", s->name));
+	set_new(o, "patroni",
+		json_pack("{s:s, s:s, s:s}", "version", API_PATRONI_VERSION, "scope", s->scope, "name", s->name));
 	return o;
 }
 
@@ -287,6 +323,10 @@ static json_t *member_json(const cluster_view *v, const member *m)
 			cluster_leader_position(v) ? json_lsn(cluster_lag(v, m->received_lsn, m->replayed_lsn))
 						   : json_string("unknown"));
 	set_new(o, "tags", tags_json(m->nofailover, m->noloadbalance, m->priority));
+	if (m->pending_restart)
+		set_new(o, "pending_restart", json_true());
+	if (cluster_drained(v, m->name))
+		set_new(o, "drained", json_true());
 	return o;
 }
 
@@ -299,6 +339,16 @@ static void document_cluster(const request *r, api_answer *out)
 	json_t *o = json_pack("{s:s, s:o}", "scope", r->s->scope, "members", members);
 	if (o && v->paused)
 		set_new(o, "pause", json_true());
+	/* A switchover waiting for its time, as Patroni shows it: {"at", "from", "to"?}. */
+	if (o && v->has_switchover && v->switchover_at > 0 && v->switchover_leader[0]) {
+		json_t *at = iso_time_json(v->switchover_at);
+		if (at != NULL) {
+			json_t *sw = json_pack("{s:o, s:s}", "at", at, "from", v->switchover_leader);
+			if (sw && v->switchover_candidate[0])
+				set_new(sw, "to", json_string(v->switchover_candidate));
+			set_new(o, "scheduled_switchover", sw);
+		}
+	}
 	answer_json(out, 200, o);
 }
 
@@ -392,6 +442,15 @@ static void metrics_text(struct evbuffer *b, const request *r)
 	metric(b, labels, "flotilla_timeline", "gauge", "PostgreSQL timeline.",
 	       s->timeline > 0 ? (uint64_t)s->timeline : 0);
 	metric(b, labels, "flotilla_xlog_location_bytes", "gauge", "Primary: current WAL position.", s->wal_lsn);
+	metric(b, labels, "flotilla_pg_wal_bytes", "gauge", "What pg_wal holds (it grows while archiving fails).",
+	       s->pg_wal_bytes);
+	metric(b, labels, "flotilla_archive_ready_segments", "gauge",
+	       "WAL files waiting for archive_command (.ready): the archive's backlog on this node.", s->archive_ready);
+	metric(b, labels, "flotilla_archived_total", "counter",
+	       "WAL files archive_command archived (pg_stat_archiver).", s->archived);
+	metric(b, labels, "flotilla_archive_failed_total", "counter",
+	       "archive_command failures (pg_stat_archiver): the backup sidecar unreachable, full or refusing.",
+	       s->archive_failed);
 	metric(b, labels, "flotilla_xlog_received_location_bytes", "gauge", "Replica: WAL position received.",
 	       s->received_lsn);
 	metric(b, labels, "flotilla_xlog_replayed_location_bytes", "gauge", "Replica: WAL position replayed.",
@@ -406,6 +465,8 @@ static void metrics_text(struct evbuffer *b, const request *r)
 	metric(b, labels, "flotilla_cluster_unlocked", "gauge", "1 when no node holds the leader key.",
 	       !s->view.has_leader);
 	metric(b, labels, "flotilla_paused", "gauge", "1 when automatic failover is paused.", s->view.paused);
+	metric(b, labels, "flotilla_proxy_agents", "gauge",
+	       "flotilla-proxy-agents of the cluster alive (by their etcd records).", (uint64_t)s->view.n_proxies);
 	metric(b, labels, "flotilla_etcd_ok", "gauge", "1 when the last etcd exchange succeeded.", s->etcd_ok);
 	metric(b, labels, "flotilla_lease_renewals_total", "counter", "Lease renewals that succeeded.",
 	       s->lease_renewals);
@@ -598,49 +659,18 @@ static const char *command_name(api_command cmd)
 
 /* ---- the bearer token ---- */
 
-/*
- * Takes the same time for every token of a given length: the loop runs over
- * the caller's bytes, whatever the secret, and never stops early.
- */
-static bool token_equal(const char *given, size_t n, const char *token)
-{
-	size_t len = strlen(token);
-	volatile unsigned char diff = n != len || len == 0;
-	for (size_t i = 0; i < n; i++)
-		diff |= (unsigned char)given[i] ^ (unsigned char)token[len ? i % len : 0];
-	return diff == 0;
-}
-
 /* "Bearer <token>" (scheme case-insensitive, RFC 7235) against req->token; on refusal answers 401 or 403. */
 static int auth_check(const api_request *req, api_answer *out)
 {
-	static const char hint[] = "HINT: send \"Authorization: Bearer <token>\" (WWW-Authenticate: Bearer)";
-	const char *h = req->authorization;
-	if (req->token == NULL || req->token[0] == '\0') {
+	const char *why = NULL;
+	int status = secret_bearer_check(req->authorization, req->token, &why);
+	if (status == 403)
 		answer_error(out, 403,
 			     "api: mutating calls are disabled: no api token configured\n"
 			     "HINT: set secrets.api_token_file (FLOTILLA_API_TOKEN_FILE) to a file holding the token");
-		return -1;
-	}
-	if (h == NULL) {
-		answer_error(out, 401, "api: missing bearer token\n%s", hint);
-		return -1;
-	}
-	if (strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t')) {
-		answer_error(out, 401, "api: the Authorization scheme is not Bearer\n%s", hint);
-		return -1;
-	}
-	const char *t = h + 6;
-	while (*t == ' ' || *t == '\t')
-		t++;
-	size_t n = strlen(t);
-	while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t'))
-		n--;
-	if (!token_equal(t, n, req->token)) {
-		answer_error(out, 401, "api: the bearer token is wrong\n%s", hint);
-		return -1;
-	}
-	return 0;
+	else if (status != 0)
+		answer_error(out, 401, "api: %s\n%s", why, SECRET_BEARER_HINT);
+	return status == 0 ? 0 : -1;
 }
 
 /* ---- the body: a JSON object of known fields ---- */

@@ -16,6 +16,9 @@
 #include "common/err.h"
 #include "slots.h"
 
+/* The Patroni REST API level Flotilla answers for: /patroni's "patroni": {"version"}. */
+#define API_PATRONI_VERSION "3.3.0"
+
 typedef struct api_snapshot {
 	char name[CLUSTER_NAME_MAX];
 	char scope[CLUSTER_NAME_MAX];
@@ -28,6 +31,7 @@ typedef struct api_snapshot {
 	uint64_t received_lsn;
 	uint64_t replayed_lsn;
 	double replay_lag_seconds; /* seconds since the last replayed commit's timestamp, -1 unknown */
+	uint64_t pg_wal_bytes, archive_ready, archived, archive_failed; /* pg_wal and the archiver */
 	bool etcd_ok;
 	double postmaster_start; /* wall time PostgreSQL started, 0 when down */
 	uint64_t lease_renewals, lease_failures, leader_changes;
@@ -41,6 +45,12 @@ typedef struct api_snapshot {
 	char job_state[16];                    /* bootstrapping, cloning, rewinding while such a job runs, else "" */
 	slot_state slots[CLUSTER_MAX_MEMBERS]; /* the leader's replication slots */
 	int n_slots;
+	long server_version;                                 /* server_version_num, 0 when down */
+	char system_id[24];                                  /* "" when unknown */
+	bool pending_restart;                                /* a changed setting waits for a restart */
+	double dcs_last_seen;                                /* wall time of the last good read of etcd, 0 before one */
+	pg_replication_row replication[CLUSTER_MAX_MEMBERS]; /* a primary's walsenders */
+	int n_replication;
 } api_snapshot;
 
 /* A mutating call the router accepted (token checked, body validated); the agent carries it out. */

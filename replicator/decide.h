@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "cluster/cluster.h"
+#include "slots.h"
 
 typedef enum action {
 	ACT_NONE,             /* nothing to do this tick */
@@ -75,9 +76,17 @@ typedef struct local_state {
 	bool receiver_stuck;     /* following an upstream without streaming for too long */
 	double postmaster_start; /* unix time the postmaster started, 0 when unknown */
 	double replay_lag_s; /* replica: seconds its replay is behind (0 when it replayed all it received), -1 unknown */
-	char upstream[CLUSTER_NAME_MAX]; /* node primary_conninfo points at, "" for none */
-	int recent_crashes;              /* unexpected postmaster exits within restart_window */
-	bool clean_handover;             /* stopped cleanly after handing over the leader key in a switchover */
+	uint64_t pg_wal_bytes;             /* what pg_wal holds */
+	uint64_t archive_ready;            /* segments waiting for archive_command (.ready) */
+	uint64_t archived, archive_failed; /* pg_stat_archiver's counts */
+	char upstream[CLUSTER_NAME_MAX];   /* node primary_conninfo points at, "" for none */
+	int recent_crashes;                /* unexpected postmaster exits within restart_window */
+	bool clean_handover;               /* stopped cleanly after handing over the leader key in a switchover */
+	long server_version;               /* server_version_num, 0 when down */
+	char system_id[24];                /* the cluster's system identifier, "" when down */
+	bool pending_restart;              /* a changed setting waits for a restart (pg_settings.pending_restart) */
+	pg_replication_row replication[CLUSTER_MAX_MEMBERS]; /* a primary's pg_stat_replication */
+	int n_replication;
 	bool stopped_by_agent; /* down (or emptied) by the agent itself or on request (POST /restart, /reinit):
 				  * brought back even while paused, unlike a postmaster that stopped without it */
 } local_state;

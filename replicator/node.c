@@ -26,6 +26,7 @@
 #include "common/log.h"
 #include "postgres.h"
 #include "common/secret.h"
+#include "callbacks.h"
 #include "command.h"
 #include "lease.h"
 #include "slots.h"
@@ -48,6 +49,7 @@ typedef enum node_job {
 	JOB_NONE,
 	JOB_INITDB,          /* initdb runs */
 	JOB_BOOTSTRAP_START, /* the new cluster starts; then the replication role is created */
+	JOB_POST_INIT,       /* bootstrap.post_init runs on the new cluster */
 	JOB_CLONE,           /* pg_basebackup from the leader runs */
 	JOB_REWIND,          /* pg_rewind onto the leader runs */
 	JOB_STOPPING,        /* PostgreSQL is being stopped (cleanly); then after_stop carries on */
@@ -55,8 +57,13 @@ typedef enum node_job {
 
 /* The member record's state while a job runs. */
 static const char *const job_states[] = {
-	[JOB_NONE] = "",         [JOB_INITDB] = "bootstrapping", [JOB_BOOTSTRAP_START] = "bootstrapping",
-	[JOB_CLONE] = "cloning", [JOB_REWIND] = "rewinding",     [JOB_STOPPING] = "stopping",
+	[JOB_NONE] = "",
+	[JOB_INITDB] = "bootstrapping",
+	[JOB_BOOTSTRAP_START] = "bootstrapping",
+	[JOB_POST_INIT] = "bootstrapping",
+	[JOB_CLONE] = "cloning",
+	[JOB_REWIND] = "rewinding",
+	[JOB_STOPPING] = "stopping",
 };
 
 /* Seconds a bootstrapped cluster may take to answer its first query. */
@@ -96,7 +103,13 @@ struct node {
 	int job_rc;
 	char job_error[512];
 	double job_since;
+	double restore_logged_at;    /* a restored copy's replay last logged (bootstrap.restore_repo) */
+	double dcs_last_seen;        /* wall time of the last good read of etcd */
 	void (*after_stop)(node *n); /* what JOB_STOPPING leads to, with job_target */
+	callbacks *cbs;              /* callbacks.on_* */
+	callback_state cb;
+	bool cb_restarting; /* a POST /restart is under way: on_restart, not on_stop and on_start */
+	bool cb_quiet;      /* the agent stopped PostgreSQL to start it again: only a new role is told */
 };
 
 static void on_leader_change(void *arg)
@@ -113,6 +126,7 @@ node *node_new(options *o, struct event_base *base, const char *argv0, node_wake
 	n->wake = wake;
 	n->wake_arg = wake_arg;
 	n->pg = postgres_new(o, base, err);
+	n->cbs = callbacks_new(o, base);
 	if (n->pg != NULL) {
 		etcd_security sec = CLUSTER_ETCD_SECURITY(o);
 		n->store = store_new(&o->etcd_endpoints, &sec, o->etcd_prefix, o->scope, o->retry_timeout, err);
@@ -147,6 +161,7 @@ void node_free(node *n)
 		return;
 	store_free(n->store);
 	postgres_free(n->pg);
+	callbacks_free(n->cbs);
 	fence_free(n->fence);
 	free(n->history);
 	free(n);
@@ -260,6 +275,7 @@ static void refresh(node *n)
 	keep_history(n, cluster_history(&kvs, root));
 	etcd_kvs_free(&kvs);
 	n->agent.etcd_ok = true;
+	n->dcs_last_seen = clock_wall();
 }
 
 /* While paused an operator may stop PostgreSQL: such an exit is not a crash that could cost the leader key. */
@@ -289,6 +305,12 @@ static void probe(node *n, double now)
 		if (postgres_control(n->pg, &ls->was_primary, &ls->timeline, &err) < 0)
 			log_warn("%s", err.msg);
 	}
+	const char *role = !ls->answering ? "" : ls->in_recovery ? "replica" : "primary", *arg_role = "";
+	bool was_up = n->cb.up;
+	callback_event ev = callbacks_step(&n->cb, ls->running, role, n->cb_restarting, n->cb_quiet, &arg_role);
+	if (!was_up && n->cb.up)
+		n->cb_restarting = n->cb_quiet = false;
+	callbacks_run(n->cbs, ev, arg_role);
 }
 
 static const char *role_of(const local_state *ls)
@@ -311,6 +333,10 @@ void node_api_snapshot(const node *n, api_snapshot *out)
 	out->received_lsn = ls->received_lsn;
 	out->replayed_lsn = ls->replayed_lsn;
 	out->replay_lag_seconds = ls->answering ? ls->replay_lag_s : -1;
+	out->pg_wal_bytes = ls->pg_wal_bytes;
+	out->archive_ready = ls->archive_ready;
+	out->archived = ls->archived;
+	out->archive_failed = ls->archive_failed;
 	out->postmaster_start = ls->answering ? ls->postmaster_start : 0;
 	out->etcd_ok = n->agent.etcd_ok;
 	out->lease_renewals = n->lease.renewals;
@@ -328,6 +354,12 @@ void node_api_snapshot(const node *n, api_snapshot *out)
 	snprintf(out->job_state, sizeof out->job_state, "%s", job_states[n->job]);
 	out->n_slots = n->agent.leader ? n->n_slot_info : 0;
 	memcpy(out->slots, n->slot_info, sizeof out->slots);
+	out->server_version = ls->answering ? ls->server_version : 0;
+	snprintf(out->system_id, sizeof out->system_id, "%s", ls->system_id);
+	out->pending_restart = ls->answering && ls->pending_restart;
+	out->dcs_last_seen = n->dcs_last_seen;
+	out->n_replication = ls->answering ? ls->n_replication : 0;
+	memcpy(out->replication, ls->replication, sizeof out->replication);
 }
 
 static void publish_member(node *n)
@@ -346,6 +378,7 @@ static void publish_member(node *n)
 	m.nofailover = n->o->nofailover || n->cannot_lead; /* others never pick it as a candidate either */
 	m.noloadbalance = n->o->noloadbalance;
 	m.priority = n->o->priority;
+	m.pending_restart = ls->answering && ls->pending_restart;
 	snprintf(m.conn_address, sizeof m.conn_address, "%s", n->o->connect_address);
 	snprintf(m.api_url, sizeof m.api_url, "%s://%s", n->o->api_cert_file[0] ? "https" : "http",
 		 n->o->api_connect_address);
@@ -576,20 +609,22 @@ static void start_clone(node *n, const char *target, const char *addr, bool recl
  * go on (lease, record, API) while it stops, then after(n) carries on with
  * job_target. Nothing to stop: after(n) at once.
  */
-static void stop_then(node *n, double timeout, void (*after)(node *n), const char *target)
+static bool stop_then(node *n, double timeout, void (*after)(node *n), const char *target)
 {
 	fl_err err = {0};
 	int rc = postgres_stop_begin(n->pg, PG_STOP_FAST, timeout, &err);
 	if (rc < 0) {
 		log_error("%s", err.msg);
-		return;
+		return false;
 	}
+	n->cb_quiet = true; /* it starts again: the callbacks hear of a new role alone */
 	job_begin(n, JOB_STOPPING, target);
 	n->after_stop = after;
 	if (rc == 1) {
 		n->job = JOB_NONE;
 		after(n);
 	}
+	return true;
 }
 
 static void rewind_stopped(node *n)
@@ -652,38 +687,91 @@ static void rejoined(node *n, const char *target)
 	start_replica(n, target);
 }
 
+/* Creates role (or, when it exists, as in a restored cluster, alters it) WITH attrs and the password in file. */
+static int role_set(PGconn *c, const char *what, const char *role, const char *attrs, const char *file, fl_err *err)
+{
+	char pw[512];
+	if (secret_read(what, file, pw, sizeof pw, err) < 0)
+		return -1;
+	char *verifier = PQencryptPasswordConn(c, pw, role, "scram-sha-256");
+	explicit_bzero(pw, sizeof pw);
+	if (verifier == NULL)
+		return fl_fail(err, FL_ERR_POSTGRES, "%s: %s", what, PQerrorMessage(c));
+	char *ident = PQescapeIdentifier(c, role, strlen(role));
+	char *lit = PQescapeLiteral(c, verifier, strlen(verifier));
+	char *name = PQescapeLiteral(c, role, strlen(role));
+	int rc = -1;
+	if (ident && lit && name) {
+		char sql[2048];
+		snprintf(sql, sizeof sql, "SELECT 1 FROM pg_roles WHERE rolname = %s", name);
+		PGresult *r = PQexec(c, sql);
+		bool exists = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+		PQclear(r);
+		snprintf(sql, sizeof sql, "%s ROLE %s WITH %s PASSWORD %s", exists ? "ALTER" : "CREATE", ident, attrs,
+			 lit);
+		r = PQexec(c, sql);
+		rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+		if (rc < 0)
+			fl_fail(err, FL_ERR_POSTGRES, "%s role %s failed: %s", exists ? "altering the" : "creating the",
+				role, PQerrorMessage(c));
+		PQclear(r);
+	} else {
+		fl_fail(err, FL_ERR_POSTGRES, "%s: %s", what, PQerrorMessage(c));
+	}
+	PQfreemem(ident);
+	PQfreemem(lit);
+	PQfreemem(name);
+	PQfreemem(verifier);
+	return rc;
+}
+
+/*
+ * What a restore drill does on a replica as the replication role: read the tables it counts, pause and resume
+ * replay around the count, mark a restore point and switch the WAL segment so that the point reaches the archive
+ * with a record after it. (The role reads every byte of the cluster through pg_basebackup already.)
+ */
+static int grant_drill_rights(PGconn *c, const char *role, fl_err *err)
+{
+	char *ident = PQescapeIdentifier(c, role, strlen(role));
+	if (ident == NULL)
+		return fl_fail(err, FL_ERR_POSTGRES, "%s", PQerrorMessage(c));
+	char sql[512];
+	snprintf(sql, sizeof sql,
+		 "GRANT pg_read_all_data TO %s; GRANT EXECUTE ON FUNCTION pg_wal_replay_pause(), "
+		 "pg_wal_replay_resume(), pg_switch_wal(), pg_create_restore_point(text) TO %s",
+		 ident, ident);
+	PQfreemem(ident);
+	PGresult *r = PQexec(c, sql);
+	int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+	if (rc < 0)
+		fl_fail(err, FL_ERR_POSTGRES, "granting the replication role its drill rights failed: %s",
+			PQerrorMessage(c));
+	PQclear(r);
+	return rc;
+}
+
+/* The replication role; in a restored cluster the superuser's password too (initdb set it in a new one). */
 static int create_roles(node *n, fl_err *err)
 {
-	char repl[512];
-	if (secret_read("replication password", n->o->replication_password_file, repl, sizeof repl, err) < 0)
-		return -1;
 	char host[128], conninfo[1024];
 	int port = 0;
 	hostport_parse(n->o->listen, host, sizeof host, &port); /* checked by options_load */
 	snprintf(conninfo, sizeof conninfo, "host=%s port=%d user=%s dbname=postgres", n->o->state_dir, port,
 		 n->o->superuser);
 	PGconn *c = PQconnectdb(conninfo);
-	char *verifier = PQstatus(c) == CONNECTION_OK
-				 ? PQencryptPasswordConn(c, repl, n->o->replication_user, "scram-sha-256")
-				 : NULL;
-	explicit_bzero(repl, sizeof repl);
 	int rc = -1;
-	if (verifier) {
-		char *ident = PQescapeIdentifier(c, n->o->replication_user, strlen(n->o->replication_user));
-		char *lit = PQescapeLiteral(c, verifier, strlen(verifier));
-		char sql[2048];
-		snprintf(sql, sizeof sql, "CREATE ROLE %s WITH REPLICATION LOGIN PASSWORD %s", ident, lit);
-		PGresult *r = PQexec(c, sql);
-		rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
-		if (rc < 0)
-			fl_fail(err, FL_ERR_POSTGRES, "creating the replication role failed: %s", PQerrorMessage(c));
-		PQclear(r);
-		PQfreemem(ident);
-		PQfreemem(lit);
-		PQfreemem(verifier);
-	} else {
+	if (PQstatus(c) != CONNECTION_OK)
 		fl_fail(err, FL_ERR_POSTGRES, "connecting to the new cluster failed: %s", PQerrorMessage(c));
-	}
+	else if (role_set(c, "replication password", n->o->replication_user, "REPLICATION LOGIN",
+			  n->o->replication_password_file, err) < 0)
+		rc = -1;
+	else if (grant_drill_rights(c, n->o->replication_user, err) < 0)
+		rc = -1;
+	else if (n->o->restore_repo[0] != '\0')
+		rc = role_set(c, "superuser password", n->o->superuser, "SUPERUSER LOGIN",
+			      n->o->superuser_password_file, err);
+	else
+		rc = 0;
 	PQfinish(c);
 	return rc;
 }
@@ -700,7 +788,13 @@ static void bootstrap_failed(node *n, const char *why)
 static void do_initdb(node *n)
 {
 	fl_err err = {0};
-	if (postgres_remove_data(n->pg, &err) < 0 || postgres_initdb_begin(n->pg, on_job_done, n, &err) < 0) {
+	bool restore = n->o->restore_repo[0] != '\0';
+	if (restore)
+		log_info("bootstrap: restoring %s%s%s", n->o->restore_repo,
+			 n->o->restore_target[0] ? " to " : " to the end of its archive", n->o->restore_target);
+	if (postgres_remove_data(n->pg, &err) < 0 ||
+	    (restore ? postgres_restore_begin(n->pg, on_job_done, n, &err)
+		     : postgres_initdb_begin(n->pg, on_job_done, n, &err)) < 0) {
 		bootstrap_failed(n, err.msg);
 		return;
 	}
@@ -731,19 +825,50 @@ static bool bootstrap_start_step(node *n)
 	fl_err err = {0};
 	reap(n, now);
 	probe(n, now);
-	if (n->local.answering) {
-		if (create_roles(n, &err) < 0)
+	bool restored = n->o->restore_repo[0] != '\0';
+	if (n->local.answering && restored && n->local.in_recovery) {
+		if (now - n->restore_logged_at >= 10) {
+			log_info("bootstrap: the restored copy replays the archive (at %X/%X, %.0f s so far)",
+				 (unsigned)(n->local.replayed_lsn >> 32), (unsigned)n->local.replayed_lsn,
+				 now - n->job_since);
+			n->restore_logged_at = now;
+		}
+	} else if (n->local.answering) {
+		bool dropped = false;
+		if (restored && postgres_restore_settings_drop(n->pg, &dropped, &err) < 0) {
 			bootstrap_failed(n, err.msg);
-		else
+			return true;
+		}
+		if (dropped)
+			log_info("bootstrap: the restored copy promoted after %.1f s; its recovery settings removed",
+				 now - n->job_since);
+		if (create_roles(n, &err) < 0) {
+			bootstrap_failed(n, err.msg);
+		} else if (n->o->post_init[0] != '\0') {
+			log_info("bootstrap: cluster initialised in %.1f s; running %s", now - n->job_since,
+				 n->o->post_init);
+			if (postgres_post_init_begin(n->pg, on_job_done, n, &err) < 0)
+				bootstrap_failed(n, err.msg);
+			else
+				job_begin(n, JOB_POST_INIT, NULL);
+		} else {
 			log_info("bootstrap: cluster initialised in %.1f s", now - n->job_since);
+		}
 		return true;
 	}
 	if (!n->local.running) {
-		bootstrap_failed(n, "postgres did not start");
+		bootstrap_failed(n, restored
+					    ? "PostgreSQL on the restored copy stopped during its recovery (a target "
+					      "beyond the archive's end, a missing segment?); its log is in the agent's"
+					    : "postgres did not start");
 		return true;
 	}
-	if (now - n->job_since > BOOTSTRAP_START_TIMEOUT) {
+	if (!restored && now - n->job_since > BOOTSTRAP_START_TIMEOUT) {
 		bootstrap_failed(n, "postgres did not answer within 60 s of its start");
+		return true;
+	}
+	if (restored && now - n->job_since > n->o->restore_timeout) {
+		bootstrap_failed(n, "the restored copy did not promote within bootstrap.restore_timeout");
 		return true;
 	}
 	return false;
@@ -789,8 +914,9 @@ static bool job_step(node *n)
 	if (job == JOB_BOOTSTRAP_START) {
 		if (!bootstrap_start_step(n))
 			return false;
-		n->job = JOB_NONE;
-		return true;
+		if (n->job == JOB_BOOTSTRAP_START)
+			n->job = JOB_NONE;
+		return n->job == JOB_NONE;
 	}
 	if (!n->job_ended)
 		return false;
@@ -803,6 +929,12 @@ static bool job_step(node *n)
 		break;
 	case JOB_REWIND:
 		rewind_ended(n);
+		break;
+	case JOB_POST_INIT:
+		if (n->job_rc < 0)
+			bootstrap_failed(n, n->job_error);
+		else
+			log_info("bootstrap: %s done in %.1f s", n->o->post_init, clock_mono() - n->job_since);
 		break;
 	case JOB_NONE:
 	case JOB_BOOTSTRAP_START:
@@ -826,7 +958,10 @@ static double busy_tick(node *n)
 	if (n->agent.etcd_ok && n->agent.lease != 0)
 		publish_member(n);
 	fence_sync(n);
-	double delay = n->job == JOB_BOOTSTRAP_START || n->job == JOB_STOPPING ? 0.05 : n->o->loop_wait;
+	/* A restored copy replaying its archive (for hours, maybe) is looked at every loop_wait, not 20 times a second. */
+	bool replaying = n->job == JOB_BOOTSTRAP_START && n->o->restore_repo[0] != '\0' && n->local.answering &&
+			 n->local.in_recovery;
+	double delay = (n->job == JOB_BOOTSTRAP_START && !replaying) || n->job == JOB_STOPPING ? 0.05 : n->o->loop_wait;
 	double left = fence_left(n, clock_mono());
 	return left < delay ? (left > 0.01 ? left : 0.01) : delay;
 }
@@ -901,6 +1036,7 @@ static void execute(node *n, const decision *d, double now)
 		lead_sync(n);
 		return;
 	case ACT_FENCE:
+		n->cb_quiet = true;
 		if (n->local.running)
 			log_warn("fencing: lease not renewed for %.1f s, stopping postgres",
 				 now - n->agent.lease_renewed_at);
@@ -908,6 +1044,7 @@ static void execute(node *n, const decision *d, double now)
 		forget_leadership(n);
 		return;
 	case ACT_DEMOTE:
+		n->cb_quiet = true;
 		postgres_stop(n->pg, PG_STOP_IMMEDIATE, 10, NULL);
 		forget_leadership(n);
 		return;
@@ -1035,7 +1172,9 @@ double node_tick(node *n)
 	if (n->requests.restart || n->requests.reinit) {
 		command_next next = command_take(&n->requests, n->agent.leader, n->o->name);
 		if (next != COMMAND_NONE) {
-			stop_then(n, 60, next == COMMAND_REINIT ? reinit_stopped : restart_stopped, NULL);
+			n->cb_restarting = next != COMMAND_REINIT;
+			if (!stop_then(n, 60, next == COMMAND_REINIT ? reinit_stopped : restart_stopped, NULL))
+				n->cb_restarting = false;
 			if (n->job != JOB_NONE)
 				return busy_tick(n);
 		}
@@ -1107,12 +1246,18 @@ void node_shutdown(node *n)
 {
 	fl_err err = {0};
 	log_info("shutting down");
+	node_job job = n->job;
 	if (n->job != JOB_NONE && postgres_job_cancel(n->pg))
 		log_info("%s cancelled", job_states[n->job]);
 	n->job = JOB_NONE;
-	if (postgres_stop(n->pg, PG_STOP_FAST, 60, &err) < 0)
-		log_error("%s", err.msg);
+	/* A bootstrap cut short (its post_init not run to its end) must not pass for a complete cluster. */
 	store_set_timeout(n->store, n->o->retry_timeout);
+	if (job == JOB_INITDB || job == JOB_BOOTSTRAP_START || job == JOB_POST_INIT)
+		bootstrap_failed(n, "the agent stopped before the bootstrap ended");
+	else if (postgres_stop(n->pg, PG_STOP_FAST, 60, &err) < 0)
+		log_error("%s", err.msg);
+	else if (n->cb.up)
+		callbacks_run_detached(n->cbs, CB_ON_STOP, n->cb.role);
 	if (n->agent.leader) {
 		bool released = false;
 		if (store_release_leader(n->store, n->o->name, &released, &err) == 0 && released)

@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cluster/lsn.h"
 #include "common/clock.h"
 #include "common/hostport.h"
 #include "common/proc.h"
@@ -30,12 +31,16 @@
 #include "pg/controldata.h"
 #include "pg/deadline.h"
 #include "pg/passfile.h"
+#include "pg/pidfile.h"
+#include "pg/recovery_conf.h"
 #include "pg/session.h"
 #include "common/log.h"
 #include "common/secret.h"
 
 #define MAX_CRASHES 64
 #define PG_INITDB_TIMEOUT 600.0
+/* bootstrap.post_init may load a dump: an hour. */
+#define PG_POST_INIT_TIMEOUT 3600.0
 #define PG_PROMOTE_TIMEOUT 8.0
 /* WAL a replication slot may hold back for a member that does not stream; postgresql.parameters overrides it. */
 #define PG_MAX_SLOT_WAL_KEEP "2GB"
@@ -53,6 +58,16 @@ struct postgres {
 	pg_session *session;  /* the local connection (statement_timeout and the deadline bound every query) */
 	double deadline;      /* clock_mono(): a leader's fencing deadline, which no call outlives (0: none) */
 	pg_runtime rt;
+	/* What changes slowly, read every SLOW_READ_EVERY seconds rather than at every tick (slow_probe). */
+	double slow_read_at;
+	uint64_t pg_wal_bytes, archive_ready, archived, archive_failed;
+	bool pending_restart;
+	pg_replication_row replication[CLUSTER_MAX_MEMBERS];
+	int n_replication;
+	/* The server's version and identifier, read once for each postmaster (identity_start: its start time). */
+	double identity_start;
+	long server_version;
+	char system_id[24];
 	char passfile[PATH_MAX];
 	char host[128]; /* listen host */
 	int port;
@@ -331,6 +346,21 @@ static int write_conf(postgres *pg, const pg_runtime *rt, fl_err *err)
 	} else {
 		off += snprintf(buf + off, sizeof buf - (size_t)off, "primary_conninfo = ''\nprimary_slot_name = ''\n");
 	}
+	/*
+	 * Archiving to the backup sidecar: every member archives what it writes or receives (always), so a
+	 * segment a crashed primary never archived comes from a replica that streamed it; the sidecar takes
+	 * an identical second copy as done. A replica that fell behind what the leader keeps reads the archive.
+	 */
+	if (o->backup_url[0] != '\0') {
+		char self[PATH_MAX];
+		proc_self_dir(self, sizeof self);
+		off += snprintf(buf + off, sizeof buf - (size_t)off,
+				"archive_mode = always\n"
+				"archive_command = '%s/flotilla-wal push --url %s --token-file %s %%p'\n"
+				"archive_timeout = '60s'\n"
+				"restore_command = '%s/flotilla-wal get --url %s --token-file %s %%f %%p'\n",
+				self, o->backup_url, o->backup_token_file, self, o->backup_url, o->backup_token_file);
+	}
 	/* After ours: a postgresql.parameters line overrides a default above (the last setting wins). */
 	for (int i = 0; i < o->pg_parameters.n && off < (int)sizeof buf; i++) {
 		const char *eq = strchr(o->pg_parameters.v[i], '=');
@@ -380,17 +410,12 @@ static void job_end(void *arg, const proc_result *r)
 	done(pg->job_arg, rc, &err);
 }
 
-static int job_begin(postgres *pg, const char *prog, char *argv[], double timeout,
+/* Starts the job's program (path, with env added to the agent's environment). */
+static int job_start(postgres *pg, const char *prog, const char *path, char *argv[], char *const env[], double timeout,
 		     int (*after)(postgres *, int, fl_err *), postgres_job_fn done, void *arg, fl_err *err)
 {
 	if (pg->job != NULL)
 		return fl_fail(err, FL_ERR_INTERNAL, "%s: %s is still running", prog, pg->job_name);
-	char path[PATH_MAX], passfile[PATH_MAX + 16];
-	snprintf(path, sizeof path, "%s/%s", pg->o->bin_dir, prog);
-	snprintf(passfile, sizeof passfile, "PGPASSFILE=%s", pg->passfile);
-	char *env[] = {passfile, "LC_ALL=C", NULL};
-	/* A full argv[0] lets pg_rewind and initdb find their sibling programs. */
-	argv[0] = path;
 	pg->job_name = prog;
 	pg->job_timeout = timeout;
 	pg->job_after = after;
@@ -406,6 +431,19 @@ static int job_begin(postgres *pg, const char *prog, char *argv[], double timeou
 			  .arg = pg};
 	pg->job = proc_start(pg->base, &spec, err);
 	return pg->job ? 0 : -1;
+}
+
+/* A job running one of PostgreSQL's programs, from bin_dir. */
+static int job_begin(postgres *pg, const char *prog, char *argv[], double timeout,
+		     int (*after)(postgres *, int, fl_err *), postgres_job_fn done, void *arg, fl_err *err)
+{
+	char path[PATH_MAX], passfile[PATH_MAX + 16];
+	snprintf(path, sizeof path, "%s/%s", pg->o->bin_dir, prog);
+	snprintf(passfile, sizeof passfile, "PGPASSFILE=%s", pg->passfile);
+	char *env[] = {passfile, "LC_ALL=C", NULL};
+	/* A full argv[0] lets pg_rewind and initdb find their sibling programs. */
+	argv[0] = path;
+	return job_start(pg, prog, path, argv, env, timeout, after, done, arg, err);
 }
 
 bool postgres_job_running(const postgres *pg) { return pg->job != NULL; }
@@ -435,6 +473,79 @@ static int initdb_after(postgres *pg, int rc, fl_err *err)
 	char path[PATH_MAX];
 	data_path(pg, "pg_hba.conf", path, sizeof path);
 	return write_file(path, hba, err);
+}
+
+int postgres_post_init_begin(postgres *pg, postgres_job_fn done, void *arg, fl_err *err)
+{
+	char pghost[PATH_MAX + 16], pgport[32], pguser[160], bindir[PATH_MAX + 64];
+	/* Over the Unix socket, where the new cluster trusts its superuser (initdb's --auth-local=trust). */
+	snprintf(pghost, sizeof pghost, "PGHOST=%s", pg->o->state_dir);
+	snprintf(pgport, sizeof pgport, "PGPORT=%d", pg->port);
+	snprintf(pguser, sizeof pguser, "PGUSER=%s", pg->o->superuser);
+	snprintf(bindir, sizeof bindir, "FLOTILLA_BIN_DIR=%s", pg->o->bin_dir);
+	char *env[] = {pghost, pgport, pguser, "PGDATABASE=postgres", bindir, NULL};
+	char *argv[] = {pg->o->post_init, NULL};
+	return job_start(pg, "post_init", pg->o->post_init, argv, env, PG_POST_INIT_TIMEOUT, NULL, done, arg, err);
+}
+
+int postgres_restore_begin(postgres *pg, postgres_job_fn done, void *arg, fl_err *err)
+{
+	char prog[PATH_MAX + 32], self[PATH_MAX];
+	if (proc_self_dir(self, sizeof self) < 0)
+		return fl_fail(err, FL_ERR_INTERNAL, "restore: cannot find this program's directory");
+	snprintf(prog, sizeof prog, "%s/flotilla-backup", self);
+	char *argv[16];
+	int n = 0;
+	argv[n++] = prog;
+	argv[n++] = "restore";
+	argv[n++] = "--bootstrap";
+	argv[n++] = "--repo";
+	argv[n++] = pg->o->restore_repo;
+	argv[n++] = "--target";
+	argv[n++] = pg->o->data_dir;
+	uint64_t lsn;
+	if (pg->o->restore_target[0] != '\0') {
+		argv[n++] = lsn_parse(pg->o->restore_target, &lsn) == 0 ? "--lsn" : "--time";
+		argv[n++] = pg->o->restore_target;
+	}
+	if (pg->o->restore_key_file[0] != '\0') {
+		argv[n++] = "--key-file";
+		argv[n++] = pg->o->restore_key_file;
+	}
+	argv[n] = NULL;
+	char *env[] = {"LC_ALL=C", NULL};
+	return job_start(pg, "restore", prog, argv, env, pg->o->restore_timeout, initdb_after, done, arg, err);
+}
+
+static PGresult *query(postgres *pg, const char *sql, fl_err *err);
+
+int postgres_restore_settings_drop(postgres *pg, bool *dropped, fl_err *err)
+{
+	char path[PATH_MAX];
+	data_path(pg, "postgresql.auto.conf", path, sizeof path);
+	*dropped = false;
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return errno == ENOENT ? 0 : fl_fail(err, FL_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+	char buf[65536];
+	size_t len = fread(buf, 1, sizeof buf - 1, f);
+	bool whole = feof(f);
+	fclose(f);
+	if (!whole)
+		return fl_fail(err, FL_ERR_IO, "%s is larger than 64 KiB", path);
+	buf[len] = '\0';
+	char *kept = recovery_conf_strip(buf, dropped);
+	if (kept == NULL)
+		return fl_fail(err, FL_ERR_INTERNAL, "out of memory");
+	int rc = *dropped ? write_file(path, kept, err) : 0;
+	free(kept);
+	if (rc == 0 && *dropped) {
+		PGresult *r = query(pg, "SELECT pg_reload_conf()", err);
+		if (r == NULL)
+			return -1;
+		PQclear(r);
+	}
+	return rc;
 }
 
 int postgres_initdb_begin(postgres *pg, postgres_job_fn done, void *arg, fl_err *err)
@@ -668,19 +779,11 @@ void postgres_forget_crashes(postgres *pg) { pg->n_crashes = 0; }
 /* pid of a postmaster recorded in postmaster.pid that is still alive (an orphan of an earlier agent), or 0. */
 static pid_t orphan_pid(postgres *pg)
 {
-	char path[PATH_MAX];
-	data_path(pg, "postmaster.pid", path, sizeof path);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return 0;
-	long pid = 0;
-	if (fscanf(f, "%ld", &pid) != 1)
-		pid = 0;
-	fclose(f);
-	if (pid <= 1 || kill((pid_t)pid, 0) < 0)
+	pid_t pid = pg_postmaster_pid(pg->o->data_dir);
+	if (pid == 0 || kill(pid, 0) < 0)
 		return 0;
 	char exe[PATH_MAX], link[64];
-	snprintf(link, sizeof link, "/proc/%ld/exe", pid);
+	snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
 	ssize_t n = readlink(link, exe, sizeof exe - 1);
 	if (n <= 0)
 		return 0;
@@ -765,6 +868,84 @@ static PGresult *query(postgres *pg, const char *sql, fl_err *err)
 	return pg_session_query(pg->session, sql, err);
 }
 
+/*
+ * What changes slowly, so not at every tick: pg_wal's size and the archiver's backlog and counts (a directory
+ * listing), a setting waiting for a restart (pg_settings), and a primary's walsenders (for the REST API).
+ */
+#define SLOW_READ_EVERY 5.0
+
+static void walsenders_read(postgres *pg)
+{
+	PGresult *r = query(pg,
+			    "SELECT usename, application_name, COALESCE(host(client_addr), ''), state, sync_state, "
+			    "sync_priority FROM pg_stat_replication ORDER BY 2",
+			    NULL);
+	if (r == NULL)
+		return;
+	pg->n_replication = 0;
+	for (int i = 0; i < PQntuples(r) && pg->n_replication < CLUSTER_MAX_MEMBERS; i++) {
+		pg_replication_row *row = &pg->replication[pg->n_replication++];
+		snprintf(row->usename, sizeof row->usename, "%s", PQgetvalue(r, i, 0));
+		snprintf(row->application_name, sizeof row->application_name, "%s", PQgetvalue(r, i, 1));
+		snprintf(row->client_addr, sizeof row->client_addr, "%s", PQgetvalue(r, i, 2));
+		snprintf(row->state, sizeof row->state, "%s", PQgetvalue(r, i, 3));
+		snprintf(row->sync_state, sizeof row->sync_state, "%s", PQgetvalue(r, i, 4));
+		row->sync_priority = atoi(PQgetvalue(r, i, 5));
+	}
+	PQclear(r);
+}
+
+static void slow_probe(postgres *pg, local_state *ls)
+{
+	double now = clock_mono();
+	if (pg->slow_read_at == 0 || now - pg->slow_read_at >= SLOW_READ_EVERY) {
+		PGresult *r =
+			query(pg,
+			      "SELECT (SELECT COALESCE(sum(size), 0) FROM pg_ls_waldir()), "
+			      "(SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'), "
+			      "archived_count, failed_count, EXISTS (SELECT 1 FROM pg_settings WHERE pending_restart) "
+			      "FROM pg_stat_archiver",
+			      NULL);
+		if (r != NULL) {
+			pg->pg_wal_bytes = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+			pg->archive_ready = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+			pg->archived = strtoull(PQgetvalue(r, 0, 2), NULL, 10);
+			pg->archive_failed = strtoull(PQgetvalue(r, 0, 3), NULL, 10);
+			pg->pending_restart = PQgetvalue(r, 0, 4)[0] == 't';
+			pg->slow_read_at = now;
+			PQclear(r);
+		}
+		pg->n_replication = 0;
+		if (!ls->in_recovery)
+			walsenders_read(pg);
+	}
+	ls->pg_wal_bytes = pg->pg_wal_bytes;
+	ls->archive_ready = pg->archive_ready;
+	ls->archived = pg->archived;
+	ls->archive_failed = pg->archive_failed;
+	ls->pending_restart = pg->pending_restart;
+	ls->n_replication = ls->in_recovery ? 0 : pg->n_replication;
+	memcpy(ls->replication, pg->replication, sizeof ls->replication);
+}
+
+/* The server's version and system identifier: once for each postmaster (they change with a new one only). */
+static void identity_probe(postgres *pg, local_state *ls)
+{
+	if (pg->identity_start != ls->postmaster_start) {
+		PGresult *r = query(
+			pg, "SELECT current_setting('server_version_num'), system_identifier FROM pg_control_system()",
+			NULL);
+		if (r != NULL) {
+			pg->server_version = atol(PQgetvalue(r, 0, 0));
+			snprintf(pg->system_id, sizeof pg->system_id, "%s", PQgetvalue(r, 0, 1));
+			pg->identity_start = ls->postmaster_start;
+			PQclear(r);
+		}
+	}
+	ls->server_version = pg->server_version;
+	snprintf(ls->system_id, sizeof ls->system_id, "%s", pg->system_id);
+}
+
 void postgres_probe(postgres *pg, local_state *ls)
 {
 	ls->running = pg->pid > 0;
@@ -801,6 +982,8 @@ void postgres_probe(postgres *pg, local_state *ls)
 	ls->postmaster_start = atof(PQgetvalue(r, 0, 8));
 	ls->replay_lag_s = PQgetisnull(r, 0, 9) ? -1 : atof(PQgetvalue(r, 0, 9));
 	PQclear(r);
+	identity_probe(pg, ls);
+	slow_probe(pg, ls);
 }
 
 int postgres_apply(postgres *pg, const pg_runtime *rt, fl_err *err)

@@ -56,6 +56,12 @@ int postgres_control_checkpoint(postgres *pg, bool *was_primary, long *timeline,
  */
 typedef void (*postgres_job_fn)(void *arg, int rc, const fl_err *err);
 int postgres_initdb_begin(postgres *pg, postgres_job_fn done, void *arg, fl_err *err);
+/* In initdb's place: flotilla-backup restore --bootstrap of bootstrap.restore_repo into the data directory. */
+int postgres_restore_begin(postgres *pg, postgres_job_fn done, void *arg, fl_err *err);
+/* Removes the restore's recovery settings from postgresql.auto.conf (*dropped: there were some). */
+int postgres_restore_settings_drop(postgres *pg, bool *dropped, fl_err *err);
+/* bootstrap.post_init on the new cluster (reached through PGHOST, PGPORT, PGUSER, PGDATABASE), its lines logged. */
+int postgres_post_init_begin(postgres *pg, postgres_job_fn done, void *arg, fl_err *err);
 /* pg_basebackup from the leader, throttled to clone_max_rate; its progress is in postgres_job_progress. */
 int postgres_clone_begin(postgres *pg, const char *leader_address, postgres_job_fn done, void *arg, fl_err *err);
 int postgres_rewind_begin(postgres *pg, const char *leader_address, postgres_job_fn done, void *arg, fl_err *err);

@@ -38,4 +38,14 @@ typedef struct slot_book {
 void slot_book_update(slot_book *b, const cluster_view *view, const char *self, double now, double keep,
 		      struct name_set *out);
 
+/* One walsender of a primary, as pg_stat_replication shows it (Patroni's /patroni "replication"). */
+typedef struct pg_replication_row {
+	char usename[64];
+	char application_name[64];
+	char client_addr[64];
+	char state[16];
+	char sync_state[16];
+	int sync_priority;
+} pg_replication_row;
+
 #endif

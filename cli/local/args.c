@@ -9,6 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <limits.h>
+#include <unistd.h>
+
+#include "cluster/lsn.h"
+#include "common/timeparse.h"
 
 static int opt_fail(const char *cmd, int c, char **argv, fl_err *err)
 {
@@ -48,10 +54,12 @@ static int opt_rest(const char *cmd, int argc, char **argv, const char *dir, fl_
 
 void local_usage(FILE *f)
 {
-	fprintf(f, "Usage: flotilla local up --dir DIR [--nodes N] [--sync] [--haproxy] [--tls] [--base-port P]\n"
-		   "                          [--timeout SECONDS] [--bin-dir PGBIN] [--user NAME]\n"
+	fprintf(f, "Usage: flotilla local up --dir DIR [--nodes N] [--sync] [--haproxy] [--tls] [--backup REPO]\n"
+		   "                          [--restore-from REPO [--restore-target T] [--restore-key-file F]]\n"
+		   "                          [--base-port P] [--timeout SECONDS] [--bin-dir PGBIN] [--user NAME]\n"
 		   "       flotilla local status --dir DIR [--json]\n"
-		   "       flotilla local down --dir DIR [--purge]\n\n"
+		   "       flotilla local down --dir DIR [--purge]\n"
+		   "       flotilla local start|stop|kill NODE --dir DIR\n\n"
 		   "A cluster of real processes on 127.0.0.1: one etcd and N PostgreSQL nodes, each run by its\n"
 		   "flotilla-replicator. DIR/cluster.json describes it (ports, pids, dsns).\n"
 		   "Run flotilla local SUBCOMMAND --help for details.\n");
@@ -69,19 +77,28 @@ void up_usage(FILE *f)
 		"                      the primary's synchronous_standby_names names every replica\n"
 		"  --haproxy           also start HAProxy and flotilla-proxy-agent in front of the nodes:\n"
 		"                      rw port P+2 (the leader), ro port P+3 (the replicas), agent checks\n"
-		"                      P+4, metrics P+5; rw_dsn and ro_dsn then go through HAProxy\n"
+		"                      P+4, HAProxy's metrics P+5, the proxy agent's P+7; rw_dsn and ro_dsn\n"
+		"                      then go through HAProxy\n"
 		"  --tls               secured as a deployment is: a CA in DIR/tls signs etcd's and the REST\n"
 		"                      APIs' certificate and a client certificate; etcd speaks https, wants\n"
 		"                      client certificates and has users on (the agents log in as\n"
 		"                      " LOCAL_ETCD_USER "), the REST APIs speak HTTPS, HAProxy checks them over\n"
 		"                      HTTPS; cluster.json's \"tls\" names the files a client needs\n"
+		"  --backup REPO       also start the backup sidecar (flotilla-backup) on port P+6 with its\n"
+		"                      repository in REPO (kept by `down`); every node archives its WAL\n"
+		"                      there; flotilla backup, restore and drill then work with --dir DIR\n"
+		"  --restore-from REPO a new cluster from a Flotilla backup repository: its first node\n"
+		"                      restores REPO (bootstrap.restore_repo) rather than running initdb,\n"
+		"                      replays its WAL to the end or to --restore-target (a time with its\n"
+		"                      zone, or an LSN), promotes and leads; the others clone from it\n"
+		"  --restore-key-file F the passphrase of an encrypted REPO\n"
 		"  --base-port P       etcd client port P, peer P+1; node i: PostgreSQL P+10*i, REST API\n"
 		"                      P+10*i+1 (default %d)\n"
 		"  --timeout SECONDS   how long to wait for etcd and the cluster (default %d)\n"
 		"  --bin-dir PGBIN     PostgreSQL programs (default %s)\n"
 		"  --user NAME         user the daemons run as (default %s when run as root)\n\n"
-		"Environment: FLOTILLA_REPLICATOR and FLOTILLA_PROXY_AGENT override the agents' programs\n"
-		"(default: %s and " LOCAL_PROXY_AGENT " next to this flotilla).\n",
+		"Environment: FLOTILLA_REPLICATOR, FLOTILLA_PROXY_AGENT and FLOTILLA_BACKUP override the\n"
+		"agents' programs (default: %s, " LOCAL_PROXY_AGENT " and " LOCAL_BACKUP " next to this flotilla).\n",
 		LOCAL_MAX_NODES, LOCAL_DEFAULT_NODES, LOCAL_DEFAULT_BASE_PORT, LOCAL_DEFAULT_TIMEOUT,
 		LOCAL_DEFAULT_BIN_DIR, LOCAL_DEFAULT_USER, LOCAL_AGENT);
 }
@@ -119,6 +136,10 @@ int up_parse(int argc, char **argv, up_opts *o, bool *help, fl_err *err)
 		{"help", no_argument, NULL, 'h'},
 		{"haproxy", no_argument, NULL, 'H'},
 		{"tls", no_argument, NULL, 'T'},
+		{"backup", required_argument, NULL, 'B'},
+		{"restore-from", required_argument, NULL, 'R'},
+		{"restore-target", required_argument, NULL, 'A'},
+		{"restore-key-file", required_argument, NULL, 'K'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *cmd = "local up";
@@ -131,7 +152,11 @@ int up_parse(int argc, char **argv, up_opts *o, bool *help, fl_err *err)
 		       LOCAL_DEFAULT_BIN_DIR,
 		       NULL,
 		       false,
-		       false};
+		       false,
+		       NULL,
+		       NULL,
+		       NULL,
+		       NULL};
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -165,12 +190,55 @@ int up_parse(int argc, char **argv, up_opts *o, bool *help, fl_err *err)
 		case 'T':
 			o->tls = true;
 			break;
+		case 'B':
+			o->backup = optarg;
+			break;
+		case 'R':
+			o->restore_from = optarg;
+			break;
+		case 'A':
+			o->restore_target = optarg;
+			break;
+		case 'K':
+			o->restore_key_file = optarg;
+			break;
 		case 'h':
 			*help = true;
 			return 0;
 		default:
 			return opt_fail(cmd, c, argv, err);
 		}
+	}
+	if (o->backup != NULL && o->backup[0] == '\0')
+		return fl_fail(err, FL_ERR_USAGE, "%s: --backup needs a repository directory", cmd);
+	if (o->restore_from == NULL && (o->restore_target != NULL || o->restore_key_file != NULL))
+		return fl_fail(err, FL_ERR_USAGE, "%s: --restore-target and --restore-key-file need --restore-from",
+			       cmd);
+	if (o->restore_from != NULL) {
+		char backups[PATH_MAX];
+		snprintf(backups, sizeof backups, "%s/backups", o->restore_from);
+		if (o->restore_from[0] == '\0' || access(backups, R_OK | X_OK) != 0)
+			return fl_fail(
+				err, FL_ERR_USAGE,
+				"%s: --restore-from %s is not a Flotilla backup repository (no readable backups/)", cmd,
+				o->restore_from);
+	}
+	if (o->restore_target != NULL) {
+		double when;
+		uint64_t lsn;
+		time_verdict v =
+			lsn_parse(o->restore_target, &lsn) == 0 ? TIME_OK : timeparse_iso8601(o->restore_target, &when);
+		if (v == TIME_NO_ZONE)
+			return fl_fail(err, FL_ERR_USAGE,
+				       "%s: --restore-target \"%s\" has no time zone\nHINT: add Z or +HH:MM, as in "
+				       "2026-12-06T10:00:00Z",
+				       cmd, o->restore_target);
+		if (v != TIME_OK)
+			return fl_fail(
+				err, FL_ERR_USAGE,
+				"%s: --restore-target \"%s\" is neither a time (2026-12-06T10:00:00Z) nor an LSN "
+				"(0/3000060)",
+				cmd, o->restore_target);
 	}
 	/* The highest port depends on --nodes, so the range is checked once both are known. */
 	if (base_port != NULL &&
@@ -208,5 +276,57 @@ int dir_parse(const char *cmd, const char *flag_name, int argc, char **argv, con
 			return opt_fail(cmd, c, argv, err);
 		}
 	}
+	return opt_rest(cmd, argc, argv, *dir, err);
+}
+
+void node_ctl_usage(FILE *f)
+{
+	fprintf(f, "Usage: flotilla local start NODE --dir DIR [--timeout SECONDS]\n"
+		   "       flotilla local stop NODE --dir DIR\n"
+		   "       flotilla local kill NODE --dir DIR\n\n"
+		   "One node of a local cluster, to try a failure and a recovery:\n"
+		   "  start   starts the node's agent again (as `up` did) and waits until its PostgreSQL\n"
+		   "          runs as a primary or a streaming replica (default 60 s; exit 9 after)\n"
+		   "  stop    stops the node's agent with SIGTERM: it stops its PostgreSQL cleanly and a\n"
+		   "          leader gives up its key; waits for both (a postmaster without its agent\n"
+		   "          gets an immediate shutdown)\n"
+		   "  kill    SIGKILL to the node's agent, its postmaster and the postmaster's process group,\n"
+		   "          as a machine losing power; the cluster fails over if it was the leader\n"
+		   "cluster.json keeps the agent's pid (start records the new one).\n\n"
+		   "  --dir DIR           cluster directory (required)\n"
+		   "  --timeout SECONDS   start: how long to wait for the node (default 60)\n");
+}
+
+int node_parse(const char *cmd, int argc, char **argv, const char **dir, const char **node, int *timeout, bool *help,
+	       fl_err *err)
+{
+	const struct option longopts[] = {
+		{"dir", required_argument, NULL, 'd'},
+		{"timeout", required_argument, NULL, 't'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	opterr = 0;
+	*timeout = 60;
+	int c;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			*dir = optarg;
+			break;
+		case 't':
+			if (opt_int(cmd, "--timeout", optarg, 1, 86400, timeout, err) < 0)
+				return -1;
+			break;
+		case 'h':
+			*help = true;
+			return 0;
+		default:
+			return opt_fail(cmd, c, argv, err);
+		}
+	}
+	if (optind >= argc)
+		return fl_fail(err, FL_ERR_USAGE, "%s: which node?\nHINT: flotilla %s NODE --dir DIR", cmd, cmd);
+	*node = argv[optind++];
 	return opt_rest(cmd, argc, argv, *dir, err);
 }

@@ -18,8 +18,10 @@
 #include <libpq-fe.h>
 
 #include "cli/haproxy_config.h"
+#include "cli/http.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "pg/pidfile.h"
 
 static bool always(const local_cluster *c)
 {
@@ -28,6 +30,8 @@ static bool always(const local_cluster *c)
 }
 
 static bool with_haproxy(const local_cluster *c) { return c->haproxy; }
+
+static bool with_backup(const local_cluster *c) { return c->backup; }
 
 /* ---- etcd ---- */
 
@@ -145,7 +149,44 @@ static int up_node_config(const local_cluster *c, const local_node *n, const up_
 	fprintf(f, "  ");
 	str_fmt(buf, sizeof buf, "%s/secrets/api_token", c->dir);
 	conf_add_string(f, "api_token_file", buf);
+	if (c->backup) {
+		fprintf(f, "  ");
+		conf_add_string(f, "backup_token_file", c->backup_token);
+	}
+	char real[PATH_MAX];
+	if (o->restore_key_file != NULL) {
+		if (realpath(o->restore_key_file, real) == NULL) {
+			fclose(f);
+			free(text);
+			return fl_fail(err, FL_ERR_USAGE, "local up: --restore-key-file %s: %s", o->restore_key_file,
+				       strerror(errno));
+		}
+		fprintf(f, "  ");
+		conf_add_string(f, "restore_key_file", real);
+	}
 	fprintf(f, "};\n");
+	if (o->restore_from != NULL) {
+		if (realpath(o->restore_from, real) == NULL) {
+			fclose(f);
+			free(text);
+			return fl_fail(err, FL_ERR_USAGE,
+				       "local up: --restore-from %s is not a Flotilla backup repository",
+				       o->restore_from);
+		}
+		fprintf(f, "bootstrap = {\n  ");
+		conf_add_string(f, "restore_repo", real);
+		if (o->restore_target != NULL) {
+			fprintf(f, "  ");
+			conf_add_string(f, "restore_target", o->restore_target);
+		}
+		fprintf(f, "};\n");
+	}
+	if (c->backup) {
+		str_fmt(buf, sizeof buf, "http://127.0.0.1:%d", c->backup_port);
+		fprintf(f, "backup = {\n  ");
+		conf_add_string(f, "url", buf);
+		fprintf(f, "};\n");
+	}
 	fclose(f);
 	int rc = file_write(n->config, text, 0644, as->change ? as->uid : (uid_t)-1, as->gid, err);
 	free(text);
@@ -327,19 +368,13 @@ static void down_agents(const local_cluster *c, int *failures)
 /* A postmaster that outlived its agent (killed, or crashed) gets an immediate shutdown. */
 static void down_postmaster(const local_node *n, int *failures)
 {
-	char path[PATH_MAX + 32], what[48];
-	str_fmt(path, sizeof path, "%s/postmaster.pid", n->data_dir);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return;
-	long pid = 0;
-	int got = fscanf(f, "%ld", &pid);
-	fclose(f);
-	if (got != 1 || pid <= 0 || pid > INT_MAX)
+	char what[48];
+	pid_t pid = pg_postmaster_pid(n->data_dir);
+	if (pid == 0)
 		return;
 	str_fmt(what, sizeof what, "postmaster of %s", n->name);
-	if (down_signal(what, (pid_t)pid, "postgres", n->data_dir, SIGQUIT, failures))
-		down_wait(what, (pid_t)pid, "postgres", n->data_dir, LOCAL_PROC_STOP_SECONDS, failures);
+	if (down_signal(what, pid, "postgres", n->data_dir, SIGQUIT, failures))
+		down_wait(what, pid, "postgres", n->data_dir, LOCAL_PROC_STOP_SECONDS, failures);
 }
 
 static void nodes_stop(const local_cluster *c, int *failures)
@@ -376,7 +411,8 @@ static int haproxy_write(const local_cluster *c, const up_ctx *x, fl_err *err)
 	state_file_path(c, state_file, sizeof state_file);
 	haproxy_params hp = {rw,         ro,          metrics,       c->haproxy_socket,
 			     state_file, "127.0.0.1", c->agent_port, LOCAL_MAX_LAG,
-			     1000,       servers,     c->n,          c->tls ? c->tls_ca : NULL};
+			     1000,       servers,     c->n,          c->tls ? c->tls_ca : NULL,
+			     false};
 	char *cfg = haproxy_config_render(haproxy_template, &hp, err);
 	if (cfg == NULL)
 		return -1;
@@ -456,6 +492,8 @@ static int proxy_agent_write(const local_cluster *c, const up_ctx *x, fl_err *er
 	fprintf(f, "agent_check = {\n  ");
 	conf_add_string(f, "listen", listen);
 	fprintf(f, "};\n");
+	str_fmt(listen, sizeof listen, "127.0.0.1:%d", c->proxy_metrics_port);
+	conf_add_string(f, "metrics_listen", listen);
 	fclose(f);
 	int rc = file_write(c->proxy_conf, text, 0644, as->change ? as->uid : (uid_t)-1, as->gid, err);
 	free(text);
@@ -513,10 +551,101 @@ static void proxy_agent_stop(const local_cluster *c, int *failures)
 			  failures);
 }
 
+/* ---- the backup sidecar: it archives the nodes' WAL, so it starts before them ---- */
+
+static int backup_write(const local_cluster *c, const up_ctx *x, fl_err *err)
+{
+	const run_as *as = &x->as;
+	char path[PATH_MAX], listen[32];
+	str_fmt(path, sizeof path, "%s/backup", c->dir);
+	if (dir_make_owned(path, 0755, as, err) < 0 || dir_make_owned(c->backup_repo, 0750, as, err) < 0)
+		return -1;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (f == NULL)
+		return fl_fail(err, FL_ERR_INTERNAL, "local up: open_memstream: %s", strerror(errno));
+	fprintf(f, "# flotilla-backup settings, written by `flotilla local up --backup`.\n");
+	conf_add_string(f, "name", "backup");
+	conf_add_string(f, "scope", LOCAL_SCOPE);
+	conf_add_string(f, "repo", c->backup_repo);
+	str_fmt(listen, sizeof listen, "127.0.0.1:%d", c->backup_port);
+	conf_add_string(f, "api_listen", listen);
+	conf_add_string(f, "bin_dir", x->o->bin_dir);
+	/* On demand only: a local cluster is for trying things. */
+	conf_add_string(f, "schedule", "");
+	etcd_conf_write(f, c);
+	fprintf(f, "secrets = {\n  ");
+	conf_add_string(f, "api_token_file", c->backup_token);
+	fprintf(f, "  ");
+	str_fmt(path, sizeof path, "%s/secrets/replication_password", c->dir);
+	conf_add_string(f, "replication_password_file", path);
+	if (c->tls) {
+		fprintf(f, "  ");
+		conf_add_string(f, "etcd_key_file", c->tls_client_key);
+		fprintf(f, "  ");
+		conf_add_string(f, "etcd_password_file", c->etcd_password_file);
+	}
+	fprintf(f, "};\n");
+	fclose(f);
+	int rc = file_write(c->backup_conf, text, 0644, as->change ? as->uid : (uid_t)-1, as->gid, err);
+	free(text);
+	return rc;
+}
+
+static int backup_start(local_cluster *c, up_ctx *x, fl_err *err)
+{
+	char dir[PATH_MAX];
+	str_fmt(dir, sizeof dir, "%s/backup", c->dir);
+	char *argv[] = {x->backup_agent, "--config", c->backup_conf, NULL};
+	if (spawn_daemon("backup sidecar", &x->as, dir, c->backup_log, argv, &c->backup_pid, err) < 0)
+		return -1;
+	log_info("started backup sidecar pid=%d api=http://127.0.0.1:%d repository=%s log=%s", (int)c->backup_pid,
+		 c->backup_port, c->backup_repo, c->backup_log);
+	return 0;
+}
+
+/* Until its /health answers 200. */
+static int backup_probe(const local_cluster *c, up_ctx *x, fl_err *err)
+{
+	char url[64], how[128];
+	str_fmt(url, sizeof url, "http://127.0.0.1:%d/health", c->backup_port);
+	for (;;) {
+		http_answer a;
+		fl_err e = {0};
+		bool ok = http_get(url, 2.0, &a, &e) == 0 && a.status == 200;
+		http_answer_clear(&a);
+		if (ok)
+			return 0;
+		if (pid_ended(c->backup_pid, how, sizeof how)) {
+			log_tail_print(c->backup_log, LOCAL_TAIL_LINES);
+			return fl_fail(
+				err, FL_ERR_IO,
+				"local up: the backup sidecar (pid %d) %s at start\nHINT: read %s; flotilla local "
+				"down --dir %s cleans up",
+				(int)c->backup_pid, how, c->backup_log, c->dir);
+		}
+		if (clock_mono() >= x->deadline)
+			return fl_fail(err, FL_ERR_TIMEOUT,
+				       "local up: the backup sidecar's %s did not answer 200 within %d s", url,
+				       x->o->timeout);
+		clock_sleep(LOCAL_POLL_SECONDS);
+	}
+}
+
+static void backup_stop(const local_cluster *c, int *failures)
+{
+	if (c->backup_pid > 0 &&
+	    down_signal("backup sidecar", c->backup_pid, LOCAL_BACKUP, c->backup_conf, SIGTERM, failures))
+		down_wait("backup sidecar", c->backup_pid, LOCAL_BACKUP, c->backup_conf, LOCAL_PROC_STOP_SECONDS,
+			  failures);
+}
+
 /* ---- the table ---- */
 
 const local_component local_components[] = {
 	{"etcd", always, etcd_write, etcd_start, etcd_probe, etcd_stop},
+	{"backup", with_backup, backup_write, backup_start, backup_probe, backup_stop},
 	{"nodes", always, nodes_write, nodes_start, nodes_probe, nodes_stop},
 	{"haproxy", with_haproxy, haproxy_write, haproxy_start, haproxy_probe, haproxy_stop},
 	{"proxy agent", with_haproxy, proxy_agent_write, proxy_agent_start, proxy_agent_probe, proxy_agent_stop},

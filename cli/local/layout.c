@@ -26,11 +26,16 @@ void cluster_layout(local_cluster *c, const char *dir, int nodes, int base_port)
 	c->ro_port = base_port + 3;
 	c->agent_port = base_port + 4;
 	c->metrics_port = base_port + 5;
+	c->proxy_metrics_port = base_port + 7;
 	str_fmt(c->haproxy_cfg, sizeof c->haproxy_cfg, "%s/haproxy/haproxy.cfg", dir);
 	str_fmt(c->haproxy_socket, sizeof c->haproxy_socket, "%s/haproxy/admin.sock", dir);
 	str_fmt(c->haproxy_log, sizeof c->haproxy_log, "%s/haproxy/haproxy.log", dir);
 	str_fmt(c->proxy_conf, sizeof c->proxy_conf, "%s/proxy-agent/proxy-agent.conf", dir);
 	str_fmt(c->proxy_log, sizeof c->proxy_log, "%s/proxy-agent/proxy-agent.log", dir);
+	c->backup_port = base_port + 6;
+	str_fmt(c->backup_conf, sizeof c->backup_conf, "%s/backup/backup.conf", dir);
+	str_fmt(c->backup_log, sizeof c->backup_log, "%s/backup/backup.log", dir);
+	str_fmt(c->backup_token, sizeof c->backup_token, "%s/secrets/backup_token", dir);
 	tls_layout(c);
 	c->n = nodes;
 	for (int i = 0; i < nodes; i++) {
@@ -101,10 +106,15 @@ int cluster_save(const local_cluster *c, fl_err *err)
 					      c->haproxy_socket, "metrics_port", c->metrics_port, "config",
 					      c->haproxy_cfg, "log", c->haproxy_log));
 		json_object_set_new(root, "proxy_agent",
-				    json_pack("{s:I, s:i, s:s, s:s}", "pid", (json_int_t)c->proxy_agent_pid,
-					      "agent_check_port", c->agent_port, "config", c->proxy_conf, "log",
-					      c->proxy_log));
+				    json_pack("{s:I, s:i, s:i, s:s, s:s}", "pid", (json_int_t)c->proxy_agent_pid,
+					      "agent_check_port", c->agent_port, "metrics_port", c->proxy_metrics_port,
+					      "config", c->proxy_conf, "log", c->proxy_log));
 	}
+	if (c->backup)
+		json_object_set_new(root, "backup",
+				    json_pack("{s:I, s:s, s:s, s:i, s:s, s:s}", "pid", (json_int_t)c->backup_pid,
+					      "repo", c->backup_repo, "config", c->backup_conf, "api_port",
+					      c->backup_port, "log", c->backup_log, "token_file", c->backup_token));
 	/* Readers never see a half-written file: write aside, then rename. */
 	char tmp[PATH_MAX];
 	str_fmt(tmp, sizeof tmp, "%s.tmp", c->json);
@@ -170,6 +180,24 @@ static int cluster_load_proxy(local_cluster *c, json_t *hp, json_t *pa, fl_err *
 	return 0;
 }
 
+/* cluster.json's "backup" object (present with --backup). */
+static int cluster_load_backup(local_cluster *c, json_t *b, fl_err *err)
+{
+	json_int_t pid = 0;
+	const char *repo = NULL;
+	json_error_t je;
+	if (json_unpack_ex(b, &je, 0, "{s:I, s:s, s:i}", "pid", &pid, "repo", &repo, "api_port", &c->backup_port) < 0)
+		return fl_fail(err, FL_ERR_CONFIG, "%s: backup: %s", c->json, je.text);
+	if (pid < 0 || pid > INT_MAX || c->backup_port < 1 || c->backup_port > 65535)
+		return fl_fail(err, FL_ERR_CONFIG, "%s: backup.pid or backup.api_port is out of range", c->json);
+	if (repo[0] != '/' || strlen(repo) >= sizeof c->backup_repo)
+		return fl_fail(err, FL_ERR_CONFIG, "%s: backup.repo = \"%s\" is not an absolute path", c->json, repo);
+	c->backup = true;
+	c->backup_pid = (pid_t)pid;
+	str_fmt(c->backup_repo, sizeof c->backup_repo, "%s", repo);
+	return 0;
+}
+
 /* Reads DIR/cluster.json; `cmd` names the subcommand in errors. */
 int cluster_load(local_cluster *c, const char *cmd, const char *dir_arg, fl_err *err)
 {
@@ -214,6 +242,11 @@ int cluster_load(local_cluster *c, const char *cmd, const char *dir_arg, fl_err 
 	c->tls = json_object_get(root, "tls") != NULL;
 	json_t *hp = json_object_get(root, "haproxy"), *pa = json_object_get(root, "proxy_agent");
 	if (hp != NULL && cluster_load_proxy(c, hp, pa, err) < 0) {
+		fl_err_prefix(err, "%s", cmd);
+		goto done;
+	}
+	json_t *bk = json_object_get(root, "backup");
+	if (bk != NULL && cluster_load_backup(c, bk, err) < 0) {
 		fl_err_prefix(err, "%s", cmd);
 		goto done;
 	}

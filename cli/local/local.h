@@ -35,6 +35,7 @@
 #define LOCAL_AGENT "flotilla-replicator"
 #define LOCAL_PROXY_AGENT "flotilla-proxy-agent"
 #define LOCAL_HAPROXY "haproxy"
+#define LOCAL_BACKUP "flotilla-backup"
 /* The ro health check's lag limit, as the proxy agent's ro.max_lag default (16 MiB). */
 #define LOCAL_MAX_LAG "16MB"
 #define LOCAL_POLL_SECONDS 0.2
@@ -77,6 +78,7 @@ typedef struct local_cluster {
 	/* --haproxy: ports P+2 (rw), P+3 (ro), P+4 (agent checks), P+5 (metrics). */
 	bool haproxy;
 	int rw_port, ro_port, agent_port, metrics_port;
+	int proxy_metrics_port;             /* the proxy agent's GET /metrics, P+7 */
 	pid_t haproxy_pid, proxy_agent_pid; /* 0 when not started */
 	char haproxy_cfg[PATH_MAX];
 	char haproxy_socket[PATH_MAX];
@@ -89,6 +91,14 @@ typedef struct local_cluster {
 	char tls_ca[PATH_MAX], tls_cert[PATH_MAX], tls_key[PATH_MAX];
 	char tls_client_cert[PATH_MAX], tls_client_key[PATH_MAX];
 	char etcd_password_file[PATH_MAX], etcd_root_password_file[PATH_MAX];
+	/* --backup REPO: the backup sidecar on port P+6, every node archiving its WAL there. */
+	bool backup;
+	int backup_port;
+	pid_t backup_pid; /* 0 when not started */
+	char backup_repo[PATH_MAX];
+	char backup_conf[PATH_MAX];
+	char backup_log[PATH_MAX];
+	char backup_token[PATH_MAX];
 } local_cluster;
 
 /* Who the daemons run as. */
@@ -110,6 +120,11 @@ typedef struct up_opts {
 	const char *user;
 	bool haproxy;
 	bool tls;
+	const char *backup; /* --backup REPO_DIR, NULL without */
+	/* --restore-from REPO [--restore-target T] [--restore-key-file F]: the first node restores REPO. */
+	const char *restore_from;
+	const char *restore_target;
+	const char *restore_key_file;
 } up_opts;
 
 typedef enum node_role { NODE_STOPPED, NODE_PRIMARY, NODE_REPLICA } node_role;
@@ -140,6 +155,10 @@ void local_usage(FILE *f);
 void up_usage(FILE *f);
 void status_usage(FILE *f);
 void down_usage(FILE *f);
+void node_ctl_usage(FILE *f);
+/* NODE --dir DIR [--timeout SECONDS] of local start, stop and kill. */
+int node_parse(const char *cmd, int argc, char **argv, const char **dir, const char **node, int *timeout, bool *help,
+	       fl_err *err);
 int up_parse(int argc, char **argv, up_opts *o, bool *help, fl_err *err);
 int dir_parse(const char *cmd, const char *flag_name, int argc, char **argv, const char **dir, bool *flag, bool *help,
 	      fl_err *err);
@@ -156,6 +175,9 @@ bool pid_wait_gone(pid_t pid, const char *program, const char *path, double seco
 /* Whether our child pid ended; how says how ("exited 1", "was killed by signal 9"). */
 bool pid_ended(pid_t pid, char *how, size_t size);
 int run_as_resolve(const char *user, run_as *as, fl_err *err);
+struct passwd;
+/* The daemons switch to pw's user (uid, gid, name, home). */
+void run_as_user(run_as *as, const struct passwd *pw);
 int spawn_daemon(const char *what, const run_as *as, const char *cwd, const char *log_path, char *const argv[],
 		 pid_t *pid, fl_err *err);
 
@@ -182,10 +204,11 @@ int tls_etcd_users(const local_cluster *c, fl_err *err);
 typedef struct up_ctx {
 	const up_opts *o;
 	run_as as;
-	char agent[PATH_MAX];       /* flotilla-replicator */
-	char proxy_agent[PATH_MAX]; /* flotilla-proxy-agent, with --haproxy */
-	double deadline;            /* monotonic: the whole `up` */
-	int leader;                 /* index of the primary, once the nodes are ready */
+	char agent[PATH_MAX];        /* flotilla-replicator */
+	char proxy_agent[PATH_MAX];  /* flotilla-proxy-agent, with --haproxy */
+	char backup_agent[PATH_MAX]; /* flotilla-backup, with --backup */
+	double deadline;             /* monotonic: the whole `up` */
+	int leader;                  /* index of the primary, once the nodes are ready */
 	node_probe probes[LOCAL_MAX_NODES];
 } up_ctx;
 
@@ -202,7 +225,7 @@ typedef struct local_component {
 	void (*stop)(const local_cluster *c, int *failures);
 } local_component;
 
-/* In start order: etcd, the nodes' agents, HAProxy, the proxy agent. */
+/* In start order: etcd, the backup sidecar, the nodes' agents, HAProxy, the proxy agent. */
 extern const local_component local_components[];
 extern const int local_n_components;
 
@@ -211,8 +234,13 @@ bool down_signal(const char *what, pid_t pid, const char *program, const char *p
 void down_wait(const char *what, pid_t pid, const char *program, const char *path, double seconds, int *failures);
 
 /* ---- the subcommands (up.c, status.c, down.c) ---- */
+/* An agent program: $<env_name>, or `program` next to this executable; absolute into out. */
+int agent_program_path(const char *cmd, const char *env_name, const char *program, char *out, size_t size, fl_err *err);
 int local_up(int argc, char **argv, fl_err *err);
 int local_status(int argc, char **argv, fl_err *err);
 int local_down(int argc, char **argv, fl_err *err);
+int local_start(int argc, char **argv, fl_err *err);
+int local_stop(int argc, char **argv, fl_err *err);
+int local_kill(int argc, char **argv, fl_err *err);
 
 #endif

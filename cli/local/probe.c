@@ -56,7 +56,10 @@ int ports_check(const local_cluster *c, fl_err *err)
 	if (c->haproxy &&
 	    (port_check_free(c->rw_port, "HAProxy rw", err) < 0 || port_check_free(c->ro_port, "HAProxy ro", err) < 0 ||
 	     port_check_free(c->agent_port, "proxy agent checks", err) < 0 ||
+	     port_check_free(c->proxy_metrics_port, "proxy agent metrics", err) < 0 ||
 	     port_check_free(c->metrics_port, "HAProxy metrics", err) < 0))
+		return -1;
+	if (c->backup && port_check_free(c->backup_port, "backup sidecar API", err) < 0)
 		return -1;
 	return 0;
 }

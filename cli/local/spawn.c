@@ -123,12 +123,17 @@ int run_as_resolve(const char *user, run_as *as, fl_err *err)
 			       "local up: --user = \"%s\" needs root to switch to\nHINT: drop --user to run the "
 			       "daemons as yourself",
 			       name);
+	run_as_user(as, pw);
+	return 0;
+}
+
+void run_as_user(run_as *as, const struct passwd *pw)
+{
 	as->change = true;
 	as->uid = pw->pw_uid;
 	as->gid = pw->pw_gid;
 	str_fmt(as->name, sizeof as->name, "%s", pw->pw_name);
 	str_fmt(as->home, sizeof as->home, "%s", pw->pw_dir);
-	return 0;
 }
 
 /*

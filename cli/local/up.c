@@ -67,8 +67,7 @@ static int up_secret(const char *path, const char *what, const run_as *as, char 
 	return file_write(path, out, 0600, as->change ? as->uid : (uid_t)-1, as->gid, err);
 }
 
-/* An agent program: $<env>, or `program` next to this executable. */
-static int up_program_path(const char *env_name, const char *program, char *out, size_t size, fl_err *err)
+int agent_program_path(const char *cmd, const char *env_name, const char *program, char *out, size_t size, fl_err *err)
 {
 	const char *env = getenv(env_name);
 	char path[PATH_MAX];
@@ -77,7 +76,7 @@ static int up_program_path(const char *env_name, const char *program, char *out,
 	} else {
 		ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
 		if (n < 0)
-			return fl_fail(err, FL_ERR_IO, "local up: cannot read /proc/self/exe: %s", strerror(errno));
+			return fl_fail(err, FL_ERR_IO, "%s: cannot read /proc/self/exe: %s", cmd, strerror(errno));
 		path[n] = '\0';
 		char *slash = strrchr(path, '/');
 		str_fmt(slash + 1, sizeof path - (size_t)(slash + 1 - path), "%s", program);
@@ -85,10 +84,10 @@ static int up_program_path(const char *env_name, const char *program, char *out,
 	/* Absolute, because the daemons start in other directories. */
 	char real[PATH_MAX];
 	if (realpath(path, real) == NULL || access(real, X_OK) < 0)
-		return fl_fail(err, FL_ERR_NOT_FOUND,
-			       "local up: agent program %s is not an executable file\nHINT: build %s next to flotilla, "
-			       "or set %s",
-			       path, program, env_name);
+		return fl_fail(
+			err, FL_ERR_NOT_FOUND,
+			"%s: agent program %s is not an executable file\nHINT: build %s next to flotilla, or set %s",
+			cmd, path, program, env_name);
 	str_fmt(out, size, "%s", real);
 	return 0;
 }
@@ -107,9 +106,14 @@ static void up_print(const local_cluster *c, bool sync, int leader, const node_p
 		       (int)c->nodes[i].agent_pid);
 	if (c->haproxy)
 		printf("  haproxy  rw 127.0.0.1:%d  ro 127.0.0.1:%d  metrics http://127.0.0.1:%d/metrics  pid %d\n"
-		       "  proxy agent pid %d, agent checks 127.0.0.1:%d, runtime api %s\n",
+		       "  proxy agent pid %d, agent checks 127.0.0.1:%d, metrics http://127.0.0.1:%d/metrics, runtime "
+		       "api "
+		       "%s\n",
 		       c->rw_port, c->ro_port, c->metrics_port, (int)c->haproxy_pid, (int)c->proxy_agent_pid,
-		       c->agent_port, c->haproxy_socket);
+		       c->agent_port, c->proxy_metrics_port, c->haproxy_socket);
+	if (c->backup)
+		printf("  backup   api http://127.0.0.1:%d  repository %s  pid %d\n", c->backup_port, c->backup_repo,
+		       (int)c->backup_pid);
 	if (c->tls)
 		printf("  tls      etcd %s with client certificates and users, REST APIs over HTTPS; CA %s\n",
 		       c->endpoint, c->tls_ca);
@@ -117,6 +121,8 @@ static void up_print(const local_cluster *c, bool sync, int leader, const node_p
 	printf("read-only:   psql \"%s\"\n", c->ro_dsn);
 	printf("described:   %s\n", c->json);
 	printf("status:      flotilla local status --dir %s\n", c->dir);
+	if (c->backup)
+		printf("backups:     flotilla backup now|list --dir %s\n", c->dir);
 	printf("stop:        flotilla local down --dir %s\n", c->dir);
 }
 
@@ -144,6 +150,8 @@ static int up_layout(const local_cluster *c, const up_ctx *x, fl_err *err)
 	if (trc == 0 && c->tls)
 		trc = up_secret(c->etcd_root_password_file, "etcd root password", &(run_as){0}, token, sizeof token,
 				err);
+	if (trc == 0 && c->backup)
+		trc = up_secret(c->backup_token, "backup token", as, token, sizeof token, err);
 	explicit_bzero(token, sizeof token);
 	if (trc < 0)
 		return -1;
@@ -171,9 +179,11 @@ static int up_prepare(local_cluster *c, const up_opts *o, up_ctx *x, fl_err *err
 {
 	char postgres[PATH_MAX], dir[PATH_MAX];
 	if (run_as_resolve(o->user, &x->as, err) < 0 ||
-	    up_program_path("FLOTILLA_REPLICATOR", LOCAL_AGENT, x->agent, sizeof x->agent, err) < 0 ||
-	    (o->haproxy && up_program_path("FLOTILLA_PROXY_AGENT", LOCAL_PROXY_AGENT, x->proxy_agent,
-					   sizeof x->proxy_agent, err) < 0))
+	    agent_program_path("local up", "FLOTILLA_REPLICATOR", LOCAL_AGENT, x->agent, sizeof x->agent, err) < 0 ||
+	    (o->haproxy && agent_program_path("local up", "FLOTILLA_PROXY_AGENT", LOCAL_PROXY_AGENT, x->proxy_agent,
+					      sizeof x->proxy_agent, err) < 0) ||
+	    (o->backup && agent_program_path("local up", "FLOTILLA_BACKUP", LOCAL_BACKUP, x->backup_agent,
+					     sizeof x->backup_agent, err) < 0))
 		return -1;
 	str_fmt(postgres, sizeof postgres, "%s/postgres", o->bin_dir);
 	if (access(postgres, X_OK) < 0)
@@ -189,6 +199,15 @@ static int up_prepare(local_cluster *c, const up_opts *o, up_ctx *x, fl_err *err
 	cluster_layout(c, dir, o->nodes, o->base_port);
 	c->haproxy = o->haproxy;
 	c->tls = o->tls;
+	if (o->backup != NULL) {
+		if (dir_make(o->backup, 0755, true, err) < 0)
+			return -1;
+		if (realpath(o->backup, c->backup_repo) == NULL || strlen(c->backup_repo) > LOCAL_DIR_MAX)
+			return fl_fail(err, FL_ERR_IO,
+				       "local up: cannot resolve %s (or it is longer than %d characters)", o->backup,
+				       LOCAL_DIR_MAX);
+		c->backup = true;
+	}
 	if (c->tls)
 		str_fmt(c->endpoint, sizeof c->endpoint, "https://127.0.0.1:%d", c->etcd_port);
 	cluster_dsns(c);

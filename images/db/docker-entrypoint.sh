@@ -11,80 +11,14 @@ set -Eeuo pipefail
 
 FLOTILLA_SECRETS_DIR=${FLOTILLA_SECRETS_DIR:-/run/flotilla/secrets}
 FLOTILLA_RUN_CONF=${FLOTILLA_RUN_CONF:-/run/flotilla/flotilla.conf}
+FLOTILLA_COMPONENT=entrypoint
+# flotilla_log, flotilla_fail, file_env, flotilla_check_secret: shared by every image's entrypoint.
+# shellcheck source=../common/entrypoint-lib.sh
+. "${FLOTILLA_ENTRYPOINT_LIB:-/usr/local/lib/flotilla/entrypoint-lib.sh}"
 
 # check to see if this file is being run or sourced from another script
 _is_sourced() {
 	[ "${#FUNCNAME[@]}" -ge 2 ] && [ "${FUNCNAME[0]}" = '_is_sourced' ] && [ "${FUNCNAME[1]}" = 'source' ]
-}
-
-# One event a line, as the daemons log: time, level, component.
-flotilla_log() {
-	local level=$1
-	shift
-	printf '%s %s entrypoint node=%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)" "$level" \
-		"${FLOTILLA_NAME:-$(hostname)}" "$*" >&2
-}
-
-flotilla_fail() {
-	flotilla_log ERROR "$*"
-	exit 3
-}
-
-# usage: file_env VAR [ALIAS]
-# The secret VAR reaches the agent as the file VAR_FILE. VAR and VAR_FILE
-# both set is an error; a value in VAR (or in ALIAS, the official image's
-# name for it) is written to a private file and removed from the
-# environment, so it shows in no process's environment after this.
-file_env() {
-	local var=$1 alias=${2:-}
-	local file_var="${var}_FILE"
-	if [ -n "$alias" ]; then
-		if [ -n "${!alias:-}" ] && [ -n "${!var:-}" ]; then
-			flotilla_fail "both $alias and $var are set; give one"
-		fi
-		if [ -n "${!alias:-}" ]; then
-			export "$var"="${!alias}"
-		fi
-		if [ -n "${!alias+x}" ]; then unset "$alias"; fi
-		local alias_file="${alias}_FILE"
-		if [ -n "${!alias_file:-}" ] && [ -n "${!file_var:-}" ]; then
-			flotilla_fail "both $alias_file and $file_var are set; give one"
-		fi
-		if [ -n "${!alias_file:-}" ]; then
-			export "$file_var"="${!alias_file}"
-			unset "$alias_file"
-		fi
-	fi
-	if [ -n "${!var:-}" ] && [ -n "${!file_var:-}" ]; then
-		flotilla_fail "both $var and $file_var are set (but are exclusive)"
-	fi
-	if [ -n "${!var:-}" ]; then
-		local path
-		path="$FLOTILLA_SECRETS_DIR/$(printf '%s' "$var" | tr 'A-Z' 'a-z')"
-		(umask 077 && mkdir -p "$FLOTILLA_SECRETS_DIR" && printf '%s\n' "${!var}" > "$path")
-		export "$file_var"="$path"
-		flotilla_log WARN "$var was given as a value; it is in docker inspect: prefer $file_var (a Docker secret)"
-	fi
-	if [ -n "${!var+x}" ]; then unset "$var"; fi
-}
-
-# usage: flotilla_check_secret VAR_FILE WHAT [required]
-# The file must be readable and hold a password that is neither empty nor a well-known default.
-flotilla_check_secret() {
-	local file_var=$1 what=$2 required=${3:-}
-	local path=${!file_var:-}
-	if [ -z "$path" ]; then
-		[ -z "$required" ] || flotilla_fail "$what is missing: set ${file_var} to a file holding it (a Docker secret)"
-		return 0
-	fi
-	[ -r "$path" ] || flotilla_fail "$what: $file_var = $path cannot be read"
-	local value
-	value=$(head -c 4096 "$path" | tr -d '\r\n')
-	case "$value" in
-	'') flotilla_fail "$what: $path is empty" ;;
-	postgres | password | changeme | secret | admin)
-		flotilla_fail "$what: $path holds a well-known default password; choose another" ;;
-	esac
 }
 
 # Defaults that suit a container: the container's name, listening on every interface.
@@ -104,6 +38,11 @@ docker_setup_env() {
 	file_env FLOTILLA_REPLICATION_PASSWORD
 	file_env FLOTILLA_API_TOKEN
 	file_env FLOTILLA_ETCD_PASSWORD
+	file_env FLOTILLA_BACKUP_TOKEN
+	# /docker-entrypoint-initdb.d runs once, on the node that initialises the cluster (the agent decides which).
+	if [ -z "${FLOTILLA_POST_INIT:-}" ] && [ -n "$(ls -A /docker-entrypoint-initdb.d 2>/dev/null)" ]; then
+		export FLOTILLA_POST_INIT=/usr/local/bin/flotilla-initdb-scripts
+	fi
 }
 
 docker_verify_minimum_env() {
@@ -114,6 +53,18 @@ docker_verify_minimum_env() {
 	flotilla_check_secret FLOTILLA_REPLICATION_PASSWORD_FILE "the replication password" required
 	flotilla_check_secret FLOTILLA_API_TOKEN_FILE "the REST API token"
 	flotilla_check_secret FLOTILLA_ETCD_PASSWORD_FILE "the etcd password"
+	# WAL archiving to the backup sidecar (archive_command) needs its token.
+	if [ -n "${FLOTILLA_BACKUP_URL:-}" ]; then
+		flotilla_check_secret FLOTILLA_BACKUP_TOKEN_FILE "the backup sidecar's token (FLOTILLA_BACKUP_URL is set)" required
+	fi
+	# A new cluster from a backup repository: the volume mounted, the passphrase of an encrypted one in a file.
+	if [ -n "${FLOTILLA_RESTORE_REPO:-}" ]; then
+		[ -r "$FLOTILLA_RESTORE_REPO/backups" ] ||
+			flotilla_fail "FLOTILLA_RESTORE_REPO = $FLOTILLA_RESTORE_REPO is not a Flotilla backup repository" \
+				"(no readable backups/): mount the repository's volume there"
+		flotilla_file_only FLOTILLA_RESTORE_KEY "the repository's passphrase"
+		flotilla_check_secret FLOTILLA_RESTORE_KEY_FILE "the repository's passphrase"
+	fi
 }
 
 # The container's memory limit in bytes (cgroup v2, then v1), or nothing when it has none.
@@ -135,7 +86,7 @@ flotilla_memory_limit() {
 # (20 to 500), unless FLOTILLA_SHARED_BUFFERS / FLOTILLA_MAX_CONNECTIONS say otherwise; written as
 # postgresql.parameters of the agent's file, whose settings the environment still overrides.
 flotilla_memory_settings() {
-	local limit shared conns
+	local limit shared='' conns=''
 	limit=$(flotilla_memory_limit || true)
 	if [ -n "$limit" ]; then
 		shared=$((limit / 4 / 1048576))

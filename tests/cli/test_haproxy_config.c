@@ -112,7 +112,10 @@ static void test_real_template_has_every_placeholder_substituted(void)
 	/* The template's text outside placeholders is kept: rendered and template differ only where '@' was. */
 	CU_ASSERT_EQUAL(count(cfg, "\nbackend rw\n"), 1);
 	CU_ASSERT_EQUAL(count(cfg, "\nbackend ro\n"), 1);
-	CU_ASSERT_EQUAL(count(cfg, "\n"), count(haproxy_template, "\n") + 4);
+	/* Two server lists of three lines each for two lines; the resolvers' line gone (no --dns). */
+	CU_ASSERT_EQUAL(count(cfg, "\n"), count(haproxy_template, "\n") + 3);
+	CU_ASSERT_EQUAL(count(cfg, "\nresolvers "), 0);
+	CU_ASSERT_EQUAL(count(cfg, " resolvers dns "), 0);
 	free(cfg);
 }
 
@@ -123,7 +126,7 @@ static void test_no_servers_leave_empty_backends(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
 	CU_ASSERT_EQUAL(count(cfg, "\n    server "), 0);
 	CU_ASSERT_PTR_NULL(strchr(cfg, '@'));
-	CU_ASSERT_EQUAL(count(cfg, "\n"), count(haproxy_template, "\n") - 2);
+	CU_ASSERT_EQUAL(count(cfg, "\n"), count(haproxy_template, "\n") - 3);
 	free(cfg);
 }
 
@@ -141,6 +144,7 @@ static const struct {
 	 "a 127.0.0.2:5480 b 1234 c 16MB d /run/haproxy/admin.sock\n"},
 	{"x\n@SERVERS_RW@\ny\n", "x\n    server n1 10.0.0.1:5432 check addr 10.0.0.1 port 8008 agent-send \"rw n1\\n\"\ny\n"},
 	{"@SERVERS_RO@", "    server n1 10.0.0.1:5432 check addr 10.0.0.1 port 8008 agent-send \"ro n1\\n\"\n"},
+	{"a\n@RESOLVERS@\nb\n", "a\nb\n"},
 	{"mail me @ home\n", "mail me @ home\n"},
 	{"one @ here\nand @ there\n", "one @ here\nand @ there\n"},
 	{"trailing @", "trailing @"},
@@ -197,6 +201,91 @@ static void test_https_apis_are_checked_over_tls(void)
 	free(cfg);
 }
 
+/* Containers: names resolved at run time, the check following the server's address unless the API is elsewhere. */
+static void test_dns_servers_resolve_at_run_time(void)
+{
+	static const haproxy_server docker[] = {{"db1", "db1:5432", NULL, 8008}, {"db2", "db2:5432", "api2", 9000}};
+	haproxy_params p = params(0);
+	p.servers = docker;
+	p.n_servers = 2;
+	p.dns = true;
+	char *cfg = haproxy_config_render(haproxy_template, &p, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_EQUAL(count(cfg, "\nresolvers dns\n    parse-resolv-conf\n"), 1);
+	CU_ASSERT_EQUAL(count(cfg, "    server db1 db1:5432 check port 8008 resolvers dns resolve-prefer ipv4 "
+				   "init-addr last,libc,none agent-send "),
+			2);
+	CU_ASSERT_EQUAL(count(cfg, "    server db2 db2:5432 check addr api2 port 9000 resolvers dns "), 2);
+	/* The section ends before the next one starts. */
+	CU_ASSERT_EQUAL(count(cfg, "hold obsolete 30s\n\nfrontend rw\n"), 1);
+	free(cfg);
+}
+
+/* clang-format off */
+static const struct {
+	const char *spec;
+	const char *name, *pg, *api_host;
+	int api_port;
+} good_specs[] = {
+	{"db1", "db1", "db1:5432", "", 8008},
+	{"n_2=10.0.0.2:6432", "n_2", "10.0.0.2:6432", "", 8008},
+	{"n3=pg3:5433,9008", "n3", "pg3:5433", "", 9008},
+	{"n4=pg4:5432,api4:8443", "n4", "pg4:5432", "api4", 8443},
+	{"n5=[::1]:5432,[::1]:8008", "n5", "[::1]:5432", "::1", 8008},
+	{"a-very-long-but-still-valid-node-name-of-exactly-63-characters-", "a-very-long-but-still-valid-node-name-of-exactly-63-characters-",
+	 "a-very-long-but-still-valid-node-name-of-exactly-63-characters-:5432", "", 8008},
+};
+
+static const struct {
+	const char *spec;
+	const char *says;
+} bad_specs[] = {
+	{"", "is not a node name"},
+	{"DB1", "is not a node name"},
+	{"db 1", "is not a node name"},
+	{"=h:1", "is not a node name"},
+	{"a-very-long-but-still-valid-node-name-of-exactly-63-characters-x", "is not a node name"},
+	{"db1=", "PostgreSQL's address is not host:port"},
+	{"db1=host", "PostgreSQL's address is not host:port"},
+	{"db1=host:0", "PostgreSQL's address is not host:port"},
+	{"db1=host:65536", "PostgreSQL's address is not host:port"},
+	{"db1=ho st:5432", "PostgreSQL's address is not host:port"},
+	{"db1=h\"x:5432", "PostgreSQL's address is not host:port"},
+	{"db1=h:5432,", "is neither host:port nor a port"},
+	{"db1=h:5432,0", "the API port 0 is not in 1..65535"},
+	{"db1=h:5432,70000", "the API port 70000 is not in 1..65535"},
+	{"db1=h:5432,api", "is neither host:port nor a port"},
+	{"db1=h:5432,api:1:2:x", "is neither host:port nor a port"},
+	{"db1=h:5432,8008x", "is neither host:port nor a port"},
+};
+/* clang-format on */
+
+static void test_server_specs_parse_or_are_refused_naming_the_part(void)
+{
+	for (size_t i = 0; i < sizeof good_specs / sizeof good_specs[0]; i++) {
+		haproxy_server_spec sp;
+		fl_err err = {0};
+		int rc = haproxy_server_parse(good_specs[i].spec, &sp, &err);
+		if (rc != 0)
+			fprintf(stderr, "\n  good %zu: %s", i, err.msg);
+		CU_ASSERT_EQUAL(rc, 0);
+		CU_ASSERT_STRING_EQUAL(sp.name, good_specs[i].name);
+		CU_ASSERT_STRING_EQUAL(sp.pg_address, good_specs[i].pg);
+		CU_ASSERT_STRING_EQUAL(sp.api_host, good_specs[i].api_host);
+		CU_ASSERT_EQUAL(sp.api_port, good_specs[i].api_port);
+	}
+	for (size_t i = 0; i < sizeof bad_specs / sizeof bad_specs[0]; i++) {
+		haproxy_server_spec sp;
+		fl_err err = {0};
+		int rc = haproxy_server_parse(bad_specs[i].spec, &sp, &err);
+		if (rc == 0 || strstr(err.msg, bad_specs[i].says) == NULL)
+			fprintf(stderr, "\n  bad %zu (%s): rc %d, \"%s\"", i, bad_specs[i].spec, rc, err.msg);
+		CU_ASSERT_EQUAL(rc, -1);
+		CU_ASSERT_EQUAL(err.code, FL_ERR_USAGE);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, bad_specs[i].says));
+	}
+}
+
 void suite_register(void)
 {
 	CU_pSuite s = CU_add_suite("haproxy_config", NULL, NULL);
@@ -209,4 +298,7 @@ void suite_register(void)
 	CU_add_test(s, "small templates follow the substitution rules",
 		    test_small_templates_follow_the_substitution_rules);
 	CU_add_test(s, "unknown placeholder is refused naming it", test_unknown_placeholder_is_refused_naming_it);
+	CU_add_test(s, "dns servers resolve at run time", test_dns_servers_resolve_at_run_time);
+	CU_add_test(s, "server specs parse or are refused naming the part",
+		    test_server_specs_parse_or_are_refused_naming_the_part);
 }

@@ -84,6 +84,7 @@ static void test_cluster_parse_of_good_records_succeeds(void)
 	CU_ASSERT_EQUAL(v.n_rejected, 0);
 	CU_ASSERT_TRUE(cluster_drained(&v, "n1"));
 	CU_ASSERT_FALSE(cluster_drained(&v, "n2"));
+	CU_ASSERT_EQUAL(v.n_proxies, 1); /* the other scope's records are not this one's */
 }
 
 static void test_the_history_record_comes_whole(void)

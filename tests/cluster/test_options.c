@@ -57,7 +57,36 @@ static const struct {
 	{"log_level = \"loud\";\n", FL_ERR_CONFIG, "log_level"},
 	{"bin_dir = \"/nonexistent/bin\";\n", FL_ERR_BINDIR, "/nonexistent/bin/postgres"},
 	{"postgresql = { parameters = [\"work_mem\"]; };\n", FL_ERR_CONFIG, "not name=value"},
+	{"bootstrap = { restore_target = \"0/3000060\"; };\n", FL_ERR_CONFIG, "without bootstrap.restore_repo"},
+	{"bootstrap = { restore_repo = \"repo\"; };\n", FL_ERR_CONFIG, "restore_repo = \"repo\" is not an absolute"},
+	{"bootstrap = { restore_repo = \"/a b\"; };\n", FL_ERR_CONFIG, "free of quotes, spaces"},
+	{"bootstrap = { restore_repo = \"/r\"; restore_target = \"2026-12-06 10:00\"; };\n", FL_ERR_CONFIG,
+	 "has no time zone"},
+	{"bootstrap = { restore_repo = \"/r\"; restore_target = \"yesterday\"; };\n", FL_ERR_CONFIG,
+	 "is neither a time"},
+	{"bootstrap = { restore_repo = \"/r\"; restore_target = \"0/30000G0\"; };\n", FL_ERR_CONFIG,
+	 "is neither a time"},
 };
+
+/* A restore target is the end of the archive, a zoned time or an LSN. */
+static void test_restore_targets_accepted(void)
+{
+	static const char *const targets[] = {"", "0/3000060", "1A/FF000028", "2026-12-06T10:00:00Z",
+					      "2026-12-06 10:00:00.5+01:00"};
+	for (unsigned i = 0; i < sizeof targets / sizeof targets[0]; i++) {
+		char extra[256];
+		snprintf(extra, sizeof extra, "bootstrap = { restore_repo = \"/r\"; restore_target = \"%s\"; };\n",
+			 targets[i]);
+		options o;
+		fl_err err;
+		CU_ASSERT_EQUAL(load(extra, &o, &err), 0);
+		if (err.msg[0])
+			fprintf(stderr, "target \"%s\": %s\n", targets[i], err.msg);
+		CU_ASSERT_STRING_EQUAL(o.restore_repo, "/r");
+		CU_ASSERT_DOUBLE_EQUAL(o.restore_timeout, 86400, 1e-9);
+		options_free(&o);
+	}
+}
 
 static void test_invalid_combinations_are_rejected_by_name(void)
 {
@@ -157,6 +186,7 @@ void suite_register(void)
 	CU_pSuite s = CU_add_suite("options", NULL, NULL);
 	CU_add_test(s, "minimal config gets fast-failover defaults", test_minimal_config_gets_fast_failover_defaults);
 	CU_add_test(s, "invalid combinations are rejected by name", test_invalid_combinations_are_rejected_by_name);
+	CU_add_test(s, "restore targets accepted", test_restore_targets_accepted);
 	CU_add_test(s, "reload moves only reloadable settings", test_reload_moves_only_reloadable_settings);
 	CU_add_test(s, "reload takes a new ttl unless a watchdog runs",
 		    test_reload_takes_a_new_ttl_unless_a_watchdog_runs);

@@ -19,7 +19,26 @@ TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
 from harness import TestFailure, check, log, run_test, wait_for  # noqa: E402,F401
 
-IMAGE_UID = 999  # the database image's postgres
+IMAGE_UID = 999  # the database and backup images' postgres
+FLOTILLA = os.path.join(os.environ.get("FLOTILLA_BUILD_DIR", os.path.join(TOP, "build")), "flotilla")
+
+
+def dsn(port, password, timeout=3):
+    return "host=127.0.0.1 port=%d user=postgres dbname=postgres password=%s connect_timeout=%d" % (
+        port, password, timeout)
+
+
+def query(port, password, sql, args=None):
+    """One statement through 127.0.0.1:port, autocommit; its rows (None for a statement without)."""
+    import psycopg2
+    conn = psycopg2.connect(dsn(port, password))
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
 
 
 def sh(cmd, timeout=600, check_rc=True, env=None, input=None):
@@ -39,6 +58,37 @@ def build_images():
     log("images ready in %.1f s" % (time.monotonic() - t0))
 
 
+def initdb_dir():
+    """A /docker-entrypoint-initdb.d of every kind the image runs, in a directory of its own (removed by the
+    caller): a schema (.sql), rows (.sql.gz), a script (.sh) that records each run in initdb_runs, a file
+    to skip, and a script to source (not executable) written for the official image."""
+    import gzip
+    d = tempfile.mkdtemp(prefix="flotilla-e2e-initdb-")
+    with open(os.path.join(d, "01-schema.sql"), "w") as f:
+        f.write("CREATE TABLE initdb_rows (id int PRIMARY KEY);\nCREATE TABLE initdb_runs (at timestamptz);\n")
+    with gzip.open(os.path.join(d, "02-rows.sql.gz"), "wt") as f:
+        f.write("INSERT INTO initdb_rows SELECT generate_series(1, 42);\n")
+    with open(os.path.join(d, "03-mark.sh"), "w") as f:
+        f.write("#!/bin/bash\nset -e\n$PSQL -c 'INSERT INTO initdb_runs VALUES (now())'\n")
+    with open(os.path.join(d, "04-readme.txt"), "w") as f:
+        f.write("skipped\n")
+    # Not executable: sourced, as the official image does, with its variables and docker_process_sql.
+    with open(os.path.join(d, "05-sourced.sh"), "w") as f:
+        f.write("docker_process_sql -c \"CREATE TABLE initdb_sourced AS SELECT '$POSTGRES_USER'::text AS who, "
+                "'$POSTGRES_DB'::text AS db, '${NOT_SET_ANYWHERE}'::text AS unset\"\n")
+    os.chmod(os.path.join(d, "03-mark.sh"), 0o755)
+    os.chmod(d, 0o755)
+    for n in os.listdir(d):
+        os.chmod(os.path.join(d, n), 0o755 if n == "03-mark.sh" else 0o644)
+    return d
+
+
+def initdb_override(services, d):
+    """A compose override mounting d as /docker-entrypoint-initdb.d in each service."""
+    return "services:\n" + "".join("  %s:\n    volumes:\n      - %s:/docker-entrypoint-initdb.d:ro\n" % (s, d)
+                                    for s in services)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -48,16 +98,23 @@ def free_port():
 
 
 class Stack:
-    def __init__(self, name, env=None):
+    def __init__(self, name, env=None, override=None):
         self.file = os.path.join(TOP, "stacks", name, "docker-compose.yml")
+        self.files = [self.file]
         self.project = "flotilla-e2e-%s" % secrets.token_hex(4)
         self.secrets_dir = tempfile.mkdtemp(prefix="flotilla-e2e-secrets-")
         self.secret_values = {}
         self.env = dict(os.environ)
         self.env.update(env or {})
         self.env["FLOTILLA_SECRETS"] = self.secrets_dir
+        if override is not None:
+            # A file read over the stack's, as a user's docker-compose.override.yml would be.
+            path = os.path.join(self.secrets_dir, "override.yml")
+            with open(path, "w") as f:
+                f.write(override)
+            self.files.append(path)
 
-    def make_secrets(self, names=("superuser_password", "replication_password", "api_token")):
+    def make_secrets(self, names=("superuser_password", "replication_password", "api_token", "backup_token")):
         os.chmod(self.secrets_dir, 0o700)
         for n in names:
             value = secrets.token_hex(16)
@@ -69,7 +126,8 @@ class Stack:
             self.secret_values[n] = value
 
     def compose(self, *args, timeout=300, check_rc=True):
-        return sh(["docker-compose", "-f", self.file, "-p", self.project] + list(args), timeout=timeout,
+        files = [x for f in self.files for x in ("-f", f)]
+        return sh(["docker-compose"] + files + ["-p", self.project] + list(args), timeout=timeout,
                   check_rc=check_rc, env=self.env)
 
     def __enter__(self):
@@ -108,3 +166,33 @@ class Stack:
 
     def exec(self, service, *cmd, check_rc=True):
         return sh(["docker", "exec", self.container(service)] + list(cmd), check_rc=check_rc)
+
+    def port(self, service, port):
+        """The host port that publishes the service's port (on 127.0.0.1)."""
+        out = self.compose("port", service, str(port)).stdout.decode().strip()
+        check(out.startswith("127.0.0.1:"), "%s:%d is published on %r, not 127.0.0.1" % (service, port, out))
+        return int(out.rsplit(":", 1)[1])
+
+    def processes(self, service):
+        """(uid, cmdline, environ) of every process in the service's container."""
+        script = ("for p in /proc/[0-9]*; do u=$(awk '/^Uid:/{print $2}' $p/status 2>/dev/null) || continue; "
+                  "printf '%s\\t' \"$u\"; tr '\\0' ' ' < $p/cmdline 2>/dev/null; printf '\\t'; "
+                  "tr '\\0' ' ' < $p/environ 2>/dev/null; echo; done")
+        out = self.exec(service, "bash", "-c", script).stdout.decode(errors="replace")
+        return [line.split("\t") for line in out.splitlines() if line.count("\t") >= 2]
+
+    def check_no_secrets(self, services):
+        """No secret value in docker inspect, any process's argv or environment, or the logs; no root process."""
+        values = list(self.secret_values.values())
+        for svc in services:
+            text = sh(["docker", "inspect", self.container(svc)]).stdout.decode()
+            check(not any(v in text for v in values), "a secret value is in docker inspect of %s" % svc)
+            procs = self.processes(svc)
+            check(procs, "no process seen in %s" % svc)
+            for uid, cmdline, environ in procs:
+                check(uid != "0", "%s runs %s as root" % (svc, cmdline))
+                check(not any(v in cmdline or v in environ for v in values),
+                      "a secret value is in the command line or environment of %s in %s" % (cmdline, svc))
+            log("  %s: %d processes, none root, no secret in inspect, argv or environ" % (svc, len(procs)))
+        logs = self.compose("logs", "--no-color").stdout.decode(errors="replace")
+        check(not any(v in logs for v in values), "a secret value is in the logs")

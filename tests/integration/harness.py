@@ -342,8 +342,11 @@ class Writer(threading.Thread):
     INSERT failed, timed out or carried a synchronous-replication notice is
     not acknowledged and is never retried."""
 
-    def __init__(self, dsn, table, interval=0.01, timeout=2.0, name=None):
+    def __init__(self, dsn, table, interval=0.01, timeout=2.0, name=None, server_sql="inet_server_port()"):
         super().__init__(name=name or "writer-" + table, daemon=True)
+        # What identifies the server that acknowledged (an integer): its port, or in containers,
+        # where every member listens on 5432, the number ending its name.
+        self.server_sql = server_sql
         self.dsn = dsn
         self.table = table
         self.interval = interval
@@ -384,7 +387,7 @@ class Writer(threading.Thread):
                 self.attempted += 1
             try:
                 rows, notices = conn.execute(
-                    "INSERT INTO %s (id, port) VALUES (%%s, inet_server_port()) RETURNING port" % self.table, (i,))
+                    "INSERT INTO %s (id, port) VALUES (%%s, %s) RETURNING port" % (self.table, self.server_sql), (i,))
                 if sync_rep_notice(notices):
                     with self.lock:
                         self.uncertain.append(i)
@@ -421,11 +424,11 @@ class Writer(threading.Thread):
         with self.lock:
             return [a[0] for a in self.acked if a[2] >= t]
 
-    def first_ack_after(self, t):
-        """(id, port, time) of the first acknowledgement at or after t, or None."""
+    def first_ack_after(self, t, not_port=None):
+        """(id, port, time) of the first acknowledgement at or after t (by a server other than not_port), or None."""
         with self.lock:
             for a in self.acked:
-                if a[2] >= t:
+                if a[2] >= t and a[1] != not_port:
                     return a
         return None
 
@@ -1045,8 +1048,10 @@ class LocalCluster(ClusterBase):
     with-block (or a failed up) the tail of every agent.log and etcd.log is
     printed. Set FLOTILLA_IT_KEEP=1 to keep the directory."""
 
-    def __init__(self, nodes=3, sync=False, timeout=180, extra_args=(), haproxy=False):
+    def __init__(self, nodes=3, sync=False, timeout=180, extra_args=(), haproxy=False, backup=False):
         self.build = build_dir()
+        self.backup = backup
+        self.repo = None
         self.flotilla = os.path.join(self.build, "flotilla")
         self.replicator = os.path.join(self.build, "flotilla-replicator")
         self.n = nodes
@@ -1074,6 +1079,10 @@ class LocalCluster(ClusterBase):
             args.append("--sync")
         if self.haproxy:
             args.append("--haproxy")
+        if self.backup:
+            # True: TOP/repo; a path: that directory (a test's own filesystem).
+            self.repo = self.backup if isinstance(self.backup, str) else os.path.join(self.top, "repo")
+            args += ["--backup", self.repo]
         args += self.extra_args
         log("$ " + " ".join(args))
         t = time.monotonic()
@@ -1186,6 +1195,44 @@ class LocalCluster(ClusterBase):
         print("=" * 72, flush=True)
 
     # -- facts
+
+    def backup_info(self):
+        """cluster.json's "backup": pid, repo, config, api_port, log, token_file."""
+        with open(os.path.join(self.dir, "cluster.json")) as f:
+            return json.load(f)["backup"]
+
+    def backup_api(self, method, path, timeout=10):
+        """One call of the backup sidecar's API with its token: (status, body)."""
+        b = self.backup_info()
+        with open(b["token_file"]) as f:
+            token = f.read().strip()
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (b["api_port"], path), method=method,
+                                     headers={"Authorization": "Bearer " + token}, data=b"" if method == "POST" else None)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def start_backup_sidecar(self):
+        """Starts the backup sidecar again (after a kill) as postgres, with the same settings and log, and records
+        its pid in cluster.json so that `local down` stops it."""
+        b = self.backup_info()
+        log_f = open(b["log"], "ab")
+        p = subprocess.Popen(["runuser", "-u", "postgres", "--", os.path.join(self.build, "flotilla-backup"),
+                              "--config", b["config"]], stdout=log_f, stderr=log_f, cwd=os.path.dirname(b["config"]),
+                             start_new_session=True)
+        log_f.close()
+        pid = wait_for(lambda: [pp for pp in children_of(p.pid) if pid_alive(pp)] or None, 10,
+                       "the sidecar under runuser")[0]
+        path = os.path.join(self.dir, "cluster.json")
+        with open(path) as f:
+            info = json.load(f)
+        info["backup"]["pid"] = pid
+        with open(path, "w") as f:
+            json.dump(info, f, indent=2)
+        wait_for(lambda: self.backup_api("GET", "/health")[0] == 200, 30, "the restarted sidecar's /health")
+        return pid
 
     def agent_log(self, name):
         nd = self.node(name)

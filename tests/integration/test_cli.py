@@ -9,15 +9,17 @@ what was tried."""
 import json
 import os
 import subprocess
+import time
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from err_codes import EXIT_USAGE, EXIT_CONFIG, EXIT_ETCD, EXIT_NOT_FOUND  # noqa: E402
-from harness import Cluster, check, free_port, log, run_test, wait_for  # noqa: E402
+from harness import Cluster, check, free_port, log, query, run_test, wait_for  # noqa: E402
 
 TARGET_ENV = ("FLOTILLA_DIR", "FLOTILLA_API", "FLOTILLA_ETCD", "FLOTILLA_CONFIG", "FLOTILLA_SCOPE",
               "FLOTILLA_ETCD_PREFIX", "FLOTILLA_ETCD_ENDPOINTS", "FLOTILLA_API_TOKEN_FILE")
-MEMBER_FIELDS = ("member", "host", "role", "state", "timeline", "lag_in_mb")
+MEMBER_FIELDS = ("member", "host", "role", "state", "timeline", "lag_in_mb", "pending_restart", "tags", "drained",
+                 "paused", "scheduled_switchover")
 REPLICA_ROLES = ("Replica", "Sync Standby")
 
 
@@ -218,6 +220,55 @@ def main():
         log("flotilla list --dir after the failover and rejoin:\n" + ok(c, "list", "--dir", d))
         log("flotilla topology --dir:\n" + ok(c, "topology", "--dir", d))
         log("flotilla history --dir after the failover:\n" + ok(c, "history", "--dir", d))
+        check_cluster_state(c, d, new, leader)
+
+
+def check_cluster_state(c, d, leader, replica):
+    """A drained replica, a pending restart on the leader, a paused cluster and a scheduled switchover, as `list`
+    shows them (table, footer, --json) from etcd (--dir) and from a REST API (--api)."""
+    ok(c, "drain", replica, "--dir", d)
+    query(c.node(leader)["dsn"], "ALTER SYSTEM SET shared_buffers = '64MB'")
+    query(c.node(leader)["dsn"], "SELECT pg_reload_conf()")
+    ok(c, "pause", "--dir", d)
+    at = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + 3600))
+    ok(c, "switchover", "--candidate", replica, "--scheduled", at, "--force", "--dir", d)
+    want_at = at.replace("+00:00", ".000Z")
+    api = ["--api", "http://127.0.0.1:%d" % c.node(replica)["api_port"]]
+    for target in (["--dir", d], api):
+        def settled():
+            ms = {m["member"]: m for m in members_json(c, *target)}
+            return ms if ms[leader]["pending_restart"] and ms[replica]["drained"] and ms[leader]["paused"] and \
+                ms[leader]["scheduled_switchover"] else None
+        ms = wait_for(settled, 20, "list %s to show the pending restart, the drain, the pause and the switchover"
+                      % " ".join(target))
+        check(not ms[replica]["pending_restart"] and not ms[leader]["drained"], "only %s pending and %s drained: %s"
+              % (leader, replica, ms))
+        sw = ms[replica]["scheduled_switchover"]
+        check(sw == {"at": want_at, "from": leader, "to": replica}, "scheduled_switchover %r" % sw)
+        check(ms[leader]["tags"] == {"nofailover": False, "noloadbalance": False, "priority": 0}, "tags %r" % (
+            ms[leader]["tags"],))
+        out = ok(c, "list", *target)
+        title, rows = table_rows(out)
+        by = {r["Member"]: r for r in rows}
+        check("(paused)" in title, "the title does not say paused: %s" % title)
+        check(by[leader]["Pending restart"] == "*" and by[replica]["Pending restart"] == "",
+              "Pending restart column: %s" % rows)
+        check(by[replica]["Tags"] == "drained" and by[leader]["Tags"] == "", "Tags column: %s" % rows)
+        check(" Maintenance mode: on" in out and " Switchover scheduled at: %s" % want_at in out and
+              "from: %s" % leader in out and "to: %s" % replica in out, "no footer for the pause and the switchover:\n"
+              + out)
+        log("flotilla list %s with %s drained, a pending restart on %s, paused, a switchover scheduled:\n%s" % (
+            " ".join(target), replica, leader, out))
+    ok(c, "ready", replica, "--dir", d)
+    ok(c, "resume", "--dir", d)
+    query(c.node(leader)["dsn"], "ALTER SYSTEM RESET shared_buffers")
+    query(c.node(leader)["dsn"], "SELECT pg_reload_conf()")
+    ms = wait_for(lambda: (lambda x: x if not any(m["pending_restart"] or m["drained"] or m["paused"]
+                                                   for m in x.values()) else None)(
+        {m["member"]: m for m in members_json(c, "--dir", d)}), 20, "list to drop the drain, the pause, the restart")
+    out = ok(c, "list", "--dir", d)
+    check("Pending restart" not in out and "Tags" not in out and "Maintenance" not in out,
+          "optional columns or the pause shown after they went:\n" + out)
 
 if __name__ == "__main__":
     run_test(main)

@@ -11,10 +11,12 @@ tick ends, hangs. The agent must cut that CHECKPOINT at its deadline
 itself, logging it, before the fence process's deadline (ttl - 0.5 s) and
 so before etcd could expire the lease; the fence process must not have had
 to do it."""
+import json
 import os
 import signal
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Cluster, check, log, log_lines, pid_alive, run_test, wait_for  # noqa: E402
@@ -27,6 +29,14 @@ def main():
     with Cluster(nodes=3) as c:
         old = c.wait_healthy(60)
         target = [n for n in c.names() if n != old][0]
+        # The candidate's member record caught up (a record from before its stream began lags by everything): a
+        # switchover asked sooner is refused as one to a lagging candidate.
+        def caught_up():
+            with urllib.request.urlopen(api(c, old) + "/cluster", timeout=5) as r:
+                members = json.loads(r.read())["members"]
+            lag = [m.get("lag") for m in members if m["name"] == target]
+            return lag and isinstance(lag[0], int) and lag[0] <= 1048576
+        wait_for(caught_up, 30, "%s's record in /cluster to lag under 1 MB" % target)
         ckpt = c.q(target, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")[0][0]
         path = c.agent_log(target)
         offset = os.path.getsize(path)

@@ -882,6 +882,94 @@ static void test_status_body_of_a_leader(void)
 	json_decref(o);
 }
 
+/* What Patroni's monitoring plugins read besides: the API level, the server, the identifier, walsenders, a pending
+ * restart, the last contact with the DCS. */
+static void test_status_body_has_patronis_fields(void)
+{
+	api_snapshot s;
+	leader(&s);
+	s.server_version = 150010;
+	snprintf(s.system_id, sizeof s.system_id, "7716373900860656683");
+	s.dcs_last_seen = 1790000000.75;
+	s.n_replication = 2;
+	s.replication[0] = (pg_replication_row){"replicator", "n2", "10.0.0.2", "streaming", "sync", 1};
+	s.replication[1] = (pg_replication_row){"replicator", "n3", "", "catchup", "async", 0};
+	json_t *o = get_json(&s, "/patroni", 200);
+	CU_ASSERT_STRING_EQUAL(str_at(json_object_get(o, "patroni"), "version"), API_PATRONI_VERSION);
+	CU_ASSERT_EQUAL(int_at(o, "server_version"), 150010);
+	CU_ASSERT_STRING_EQUAL(str_at(o, "database_system_identifier"), "7716373900860656683");
+	CU_ASSERT_EQUAL(int_at(o, "dcs_last_seen"), 1790000000);
+	CU_ASSERT_PTR_NULL(json_object_get(o, "pending_restart"));
+	json_t *rep = json_object_get(o, "replication");
+	CU_ASSERT_EQUAL_FATAL(json_array_size(rep), 2);
+	json_t *w = json_array_get(rep, 0);
+	CU_ASSERT_STRING_EQUAL(str_at(w, "usename"), "replicator");
+	CU_ASSERT_STRING_EQUAL(str_at(w, "application_name"), "n2");
+	CU_ASSERT_STRING_EQUAL(str_at(w, "client_addr"), "10.0.0.2");
+	CU_ASSERT_STRING_EQUAL(str_at(w, "state"), "streaming");
+	CU_ASSERT_STRING_EQUAL(str_at(w, "sync_state"), "sync");
+	CU_ASSERT_EQUAL(int_at(w, "sync_priority"), 1);
+	CU_ASSERT_STRING_EQUAL(str_at(json_array_get(rep, 1), "state"), "catchup");
+	json_decref(o);
+
+	/* pending restart shows only when true; a replica lists no walsenders; a stopped node no server */
+	s.pending_restart = true;
+	o = get_json(&s, "/patroni", 200);
+	CU_ASSERT_TRUE(json_is_true(json_object_get(o, "pending_restart")));
+	json_decref(o);
+	sync_replica(&s);
+	s.n_replication = 1;
+	o = get_json(&s, "/patroni", 200);
+	CU_ASSERT_PTR_NULL(json_object_get(o, "replication"));
+	json_decref(o);
+	stopped(&s);
+	s.server_version = 150010;
+	s.dcs_last_seen = 0;
+	o = get_json(&s, "/patroni", 200);
+	CU_ASSERT_PTR_NULL(json_object_get(o, "server_version"));
+	CU_ASSERT_PTR_NULL(json_object_get(o, "dcs_last_seen"));
+	CU_ASSERT_STRING_EQUAL(str_at(json_object_get(o, "patroni"), "version"), API_PATRONI_VERSION);
+	json_decref(o);
+}
+
+/* A scheduled switchover in /cluster as Patroni shows it; none when due now or when it is a failover. */
+static void test_cluster_document_shows_a_scheduled_switchover(void)
+{
+	api_snapshot s;
+	sync_replica(&s);
+	s.view.has_switchover = true;
+	snprintf(s.view.switchover_leader, sizeof s.view.switchover_leader, "n1");
+	snprintf(s.view.switchover_candidate, sizeof s.view.switchover_candidate, "n2");
+	s.view.switchover_at = 1790000000.5;
+	json_t *o = get_json(&s, "/cluster", 200);
+	json_t *sw = json_object_get(o, "scheduled_switchover");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sw);
+	CU_ASSERT_STRING_EQUAL(str_at(sw, "at"), "2026-09-21T14:13:20+00:00");
+	CU_ASSERT_STRING_EQUAL(str_at(sw, "from"), "n1");
+	CU_ASSERT_STRING_EQUAL(str_at(sw, "to"), "n2");
+	json_decref(o);
+	s.view.switchover_candidate[0] = '\0';
+	o = get_json(&s, "/cluster", 200);
+	sw = json_object_get(o, "scheduled_switchover");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sw);
+	CU_ASSERT_PTR_NULL(json_object_get(sw, "to"));
+	json_decref(o);
+	s.view.switchover_at = 0;
+	o = get_json(&s, "/cluster", 200);
+	CU_ASSERT_PTR_NULL(json_object_get(o, "scheduled_switchover"));
+	json_decref(o);
+	s.view.switchover_at = 1790000000.5;
+	s.view.switchover_leader[0] = '\0';
+	o = get_json(&s, "/cluster", 200);
+	CU_ASSERT_PTR_NULL(json_object_get(o, "scheduled_switchover"));
+	json_decref(o);
+	s.view.has_switchover = false;
+	s.view.switchover_leader[0] = 'n';
+	o = get_json(&s, "/cluster", 200);
+	CU_ASSERT_PTR_NULL(json_object_get(o, "scheduled_switchover"));
+	json_decref(o);
+}
+
 static void test_status_body_of_replicas_and_stopped_nodes(void)
 {
 	api_snapshot s;
@@ -1368,6 +1456,9 @@ void suite_register(void)
 	CU_add_test(s, "scheduled_at takes ISO 8601 with a timezone", test_scheduled_at_takes_iso_8601_with_a_timezone);
 	CU_add_test(s, "accepted call becomes a command", test_accepted_call_becomes_a_command);
 	CU_add_test(s, "status body of a leader", test_status_body_of_a_leader);
+	CU_add_test(s, "status body has patronis fields", test_status_body_has_patronis_fields);
+	CU_add_test(s, "cluster document shows a scheduled switchover",
+		    test_cluster_document_shows_a_scheduled_switchover);
 	CU_add_test(s, "status body of replicas and stopped nodes", test_status_body_of_replicas_and_stopped_nodes);
 	CU_add_test(s, "cluster document lists every member", test_cluster_document_lists_every_member);
 	CU_add_test(s, "history document passes the record through", test_history_document_passes_the_record_through);
