@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "cluster/cluster.h"
+#include "cluster/dynconf.h"
 #include "common/http_client.h"
 #include "common/etcd.h"
 #include "http.h"
@@ -31,7 +32,16 @@
 #define CTL_DEFAULT_WAIT 60.0
 #define CTL_POLL_SECONDS 0.2
 
-typedef enum ctl_kind { CTL_SWITCHOVER, CTL_FAILOVER, CTL_PAUSE, CTL_RESUME, CTL_RESTART, CTL_REINIT } ctl_kind;
+typedef enum ctl_kind {
+	CTL_SWITCHOVER,
+	CTL_FAILOVER,
+	CTL_PAUSE,
+	CTL_RESUME,
+	CTL_RESTART,
+	CTL_REINIT,
+	CTL_SHOW_CONFIG,
+	CTL_EDIT_CONFIG
+} ctl_kind;
 
 typedef struct ctl_spec {
 	const char *name;
@@ -53,9 +63,20 @@ static const ctl_spec ctl_specs[] = {
 	 "Promotes --candidate in a cluster without a healthy leader, and waits until it leads.\n"},
 	{"pause", CTL_PAUSE, "/pause", false, false, "", "Pauses automatic failover, cluster-wide.\n"},
 	{"resume", CTL_RESUME, "/resume", false, false, "", "Resumes automatic failover, cluster-wide.\n"},
-	{"restart", CTL_RESTART, "/restart", true, true, "MEMBER [--force]", "Restarts MEMBER's PostgreSQL.\n"},
+	{"restart", CTL_RESTART, "/restart", true, true, "MEMBER | --pending [--force]",
+	 "Restarts MEMBER's PostgreSQL; with --pending, every member whose PostgreSQL has a pending restart\n"
+	 "(a changed setting that only a restart applies), one at a time, the replicas first and the leader\n"
+	 "last, which keeps the leader key (no failover), each waited for until it runs without one.\n"},
 	{"reinit", CTL_REINIT, "/reinit", true, true, "MEMBER [--force]",
 	 "Re-clones the replica MEMBER from the leader (its data directory is replaced).\n"},
+	{"show-config", CTL_SHOW_CONFIG, "/config", false, false, "[--json]",
+	 "Prints the cluster's dynamic configuration (GET /config) as YAML, as patronictl show-config does.\n"},
+	{"edit-config", CTL_EDIT_CONFIG, "/config", false, true, "[--set KEY=VALUE]... [--pg NAME=VALUE]... [--force]",
+	 "Changes the cluster's dynamic configuration (PATCH /config): --set KEY=VALUE for ttl, loop_wait,\n"
+	 "retry_timeout, maximum_lag_on_failover, synchronous_mode or a dotted path (postgresql.pg_hba takes\n"
+	 "a JSON list), --pg NAME=VALUE for a PostgreSQL parameter; VALUE null removes the setting. Shows the\n"
+	 "change and asks before it applies it; every agent applies it at its next tick, by a reload, or as\n"
+	 "a pending restart (see restart --pending).\n"},
 };
 
 enum {
@@ -67,13 +88,21 @@ enum {
 	CTL_OPT_WAIT_TIMEOUT,
 	CTL_OPT_JSON,
 	CTL_OPT_INSECURE_TOKEN,
+	CTL_OPT_SET,
+	CTL_OPT_PG,
+	CTL_OPT_PENDING,
 };
+
+#define CTL_MAX_SETS 64
 
 typedef struct ctl_args {
 	target_opts o;
 	const char *leader, *candidate, *scheduled, *token_file, *member;
 	double wait_timeout;
 	bool force, json, help;
+	bool pending; /* restart --pending */
+	const char *sets[CTL_MAX_SETS], *pgs[CTL_MAX_SETS];
+	int n_sets, n_pgs;
 	bool insecure_token; /* the token may go over plain HTTP to another machine */
 } ctl_args;
 
@@ -81,6 +110,7 @@ typedef struct ctl_member {
 	char name[CLUSTER_NAME_MAX];
 	char api_url[160];
 	bool running;
+	bool pending_restart;
 } ctl_member;
 
 typedef struct ctl_cluster {
@@ -116,6 +146,15 @@ static void ctl_usage(const ctl_spec *s, FILE *f)
 			"  --scheduled TIME    switchover at an ISO 8601 time with a zone; no waiting\n"
 			"  --wait-timeout SEC  how long to wait for the new leader (default %.0f; exit 9 after)\n",
 			CTL_DEFAULT_WAIT);
+	if (s->kind == CTL_RESTART)
+		fprintf(f,
+			"  --pending           the members with a pending restart, replicas first\n"
+			"  --wait-timeout SEC  how long to wait for each of them (default %.0f; exit 9 after)\n",
+			CTL_DEFAULT_WAIT);
+	if (s->kind == CTL_EDIT_CONFIG)
+		fprintf(f, "  --set KEY=VALUE     a setting (VALUE as JSON when it parses: 10, true, [..]; else a "
+			   "string)\n"
+			   "  --pg NAME=VALUE     a PostgreSQL parameter (postgresql.parameters.NAME)\n");
 	if (s->confirm)
 		fprintf(f, "  --force             do not ask for confirmation (needed when stdin is not a terminal)\n");
 	fprintf(f, "  --token-file FILE   the REST API's bearer token           [FLOTILLA_API_TOKEN_FILE]\n"
@@ -143,10 +182,31 @@ static int ctl_opt(void *self, int c, const char *value, const char *arg, fl_err
 	ctl_args *a = ((ctl_parsing *)self)->a;
 	bool leader_opts = s->kind == CTL_SWITCHOVER || s->kind == CTL_FAILOVER;
 	switch (c) {
+	case CTL_OPT_SET:
+	case CTL_OPT_PG:
+		if (s->kind != CTL_EDIT_CONFIG)
+			return fl_fail(err, FL_ERR_USAGE, "%s: option %s applies to edit-config only", s->name, arg);
+		if (strchr(value, '=') == NULL || value[0] == '=')
+			return fl_fail(err, FL_ERR_USAGE, "%s: %s \"%s\" is not NAME=VALUE", s->name, arg, value);
+		if ((c == CTL_OPT_SET ? a->n_sets : a->n_pgs) == CTL_MAX_SETS)
+			return fl_fail(err, FL_ERR_USAGE, "%s: more than %d of %s", s->name, CTL_MAX_SETS, arg);
+		if (c == CTL_OPT_SET)
+			a->sets[a->n_sets++] = value;
+		else
+			a->pgs[a->n_pgs++] = value;
+		return 0;
+	case CTL_OPT_PENDING:
+		if (s->kind != CTL_RESTART)
+			return fl_fail(err, FL_ERR_USAGE, "%s: option %s applies to restart only", s->name, arg);
+		a->pending = true;
+		return 0;
+	case CTL_OPT_WAIT_TIMEOUT:
+		if (s->kind == CTL_RESTART)
+			return target_seconds(s->name, "wait-timeout", value, 86400, &a->wait_timeout, err);
+		/* fall through */
 	case CTL_OPT_LEADER:
 	case CTL_OPT_CANDIDATE:
 	case CTL_OPT_SCHEDULED:
-	case CTL_OPT_WAIT_TIMEOUT:
 		if (!leader_opts || (c != CTL_OPT_CANDIDATE && c != CTL_OPT_WAIT_TIMEOUT && s->kind == CTL_FAILOVER))
 			return fl_fail(err, FL_ERR_USAGE,
 				       "%s: option %s does not apply to %s\nHINT: run flotilla %s --help", s->name, arg,
@@ -190,6 +250,9 @@ static int ctl_parse(const ctl_spec *s, int argc, char **argv, ctl_args *a, fl_e
 		{"wait-timeout", required_argument, NULL, CTL_OPT_WAIT_TIMEOUT},
 		{"json", no_argument, NULL, CTL_OPT_JSON},
 		{"insecure-token", no_argument, NULL, CTL_OPT_INSECURE_TOKEN},
+		{"set", required_argument, NULL, CTL_OPT_SET},
+		{"pg", required_argument, NULL, CTL_OPT_PG},
+		{"pending", no_argument, NULL, CTL_OPT_PENDING},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -201,14 +264,17 @@ static int ctl_parse(const ctl_spec *s, int argc, char **argv, ctl_args *a, fl_e
 	if (a->help)
 		return 0;
 	int n_pos = argc - optind;
-	if (s->per_member && n_pos != 1)
+	if (a->pending && n_pos != 0)
+		return fl_fail(err, FL_ERR_USAGE, "%s: --pending restarts the members that need it; give no MEMBER",
+			       s->name);
+	if (s->per_member && !a->pending && n_pos != 1)
 		return fl_fail(err, FL_ERR_USAGE,
 			       "%s: give exactly one MEMBER (got %d)\nHINT: flotilla %s MEMBER --dir DIR", s->name,
 			       n_pos, s->name);
 	if (!s->per_member && n_pos != 0)
 		return fl_fail(err, FL_ERR_USAGE, "%s: unexpected argument \"%s\"\nHINT: run flotilla %s --help",
 			       s->name, argv[optind], s->name);
-	if (s->per_member)
+	if (s->per_member && !a->pending)
 		a->member = argv[optind];
 	if (s->kind == CTL_FAILOVER && a->candidate == NULL)
 		return fl_fail(err, FL_ERR_USAGE,
@@ -242,6 +308,7 @@ static int cluster_from_etcd(const target *t, ctl_cluster *c, fl_err *err)
 		snprintf(m->name, sizeof m->name, "%s", cv->members[i].name);
 		snprintf(m->api_url, sizeof m->api_url, "%s", cv->members[i].api_url);
 		m->running = cv->members[i].running;
+		m->pending_restart = cv->members[i].pending_restart;
 	}
 	free(cv);
 	return rc;
@@ -272,6 +339,7 @@ static int cluster_from_json(const char *text, ctl_cluster *c, fl_err *err)
 		snprintf(m->name, sizeof m->name, "%s", name);
 		snprintf(m->api_url, sizeof m->api_url, "%s", url ? url : "");
 		m->running = state != NULL && strcmp(state, "stopped") != 0;
+		m->pending_restart = json_is_true(json_object_get(o, "pending_restart"));
 		if (role != NULL && strcmp(role, "leader") == 0)
 			snprintf(c->leader, sizeof c->leader, "%s", name);
 	}
@@ -403,6 +471,12 @@ static int ctl_confirm(const ctl_spec *s, const ctl_args *a, const ctl_cluster *
 	else if (s->kind == CTL_FAILOVER)
 		fprintf(stderr, "Are you sure you want to failover cluster %s to %s%s%s? [y/N] ", c->scope,
 			a->candidate, c->leader[0] ? ", demoting current leader " : "", c->leader);
+	else if (s->kind == CTL_EDIT_CONFIG)
+		fprintf(stderr, "Apply these changes to the configuration of cluster %s? [y/N] ", c->scope);
+	else if (a->pending)
+		fprintf(stderr,
+			"Are you sure you want to restart the members of cluster %s with a pending restart? [y/N] ",
+			c->scope);
 	else
 		fprintf(stderr, "Are you sure you want to %s member %s of cluster %s? [y/N] ", s->name, a->member,
 			c->scope);
@@ -462,7 +536,8 @@ static void answer_text(const http_answer *r, char *buf, size_t len)
 }
 
 /* Turns the answer's status into 0 or the stable code. */
-static int ctl_verdict(const ctl_spec *s, const char *url, const http_answer *r, const char *token_from, fl_err *err)
+static int ctl_verdict(const ctl_spec *s, const char *method, const char *url, const http_answer *r,
+		       const char *token_from, fl_err *err)
 {
 	if (r->status == 200 || r->status == 202)
 		return 0;
@@ -471,8 +546,8 @@ static int ctl_verdict(const ctl_spec *s, const char *url, const http_answer *r,
 	if (r->status == 401 || r->status == 403) {
 		text[strcspn(text, "\n")] = '\0';
 		return fl_fail(err, FL_ERR_SECRET,
-			       "%s: POST %s answered %d: %s\nHINT: wrong or missing api token; it came from %s",
-			       s->name, url, r->status, text, token_from);
+			       "%s: %s %s answered %d: %s\nHINT: wrong or missing api token; it came from %s", s->name,
+			       method, url, r->status, text, token_from);
 	}
 	fl_code code = FL_ERR_CONFIG;
 	if (r->status == 409 || r->status == 412 || r->status == 503)
@@ -481,16 +556,15 @@ static int ctl_verdict(const ctl_spec *s, const char *url, const http_answer *r,
 		code = FL_ERR_USAGE;
 	else if (r->status == 404)
 		code = FL_ERR_NOT_FOUND;
-	return fl_fail(err, code, "%s: POST %s answered %d: %s", s->name, url, r->status, text);
+	return fl_fail(err, code, "%s: %s %s answered %d: %s", s->name, method, url, r->status, text);
 }
 
-/* POSTs to the nodes in turn; the first that answers decides. */
-static int ctl_post(const ctl_spec *s, const ctl_args *a, const ctl_cluster *c, const target *t, const char *token,
-		    const char *token_from, http_answer *r, fl_err *err)
+/* Sends body (POST, PATCH) to the nodes in turn; the first that answers decides. */
+static int ctl_send(const ctl_spec *s, const ctl_args *a, const ctl_cluster *c, const target *t, const char *method,
+		    const char *body, const char *token, const char *token_from, http_answer *r, fl_err *err)
 {
 	const ctl_member *nodes[CLUSTER_MAX_MEMBERS];
 	int n = ctl_nodes(s, a, c, nodes);
-	char *body = ctl_body(s, a);
 	char whys[FL_ERR_MSG_MAX / 2] = "";
 	int rc = -2;
 	for (int i = 0; rc == -2 && i < n; i++) {
@@ -508,18 +582,17 @@ static int ctl_post(const ctl_spec *s, const ctl_args *a, const ctl_cluster *c, 
 			break;
 		}
 		fl_err one = {FL_OK, ""};
-		if (http_post(url, token, body, t->timeout, r, &one) < 0) {
+		if (http_send(url, method, token, body, t->timeout, r, &one) < 0) {
 			if (one.code != FL_ERR_TIMEOUT) {
-				rc = fl_fail(err, one.code, "%s: POST %s: %s", s->name, url, one.msg);
+				rc = fl_fail(err, one.code, "%s: %s %s: %s", s->name, method, url, one.msg);
 				break;
 			}
 			size_t used = strlen(whys);
 			snprintf(whys + used, sizeof whys - used, "%s%s %s", used ? "; " : "", url, one.msg);
 			continue;
 		}
-		rc = ctl_verdict(s, url, r, token_from, err);
+		rc = ctl_verdict(s, method, url, r, token_from, err);
 	}
-	free(body);
 	if (rc == -2 && whys[0] == '\0')
 		return fl_fail(err, FL_ERR_NOT_FOUND, "%s: no member%s%s publishes an api_url", s->name,
 			       s->per_member ? " " : "", s->per_member ? a->member : "");
@@ -587,8 +660,210 @@ static int ctl_check(const ctl_spec *s, ctl_args *a, const ctl_cluster *c, fl_er
 	return 0;
 }
 
+/* ---- the dynamic configuration ---- */
+
+/* GET /config from the nodes in turn (the leader first); the first 200 is the document. */
+static json_t *config_get(const ctl_spec *s, const ctl_args *a, const ctl_cluster *c, const target *t, fl_err *err)
+{
+	const ctl_member *nodes[CLUSTER_MAX_MEMBERS];
+	int n = ctl_nodes(s, a, c, nodes);
+	char whys[FL_ERR_MSG_MAX / 2] = "";
+	for (int i = 0; i < n; i++) {
+		char url[256];
+		if (nodes[i]->api_url[0] == '\0')
+			continue;
+		snprintf(url, sizeof url, "%s/config", nodes[i]->api_url);
+		http_answer r = {0};
+		fl_err one = {FL_OK, ""};
+		if (http_get(url, t->timeout, &r, &one) < 0 || r.status != 200) {
+			size_t used = strlen(whys);
+			snprintf(whys + used, sizeof whys - used, "%s%s %s", used ? "; " : "", url,
+				 one.msg[0] ? one.msg : "did not answer 200");
+			http_answer_clear(&r);
+			continue;
+		}
+		json_t *doc = json_loadb(r.body, r.len, 0, NULL);
+		http_answer_clear(&r);
+		if (json_is_object(doc))
+			return doc;
+		json_decref(doc);
+	}
+	fl_fail(err, FL_ERR_TIMEOUT, "%s: no node answered GET /config: %s", s->name, whys[0] ? whys : "no api_url");
+	return NULL;
+}
+
+/* KEY=VALUE as a merge patch's path: VALUE as JSON when it parses (10, true, null, [..]), else as a string. */
+static int config_patch_set(json_t *patch, const char *item, bool pg, fl_err *err)
+{
+	const char *eq = strchr(item, '=');
+	char path[256];
+	snprintf(path, sizeof path, "%s%.*s", pg ? "postgresql.parameters." : "", (int)(eq - item), item);
+	json_t *v = NULL;
+	if (pg)
+		v = strcmp(eq + 1, "null") == 0 ? json_null() : json_string(eq + 1);
+	else if ((v = json_loads(eq + 1, JSON_DECODE_ANY, NULL)) == NULL)
+		v = json_string(eq + 1);
+	json_t *at = patch;
+	char *part = path, *dot;
+	/* Parameter names may hold dots themselves (pg_stat_statements.track): only the first two split. */
+	for (int depth = 0; (dot = strchr(part, '.')) != NULL && (!pg || depth < 2); depth++) {
+		*dot = '\0';
+		json_t *next = json_object_get(at, part);
+		if (!json_is_object(next)) {
+			next = json_object();
+			json_object_set_new(at, part, next);
+		}
+		at = next;
+		part = dot + 1;
+	}
+	if (part[0] == '\0') {
+		json_decref(v);
+		return fl_fail(err, FL_ERR_USAGE, "edit-config: \"%s\" names no setting", item);
+	}
+	json_object_set_new(at, part, v);
+	return 0;
+}
+
+static int config_show(const ctl_spec *s, const ctl_args *a, const ctl_cluster *c, const target *t, fl_err *err)
+{
+	json_t *doc = config_get(s, a, c, t, err);
+	if (doc == NULL)
+		return -1;
+	if (a->json) {
+		char *text = json_dumps(doc, JSON_SORT_KEYS | JSON_INDENT(2));
+		printf("%s\n", text ? text : "{}");
+		free(text);
+	} else {
+		dynconf_print(doc, stdout);
+	}
+	json_decref(doc);
+	return 0;
+}
+
+/* The patch from --set and --pg, the document it makes, the diff, the confirmation, then PATCH /config. */
+static int config_edit(const ctl_spec *s, const ctl_args *a, const ctl_cluster *c, const target *t, fl_err *err)
+{
+	if (a->n_sets == 0 && a->n_pgs == 0)
+		return fl_fail(err, FL_ERR_USAGE,
+			       "edit-config: nothing to change\nHINT: give --set KEY=VALUE or --pg "
+			       "NAME=VALUE");
+	json_t *patch = json_object(), *cur = NULL, *next = NULL;
+	int rc = 0;
+	for (int i = 0; rc == 0 && i < a->n_sets; i++)
+		rc = config_patch_set(patch, a->sets[i], false, err);
+	for (int i = 0; rc == 0 && i < a->n_pgs; i++)
+		rc = config_patch_set(patch, a->pgs[i], true, err);
+	if (rc == 0 && (cur = config_get(s, a, c, t, err)) == NULL)
+		rc = -1;
+	if (rc == 0) {
+		next = dynconf_merge(cur, patch);
+		if (dynconf_check(next, err) < 0) {
+			err->code = FL_ERR_USAGE;
+			fl_err_prefix(err, "edit-config");
+			rc = -1;
+		}
+	}
+	if (rc == 0 && dynconf_diff(cur, next, stdout) == 0) {
+		printf("Nothing to change: the configuration already says so.\n");
+		rc = 1;
+	}
+	fflush(stdout);
+	char token[CTL_TOKEN_MAX], token_from[2 * PATH_MAX + 64];
+	if (rc == 0 && (ctl_token(s->name, a, t, token, sizeof token, token_from, sizeof token_from, err) < 0 ||
+			ctl_confirm(s, a, c, err) < 0))
+		rc = -1;
+	if (rc == 0) {
+		ctl_args one = *a;
+		one.json = false;
+		char *body = json_dumps(patch, JSON_COMPACT);
+		http_answer r = {0};
+		rc = ctl_send(s, &one, c, t, "PATCH", body, token, token_from, &r, err);
+		free(body);
+		if (rc == 0)
+			printf("Configuration changed: every agent applies it at its next tick.\n");
+		http_answer_clear(&r);
+	}
+	if (rc >= 0)
+		explicit_bzero(token, sizeof token);
+	json_decref(patch);
+	json_decref(cur);
+	json_decref(next);
+	return rc > 0 ? 0 : rc;
+}
+
+/* ---- restart --pending ---- */
+
+/* Polls until member runs again with no pending restart. */
+static int restart_wait(const ctl_spec *s, const ctl_args *a, const target *t, const char *member, double start,
+			fl_err *err)
+{
+	ctl_cluster *c = calloc(1, sizeof *c);
+	if (c == NULL)
+		return fl_fail(err, FL_ERR_INTERNAL, "%s: out of memory", s->name);
+	int rc = -1;
+	while (now_seconds() - start < a->wait_timeout) {
+		struct timespec ts = {0, (long)(CTL_POLL_SECONDS * 1e9)};
+		nanosleep(&ts, NULL);
+		const ctl_member *m = ctl_cluster_fetch(s->name, t, c, NULL) == 0 ? ctl_member_find(c, member) : NULL;
+		if (m != NULL && m->running && !m->pending_restart) {
+			rc = 0;
+			break;
+		}
+	}
+	if (rc < 0)
+		fl_fail(err, FL_ERR_TIMEOUT,
+			"%s: %s does not run without a pending restart after %.0f s\nHINT: see flotilla list and its "
+			"agent's log",
+			s->name, member, a->wait_timeout);
+	free(c);
+	return rc;
+}
+
+static int restart_pending(const ctl_spec *s, const ctl_args *a, const ctl_cluster *c, const target *t, fl_err *err)
+{
+	const ctl_member *order[CLUSTER_MAX_MEMBERS];
+	int n = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < c->n; i++)
+			if (c->m[i].pending_restart && (strcmp(c->m[i].name, c->leader) == 0) == (pass == 1))
+				order[n++] = &c->m[i];
+	if (n == 0) {
+		printf("No member of cluster %s has a pending restart.\n", c->scope);
+		return 0;
+	}
+	char token[CTL_TOKEN_MAX], token_from[2 * PATH_MAX + 64];
+	if (ctl_token(s->name, a, t, token, sizeof token, token_from, sizeof token_from, err) < 0 ||
+	    ctl_confirm(s, a, c, err) < 0)
+		return -1;
+	int rc = 0;
+	for (int i = 0; rc == 0 && i < n; i++) {
+		ctl_args one = *a;
+		one.member = order[i]->name;
+		double start = now_seconds();
+		printf("restarting %s (%s)\n", order[i]->name,
+		       strcmp(order[i]->name, c->leader) == 0 ? "the leader, which keeps the leader key" : "a replica");
+		fflush(stdout);
+		http_answer r = {0};
+		rc = ctl_send(s, &one, c, t, "POST", NULL, token, token_from, &r, err);
+		http_answer_clear(&r);
+		if (rc == 0 && (rc = restart_wait(s, a, t, order[i]->name, start, err)) == 0)
+			printf("%s runs again without a pending restart after %.1f s\n", order[i]->name,
+			       now_seconds() - start);
+		fflush(stdout);
+	}
+	explicit_bzero(token, sizeof token);
+	return rc;
+}
+
 static int ctl_act(const ctl_spec *s, ctl_args *a, const target *t, ctl_cluster *c, fl_err *err)
 {
+	if (s->kind == CTL_SHOW_CONFIG || s->kind == CTL_EDIT_CONFIG || a->pending) {
+		if (ctl_cluster_fetch(s->name, t, c, err) < 0)
+			return -1;
+		if (s->kind == CTL_SHOW_CONFIG)
+			return config_show(s, a, c, t, err);
+		return s->kind == CTL_EDIT_CONFIG ? config_edit(s, a, c, t, err) : restart_pending(s, a, c, t, err);
+	}
 	char token[CTL_TOKEN_MAX], token_from[2 * PATH_MAX + 64];
 	if (ctl_cluster_fetch(s->name, t, c, err) < 0 || ctl_check(s, a, c, err) < 0 ||
 	    ctl_token(s->name, a, t, token, sizeof token, token_from, sizeof token_from, err) < 0 ||
@@ -598,7 +873,9 @@ static int ctl_act(const ctl_spec *s, ctl_args *a, const target *t, ctl_cluster 
 	snprintf(old_leader, sizeof old_leader, "%s", c->leader);
 	double start = now_seconds();
 	http_answer r = {0};
-	int rc = ctl_post(s, a, c, t, token, token_from, &r, err);
+	char *body = ctl_body(s, a);
+	int rc = ctl_send(s, a, c, t, "POST", body, token, token_from, &r, err);
+	free(body);
 	explicit_bzero(token, sizeof token);
 	if (rc == 0)
 		ctl_print(a, &r);
@@ -636,3 +913,5 @@ int cmd_pause(int argc, char **argv, fl_err *err) { return ctl_run(CTL_PAUSE, ar
 int cmd_resume(int argc, char **argv, fl_err *err) { return ctl_run(CTL_RESUME, argc, argv, err); }
 int cmd_restart(int argc, char **argv, fl_err *err) { return ctl_run(CTL_RESTART, argc, argv, err); }
 int cmd_reinit(int argc, char **argv, fl_err *err) { return ctl_run(CTL_REINIT, argc, argv, err); }
+int cmd_show_config(int argc, char **argv, fl_err *err) { return ctl_run(CTL_SHOW_CONFIG, argc, argv, err); }
+int cmd_edit_config(int argc, char **argv, fl_err *err) { return ctl_run(CTL_EDIT_CONFIG, argc, argv, err); }

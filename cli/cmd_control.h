@@ -25,5 +25,7 @@ int cmd_pause(int argc, char **argv, fl_err *err);
 int cmd_resume(int argc, char **argv, fl_err *err);
 int cmd_restart(int argc, char **argv, fl_err *err);
 int cmd_reinit(int argc, char **argv, fl_err *err);
+int cmd_show_config(int argc, char **argv, fl_err *err);
+int cmd_edit_config(int argc, char **argv, fl_err *err);
 
 #endif

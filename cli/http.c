@@ -18,9 +18,10 @@ static char ca_file[4096];
 
 void http_set_ca_file(const char *path) { snprintf(ca_file, sizeof ca_file, "%s", path ? path : ""); }
 
-static int http_call(const char *url, bool post, const char *token, const char *body, double timeout, http_answer *out,
-		     fl_err *err)
+static int http_call(const char *url, const char *method, const char *token, const char *body, double timeout,
+		     http_answer *out, fl_err *err)
 {
+	bool post = strcmp(method, "GET") != 0;
 	memset(out, 0, sizeof *out);
 	http_url u;
 	if (http_url_parse(url, HTTP_DEFAULT_PORT, &u, err) < 0)
@@ -55,7 +56,7 @@ static int http_call(const char *url, bool post, const char *token, const char *
 		h[n++] = (http_header){"Authorization", auth};
 	}
 	http_exchange x;
-	http_peer_exchange(p, post ? "POST" : "GET", u.target, h, n, post ? (body ? body : "") : NULL, timeout, &x);
+	http_peer_exchange(p, method, u.target, h, n, post ? (body ? body : "") : NULL, timeout, &x);
 	if (auth != NULL) {
 		/* The token goes only into the Authorization header; our copy is wiped. */
 		explicit_bzero(auth, auth_len);
@@ -76,17 +77,23 @@ static int http_call(const char *url, bool post, const char *token, const char *
 
 int http_get(const char *url, double timeout, http_answer *out, fl_err *err)
 {
-	return http_call(url, false, NULL, NULL, timeout, out, err);
+	return http_call(url, "GET", NULL, NULL, timeout, out, err);
 }
 
 int http_get_token(const char *url, const char *token, double timeout, http_answer *out, fl_err *err)
 {
-	return http_call(url, false, token, NULL, timeout, out, err);
+	return http_call(url, "GET", token, NULL, timeout, out, err);
 }
 
 int http_post(const char *url, const char *token, const char *body, double timeout, http_answer *out, fl_err *err)
 {
-	return http_call(url, true, token, body, timeout, out, err);
+	return http_call(url, "POST", token, body, timeout, out, err);
+}
+
+int http_send(const char *url, const char *method, const char *token, const char *body, double timeout,
+	      http_answer *out, fl_err *err)
+{
+	return http_call(url, method, token, body, timeout, out, err);
 }
 
 void http_answer_clear(http_answer *a)

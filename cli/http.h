@@ -33,6 +33,9 @@ int http_get_token(const char *url, const char *token, double timeout, http_answ
  * wiped from the header buffer it was formatted into.
  */
 int http_post(const char *url, const char *token, const char *body, double timeout, http_answer *out, fl_err *err);
+/* As http_post with another method with a body (PATCH, PUT). */
+int http_send(const char *url, const char *method, const char *token, const char *body, double timeout,
+	      http_answer *out, fl_err *err);
 void http_answer_clear(http_answer *a);
 /*
  * The CA that signs the REST APIs' certificates (https:// URLs): path, or,

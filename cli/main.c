@@ -43,6 +43,8 @@ static const cmd_def cmd_table[] = {
 	{"resume", cmd_resume, "resume automatic failover"},
 	{"restart", cmd_restart, "restart a member's PostgreSQL"},
 	{"reinit", cmd_reinit, "re-clone a replica from the leader"},
+	{"show-config", cmd_show_config, "print the cluster's dynamic configuration"},
+	{"edit-config", cmd_edit_config, "change the cluster's dynamic configuration"},
 	{"drain", cmd_drain, "take a node out of HAProxy's read-only pool (--wait for its sessions to end)"},
 	{"ready", cmd_ready, "put a drained node back into HAProxy's read-only pool"},
 	{"haproxy-config", cmd_haproxy_config, "HAProxy's configuration for a cluster's members (the images' HAProxy)"},

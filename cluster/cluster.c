@@ -364,6 +364,7 @@ int cluster_parse(const etcd_kvs *kvs, const char *root, cluster_view *out, fl_e
 			break;
 		case KEY_HISTORY:
 		case KEY_BACKUP:
+		case KEY_CONFIG:
 		case KEY__COUNT:
 			break; /* read by the commands that need them; unknown keys belong to newer programs */
 		}
@@ -381,6 +382,14 @@ const char *cluster_history(const etcd_kvs *kvs, const char *root)
 	for (int i = 0; i < kvs->n; i++)
 		if (keys_match(root, kvs->v[i].key, NULL) == KEY_HISTORY)
 			return kvs->v[i].value ? kvs->v[i].value : "";
+	return NULL;
+}
+
+const etcd_kv *cluster_config(const etcd_kvs *kvs, const char *root)
+{
+	for (int i = 0; i < kvs->n; i++)
+		if (keys_match(root, kvs->v[i].key, NULL) == KEY_CONFIG)
+			return &kvs->v[i];
 	return NULL;
 }
 

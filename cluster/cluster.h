@@ -88,6 +88,8 @@ bool cluster_drained(const cluster_view *v, const char *name);
  * rejection when it appears, not at every read.
  */
 bool cluster_rejection_news(const cluster_view *v, char *last, size_t len);
+/* The dynamic configuration's key among kvs (its value and mod_revision), or NULL when it is not set. */
+const etcd_kv *cluster_config(const etcd_kvs *kvs, const char *root);
 /* The history record (a JSON array of any length) as stored under root: borrowed from kvs; NULL when absent. */
 const char *cluster_history(const etcd_kvs *kvs, const char *root);
 const member *cluster_member(const cluster_view *v, const char *name);

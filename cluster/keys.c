@@ -30,6 +30,9 @@ const key_def keys_table[KEY__COUNT] = {
 		       "every HAProxy it steers: up or not, each server's state and sessions"},
 	[KEY_BACKUP] = {"backups/", true, "none", "the backup sidecar",
 			"one backup's catalogue entry (reserved for `flotilla-backup`)"},
+	[KEY_CONFIG] = {"config", false, "none", "`flotilla edit-config` (`PATCH`, `PUT /config`)",
+			"the dynamic configuration: ttl, loop_wait, retry_timeout, maximum_lag_on_failover, "
+			"synchronous_mode, postgresql.parameters, postgresql.pg_hba"},
 };
 /* clang-format on */
 

@@ -24,6 +24,7 @@ typedef enum cluster_key {
 	KEY_DRAIN,  /* drain/<name> */
 	KEY_PROXY,  /* proxies/<name> */
 	KEY_BACKUP, /* backups/<label> */
+	KEY_CONFIG,
 	KEY__COUNT
 } cluster_key;
 

@@ -125,6 +125,7 @@ const opt_def options_table[] = {
 };
 /* clang-format on */
 const unsigned options_table_len = sizeof options_table / sizeof options_table[0];
+_Static_assert(sizeof options_table / sizeof options_table[0] <= OPTIONS_MAX, "options.named is too short");
 
 int cluster_check_etcd_endpoints(const str_list *endpoints, fl_err *err)
 {
@@ -305,7 +306,7 @@ static int validate_machine(const options *o, fl_err *err)
 int options_read(options *o, const char *path, fl_err *err)
 {
 	memset(o, 0, sizeof *o);
-	if (config_load(options_table, options_table_len, o, path, err) < 0)
+	if (config_load_named(options_table, options_table_len, o, path, o->named, err) < 0)
 		return -1;
 	if (o->connect_address[0] == '\0') {
 		free(o->connect_address);

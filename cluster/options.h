@@ -12,6 +12,8 @@
 #include "common/config.h"
 #include "common/log.h"
 
+#define OPTIONS_MAX 96
+
 typedef struct options {
 	char *scope;
 	char *name;
@@ -56,7 +58,8 @@ typedef struct options {
 	char *watchdog_mode;     /* off, automatic, required */
 	char *watchdog_device;   /* /dev/watchdog */
 	char *log_level;
-	str_list pg_parameters; /* extra "name=value" PostgreSQL settings */
+	str_list pg_parameters;  /* extra "name=value" PostgreSQL settings */
+	bool named[OPTIONS_MAX]; /* named[i]: the file or the environment set options_table[i] */
 } options;
 
 extern const opt_def options_table[];

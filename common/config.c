@@ -233,9 +233,16 @@ static int check_secret_env(const opt_def *o, fl_err *err)
 
 int config_load(const opt_def *table, size_t n, void *out, const char *path, fl_err *err)
 {
+	return config_load_named(table, n, out, path, NULL, err);
+}
+
+int config_load_named(const opt_def *table, size_t n, void *out, const char *path, bool *named, fl_err *err)
+{
 	config_t cfg;
 	int rc = -1;
 	config_init(&cfg);
+	if (named)
+		memset(named, 0, n * sizeof *named);
 	for (size_t i = 0; i < n; i++)
 		if (table[i].def && set_from_text(out, &table[i], table[i].def, "default", err) < 0)
 			goto done;
@@ -258,6 +265,8 @@ int config_load(const opt_def *table, size_t n, void *out, const char *path, fl_
 			config_setting_t *s = config_lookup(&cfg, table[i].path);
 			if (s && set_from_setting(out, &table[i], s, path, err) < 0)
 				goto done;
+			if (s && named)
+				named[i] = true;
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -265,6 +274,8 @@ int config_load(const opt_def *table, size_t n, void *out, const char *path, fl_
 		if (check_secret_env(&table[i], err) < 0 ||
 		    (v && set_from_text(out, &table[i], v, table[i].env, err) < 0))
 			goto done;
+		if (v && named)
+			named[i] = true;
 	}
 	for (size_t i = 0; i < n; i++)
 		if (check_required(out, &table[i], err) < 0 || check_range(out, &table[i], err) < 0)

@@ -46,6 +46,8 @@ bool config_is_secret(const opt_def *o);
  * lists are heap copies released by config_free.
  */
 int config_load(const opt_def *table, size_t n, void *out, const char *path, fl_err *err);
+/* As config_load; named[i] (n of them) tells whether the file or the environment set table[i]. */
+int config_load_named(const opt_def *table, size_t n, void *out, const char *path, bool *named, fl_err *err);
 void config_free(const opt_def *table, size_t n, void *out);
 /*
  * A reload: moves every reloadable setting that changed from next into cur

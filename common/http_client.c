@@ -283,8 +283,14 @@ static int request_fill(struct evhttp_request *req, const char *host_header, con
 	int rc = evhttp_add_header(out, "Host", host_header);
 	for (int i = 0; rc == 0 && i < n_headers; i++)
 		rc = evhttp_add_header(out, headers[i].name, headers[i].value);
-	if (rc == 0 && body != NULL)
-		rc = evbuffer_add(evhttp_request_get_output_buffer(req), body, body_len);
+	if (rc == 0 && body != NULL) {
+		/* evhttp counts the body of a POST or PUT only: a PATCH needs its length said. */
+		char length[32];
+		snprintf(length, sizeof length, "%zu", body_len);
+		rc = evhttp_add_header(out, "Content-Length", length);
+		if (rc == 0)
+			rc = evbuffer_add(evhttp_request_get_output_buffer(req), body, body_len);
+	}
 	return rc == 0 ? 0 : -1;
 }
 
@@ -310,6 +316,8 @@ static enum evhttp_cmd_type command(const char *method)
 		return EVHTTP_REQ_PUT;
 	if (strcmp(method, "DELETE") == 0)
 		return EVHTTP_REQ_DELETE;
+	if (strcmp(method, "PATCH") == 0)
+		return EVHTTP_REQ_PATCH;
 	return EVHTTP_REQ_GET;
 }
 

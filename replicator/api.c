@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/dynconf.h"
 #include "common/clock.h"
 #include "common/http_server.h"
 #include "common/log.h"
@@ -26,6 +27,7 @@ struct api {
 	api_counters counters;
 	char *token;        /* NULL: mutating calls are refused with 403 */
 	char *history;      /* the snapshot's history record, our copy */
+	char *config;       /* the snapshot's dynamic configuration, our copy */
 	api_command_fn run; /* carries out accepted commands */
 	void *run_arg;
 };
@@ -40,6 +42,20 @@ static void command_run(api *a, api_answer *ans)
 		return;
 	if (a->run == NULL) {
 		api_command_unavailable(ans);
+		return;
+	}
+	if (c->cmd == API_CMD_CONFIG) {
+		char *doc = calloc(1, DYNCONF_MAX_BYTES + 1);
+		if (doc == NULL) {
+			api_config_answer(ans, 503, "out of memory");
+			return;
+		}
+		int status = a->run(a->run_arg, c, doc, DYNCONF_MAX_BYTES + 1);
+		doc[DYNCONF_MAX_BYTES] = '\0';
+		if (api_config_answer(ans, status, doc))
+			log_info("api config %s status=%d%s%.200s", c->config_replace ? "replace" : "patch", status,
+				 status == 200 ? ": " : ": refused: ", doc);
+		free(doc);
 		return;
 	}
 	char msg[256] = "", clean[sizeof msg];
@@ -93,6 +109,7 @@ static void snapshot_init(api_snapshot *s)
 	memset(s, 0, sizeof *s);
 	snprintf(s->role, sizeof s->role, "uninitialized");
 	s->history_json = "[]";
+	s->config_json = "{}";
 	s->replay_lag_seconds = -1;
 }
 
@@ -137,6 +154,7 @@ void api_free(api *a)
 		free(a->token);
 	}
 	free(a->history);
+	free(a->config);
 	free(a);
 }
 
@@ -152,8 +170,17 @@ void api_update(api *a, const api_snapshot *s)
 			a->history = copy;
 		}
 	}
+	const char *cfg = s->config_json ? s->config_json : "{}";
+	if (a->config == NULL || strcmp(a->config, cfg) != 0) {
+		char *copy = strdup(cfg);
+		if (copy != NULL) {
+			free(a->config);
+			a->config = copy;
+		}
+	}
 	a->snap = *s;
 	a->snap.history_json = a->history ? a->history : "[]";
+	a->snap.config_json = a->config ? a->config : "{}";
 	/* Strings are read with %s and strcmp: make sure each one ends. */
 	a->snap.name[sizeof a->snap.name - 1] = '\0';
 	a->snap.scope[sizeof a->snap.scope - 1] = '\0';

@@ -33,6 +33,7 @@
 #include "common/metrics.h"
 #include "common/secret.h"
 #include "common/timeparse.h"
+#include "cluster/dynconf.h"
 #include "decide.h"
 
 #define API_URI_MAX 2048
@@ -652,7 +653,7 @@ static const char *command_name(api_command cmd)
 		[API_CMD_NONE] = "none",         [API_CMD_PAUSE] = "pause",
 		[API_CMD_RESUME] = "resume",     [API_CMD_SWITCHOVER] = "switchover",
 		[API_CMD_FAILOVER] = "failover", [API_CMD_RESTART] = "restart",
-		[API_CMD_REINIT] = "reinit",
+		[API_CMD_REINIT] = "reinit",     [API_CMD_CONFIG] = "config",
 	};
 	return (unsigned)cmd < sizeof names / sizeof names[0] ? names[cmd] : "unknown";
 }
@@ -929,6 +930,94 @@ static void answer_action(const api_snapshot *s, const command_route *ac, const 
 	out->command = c;
 }
 
+/* ---- the dynamic configuration ---- */
+
+static const char config_methods[] = "GET, HEAD, OPTIONS, PATCH, PUT";
+
+/*
+ * GET /config answers the document this agent applied (Patroni's GET
+ * /config); PATCH merges a change into it and PUT replaces it, with the
+ * token. The body is checked here as far as the snapshot allows (a PATCH
+ * against the document applied); the agent checks it again against etcd's
+ * current one and its PostgreSQL's parameters before it writes.
+ */
+static void answer_config(const api_snapshot *s, const api_request *req, const char *qs, api_answer *out)
+{
+	char m[API_ECHO_MAX + 1], q[API_ECHO_MAX + 1];
+	bool read = streq(req->method, "GET") || streq(req->method, "HEAD");
+	bool put = streq(req->method, "PUT");
+	if (streq(req->method, "OPTIONS")) {
+		snprintf(out->allow, sizeof out->allow, "%s", config_methods);
+		out->status = 200;
+		return;
+	}
+	if (!read && !put && !streq(req->method, "PATCH")) {
+		answer_error(out, 405, "api: method %s is not allowed on /config", echo(req->method, m, sizeof m));
+		snprintf(out->allow, sizeof out->allow, "%s", config_methods);
+		return;
+	}
+	if (qs && qs[0]) {
+		answer_error(out, 400, "api: /config takes no query parameters, got \"%s\"", echo(qs, q, sizeof q));
+		return;
+	}
+	if (read) {
+		json_t *doc = json_loads(s->config_json ? s->config_json : "{}", 0, NULL);
+		answer_json(out, 200, doc ? doc : json_object());
+		return;
+	}
+	if (auth_check(req, out) < 0)
+		return;
+	if (req->body_len > API_CONFIG_BODY_MAX) {
+		answer_error(out, 413, "api: /config: the body has %zu bytes, more than %d", req->body_len,
+			     API_CONFIG_BODY_MAX);
+		return;
+	}
+	json_error_t e;
+	json_t *body = req->body ? json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &e) : NULL;
+	if (body == NULL || !json_is_object(body)) {
+		if (body == NULL && req->body)
+			answer_error(out, 400, "api: /config: malformed JSON: %s at line %d column %d",
+				     echo(e.text, q, sizeof q), e.line, e.column);
+		else
+			answer_error(out, 400, "api: /config: the body must be a JSON object");
+		json_decref(body);
+		return;
+	}
+	json_t *cur = json_loads(s->config_json ? s->config_json : "{}", 0, NULL);
+	json_t *doc = put ? json_incref(body) : dynconf_merge(cur, body);
+	fl_err err = {0};
+	if (dynconf_check(doc, &err) < 0) {
+		answer_error(out, 422, "api: %s", err.msg);
+	} else {
+		out->command.cmd = API_CMD_CONFIG;
+		out->command.config_replace = put;
+		memcpy(out->command.config, req->body, req->body_len);
+		out->command.config[req->body_len] = '\0';
+	}
+	json_decref(doc);
+	json_decref(cur);
+	json_decref(body);
+}
+
+bool api_config_answer(api_answer *ans, int status, const char *doc)
+{
+	if (status < 200 || status > 599) {
+		answer_error(ans, 500, "api: config: the agent answered no valid status");
+		return false;
+	}
+	if (status != 200) {
+		answer_error(ans, status, "%s", doc);
+		return true;
+	}
+	json_t *o = json_loads(doc, 0, NULL);
+	if (o == NULL) {
+		answer_error(ans, 500, "api: config: the agent answered no valid document");
+		return false;
+	}
+	answer_json(ans, 200, o);
+	return true;
+}
+
 /* ---- routing a request ---- */
 
 static const command_route *action_find(const char *path)
@@ -982,7 +1071,9 @@ static void answer_uri(const api_snapshot *s, const api_counters *c, const api_r
 	const char *qs = evhttp_uri_get_query(u);
 	const route *rt = route_find(path);
 	const command_route *ac = rt ? NULL : action_find(path);
-	if (rt)
+	if (streq(path, "/config") || streq(path, "/config/"))
+		answer_config(s, req, qs, out);
+	else if (rt)
 		answer_read(s, c, rt, req->method, qs, query, out);
 	else if (ac)
 		answer_action(s, ac, req, qs, out);

@@ -37,6 +37,7 @@ typedef struct api_snapshot {
 	uint64_t lease_renewals, lease_failures, leader_changes;
 	cluster_view view;        /* what etcd said at the last tick */
 	const char *history_json; /* the history record ("[]" when none), of any length: borrowed, api_update copies it */
+	const char *config_json; /* the dynamic configuration applied ("{}" when none): borrowed, api_update copies it */
 	bool nofailover, noloadbalance;
 	bool synchronous_mode; /* the cluster runs in synchronous mode (failover admission) */
 	long priority;
@@ -62,13 +63,18 @@ typedef enum api_command {
 	API_CMD_FAILOVER,   /* POST /failover {"candidate"}: cluster without a healthy leader */
 	API_CMD_RESTART,    /* POST /restart: restart this node's PostgreSQL */
 	API_CMD_REINIT,     /* POST /reinit: re-clone this replica */
+	API_CMD_CONFIG,     /* PATCH /config (a merge patch) or PUT /config (the whole document) */
 } api_command;
+
+#define API_CONFIG_BODY_MAX 16384 /* a PATCH or PUT /config body */
 
 typedef struct api_command_req {
 	api_command cmd;
 	char leader[CLUSTER_NAME_MAX];    /* "" when not given */
 	char candidate[CLUSTER_NAME_MAX]; /* "" when not given */
 	double scheduled_at;              /* unix time, 0 for now */
+	bool config_replace;              /* PUT /config: config is the whole document; PATCH: a merge patch */
+	char config[API_CONFIG_BODY_MAX + 1];
 } api_command_req;
 
 /*
@@ -110,6 +116,8 @@ void api_counters_add(api_counters *c, int status);
 
 /* After the agent ran out->command: */
 const char *api_command_name(api_command cmd);
+/* The answer to an accepted PATCH or PUT /config: on 200 doc is the new document, otherwise the reason. */
+bool api_config_answer(api_answer *ans, int status, const char *doc);
 /* A scheduled_at before now: answers 422 and returns true. */
 bool api_command_in_past(api_answer *ans, double now);
 /* No agent to carry commands out: 503. */

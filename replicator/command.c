@@ -67,6 +67,7 @@ int command_run(store *st, double retry_timeout, command_requests *rq, const cha
 		rq->reinit = true;
 		snprintf(msg, len, "re-initialisation of %s started", name);
 		return 202;
+	case API_CMD_CONFIG: /* node.c: it checks against this node's settings and PostgreSQL */
 	case API_CMD_NONE:
 		break;
 	}

@@ -20,6 +20,7 @@
 #include "common/hostport.h"
 #include "cluster/option_rows.h"
 #include "cluster/cluster.h"
+#include "cluster/dynconf.h"
 #include "decide.h"
 #include "fence.h"
 #include "fence_rule.h"
@@ -110,6 +111,9 @@ struct node {
 	callback_state cb;
 	bool cb_restarting; /* a POST /restart is under way: on_restart, not on_stop and on_start */
 	bool cb_quiet;      /* the agent stopped PostgreSQL to start it again: only a new role is told */
+	int64_t config_rev; /* mod_revision of the dynamic configuration applied (0: none set), -1 before the first */
+	json_t *config;     /* that configuration, NULL when none is set or it was refused */
+	char *config_text;  /* the same as GET /config answers it */
 };
 
 static void on_leader_change(void *arg)
@@ -125,6 +129,7 @@ node *node_new(options *o, struct event_base *base, const char *argv0, node_wake
 	n->o = o;
 	n->wake = wake;
 	n->wake_arg = wake_arg;
+	n->config_rev = -1;
 	n->pg = postgres_new(o, base, err);
 	n->cbs = callbacks_new(o, base);
 	if (n->pg != NULL) {
@@ -164,6 +169,8 @@ void node_free(node *n)
 	callbacks_free(n->cbs);
 	fence_free(n->fence);
 	free(n->history);
+	json_decref(n->config);
+	free(n->config_text);
 	free(n);
 }
 
@@ -248,6 +255,80 @@ static void keep_history(node *n, const char *h)
 }
 
 /* Renews (or re-grants) our lease and reads the cluster; sets agent.etcd_ok. */
+/* A scalar setting's change, logged as the reload of a file logs it. */
+static void log_setting(const char *name, double from, double to, const char *unit)
+{
+	if (from != to)
+		log_info("dynamic configuration: %s %g%s -> %g%s", name, from, unit, to, unit);
+}
+
+/*
+ * The dynamic configuration changed (or was read for the first time): its
+ * scalar settings replace those the node's file does not name, checked
+ * together first (a refusal keeps the running ones, logged once per
+ * revision); its parameters, each checked against this server's
+ * pg_settings, and pg_hba lines are written with flotilla.conf, and
+ * PostgreSQL reloads. A parameter that needs a restart shows as
+ * pending_restart at the next slow probe.
+ */
+static void config_changed(node *n, const etcd_kv *kv)
+{
+	fl_err err = {0};
+	n->config_rev = kv ? kv->mod_revision : 0;
+	json_t *cfg = kv ? dynconf_parse(kv->value ? kv->value : "", &err) : json_object();
+	options next = *n->o;
+	if (cfg == NULL || dynconf_overlay(cfg, &next, &err) < 0 || options_check_reload(n->o, &next, &err) < 0) {
+		log_error("dynamic configuration (revision %lld) refused, keeping the running one: %s",
+			  (long long)n->config_rev, err.msg);
+		json_decref(cfg);
+		return;
+	}
+	log_setting("ttl", (double)n->o->ttl, (double)next.ttl, " s");
+	if (n->o->ttl != next.ttl)
+		log_info("ttl %ld s -> %ld s: the next renewal grants a lease with it", n->o->ttl, next.ttl);
+	log_setting("loop_wait", n->o->loop_wait, next.loop_wait, " s");
+	log_setting("retry_timeout", n->o->retry_timeout, next.retry_timeout, " s");
+	log_setting("maximum_lag_on_failover", (double)n->o->maximum_lag_on_failover,
+		    (double)next.maximum_lag_on_failover, " bytes");
+	log_setting("synchronous_mode", n->o->synchronous_mode, next.synchronous_mode, "");
+	n->o->ttl = next.ttl;
+	n->o->loop_wait = next.loop_wait;
+	n->o->retry_timeout = next.retry_timeout;
+	n->o->maximum_lag_on_failover = next.maximum_lag_on_failover;
+	n->o->synchronous_mode = next.synchronous_mode;
+
+	str_list params = {0};
+	dynconf_pg_params(cfg, &n->o->pg_parameters, &params);
+	int kept = 0, restart = 0;
+	for (int i = 0; i < params.n; i++) {
+		char name[80], why[512];
+		const char *eq = strchr(params.v[i], '=');
+		snprintf(name, sizeof name, "%.*s", (int)(eq - params.v[i]), params.v[i]);
+		if (postgres_check_param(n->pg, name, eq + 1, why, sizeof why) < 0) {
+			log_error("dynamic configuration: postgresql.parameters.%s left out: %s", name, why);
+			free(params.v[i]);
+			continue;
+		}
+		restart += postgres_param_needs_restart(n->pg, name);
+		params.v[kept++] = params.v[i];
+	}
+	params.n = kept;
+	const char *hba[DYNCONF_MAX_HBA];
+	int n_hba = dynconf_hba(cfg, hba, DYNCONF_MAX_HBA);
+	postgres_set_dynamic(n->pg, &params, hba, n_hba);
+	dynconf_params_free(&params);
+	json_decref(n->config);
+	n->config = cfg;
+	free(n->config_text);
+	n->config_text = json_dumps(cfg, JSON_SORT_KEYS | JSON_COMPACT);
+	if (n->local.answering && n->job == JOB_NONE && postgres_apply(n->pg, postgres_runtime(n->pg), &err) < 0)
+		log_error("dynamic configuration: writing flotilla.conf failed: %s", err.msg);
+	log_info("dynamic configuration revision %lld applied: %d parameter%s (%d of them take effect only at a "
+		 "restart), "
+		 "%d pg_hba line%s",
+		 (long long)n->config_rev, kept, kept == 1 ? "" : "s", restart, n_hba, n_hba == 1 ? "" : "s");
+}
+
 static void refresh(node *n)
 {
 	decide_config cfg = config_of(n);
@@ -273,6 +354,9 @@ static void refresh(node *n)
 	if (n->view.has_leader && strcmp(previous, n->view.leader) != 0)
 		n->leader_changes++;
 	keep_history(n, cluster_history(&kvs, root));
+	const etcd_kv *config = cluster_config(&kvs, root);
+	if ((config ? config->mod_revision : 0) != n->config_rev)
+		config_changed(n, config);
 	etcd_kvs_free(&kvs);
 	n->agent.etcd_ok = true;
 	n->dcs_last_seen = clock_wall();
@@ -344,6 +428,7 @@ void node_api_snapshot(const node *n, api_snapshot *out)
 	out->leader_changes = n->leader_changes;
 	out->view = n->view;
 	out->history_json = n->history ? n->history : "[]";
+	out->config_json = n->config_text ? n->config_text : "{}";
 	out->nofailover = n->o->nofailover;
 	out->noloadbalance = n->o->noloadbalance;
 	out->synchronous_mode = n->o->synchronous_mode;
@@ -1150,9 +1235,92 @@ static void reinit_stopped(node *n)
 	n->start_requested = true;
 }
 
+/* The document req makes of cur, checked as this agent would apply it; 422 and why when it would not. */
+static json_t *config_next(node *n, const api_command_req *req, const json_t *cur, char *msg, size_t len)
+{
+	fl_err err = {0};
+	json_t *body = json_loads(req->config, JSON_REJECT_DUPLICATES, NULL);
+	json_t *doc = req->config_replace ? json_incref(body) : dynconf_merge(cur, body);
+	json_decref(body);
+	options next = *n->o;
+	if (doc == NULL || dynconf_check(doc, &err) < 0 || dynconf_overlay(doc, &next, &err) < 0 ||
+	    options_check_reload(n->o, &next, &err) < 0) {
+		snprintf(msg, len, "%s", doc ? err.msg : "config: the body is not a JSON object");
+		json_decref(doc);
+		return NULL;
+	}
+	str_list params = {0};
+	dynconf_pg_params(doc, NULL, &params);
+	for (int i = 0; i < params.n; i++) {
+		char name[80], why[512];
+		const char *eq = strchr(params.v[i], '=');
+		snprintf(name, sizeof name, "%.*s", (int)(eq - params.v[i]), params.v[i]);
+		if (postgres_check_param(n->pg, name, eq + 1, why, sizeof why) < 0) {
+			snprintf(msg, len, "config: postgresql.parameters.%s: %s", name, why);
+			json_decref(doc);
+			doc = NULL;
+			break;
+		}
+	}
+	dynconf_params_free(&params);
+	return doc;
+}
+
+/*
+ * PATCH or PUT /config: read the stored document, make the new one, check
+ * it, and write it only if the stored one has not changed meanwhile (a
+ * concurrent change is merged into by trying again). Every agent applies it
+ * at its next tick.
+ */
+static int config_command(node *n, const api_command_req *req, char *msg, size_t len)
+{
+	store_set_timeout(n->store, n->o->retry_timeout);
+	for (int attempt = 0; attempt < 3; attempt++) {
+		fl_err err = {0};
+		etcd_kv kv = {0};
+		bool found = false, done = false;
+		if (store_get(n->store, KEY_CONFIG, &kv, &found, &err) < 0) {
+			snprintf(msg, len, "%s", err.msg);
+			return 503;
+		}
+		json_t *cur = found ? json_loads(kv.value ? kv.value : "", 0, NULL) : json_object();
+		if (cur == NULL && !req->config_replace) {
+			etcd_kv_clear(&kv);
+			snprintf(msg, len,
+				 "config: the stored configuration is not JSON\nHINT: replace it whole (PUT /config)");
+			return 409;
+		}
+		json_t *doc = config_next(n, req, cur, msg, len);
+		json_decref(cur);
+		char *text = doc ? json_dumps(doc, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+		json_decref(doc);
+		if (text == NULL) {
+			etcd_kv_clear(&kv);
+			return 422;
+		}
+		int rc = store_swap(n->store, KEY_CONFIG, found ? (kv.value ? kv.value : "") : NULL, text, &done, &err);
+		etcd_kv_clear(&kv);
+		if (rc < 0) {
+			free(text);
+			snprintf(msg, len, "%s", err.msg);
+			return 503;
+		}
+		if (done) {
+			snprintf(msg, len, "%s", text);
+			free(text);
+			return 200;
+		}
+		free(text);
+	}
+	snprintf(msg, len, "config: the configuration changed under the request three times; try again");
+	return 409;
+}
+
 int node_command(void *arg, const api_command_req *req, char *msg, size_t len)
 {
 	node *n = arg;
+	if (req->cmd == API_CMD_CONFIG)
+		return config_command(n, req, msg, len);
 	return command_run(n->store, n->o->retry_timeout, &n->requests, n->o->name, req, clock_wall(), msg, len);
 }
 
@@ -1228,6 +1396,11 @@ bool node_reload(node *n, options *next)
 	bool endpoints_changed = next->etcd_endpoints.n != n->o->etcd_endpoints.n;
 	for (int i = 0; !endpoints_changed && i < next->etcd_endpoints.n; i++)
 		endpoints_changed = strcmp(next->etcd_endpoints.v[i], n->o->etcd_endpoints.v[i]) != 0;
+	/* The dynamic configuration still governs what the file does not name. */
+	fl_err dyn = {0};
+	if (n->config != NULL && dynconf_overlay(n->config, next, &dyn) < 0)
+		log_warn("the dynamic configuration does not fit the reloaded file, which governs: %s", dyn.msg);
+	memcpy(n->o->named, next->named, sizeof n->o->named);
 	long ttl = n->o->ttl;
 	options_apply_reloadable(n->o, next);
 	if (n->o->ttl != ttl)

@@ -31,6 +31,7 @@
 #include "pg/controldata.h"
 #include "pg/deadline.h"
 #include "pg/passfile.h"
+#include "pg/pgsetting.h"
 #include "pg/pidfile.h"
 #include "pg/recovery_conf.h"
 #include "pg/session.h"
@@ -68,6 +69,12 @@ struct postgres {
 	double identity_start;
 	long server_version;
 	char system_id[24];
+	/* pg_settings' rows, read with the identity: the rules a dynamic parameter's value is checked by. */
+	pgsetting *settings;
+	int n_settings;
+	/* The dynamic configuration's parameters ("name=value", checked) and pg_hba lines (NULL: the built-in rules). */
+	str_list dyn_params;
+	char *dyn_hba;
 	char passfile[PATH_MAX];
 	char host[128]; /* listen host */
 	int port;
@@ -132,6 +139,11 @@ void postgres_free(postgres *pg)
 		return;
 	proc_free(pg->job);
 	pg_session_free(pg->session);
+	free(pg->settings);
+	for (int i = 0; i < pg->dyn_params.n; i++)
+		free(pg->dyn_params.v[i]);
+	free(pg->dyn_params.v);
+	free(pg->dyn_hba);
 	free(pg);
 }
 
@@ -267,6 +279,87 @@ static const char hba[] = "# Written by flotilla-replicator at bootstrap.\n"
 			  "host    all             all         all         scram-sha-256\n"
 			  "host    replication     all         all         scram-sha-256\n";
 
+#define HBA_OURS "# Written by flotilla-replicator"
+
+/*
+ * pg_hba.conf, while it is ours (it begins as the bootstrap wrote it): the
+ * built-in rules, or the local socket's two and then postgresql.pg_hba's
+ * lines. A file an operator wrote is left alone.
+ */
+static int write_hba(postgres *pg, fl_err *err)
+{
+	char path[PATH_MAX], head[sizeof HBA_OURS] = "";
+	data_path(pg, "pg_hba.conf", path, sizeof path);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	size_t got = fread(head, 1, sizeof head - 1, f);
+	fclose(f);
+	head[got] = '\0';
+	if (strcmp(head, HBA_OURS) != 0)
+		return 0;
+	if (pg->dyn_hba == NULL)
+		return write_file(path, hba, err);
+	size_t len = strlen(pg->dyn_hba) + 512;
+	char *text = malloc(len);
+	if (text == NULL)
+		return fl_fail(err, FL_ERR_INTERNAL, "out of memory");
+	snprintf(text, len,
+		 HBA_OURS " from the dynamic configuration (postgresql.pg_hba).\n"
+			  "# The local socket lives in the agent's private state_dir (mode 0700).\n"
+			  "local   all             all                     trust\n"
+			  "local   replication     all                     trust\n"
+			  "%s",
+		 pg->dyn_hba);
+	int rc = write_file(path, text, err);
+	free(text);
+	return rc;
+}
+
+int postgres_check_param(const postgres *pg, const char *name, const char *value, char *why, size_t len)
+{
+	if (pg->n_settings == 0)
+		return 1;
+	const pgsetting *s = pgsetting_find(pg->settings, pg->n_settings, name);
+	if (s == NULL) {
+		if (strchr(name, '.') != NULL)
+			return 0; /* an extension's parameter, judged when the extension loads */
+		snprintf(why, len, "unrecognized configuration parameter \"%s\"", name);
+		return -1;
+	}
+	return pgsetting_check(s, value, why, len);
+}
+
+bool postgres_param_needs_restart(const postgres *pg, const char *name)
+{
+	const pgsetting *s = pgsetting_find(pg->settings, pg->n_settings, name);
+	return s != NULL && strcmp(s->context, "postmaster") == 0;
+}
+
+void postgres_set_dynamic(postgres *pg, str_list *params, const char *const *hba_lines, int n_hba)
+{
+	for (int i = 0; i < pg->dyn_params.n; i++)
+		free(pg->dyn_params.v[i]);
+	free(pg->dyn_params.v);
+	pg->dyn_params = *params;
+	*params = (str_list){0};
+	free(pg->dyn_hba);
+	pg->dyn_hba = NULL;
+	if (n_hba == 0)
+		return;
+	size_t len = 1;
+	for (int i = 0; i < n_hba; i++)
+		len += strlen(hba_lines[i]) + 1;
+	pg->dyn_hba = malloc(len);
+	if (pg->dyn_hba == NULL)
+		return;
+	pg->dyn_hba[0] = '\0';
+	for (int i = 0; i < n_hba; i++) {
+		strcat(pg->dyn_hba, hba_lines[i]);
+		strcat(pg->dyn_hba, "\n");
+	}
+}
+
 /* Appends the include of flotilla.conf to postgresql.conf once. */
 static int ensure_include(postgres *pg, fl_err *err)
 {
@@ -361,17 +454,24 @@ static int write_conf(postgres *pg, const pg_runtime *rt, fl_err *err)
 				"restore_command = '%s/flotilla-wal get --url %s --token-file %s %%f %%p'\n",
 				self, o->backup_url, o->backup_token_file, self, o->backup_url, o->backup_token_file);
 	}
-	/* After ours: a postgresql.parameters line overrides a default above (the last setting wins). */
-	for (int i = 0; i < o->pg_parameters.n && off < (int)sizeof buf; i++) {
-		const char *eq = strchr(o->pg_parameters.v[i], '=');
-		char value[1024];
-		conf_quoted(eq + 1, value, sizeof value);
-		off += snprintf(buf + off, sizeof buf - (size_t)off, "%.*s = '%s'\n", (int)(eq - o->pg_parameters.v[i]),
-				o->pg_parameters.v[i], value);
-	}
+	/*
+	 * After ours, the cluster's dynamic parameters, then this node's postgresql.parameters: each overrides
+	 * what comes before it (the last setting wins).
+	 */
+	const str_list *lists[] = {&pg->dyn_params, &o->pg_parameters};
+	for (int l = 0; l < 2; l++)
+		for (int i = 0; i < lists[l]->n && off < (int)sizeof buf; i++) {
+			const char *item = lists[l]->v[i], *eq = strchr(item, '=');
+			char value[1024];
+			conf_quoted(eq + 1, value, sizeof value);
+			off += snprintf(buf + off, sizeof buf - (size_t)off, "%.*s = '%s'\n", (int)(eq - item), item,
+					value);
+		}
+	if (off >= (int)sizeof buf)
+		return fl_fail(err, FL_ERR_CONFIG, "flotilla.conf would exceed %zu bytes", sizeof buf);
 	char path[PATH_MAX];
 	data_path(pg, "flotilla.conf", path, sizeof path);
-	if (write_file(path, buf, err) < 0 || ensure_include(pg, err) < 0)
+	if (write_file(path, buf, err) < 0 || ensure_include(pg, err) < 0 || write_hba(pg, err) < 0)
 		return -1;
 	pg->rt = *rt;
 	return 0;
@@ -929,6 +1029,38 @@ static void slow_probe(postgres *pg, local_state *ls)
 }
 
 /* The server's version and system identifier: once for each postmaster (they change with a new one only). */
+/* pg_settings' rules, for checking the dynamic parameters; the old rows stay when the read fails. */
+static void settings_read(postgres *pg)
+{
+	PGresult *r =
+		query(pg,
+		      "SELECT name, vartype, coalesce(unit, ''), context, coalesce(min_val::float8, 0), "
+		      "coalesce(max_val::float8, 0), coalesce(array_to_string(enumvals, ','), '') FROM pg_settings",
+		      NULL);
+	if (r == NULL)
+		return;
+	int n = PQntuples(r);
+	pgsetting *rows = calloc((size_t)n + 1, sizeof *rows);
+	if (rows == NULL) {
+		PQclear(r);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		pgsetting *s = &rows[i];
+		snprintf(s->name, sizeof s->name, "%s", PQgetvalue(r, i, 0));
+		snprintf(s->vartype, sizeof s->vartype, "%s", PQgetvalue(r, i, 1));
+		snprintf(s->unit, sizeof s->unit, "%s", PQgetvalue(r, i, 2));
+		snprintf(s->context, sizeof s->context, "%s", PQgetvalue(r, i, 3));
+		s->min = atof(PQgetvalue(r, i, 4));
+		s->max = atof(PQgetvalue(r, i, 5));
+		snprintf(s->enumvals, sizeof s->enumvals, "%s", PQgetvalue(r, i, 6));
+	}
+	PQclear(r);
+	free(pg->settings);
+	pg->settings = rows;
+	pg->n_settings = n;
+}
+
 static void identity_probe(postgres *pg, local_state *ls)
 {
 	if (pg->identity_start != ls->postmaster_start) {
@@ -940,6 +1072,8 @@ static void identity_probe(postgres *pg, local_state *ls)
 			snprintf(pg->system_id, sizeof pg->system_id, "%s", PQgetvalue(r, 0, 1));
 			pg->identity_start = ls->postmaster_start;
 			PQclear(r);
+			settings_read(pg);
+			pg->slow_read_at = 0; /* a new postmaster: its pending restarts are gone, tell at once */
 		}
 	}
 	ls->server_version = pg->server_version;
@@ -994,6 +1128,8 @@ int postgres_apply(postgres *pg, const pg_runtime *rt, fl_err *err)
 	if (r == NULL)
 		return -1;
 	PQclear(r);
+	/* The reload is the postmaster's to do: what it leaves pending shows half a second from now. */
+	pg->slow_read_at = clock_mono() - SLOW_READ_EVERY + 0.5;
 	return 0;
 }
 

@@ -82,6 +82,20 @@ int postgres_stop(postgres *pg, pg_stop_mode mode, double timeout, fl_err *err);
 int postgres_stop_begin(postgres *pg, pg_stop_mode mode, double timeout, fl_err *err);
 /* Whether the stop begun has ended; past its timeout it escalates to an immediate stop, 10 s later to SIGKILL. */
 bool postgres_stop_done(postgres *pg, double now);
+/*
+ * The dynamic configuration's parameters (taken: params is emptied) and
+ * pg_hba lines (n_hba 0: the built-in rules), written with flotilla.conf
+ * from the next postgres_start or postgres_apply on.
+ */
+void postgres_set_dynamic(postgres *pg, str_list *params, const char *const *hba_lines, int n_hba);
+/*
+ * A parameter's value checked against the running server's pg_settings: 0
+ * valid, -1 not (why says so), 1 unknown because the server has not
+ * answered since the agent started.
+ */
+int postgres_check_param(const postgres *pg, const char *name, const char *value, char *why, size_t len);
+/* Whether a change of the parameter takes a restart (its context is postmaster); false when unknown. */
+bool postgres_param_needs_restart(const postgres *pg, const char *name);
 /* Rewrites flotilla.conf with rt and reloads. */
 int postgres_apply(postgres *pg, const pg_runtime *rt, fl_err *err);
 const pg_runtime *postgres_runtime(const postgres *pg);

@@ -245,3 +245,18 @@ int store_set(store *st, cluster_key k, const char *value, fl_err *err)
 	key(st, k, NULL, kb, sizeof kb);
 	return value ? etcd_put(bounded(st), kb, value, 0, err) : etcd_delete(bounded(st), kb, err);
 }
+
+int store_get(store *st, cluster_key k, etcd_kv *kv, bool *found, fl_err *err)
+{
+	char kb[320];
+	key(st, k, NULL, kb, sizeof kb);
+	return etcd_get(bounded(st), kb, kv, found, err);
+}
+
+int store_swap(store *st, cluster_key k, const char *expect, const char *value, bool *done, fl_err *err)
+{
+	char kb[320];
+	key(st, k, NULL, kb, sizeof kb);
+	return expect ? etcd_put_if_value(bounded(st), kb, expect, value, 0, done, err)
+		      : etcd_create(bounded(st), kb, value, 0, done, err);
+}

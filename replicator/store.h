@@ -70,4 +70,9 @@ int store_put_switchover(store *st, const char *leader, const char *candidate, d
 /* Writes (value) or deletes (NULL) a record without a lease: pause, switchover. */
 int store_set(store *st, cluster_key k, const char *value, fl_err *err);
 
+/* Reads one key k (not per item); *found false when it is absent. */
+int store_get(store *st, cluster_key k, etcd_kv *kv, bool *found, fl_err *err);
+/* Writes value to k when it still holds expect (NULL: when it is absent); *done false when it did not. */
+int store_swap(store *st, cluster_key k, const char *expect, const char *value, bool *done, fl_err *err);
+
 #endif

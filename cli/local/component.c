@@ -128,7 +128,9 @@ static int up_node_config(const local_cluster *c, const local_node *n, const up_
 	conf_add_string(f, "listen", buf);
 	str_fmt(buf, sizeof buf, "127.0.0.1:%d", n->api_port);
 	conf_add_string(f, "api_listen", buf);
-	fprintf(f, "synchronous_mode = %s;\n", o->sync ? "true" : "false");
+	/* Named only when asked for: otherwise the dynamic configuration (flotilla edit-config) decides. */
+	if (o->sync)
+		fprintf(f, "synchronous_mode = true;\n");
 	if (c->tls)
 		conf_add_string(f, "api_cert_file", c->tls_cert);
 	etcd_conf_write(f, c);

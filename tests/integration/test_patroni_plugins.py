@@ -9,7 +9,8 @@ a leader, on a replica, and after the cluster changes:
   node_is_replica, node_patroni_version, node_tl_has_changed (after a
   switchover too), node_is_pending_restart (shared_buffers changed with
   ALTER SYSTEM), cluster_is_in_maintenance (flotilla pause / resume),
-  cluster_has_scheduled_action (a switchover scheduled an hour ahead).
+  cluster_has_scheduled_action (a switchover scheduled an hour ahead),
+  cluster_config_has_changed (flotilla edit-config).
 
 Also /patroni's server_version, database_system_identifier, dcs_last_seen and
 a leader's replication list, against what PostgreSQL says."""
@@ -118,6 +119,17 @@ def main():
         wait_for(lambda: not api_json(c, leader, "/patroni").get("pending_restart"), 10,
                  "the leader's pending_restart to clear")
         expect(c, leader, "leader", "OK", "node_is_pending_restart")
+
+        log("the dynamic configuration changed with flotilla edit-config")
+        state = os.path.join(c.top, "check_patroni.state")
+        for node, role in ((leader, "leader"), (replica, "replica")):
+            # The first call has no hash to compare with (CRITICAL, "the old hash was None"); it saves one.
+            expect(c, node, role, "CRITICAL", "cluster_config_has_changed", "--state-file", state + role, "--save")
+            expect(c, node, role, "OK", "cluster_config_has_changed", "--state-file", state + role)
+        flotilla(c, "edit-config", "--pg", "work_mem=8MB", "--force")
+        for node, role in ((leader, "leader"), (replica, "replica")):
+            wait_for(lambda node=node: api_json(c, node, "/config").get("postgresql"), 10, "GET /config on %s" % node)
+            expect(c, node, role, "CRITICAL", "cluster_config_has_changed", "--state-file", state + role)
 
         log("paused, then resumed")
         flotilla(c, "pause")
