@@ -405,11 +405,14 @@ static int key_cmp(const void *a, const void *b) { return strcmp(*(const char *c
 static void print_node(const json_t *v, int indent, FILE *f)
 {
 	const char **keys = calloc(json_object_size(v) + 1, sizeof *keys);
+	if (keys == NULL)
+		return;
 	size_t n = 0;
 	const char *key;
 	json_t *sub;
 	json_object_foreach((json_t *)v, key, sub) keys[n++] = key;
-	qsort(keys, n, sizeof *keys, key_cmp);
+	if (n > 1)
+		qsort(keys, n, sizeof *keys, key_cmp);
 	for (size_t i = 0; i < n; i++) {
 		sub = json_object_get(v, keys[i]);
 		fprintf(f, "%*s%s:", indent, "", keys[i]);
@@ -491,8 +494,10 @@ int dynconf_diff(const json_t *old, const json_t *new, FILE *f)
 		flatten(old, "", &a, &na);
 	if (json_is_object(new))
 		flatten(new, "", &b, &nb);
-	qsort(a, na, sizeof *a, line_cmp);
-	qsort(b, nb, sizeof *b, line_cmp);
+	if (na > 1)
+		qsort(a, na, sizeof *a, line_cmp);
+	if (nb > 1)
+		qsort(b, nb, sizeof *b, line_cmp);
 	while (i < na || j < nb) {
 		int c = i == na ? 1 : j == nb ? -1 : path_cmp(a[i], b[j]);
 		if (c == 0 && strcmp(a[i], b[j]) == 0) {

@@ -1,12 +1,16 @@
 #!/usr/bin/python3
-"""The replication agents run under valgrind through a bootstrap, a config
-reload, a crash failover with rejoin and a clean stop: every agent that
+"""The replication agents run under valgrind through a bootstrap, a change of
+the dynamic configuration (flotilla edit-config, one accepted and one
+refused), a config reload, a crash failover with rejoin and a clean stop: every agent that
 exits cleanly reports no memory errors and no leaked block."""
+import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Cluster, check, log, run_test, valgrind_wrapper, wait_for, wait_pids_gone  # noqa: E402
@@ -28,6 +32,15 @@ def main():
         old = c.wait_healthy(120)
         log("leader %s (agents under valgrind)" % old)
         others = [n for n in c.names() if n != old]
+        edit = [c.flotilla, "edit-config", "--dir", c.dir, "--force", "--pg"]
+        r = subprocess.run(edit + ["work_mem=8MB"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        check(r.returncode == 0, "edit-config: %s" % r.stdout.decode())
+        r = subprocess.run(edit + ["shared_buffers=lots"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        check(r.returncode == 2, "edit-config of a bad value exited %d: %s" % (r.returncode, r.stdout.decode()))
+        for n in c.names():
+            url = "http://127.0.0.1:%d/config" % c.node(n)["api_port"]
+            wait_for(lambda url=url: json.loads(urllib.request.urlopen(url, timeout=10).read()).get("postgresql"),
+                     60, "the configuration applied on %s" % n)
         c.signal_agent(others[0], signal.SIGHUP)
         c.kill_node(old)
         new = wait_for(lambda: c.leader() if c.leader() in others else None, 90, "a new leader")

@@ -842,6 +842,111 @@ static void test_accepted_call_becomes_a_command(void)
 	}
 }
 
+/* ---- the dynamic configuration ---- */
+
+static void config_call(const api_snapshot *s, const char *method, const char *uri, const char *auth, const char *body,
+			api_answer *out)
+{
+	api_request req = {.method = method,
+			   .uri = uri,
+			   .authorization = auth,
+			   .body = body,
+			   .body_len = body ? strlen(body) : 0,
+			   .token = TOKEN};
+	api_route(s, &req, out);
+}
+
+static const struct {
+	const char *config_json; /* the snapshot's document, NULL: none */
+	const char *method, *uri, *auth, *body;
+	int status;      /* 0: accepted, a command */
+	const char *has; /* in the error, or the answer's body */
+	bool replace;
+} config_rows[] = {
+	{NULL, "GET", "/config", NULL, NULL, 200, "{}", false},
+	{"{\"ttl\":5}", "GET", "/config", NULL, NULL, 200, "{\"ttl\":5}", false},
+	{"{\"ttl\":5}", "GET", "/config/", NULL, NULL, 200, "{\"ttl\":5}", false},
+	{NULL, "GET", "/config?x=1", NULL, NULL, 400, "takes no query parameters", false},
+	{NULL, "DELETE", "/config", "Bearer " TOKEN, NULL, 405, "method DELETE is not allowed on /config", false},
+	{NULL, "POST", "/config", "Bearer " TOKEN, "{}", 405, "method POST is not allowed", false},
+	{NULL, "PATCH", "/config", NULL, "{\"ttl\": 5}", 401, "", false},
+	{NULL, "PATCH", "/config", "Bearer wrong", "{\"ttl\": 5}", 401, "", false},
+	{NULL, "PATCH", "/config", "Bearer " TOKEN, "{\"ttl\": 5}", 0, "{\"ttl\": 5}", false},
+	{NULL, "PUT", "/config", "Bearer " TOKEN, "{\"postgresql\": {\"parameters\": {\"work_mem\": \"8MB\"}}}", 0,
+	 "work_mem", true},
+	{"{\"ttl\":5}", "PATCH", "/config", "Bearer " TOKEN, "{\"ttl\": null}", 0, "null", false},
+	{NULL, "PATCH", "/config", "Bearer " TOKEN, "{\"ttl\": 1}", 422, "ttl = 1 is outside the allowed range", false},
+	{NULL, "PATCH", "/config", "Bearer " TOKEN, "{\"postgresql\": {\"parameters\": {\"port\": \"1\"}}}", 422,
+	 "postgresql.parameters.port is managed", false},
+	{"{\"postgresql\":{\"parameters\":{\"a\":\"1\"}}}", "PATCH", "/config", "Bearer " TOKEN,
+	 "{\"postgresql\": {\"pg_hba\": \"x\"}}", 422, "postgresql.pg_hba must be a list", false},
+	{NULL, "PUT", "/config", "Bearer " TOKEN, "{\"tll\": 3}", 422, "unknown setting", false},
+	{NULL, "PATCH", "/config", "Bearer " TOKEN, "[1]", 400, "the body must be a JSON object", false},
+	{NULL, "PATCH", "/config", "Bearer " TOKEN, "{", 400, "malformed JSON", false},
+	{NULL, "PATCH", "/config", "Bearer " TOKEN, NULL, 400, "the body must be a JSON object", false},
+	{NULL, "PATCH", "/config", "Bearer " TOKEN, "{\"ttl\": 5, \"ttl\": 6}", 400, "malformed JSON", false},
+};
+
+static void test_config_route(void)
+{
+	for (size_t i = 0; i < sizeof config_rows / sizeof config_rows[0]; i++) {
+		api_snapshot s;
+		api_answer a;
+		leader(&s);
+		s.config_json = config_rows[i].config_json;
+		config_call(&s, config_rows[i].method, config_rows[i].uri, config_rows[i].auth, config_rows[i].body,
+			    &a);
+		const char *text = a.status == 0 ? a.command.config : a.body ? a.body : "";
+		bool ok = a.status == config_rows[i].status && strstr(text, config_rows[i].has) != NULL;
+		if (a.status == 0)
+			ok = ok && a.command.cmd == API_CMD_CONFIG &&
+			     a.command.config_replace == config_rows[i].replace;
+		else if (a.status == 200)
+			ok = ok && a.command.cmd == API_CMD_NONE;
+		if (!ok)
+			printf("\n  row %zu: %s %s: %d (%s)", i, config_rows[i].method, config_rows[i].uri, a.status,
+			       text);
+		CU_ASSERT(ok);
+		api_answer_clear(&a);
+	}
+	/* A body above the limit: 413 before anything is parsed. */
+	char *big = malloc(API_CONFIG_BODY_MAX + 2);
+	memset(big, ' ', API_CONFIG_BODY_MAX + 1);
+	big[API_CONFIG_BODY_MAX + 1] = '\0';
+	api_snapshot s;
+	api_answer a;
+	leader(&s);
+	config_call(&s, "PATCH", "/config", "Bearer " TOKEN, big, &a);
+	CU_ASSERT_EQUAL(a.status, 413);
+	api_answer_clear(&a);
+	free(big);
+	/* OPTIONS names the methods. */
+	config_call(&s, "OPTIONS", "/config", NULL, NULL, &a);
+	CU_ASSERT_EQUAL(a.status, 200);
+	CU_ASSERT_STRING_EQUAL(a.allow, "GET, HEAD, OPTIONS, PATCH, PUT");
+	api_answer_clear(&a);
+}
+
+static void test_config_answer(void)
+{
+	api_answer a;
+	memset(&a, 0, sizeof a);
+	CU_ASSERT_TRUE(api_config_answer(&a, 200, "{\"ttl\":5}"));
+	CU_ASSERT_EQUAL(a.status, 200);
+	CU_ASSERT_STRING_EQUAL(a.body, "{\"ttl\":5}");
+	api_answer_clear(&a);
+	CU_ASSERT_TRUE(api_config_answer(&a, 422, "config: ttl = 1 is outside\nHINT: x"));
+	CU_ASSERT_EQUAL(a.status, 422);
+	CU_ASSERT_TRUE(error_has(&a, "ttl = 1 is outside\nHINT: x"));
+	api_answer_clear(&a);
+	CU_ASSERT_FALSE(api_config_answer(&a, 200, "not json"));
+	CU_ASSERT_EQUAL(a.status, 500);
+	api_answer_clear(&a);
+	CU_ASSERT_FALSE(api_config_answer(&a, 999, "x"));
+	CU_ASSERT_EQUAL(a.status, 500);
+	api_answer_clear(&a);
+}
+
 /* ---- JSON documents ---- */
 
 static json_t *get_json(const api_snapshot *s, const char *uri, int want_status)
@@ -1465,4 +1570,6 @@ void suite_register(void)
 	CU_add_test(s, "metrics in Prometheus text format", test_metrics_in_prometheus_text_format);
 	CU_add_test(s, "server answers real HTTP requests", test_server_answers_real_http_requests);
 	CU_add_test(s, "server runs commands only with the token", test_server_runs_commands_only_with_the_token);
+	CU_add_test(s, "/config: GET, PATCH, PUT routed and checked", test_config_route);
+	CU_add_test(s, "/config: the agent's answer", test_config_answer);
 }
