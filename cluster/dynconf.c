@@ -305,6 +305,15 @@ int dynconf_overlay(const json_t *cfg, options *o, fl_err *err)
 	return 0;
 }
 
+int dynconf_overridden(const json_t *cfg, const options *o, const char **names, int max)
+{
+	int n = 0;
+	for (size_t i = 0; i < N_SCALARS && n < max; i++)
+		if (json_object_get(cfg, scalar_keys[i]) != NULL && o->named[row_of(scalar_keys[i]) - options_table])
+			names[n++] = scalar_keys[i];
+	return n;
+}
+
 /* A parameter's value as PostgreSQL reads it in a configuration file (before quoting). */
 static void param_text(const json_t *v, char *buf, size_t len)
 {

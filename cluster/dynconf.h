@@ -52,6 +52,9 @@ json_t *dynconf_merge(const json_t *cur, const json_t *patch);
  */
 int dynconf_overlay(const json_t *cfg, options *o, fl_err *err);
 
+/* The settings the document sets but o's file or environment names (and so keeps), up to max of them. */
+int dynconf_overridden(const json_t *cfg, const options *o, const char **names, int max);
+
 /*
  * The document's PostgreSQL parameters as "name=value" strings into out
  * (emptied first; values rendered as PostgreSQL reads them: booleans on or

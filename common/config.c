@@ -271,6 +271,9 @@ int config_load_named(const opt_def *table, size_t n, void *out, const char *pat
 	}
 	for (size_t i = 0; i < n; i++) {
 		const char *v = table[i].env ? getenv(table[i].env) : NULL;
+		/* Compose's ${VAR:-} passes an empty value for an unset one: a number or a boolean takes it so. */
+		if (v && v[0] == '\0' && table[i].type != OPT_STRING && table[i].type != OPT_LIST)
+			v = NULL;
 		if (check_secret_env(&table[i], err) < 0 ||
 		    (v && set_from_text(out, &table[i], v, table[i].env, err) < 0))
 			goto done;

@@ -283,6 +283,9 @@ static void config_changed(node *n, const etcd_kv *kv)
 		json_decref(cfg);
 		return;
 	}
+	const char *kept_local[8];
+	for (int i = 0, k = dynconf_overridden(cfg, n->o, kept_local, 8); i < k; i++)
+		log_info("dynamic configuration: %s stays as this node's file or environment sets it", kept_local[i]);
 	log_setting("ttl", (double)n->o->ttl, (double)next.ttl, " s");
 	if (n->o->ttl != next.ttl)
 		log_info("ttl %ld s -> %ld s: the next renewal grants a lease with it", n->o->ttl, next.ttl);

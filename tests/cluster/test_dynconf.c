@@ -169,6 +169,10 @@ static void test_overlay(void)
 	CU_ASSERT_EQUAL(dynconf_overlay(cfg, &o, &err), 0);
 	CU_ASSERT_EQUAL(o.ttl, 20);
 	CU_ASSERT_DOUBLE_EQUAL(o.loop_wait, 2, 1e-9);
+	const char *kept[4];
+	CU_ASSERT_EQUAL(dynconf_overridden(cfg, &o, kept, 4), 1);
+	CU_ASSERT_STRING_EQUAL(kept[0], "ttl");
+	CU_ASSERT_EQUAL(dynconf_overridden(cfg, &o, kept, 0), 0);
 	json_decref(cfg);
 
 	/* Refused together, and nothing changes. */

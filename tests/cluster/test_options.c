@@ -42,6 +42,36 @@ static void test_minimal_config_gets_fast_failover_defaults(void)
 	options_free(&o);
 }
 
+/* named: what the file and the environment set, for the dynamic configuration to leave alone. */
+static const opt_def *row(const char *p)
+{
+	for (unsigned i = 0; i < options_table_len; i++)
+		if (strcmp(options_table[i].path, p) == 0)
+			return &options_table[i];
+	return NULL;
+}
+
+static bool named(const options *o, const char *p) { return o->named[row(p) - options_table]; }
+
+static void test_named_settings(void)
+{
+	options o;
+	fl_err err;
+	setenv("FLOTILLA_LOOP_WAIT", "0.7", 1);
+	setenv("FLOTILLA_SYNCHRONOUS_MODE", "", 1); /* compose's ${VAR:-}: as if unset */
+	CU_ASSERT_EQUAL_FATAL(load("ttl = 5;\n", &o, &err), 0);
+	unsetenv("FLOTILLA_LOOP_WAIT");
+	unsetenv("FLOTILLA_SYNCHRONOUS_MODE");
+	CU_ASSERT_TRUE(named(&o, "ttl"));
+	CU_ASSERT_TRUE(named(&o, "loop_wait"));
+	CU_ASSERT_DOUBLE_EQUAL(o.loop_wait, 0.7, 1e-9);
+	CU_ASSERT_FALSE(named(&o, "synchronous_mode"));
+	CU_ASSERT_FALSE(o.synchronous_mode);
+	CU_ASSERT_FALSE(named(&o, "retry_timeout"));
+	CU_ASSERT_TRUE(named(&o, "scope"));
+	options_free(&o);
+}
+
 static const struct {
 	const char *extra;
 	fl_code code;
@@ -185,6 +215,7 @@ void suite_register(void)
 {
 	CU_pSuite s = CU_add_suite("options", NULL, NULL);
 	CU_add_test(s, "minimal config gets fast-failover defaults", test_minimal_config_gets_fast_failover_defaults);
+	CU_add_test(s, "named settings, an empty environment value unset", test_named_settings);
 	CU_add_test(s, "invalid combinations are rejected by name", test_invalid_combinations_are_rejected_by_name);
 	CU_add_test(s, "restore targets accepted", test_restore_targets_accepted);
 	CU_add_test(s, "reload moves only reloadable settings", test_reload_moves_only_reloadable_settings);

@@ -2,7 +2,8 @@
 """Dynamic configuration in etcd, as Patroni's, on a three-node local cluster:
 
   reload      `flotilla edit-config --pg work_mem=...` reaches every node's
-              PostgreSQL by a reload, and GET /config shows it on every agent
+              PostgreSQL by a reload, and GET /config shows it on every agent;
+              a setting one node's file names stays that node's
   restart     `--pg shared_buffers=...` leaves every node's setting as it was
               with a pending restart (flotilla list --json); `flotilla restart
               --pending` restarts the replicas, then the leader, which keeps
@@ -75,6 +76,10 @@ def reload_phase(c, leader):
     rc, out, _ = flotilla(c, "show-config")
     check(out.strip() == "", "show-config of a new cluster printed %r" % out)
     before = {n: show(c, n, "work_mem") for n in c.names()}
+    local = [n for n in c.names() if n != leader][-1]
+    c.set_setting(local, "maximum_lag_on_failover", "4194304")
+    wait_for(lambda: "config: maximum_lag_on_failover reloaded" in c.read_agent_log(local), 10,
+             "%s to reload its file" % local)
     t = time.monotonic()
     _, out, _ = flotilla(c, "edit-config", "--pg", "work_mem=12MB", "--set", "maximum_lag_on_failover=2097152",
                          "--force")
@@ -94,6 +99,10 @@ def reload_phase(c, leader):
     log("  show-config:\n" + out.rstrip())
     for n in c.names():
         check("dynamic configuration revision" in c.read_agent_log(n), "%s never logged the configuration" % n)
+    kept = "dynamic configuration: maximum_lag_on_failover stays as this node's file or environment sets it"
+    check(all((kept in c.read_agent_log(n)) == (n == local) for n in c.names()),
+          "only %s names maximum_lag_on_failover in its file, and only it may keep its own" % local)
+    log("  %s keeps the maximum_lag_on_failover its file names; the others take the cluster's" % local)
 
 
 def restart_phase(c, leader):
