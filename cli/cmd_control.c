@@ -117,6 +117,8 @@ typedef struct ctl_cluster {
 	char scope[CLUSTER_NAME_MAX];
 	char leader[CLUSTER_NAME_MAX]; /* "" when no member holds the leader key */
 	bool paused;
+	bool switchover_known;   /* read from etcd, where the switchover record shows */
+	bool switchover_pending; /* its record is there */
 	int n;
 	ctl_member m[CLUSTER_MAX_MEMBERS];
 } ctl_cluster;
@@ -303,6 +305,8 @@ static int cluster_from_etcd(const target *t, ctl_cluster *c, fl_err *err)
 	if (rc == 0 && cv->has_leader)
 		snprintf(c->leader, sizeof c->leader, "%s", cv->leader);
 	c->paused = cv->paused;
+	c->switchover_known = true;
+	c->switchover_pending = cv->has_switchover;
 	for (int i = 0; rc == 0 && i < cv->n_members; i++) {
 		ctl_member *m = &c->m[c->n++];
 		snprintf(m->name, sizeof m->name, "%s", cv->members[i].name);
@@ -610,10 +614,16 @@ static int ctl_wait_leader(const ctl_spec *s, const ctl_args *a, const char *old
 	if (c == NULL)
 		return fl_fail(err, FL_ERR_INTERNAL, "%s: out of memory", s->name);
 	int rc = -1;
+	bool abandoned = false;
 	while (now_seconds() - start < a->wait_timeout) {
 		if (ctl_cluster_fetch(s->name, t, c, NULL) == 0 && c->leader[0] &&
 		    (a->candidate ? strcmp(c->leader, a->candidate) == 0 : strcmp(c->leader, old_leader) != 0)) {
 			rc = 0;
+			break;
+		}
+		/* The record gone while the old leader still leads: the leader dropped it (see its log). */
+		if (c->switchover_known && !c->switchover_pending && strcmp(c->leader, old_leader) == 0) {
+			abandoned = true;
 			break;
 		}
 		struct timespec ts = {0, (long)(CTL_POLL_SECONDS * 1e9)};
@@ -621,6 +631,11 @@ static int ctl_wait_leader(const ctl_spec *s, const ctl_args *a, const char *old
 	}
 	if (rc == 0 && !a->json)
 		printf("%s to %s done in %.1f s\n", s->name, c->leader, now_seconds() - start);
+	else if (abandoned)
+		fl_fail(err, FL_ERR_CONFLICT,
+			"%s: %s dropped the %s after %.1f s and still leads\nHINT: its log says why (a candidate that "
+			"does not stream, or lags beyond maximum_lag_on_failover); see flotilla list",
+			s->name, old_leader, s->name, now_seconds() - start);
 	else if (rc < 0)
 		fl_fail(err, FL_ERR_TIMEOUT,
 			"%s: no %s took the leader key within %.0f s (leader now: %s)\nHINT: see flotilla list and the "

@@ -253,8 +253,10 @@ def tail(path, n=60):
 # ---------------------------------------------------------------- postgres
 
 def connect(dsn, timeout=3, **kw):
-    """A plain autocommit connection whose statements cannot hang forever."""
-    conn = psycopg2.connect(dsn, connect_timeout=timeout, options="-c statement_timeout=5000", **kw)
+    """A plain autocommit connection whose statements cannot hang forever:
+    each may take 5 s, or timeout when that is longer (a bulk load)."""
+    conn = psycopg2.connect(dsn, connect_timeout=timeout,
+                            options="-c statement_timeout=%d" % int(max(timeout, 5) * 1000), **kw)
     conn.autocommit = True
     return conn
 

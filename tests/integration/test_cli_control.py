@@ -59,13 +59,13 @@ def leader_of(c):
 def all_streaming(c, expect_leader):
     ms = members(c)
     return (ms.get(expect_leader, {}).get("role") == "Leader" and
-            all(m["state"] == "streaming" for n, m in ms.items() if n != expect_leader))
+            all(m["state"] == "streaming" and m.get("lag_in_mb") == 0 for n, m in ms.items() if n != expect_leader))
 
 
 def test_switchover(c):
     wait_for(lambda: leader_of(c) is not None, 60, "a leader")
     old = leader_of(c)
-    wait_for(lambda: all_streaming(c, old), 60, "both replicas streaming from %s" % old)
+    wait_for(lambda: all_streaming(c, old), 60, "both replicas streaming from %s and caught up" % old)
     cand = sorted(n for n in c.names() if n != old)[0]
 
     rc, out, err = flotilla(c, "switchover", "--dir", c.dir, "--candidate", cand)
