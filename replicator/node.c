@@ -114,6 +114,7 @@ struct node {
 	int64_t config_rev; /* mod_revision of the dynamic configuration applied (0: none set), -1 before the first */
 	json_t *config;     /* that configuration, NULL when none is set or it was refused */
 	char *config_text;  /* the same as GET /config answers it */
+	bool config_unwritten; /* applied while PostgreSQL did not answer: flotilla.conf still to write */
 };
 
 static void on_leader_change(void *arg)
@@ -255,6 +256,17 @@ static void keep_history(node *n, const char *h)
 }
 
 /* Renews (or re-grants) our lease and reads the cluster; sets agent.etcd_ok. */
+/* flotilla.conf rewritten with the dynamic parameters, and a reload, once PostgreSQL answers and no job runs. */
+static void config_write(node *n)
+{
+	if (!n->config_unwritten || !n->local.answering || n->job != JOB_NONE)
+		return;
+	fl_err err = {0};
+	n->config_unwritten = false;
+	if (postgres_apply(n->pg, postgres_runtime(n->pg), &err) < 0)
+		log_error("dynamic configuration: writing flotilla.conf failed: %s", err.msg);
+}
+
 /* A scalar setting's change, logged as the reload of a file logs it. */
 static void log_setting(const char *name, double from, double to, const char *unit)
 {
@@ -324,8 +336,8 @@ static void config_changed(node *n, const etcd_kv *kv)
 	n->config = cfg;
 	free(n->config_text);
 	n->config_text = json_dumps(cfg, JSON_SORT_KEYS | JSON_COMPACT);
-	if (n->local.answering && n->job == JOB_NONE && postgres_apply(n->pg, postgres_runtime(n->pg), &err) < 0)
-		log_error("dynamic configuration: writing flotilla.conf failed: %s", err.msg);
+	n->config_unwritten = true;
+	config_write(n);
 	log_info("dynamic configuration revision %lld applied: %d parameter%s (%d of them take effect only at a "
 		 "restart), "
 		 "%d pg_hba line%s",
@@ -1352,6 +1364,7 @@ double node_tick(node *n)
 	}
 	probe(n, now);
 	refresh(n);
+	config_write(n);
 	now = clock_mono();
 	if (n->view.has_leader || !n->agent.etcd_ok)
 		n->agent.election_since = 0;
