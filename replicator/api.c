@@ -158,26 +158,25 @@ void api_free(api *a)
 	free(a);
 }
 
+/* *mine becomes a copy of text (dflt when NULL) when it differs; an allocation that fails keeps the old one. */
+static void keep_copy(char **mine, const char *text, const char *dflt)
+{
+	const char *t = text ? text : dflt;
+	if (*mine != NULL && strcmp(*mine, t) == 0)
+		return;
+	char *copy = strdup(t);
+	if (copy != NULL) {
+		free(*mine);
+		*mine = copy;
+	}
+}
+
 void api_update(api *a, const api_snapshot *s)
 {
 	if (a == NULL || s == NULL)
 		return;
-	const char *h = s->history_json ? s->history_json : "[]";
-	if (a->history == NULL || strcmp(a->history, h) != 0) {
-		char *copy = strdup(h);
-		if (copy != NULL) {
-			free(a->history);
-			a->history = copy;
-		}
-	}
-	const char *cfg = s->config_json ? s->config_json : "{}";
-	if (a->config == NULL || strcmp(a->config, cfg) != 0) {
-		char *copy = strdup(cfg);
-		if (copy != NULL) {
-			free(a->config);
-			a->config = copy;
-		}
-	}
+	keep_copy(&a->history, s->history_json, "[]");
+	keep_copy(&a->config, s->config_json, "{}");
 	a->snap = *s;
 	a->snap.history_json = a->history ? a->history : "[]";
 	a->snap.config_json = a->config ? a->config : "{}";

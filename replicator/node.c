@@ -256,6 +256,14 @@ static void keep_history(node *n, const char *h)
 }
 
 /* Renews (or re-grants) our lease and reads the cluster; sets agent.etcd_ok. */
+/* A "name=value" of dynconf_pg_params checked against this server's pg_settings; name gets its name. */
+static int param_check(const node *n, const char *item, char *name, size_t name_len, char *why, size_t why_len)
+{
+	const char *eq = strchr(item, '=');
+	snprintf(name, name_len, "%.*s", (int)(eq - item), item);
+	return postgres_check_param(n->pg, name, eq + 1, why, why_len);
+}
+
 /* flotilla.conf rewritten with the dynamic parameters, and a reload, once PostgreSQL answers and no job runs. */
 static void config_write(node *n)
 {
@@ -317,9 +325,7 @@ static void config_changed(node *n, const etcd_kv *kv)
 	int kept = 0, restart = 0;
 	for (int i = 0; i < params.n; i++) {
 		char name[80], why[512];
-		const char *eq = strchr(params.v[i], '=');
-		snprintf(name, sizeof name, "%.*s", (int)(eq - params.v[i]), params.v[i]);
-		if (postgres_check_param(n->pg, name, eq + 1, why, sizeof why) < 0) {
+		if (param_check(n, params.v[i], name, sizeof name, why, sizeof why) < 0) {
 			log_error("dynamic configuration: postgresql.parameters.%s left out: %s", name, why);
 			free(params.v[i]);
 			continue;
@@ -1268,9 +1274,7 @@ static json_t *config_next(node *n, const api_command_req *req, const json_t *cu
 	dynconf_pg_params(doc, NULL, &params);
 	for (int i = 0; i < params.n; i++) {
 		char name[80], why[512];
-		const char *eq = strchr(params.v[i], '=');
-		snprintf(name, sizeof name, "%.*s", (int)(eq - params.v[i]), params.v[i]);
-		if (postgres_check_param(n->pg, name, eq + 1, why, sizeof why) < 0) {
+		if (param_check(n, params.v[i], name, sizeof name, why, sizeof why) < 0) {
 			snprintf(msg, len, "config: postgresql.parameters.%s: %s", name, why);
 			json_decref(doc);
 			doc = NULL;
