@@ -23,16 +23,6 @@
 #define STACK_DEFAULT_TIMEOUT 300.0
 #define STACK_IMAGE_UID 999 /* the database image's postgres, which reads the secrets */
 
-typedef struct stack_def {
-	const char *name;
-	const char *files[2];   /* compose files under the stacks directory */
-	const char *dbs[3];     /* the database services */
-	const char *rw_service; /* the service and port of the rw (and ro) connection */
-	const char *rw_port;
-	const char *ro_port; /* NULL: no ro port */
-	int services;        /* containers up when it runs (without the monitoring profile) */
-} stack_def;
-
 static const stack_def stacks[] = {
 	{"ha", {"ha/docker-compose.yml", NULL}, {"db1", "db2", "db3"}, "haproxy", "5000", "5001", 8},
 	{"single", {"single/docker-compose.yml", NULL}, {"db1", NULL, NULL}, "db1", "5432", NULL, 2},
@@ -49,22 +39,6 @@ static const struct {
 	{"api_token", NULL},
 	{"backup_token", "backup"},
 };
-
-typedef struct stack_args {
-	const char *cmd;
-	const stack_def *def;
-	char project[64];
-	char secrets[PATH_MAX];
-	char stacks_dir[PATH_MAX];
-	char top[PATH_MAX]; /* the source tree (images/build), empty when not found */
-	double timeout;
-	bool force, no_build, help;
-	bool swarm;           /* deploy: a Swarm stack (docker stack deploy), not a compose project */
-	bool monitoring;      /* up: the monitoring profile (Prometheus) too */
-	const char *nodes[8]; /* deploy --node: Docker hosts that get the images */
-	int n_nodes;
-	int rest; /* argv index of what follows the options (logs' services) */
-} stack_args;
 
 bool stack_project_valid(const char *name)
 {
@@ -113,7 +87,7 @@ int stack_health_parse(const char *line, char *name, size_t name_len, stack_heal
  * ours. Returns its exit status, 127 when it could not run, -1 on a failure
  * here (err filled).
  */
-static int run(char *const argv[], char **out, fl_err *err)
+int stack_program(char *const argv[], char **out, fl_err *err)
 {
 	int fds[2] = {-1, -1};
 	if (out != NULL && pipe2(fds, O_CLOEXEC) < 0)
@@ -180,7 +154,7 @@ static int run(char *const argv[], char **out, fl_err *err)
 }
 
 /* docker-compose -f FILE... -p PROJECT ARGS... (at most 24 arguments in all). */
-static int compose(const stack_args *a, char **out, fl_err *err, const char *const *args)
+int stack_compose(const stack_args *a, char **out, fl_err *err, const char *const *args)
 {
 	char *argv[40];
 	char files[2][PATH_MAX];
@@ -196,7 +170,7 @@ static int compose(const stack_args *a, char **out, fl_err *err, const char *con
 	for (int i = 0; args[i] != NULL && n < 39; i++)
 		argv[n++] = (char *)args[i];
 	argv[n] = NULL;
-	int rc = run(argv, out, err);
+	int rc = stack_program(argv, out, err);
 	if (rc == 127)
 		return fl_fail(
 			err, FL_ERR_NOT_FOUND,
@@ -215,7 +189,7 @@ static bool is_dir(const char *p)
 }
 
 /* The stacks directory and, when the program runs from a build of the source tree, that tree. */
-static int stack_find(stack_args *a, fl_err *err)
+int stack_locate(stack_args *a, fl_err *err)
 {
 	const char *env = getenv("FLOTILLA_STACKS_DIR");
 	char exe[PATH_MAX];
@@ -333,7 +307,7 @@ static bool image_present(const char *image)
 	char *argv[] = {"docker", "image", "inspect", "-f", "{{.Id}}", (char *)image, NULL};
 	char *out = NULL;
 	fl_err ignored = {0};
-	int rc = run(argv, &out, &ignored);
+	int rc = stack_program(argv, &out, &ignored);
 	free(out);
 	return rc == 0;
 }
@@ -414,7 +388,7 @@ static int images_ensure(const stack_args *a, fl_err *err)
 			       missing);
 	log_info("building the missing images:%s (images/build; progress below)", missing);
 	double t0 = clock_mono();
-	int rc = run(argv, NULL, err);
+	int rc = stack_program(argv, NULL, err);
 	if (rc != 0)
 		return rc < 0 ? -1 : fl_fail(err, FL_ERR_IO, "stack: images/build failed (exit %d)", rc);
 	log_info("images built in %.0f s", clock_mono() - t0);
@@ -424,12 +398,12 @@ static int images_ensure(const stack_args *a, fl_err *err)
 /* ---- waiting ---- */
 
 /* The running containers of the stack (of one service when service is not NULL), one id a line. */
-static int container_ids(const stack_args *a, const char *service, char **out, fl_err *err)
+int stack_containers(const stack_args *a, const char *service, char **out, fl_err *err)
 {
 	if (!a->swarm) {
 		/* Stopped ones too: a service that exited has failed, it is not gone. */
 		const char *ps[] = {"ps", "-a", "-q", service, NULL};
-		return compose(a, out, err, ps);
+		return stack_compose(a, out, err, ps);
 	}
 	char stack_label[128], service_label[192];
 	snprintf(stack_label, sizeof stack_label, "label=com.docker.stack.namespace=%s", a->project);
@@ -438,7 +412,7 @@ static int container_ids(const stack_args *a, const char *service, char **out, f
 	char *argv[] = {"docker", "ps", "-q", "--filter", stack_label, "--filter", service_label, NULL};
 	if (service == NULL)
 		argv[5] = NULL;
-	int rc = run(argv, out, err);
+	int rc = stack_program(argv, out, err);
 	return rc == 0 ? 0 : rc < 0 ? -1 : fl_fail(err, FL_ERR_IO, "stack: docker ps failed (exit %d)", rc);
 }
 
@@ -446,7 +420,7 @@ static int container_ids(const stack_args *a, const char *service, char **out, f
 static int stack_health_now(const stack_args *a, char *failed, size_t failed_len, int *healthy, int *total, fl_err *err)
 {
 	char *ids = NULL;
-	if (container_ids(a, NULL, &ids, err) < 0)
+	if (stack_containers(a, NULL, &ids, err) < 0)
 		return -1;
 	char *argv[64];
 	int n = 0;
@@ -466,7 +440,7 @@ static int stack_health_now(const stack_args *a, char *failed, size_t failed_len
 		return 0;
 	}
 	char *out = NULL;
-	int rc = run(argv, &out, err);
+	int rc = stack_program(argv, &out, err);
 	free(ids);
 	if (rc != 0) {
 		free(out);
@@ -527,7 +501,7 @@ static int published(const stack_args *a, const char *service, const char *port,
 	const char *args[] = {"port", service, port, NULL};
 	char *out = NULL;
 	fl_err ignored = {0};
-	int rc = compose(a, &out, &ignored, args);
+	int rc = stack_compose(a, &out, &ignored, args);
 	if (rc != 0 || out == NULL || out[0] == '\0') {
 		free(out);
 		return -1;
@@ -553,13 +527,13 @@ static void print_members(const stack_args *a)
 	for (int i = 0; i < 3 && a->def->dbs[i] != NULL; i++) {
 		char *id = NULL;
 		fl_err ignored = {0};
-		if (container_ids(a, a->def->dbs[i], &id, &ignored) != 0 || id == NULL || id[0] == '\0') {
+		if (stack_containers(a, a->def->dbs[i], &id, &ignored) != 0 || id == NULL || id[0] == '\0') {
 			free(id);
 			continue;
 		}
 		id[strcspn(id, "\n")] = '\0';
 		char *argv[] = {"docker", "exec", id, "flotilla", "list", "--api", "http://127.0.0.1:8008", NULL};
-		int rc = run(argv, NULL, &ignored);
+		int rc = stack_program(argv, NULL, &ignored);
 		free(id);
 		if (rc == 0)
 			return;
@@ -589,7 +563,7 @@ static void print_access(const stack_args *a)
 static int docker_line(char *const argv[], char *buf, size_t len, fl_err *err)
 {
 	char *out = NULL;
-	int rc = run(argv, &out, err);
+	int rc = stack_program(argv, &out, err);
 	if (rc != 0) {
 		free(out);
 		return rc < 0 ? -1 : fl_fail(err, FL_ERR_IO, "stack: %s %s failed (exit %d)", argv[0], argv[1], rc);
@@ -618,7 +592,7 @@ static int swarm_labels(fl_err *err)
 	snprintf(self, sizeof self, "%s", line + 7);
 	char *ls[] = {"docker", "node", "ls", "-q", NULL};
 	char *nodes = NULL;
-	if (run(ls, &nodes, err) != 0) {
+	if (stack_program(ls, &nodes, err) != 0) {
 		free(nodes);
 		return fl_fail(err, FL_ERR_CONFLICT, "stack deploy: docker node ls failed (a manager node is needed)");
 	}
@@ -630,7 +604,7 @@ static int swarm_labels(fl_err *err)
 		for (char *id = strtok_r(nodes, "\n", &save); id != NULL && n < 39; id = strtok_r(NULL, "\n", &save))
 			argv[n++] = id;
 		argv[n] = NULL;
-		if (run(argv, &labels, err) != 0) {
+		if (stack_program(argv, &labels, err) != 0) {
 			free(nodes);
 			free(labels);
 			return fl_fail(err, FL_ERR_IO, "stack deploy: docker node inspect failed");
@@ -647,8 +621,9 @@ static int swarm_labels(fl_err *err)
 		snprintf(add, sizeof add, "flotilla.%s=true", members[i]);
 		char *argv[] = {"docker", "node", "update", "--label-add", add, self, NULL};
 		char *ignored = NULL;
-		rc = run(argv, &ignored, err) == 0 ? 0
-						   : fl_fail(err, FL_ERR_IO, "stack deploy: labelling %s failed", self);
+		rc = stack_program(argv, &ignored, err) == 0
+			     ? 0
+			     : fl_fail(err, FL_ERR_IO, "stack deploy: labelling %s failed", self);
 		free(ignored);
 		if (rc == 0)
 			log_info("%s runs on this node (label %s): no node had the label", members[i], add);
@@ -677,7 +652,7 @@ static int swarm_images_to_nodes(const stack_args *a, fl_err *err)
 		return fl_fail(err, FL_ERR_IO, "stack deploy: mkstemp: %s", strerror(errno));
 	close(fd);
 	save[3] = tmp;
-	int rc = run(save, NULL, err);
+	int rc = stack_program(save, NULL, err);
 	if (rc != 0) {
 		unlink(tmp);
 		return rc < 0 ? -1 : fl_fail(err, FL_ERR_IO, "stack deploy: docker save failed (exit %d)", rc);
@@ -685,7 +660,7 @@ static int swarm_images_to_nodes(const stack_args *a, fl_err *err)
 	for (int i = 0; i < a->n_nodes && rc == 0; i++) {
 		log_info("loading the images on %s", a->nodes[i]);
 		char *load[] = {"docker", "-H", (char *)a->nodes[i], "load", "-q", "-i", tmp, NULL};
-		rc = run(load, NULL, err);
+		rc = stack_program(load, NULL, err);
 		if (rc > 0)
 			fl_fail(err, FL_ERR_IO, "stack deploy: docker load on %s failed (exit %d)", a->nodes[i], rc);
 	}
@@ -705,7 +680,7 @@ static int stack_deploy(stack_args *a, fl_err *err)
 	log_info("deploying %s to the swarm as stack %s", file, a->project);
 	char *argv[] = {"docker", "stack", "deploy", "-c", file, (char *)a->project, NULL};
 	double t0 = clock_mono();
-	int rc = run(argv, NULL, err);
+	int rc = stack_program(argv, NULL, err);
 	if (rc != 0)
 		return rc < 0 ? -1 : fl_fail(err, FL_ERR_IO, "stack deploy: docker stack deploy failed (exit %d)", rc);
 	if (stack_wait_healthy(a, err) < 0)
@@ -719,14 +694,59 @@ static int stack_deploy(stack_args *a, fl_err *err)
 	return 0;
 }
 
+/* The first line of a docker command's output ("" when it fails). */
+static void docker_first(char *const argv[], char *buf, size_t len)
+{
+	char *out = NULL;
+	fl_err ignored = {0};
+	buf[0] = '\0';
+	if (stack_program(argv, &out, &ignored) == 0 && out != NULL)
+		snprintf(buf, len, "%.*s", (int)strcspn(out, "\n"), out);
+	free(out);
+}
+
+/*
+ * up would recreate every database container whose image differs from the
+ * one the stack names, all at once: refused, pointing at flotilla upgrade,
+ * which moves them one at a time.
+ */
+static int db_images_agree(const stack_args *a, fl_err *err)
+{
+	char want[128], want_id[128];
+	image_tag("db", want, sizeof want);
+	char *inspect[] = {"docker", "image", "inspect", "-f", "{{.Id}}", want, NULL};
+	docker_first(inspect, want_id, sizeof want_id);
+	for (int i = 0; i < 3 && a->def->dbs[i] != NULL && want_id[0]; i++) {
+		char *ids = NULL, id[80], line[256];
+		fl_err ignored = {0};
+		if (stack_containers(a, a->def->dbs[i], &ids, &ignored) != 0 || ids == NULL || ids[0] == '\0') {
+			free(ids);
+			continue;
+		}
+		snprintf(id, sizeof id, "%.*s", (int)strcspn(ids, "\n"), ids);
+		free(ids);
+		char *argv[] = {"docker", "inspect", "-f", "{{.Image}} {{.Config.Image}}", id, NULL};
+		docker_first(argv, line, sizeof line);
+		size_t n = strcspn(line, " ");
+		if (line[0] && (n != strlen(want_id) || strncmp(line, want_id, n) != 0))
+			return fl_fail(
+				err, FL_ERR_CONFLICT,
+				"stack up: %s runs %s, and the stack names %s: up would replace every database "
+				"node at once\nHINT: flotilla upgrade --image %s moves them one at a time; or set "
+				"FLOTILLA_TAG to the tag they run",
+				a->def->dbs[i], line + n + (line[n] ? 1 : 0), want, want);
+	}
+	return 0;
+}
+
 static int stack_up(stack_args *a, fl_err *err)
 {
-	if (images_ensure(a, err) < 0 || secrets_ensure(a, err) < 0)
+	if (images_ensure(a, err) < 0 || secrets_ensure(a, err) < 0 || db_images_agree(a, err) < 0)
 		return -1;
 	log_info("starting stack %s as project %s", a->def->name, a->project);
 	static const char *const up[] = {"up", "-d", "--remove-orphans", NULL};
 	double t0 = clock_mono();
-	if (compose(a, NULL, err, up) < 0 || stack_wait_healthy(a, err) < 0)
+	if (stack_compose(a, NULL, err, up) < 0 || stack_wait_healthy(a, err) < 0)
 		return -1;
 	log_info("stack %s healthy %.1f s after up", a->project, clock_mono() - t0);
 	print_access(a);
@@ -756,18 +776,18 @@ static int stack_run(stack_args *a, int argc, char **argv, fl_err *err)
 		return stack_deploy(a, err);
 	if (strcmp(a->cmd, "down") == 0) {
 		static const char *const down[] = {"down", "--remove-orphans", NULL};
-		return compose(a, NULL, err, down) < 0 ? -1 : 0;
+		return stack_compose(a, NULL, err, down) < 0 ? -1 : 0;
 	}
 	if (strcmp(a->cmd, "reset") == 0) {
 		static const char *const down[] = {"down", "-v", "--remove-orphans", NULL};
-		if (stack_confirm(a, err) < 0 || compose(a, NULL, err, down) < 0)
+		if (stack_confirm(a, err) < 0 || stack_compose(a, NULL, err, down) < 0)
 			return -1;
 		log_info("%s removed with its volumes; the secrets stay in %s", a->project, a->secrets);
 		return 0;
 	}
 	if (strcmp(a->cmd, "status") == 0) {
 		static const char *const ps[] = {"ps", NULL};
-		if (compose(a, NULL, err, ps) < 0)
+		if (stack_compose(a, NULL, err, ps) < 0)
 			return -1;
 		print_access(a);
 		return 0;
@@ -778,7 +798,7 @@ static int stack_run(stack_args *a, int argc, char **argv, fl_err *err)
 	for (int i = a->rest; i < argc && n < 23; i++)
 		args[n++] = argv[i];
 	args[n] = NULL;
-	return compose(a, NULL, err, args) < 0 ? -1 : 0;
+	return stack_compose(a, NULL, err, args) < 0 ? -1 : 0;
 }
 
 static void stack_usage(FILE *f)
@@ -886,6 +906,11 @@ static int stack_parse(int argc, char **argv, stack_args *a, fl_err *err)
 		a->monitoring = true;
 	if (optind < argc && strcmp(a->cmd, "logs") != 0)
 		return fl_fail(err, FL_ERR_USAGE, "stack %s: unexpected argument \"%s\"", a->cmd, argv[optind]);
+	return stack_select(a, stack, project, secrets, err);
+}
+
+int stack_select(stack_args *a, const char *stack, const char *project, const char *secrets, fl_err *err)
+{
 	if (stack == NULL || stack[0] == '\0')
 		stack = "ha";
 	for (size_t i = 0; i < sizeof stacks / sizeof stacks[0]; i++)
@@ -938,7 +963,7 @@ int cmd_stack(int argc, char **argv, fl_err *err)
 		stack_usage(stdout);
 		return 0;
 	}
-	if (stack_find(&a, err) < 0)
+	if (stack_locate(&a, err) < 0)
 		return -1;
 	return stack_run(&a, argc, argv, err);
 }

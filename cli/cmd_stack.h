@@ -16,7 +16,37 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <limits.h>
+
 #include "common/err.h"
+
+/* A stack of stacks/: its compose files and its database services. */
+typedef struct stack_def {
+	const char *name;
+	const char *files[2];   /* compose files under the stacks directory */
+	const char *dbs[3];     /* the database services */
+	const char *rw_service; /* the service and port of the rw (and ro) connection */
+	const char *rw_port;
+	const char *ro_port; /* NULL: no ro port */
+	int services;        /* containers up when it runs (without the monitoring profile) */
+} stack_def;
+
+/* One stack as a command addresses it: the stack, its project, its secrets and where its files are. */
+typedef struct stack_args {
+	const char *cmd;
+	const stack_def *def;
+	char project[64];
+	char secrets[PATH_MAX];
+	char stacks_dir[PATH_MAX];
+	char top[PATH_MAX]; /* the source tree (images/build), empty when not found */
+	double timeout;
+	bool force, no_build, help;
+	bool swarm;           /* deploy: a Swarm stack (docker stack deploy), not a compose project */
+	bool monitoring;      /* up: the monitoring profile (Prometheus) too */
+	const char *nodes[8]; /* deploy --node: Docker hosts that get the images */
+	int n_nodes;
+	int rest; /* argv index of what follows the options (logs' services) */
+} stack_args;
 
 /* argv[0] is "stack", argv[1] the subcommand. Returns 0, or -1 filling err. */
 int cmd_stack(int argc, char **argv, fl_err *err);
@@ -46,5 +76,23 @@ bool stack_secret_needed(const char *stack, const char *secret);
 
 /* Pure: the containers stack runs when it is up, one per service; -1 for a stack that does not exist. */
 int stack_services_expected(const char *stack, bool monitoring, bool swarm);
+
+/*
+ * For the commands that drive a stack (flotilla upgrade). stack_select
+ * fills a's stack (NULL: ha), project (NULL: flotilla-STACK) and secrets
+ * (NULL: FLOTILLA_SECRETS, else the default), and exports FLOTILLA_SECRETS
+ * for docker-compose; stack_locate finds the stack files.
+ */
+int stack_select(stack_args *a, const char *stack, const char *project, const char *secrets, fl_err *err);
+int stack_locate(stack_args *a, fl_err *err);
+/*
+ * Runs argv (on PATH) and waits: its exit status, 127 when it could not run,
+ * -1 on a failure here. With out, its stdout is read into *out (malloc'ed).
+ */
+int stack_program(char *const argv[], char **out, fl_err *err);
+/* docker-compose -f FILE... -p PROJECT ARGS...: 0, or -1 with err naming the failure. */
+int stack_compose(const stack_args *a, char **out, fl_err *err, const char *const *args);
+/* The containers of the stack (of one service when service is not NULL), one id a line. */
+int stack_containers(const stack_args *a, const char *service, char **out, fl_err *err);
 
 #endif

@@ -18,6 +18,7 @@
 #include "cmd_proxy.h"
 #include "cmd_stack.h"
 #include "cmd_topology.h"
+#include "cmd_upgrade.h"
 #include "common/err.h"
 #include "common/log.h"
 
@@ -45,6 +46,7 @@ static const cmd_def cmd_table[] = {
 	{"reinit", cmd_reinit, "re-clone a replica from the leader"},
 	{"show-config", cmd_show_config, "print the cluster's dynamic configuration"},
 	{"edit-config", cmd_edit_config, "change the cluster's dynamic configuration"},
+	{"upgrade", cmd_upgrade, "roll a new database image through a compose stack, one node at a time"},
 	{"drain", cmd_drain, "take a node out of HAProxy's read-only pool (--wait for its sessions to end)"},
 	{"ready", cmd_ready, "put a drained node back into HAProxy's read-only pool"},
 	{"haproxy-config", cmd_haproxy_config, "HAProxy's configuration for a cluster's members (the images' HAProxy)"},

@@ -323,13 +323,22 @@ static decision decide_handover(const decide_config *cfg, const agent_state *age
 }
 
 static decision decide_primary(const decide_config *cfg, const agent_state *agent, const cluster_view *view,
-			       bool i_lead, bool other_leads, bool stale_self)
+			       bool i_lead, bool other_leads, bool stale_self, double now)
 {
 	if (i_lead && view->has_switchover && view->switchover_leader[0] && !streq(view->switchover_leader, cfg->name))
 		return act(ACT_CLEAR_SWITCHOVER, NULL, "switchover names another leader: dropping it");
 	if (i_lead && view->has_switchover && streq(view->switchover_leader, cfg->name)) {
 		if (view->switchover_at > agent->wall_now)
 			return act(ACT_LEAD, NULL, "leader; switchover scheduled");
+		/*
+		 * A candidate's record may still carry the position from before its stream began (it just started,
+		 * or restarted): wait a while for one that streams within maximum_lag_on_failover before giving up.
+		 */
+		const char *why;
+		if (decide_switchover_candidate(cfg, view, view->switchover_candidate, &why) == NULL &&
+		    agent->switchover_seen > 0 && now - agent->switchover_seen < cfg->handover_timeout)
+			return act(ACT_LEAD, NULL,
+				   "leader; the switchover waits for a candidate that streams in reach");
 		return act(ACT_SWITCHOVER, view->switchover_candidate,
 			   "switchover requested: handing over the leader key");
 	}
@@ -390,7 +399,7 @@ decision decide(const decide_config *cfg, const local_state *local, const agent_
 	if (!local->answering)
 		return act(ACT_NONE, NULL, "postgres is starting");
 	if (!local->in_recovery)
-		return decide_primary(cfg, agent, view, i_lead, other_leads, stale_self);
+		return decide_primary(cfg, agent, view, i_lead, other_leads, stale_self, now);
 	return decide_replica(cfg, local, agent, view, now, i_lead, other_leads, stale_self);
 }
 

@@ -104,6 +104,7 @@ typedef struct agent_state {
 	uint64_t handover_lsn;              /* 0 when no switchover is under way */
 	char handover_to[CLUSTER_NAME_MAX]; /* the candidate */
 	double handover_since;              /* monotonic time of the clean stop */
+	double switchover_seen; /* monotonic time this node first saw a due switchover, 0 when none is due */
 } agent_state;
 
 typedef struct decide_config {
@@ -117,7 +118,7 @@ typedef struct decide_config {
 	bool cannot_lead; /* watchdog.mode required without a watchdog: never bootstraps nor takes the key */
 	long priority;
 	long max_restarts;
-	double handover_timeout; /* seconds a switchover waits for its candidate to confirm the last WAL */
+	double handover_timeout; /* seconds a switchover waits for a fit candidate, then for it to confirm the last WAL */
 } decide_config;
 
 typedef struct decision {

@@ -1375,6 +1375,11 @@ double node_tick(node *n)
 	else if (n->agent.election_since == 0)
 		n->agent.election_since = now;
 	n->agent.wall_now = clock_wall();
+	/* When a switchover became due, for the wait for a fit candidate (decide_primary). */
+	if (!n->view.has_switchover || n->view.switchover_at > n->agent.wall_now)
+		n->agent.switchover_seen = 0;
+	else if (n->agent.switchover_seen == 0)
+		n->agent.switchover_seen = now;
 	if (n->agent.etcd_ok && !n->agent.leader && decide_holds_key(&cfg, &n->agent, &n->view)) {
 		n->agent.leader = true;
 		bound_by_deadline(n);

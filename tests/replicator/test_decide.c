@@ -268,6 +268,20 @@ static void r_leader_runs_due_scheduled_switchover(scenario *s)
 	leading(s);
 	switchover(s, "n2", "", 999.0);
 }
+/* n2 leads at 10 MB past n3, which streams; a switchover to n3 became due seen_ago seconds ago. */
+static void lagging_candidate(scenario *s, double seen_ago, uint64_t n3_lsn)
+{
+	leading(s);
+	switchover(s, "n2", "n3", 0);
+	s->cfg.handover_timeout = 10.0;
+	find(s, "n2")->wal_lsn = 1000 + (10u << 20);
+	find(s, "n3")->streaming = true;
+	find(s, "n3")->received_lsn = find(s, "n3")->replayed_lsn = n3_lsn;
+	s->agent.switchover_seen = s->now - seen_ago;
+}
+static void r_switchover_waits_for_lagging_candidate(scenario *s) { lagging_candidate(s, 1.0, 1000); }
+static void r_switchover_gives_up_on_lagging_candidate(scenario *s) { lagging_candidate(s, 10.5, 1000); }
+static void r_switchover_goes_once_candidate_caught_up(scenario *s) { lagging_candidate(s, 1.0, 1000 + (10u << 20)); }
 static void r_leader_drops_switchover_of_other_leader(scenario *s)
 {
 	leading(s);
@@ -624,6 +638,11 @@ static const row rows[] = {
 	{"leader hands over on a switchover", r_leader_hands_over_on_switchover, ACT_SWITCHOVER, "n3"},
 	{"leader waits for a scheduled switchover", r_leader_waits_for_scheduled_switchover, ACT_LEAD, ""},
 	{"leader runs a due scheduled switchover", r_leader_runs_due_scheduled_switchover, ACT_SWITCHOVER, ""},
+	{"switchover waits for a lagging candidate", r_switchover_waits_for_lagging_candidate, ACT_LEAD, ""},
+	{"switchover gives up on a candidate still lagging", r_switchover_gives_up_on_lagging_candidate, ACT_SWITCHOVER,
+	 "n3"},
+	{"switchover goes once the candidate caught up", r_switchover_goes_once_candidate_caught_up, ACT_SWITCHOVER,
+	 "n3"},
 	{"leader drops a switchover naming another leader", r_leader_drops_switchover_of_other_leader,
 	 ACT_CLEAR_SWITCHOVER, ""},
 	{"switchover candidate takes the key though behind", r_switchover_candidate_takes_key_though_behind,
