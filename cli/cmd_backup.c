@@ -129,11 +129,14 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: flotilla backup now [--no-wait] [--json] [SIDECAR]\n"
 		   "       flotilla backup list [--json] [SIDECAR]\n"
+		   "       flotilla backup status [--json] [SIDECAR]\n"
 		   "       flotilla backup verify [--backup LABEL] (--dir DIR | --config FILE)\n"
 		   "SIDECAR: --dir DIR (a local cluster started with --backup), or --url URL --token-file FILE\n"
 		   "(default: FLOTILLA_DIR, or FLOTILLA_BACKUP_URL and FLOTILLA_BACKUP_TOKEN_FILE).\n"
 		   "now takes a base backup (from the most caught-up streaming replica, else the leader)\n"
 		   "and waits until it is complete, showing its progress; list shows the complete ones;\n"
+		   "status shows what the sidecar does (a backup or a drill under way, the last of each, the WAL\n"
+		   "archive; --json: its GET /status);\n"
 		   "verify checks every backup against its manifest and its WAL, and the archive's WAL after it\n"
 		   "(on the repository's machine, with the sidecar's settings: exit 11 when one is not whole).\n");
 }
@@ -144,6 +147,43 @@ static void fmt_time(double t, char *buf, size_t len)
 	struct tm tm;
 	gmtime_r(&s, &tm);
 	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static const char *text_or(const json_t *v, const char *dflt)
+{
+	const char *t = json_string_value(v);
+	return t && t[0] ? t : dflt;
+}
+
+/* GET /status: as JSON, or a few lines. */
+static int status(const sidecar_ref *r, bool as_json, fl_err *err)
+{
+	http_answer a;
+	if (api_call(r, false, "/status", 200, &a, err) < 0)
+		return -1;
+	json_t *st = json_loads(a.body, 0, NULL);
+	if (st == NULL) {
+		http_answer_clear(&a);
+		return fl_fail(err, FL_ERR_CONFIG, "the sidecar's /status is not JSON");
+	}
+	if (as_json) {
+		printf("%s\n", a.body);
+	} else {
+		json_t *run = json_object_get(st, "running"), *drill = json_object_get(st, "drill");
+		char when[32] = "never";
+		double last = json_number_value(json_object_get(st, "last_success_time"));
+		if (last > 0)
+			fmt_time(last, when, sizeof when);
+		printf("backup running: %s\n",
+		       json_is_object(run) ? text_or(json_object_get(run, "label"), "yes") : "no");
+		printf("drill running:  %s\n", json_is_true(json_object_get(drill, "running")) ? "yes" : "no");
+		printf("last backup:    %s (succeeded %s UTC)\n", text_or(json_object_get(st, "last_backup"), "none"),
+		       when);
+		printf("last archived:  %s\n", text_or(json_object_get(st, "wal_last_archived"), "none"));
+	}
+	json_decref(st);
+	http_answer_clear(&a);
+	return 0;
 }
 
 static int list(const sidecar_ref *r, bool as_json, fl_err *err)
@@ -460,15 +500,18 @@ int cmd_backup(int argc, char **argv, fl_err *err)
 	if (optind != argc)
 		return fl_fail(err, FL_ERR_USAGE, "backup %s: unexpected argument \"%s\"", sub, argv[optind]);
 	bool is_now = strcmp(sub, "now") == 0, is_list = strcmp(sub, "list") == 0, is_drill = strcmp(sub, "drill") == 0;
+	bool is_status = strcmp(sub, "status") == 0;
 	if (strcmp(sub, "verify") == 0)
 		return verify(dir, config, label, err);
-	if (!is_now && !is_list && !is_drill)
-		return fl_fail(err, FL_ERR_USAGE, "backup: unknown subcommand \"%s\" (now, list, verify)", sub);
+	if (!is_now && !is_list && !is_drill && !is_status)
+		return fl_fail(err, FL_ERR_USAGE, "backup: unknown subcommand \"%s\" (now, list, status, verify)", sub);
 	sidecar_ref r;
 	if (ref_resolve(dir, url, token_file, &r, err) < 0)
 		return -1;
 	if (is_drill)
 		return drill(&r, wait, as_json, err);
+	if (is_status)
+		return status(&r, as_json, err);
 	return is_now ? now(&r, wait, as_json, err) : list(&r, as_json, err);
 }
 

@@ -20,8 +20,6 @@
 #include "cmd_stack.h"
 #include "common/clock.h"
 #include "common/log.h"
-#include "common/secret.h"
-#include "http.h"
 #include "upgrade_plan.h"
 
 #define UP_DEFAULT_TIMEOUT 600.0
@@ -148,7 +146,10 @@ static int cli_in(const up_args *u, const char *exclude, char **out, fl_err *err
 	for (int i = 0; args[i] != NULL && n < 31; i++)
 		argv[n++] = (char *)args[i];
 	argv[n] = NULL;
-	int rc = stack_program(argv, out, err);
+	/* Its output is ours to read or to drop: our stdout carries the summary alone. */
+	char *dropped = NULL;
+	int rc = stack_program(argv, out ? out : &dropped, err);
+	free(dropped);
 	if (rc != 0)
 		return rc < 0 ? -1
 			      : fl_fail(err, rc == 11 ? FL_ERR_CONFLICT : FL_ERR_IO, "upgrade: flotilla %s exited %d",
@@ -158,31 +159,34 @@ static int cli_in(const up_args *u, const char *exclude, char **out, fl_err *err
 
 /* ---- the cluster ---- */
 
-/* Whether the backup sidecar takes a base backup now (its /status, through its published port). */
+/* Whether the backup sidecar takes a base backup now: its status, asked inside its container. */
 static bool backup_running(const up_args *u)
 {
-	const char *args[] = {"port", "backup", "8010", NULL};
-	char *out = NULL, token[512], url[256];
-	fl_err ignored = {0}, e = {0};
-	if (stack_compose(&u->st, &out, &ignored, args) != 0 || out == NULL || out[0] == '\0') {
-		free(out);
+	char id[80];
+	service_container(u, "backup", id, sizeof id);
+	if (id[0] == '\0')
 		return false;
-	}
-	snprintf(url, sizeof url, "http://%.*s/status", (int)strcspn(out, "\n"), out);
-	free(out);
-	char path[PATH_MAX + 32];
-	snprintf(path, sizeof path, "%s/backup_token", u->st.secrets);
-	if (secret_read("backup token", path, token, sizeof token, &e) < 0)
-		return false;
-	http_answer a = {0};
+	char *argv[] = {"docker",
+			"exec",
+			id,
+			"flotilla",
+			"backup",
+			"status",
+			"--json",
+			"--url",
+			"http://127.0.0.1:8010",
+			"--token-file",
+			"/run/secrets/backup_token",
+			NULL};
+	char *out = NULL;
+	fl_err ignored = {0};
 	bool running = false;
-	if (http_get_token(url, token, 5, &a, &e) == 0 && a.status == 200) {
-		json_t *j = json_loadb(a.body, a.len, 0, NULL);
+	if (stack_program(argv, &out, &ignored) == 0 && out != NULL) {
+		json_t *j = json_loads(out, 0, NULL);
 		running = json_is_object(json_object_get(j, "running"));
 		json_decref(j);
 	}
-	explicit_bzero(token, sizeof token);
-	http_answer_clear(&a);
+	free(out);
 	return running;
 }
 
@@ -265,12 +269,30 @@ static int node_step(const up_args *u, const char *node, up_row *row, fl_err *er
 	if (cli_in(u, node, NULL, err, drain) < 0)
 		return -1;
 	row->drained_s = clock_mono() - t0;
-	progress(u, "%s: drained in %.1f s; recreating its container on %s (its volume stays)", node, row->drained_s,
-		 u->image);
+	progress(u, "%s: drained in %.1f s; %s on %s (its volume stays)", node, row->drained_s,
+		 u->st.swarm ? "updating its service" : "recreating its container", u->image);
 	double t1 = clock_mono();
-	const char *up[] = {"up", "-d", "--no-deps", "--no-build", node, NULL};
-	if (stack_compose(&u->st, NULL, err, up) < 0)
-		return -1;
+	if (u->st.swarm) {
+		/* Swarm's default order, stop-first: the old task is gone before the new one opens the volume. */
+		char service[160];
+		snprintf(service, sizeof service, "%s_%s", u->st.project, node);
+		char *argv[] = {"docker",  "service",        "update", "--detach", "--quiet",
+				"--image", (char *)u->image, service,  NULL};
+		char *dropped = NULL;
+		int rc = stack_program(argv, &dropped, err);
+		free(dropped);
+		if (rc != 0)
+			return rc < 0 ? -1
+				      : fl_fail(err, FL_ERR_IO, "upgrade: docker service update of %s failed (exit %d)",
+						service, rc);
+	} else {
+		const char *up[] = {"up", "-d", "--no-deps", "--no-build", node, NULL};
+		char *dropped = NULL;
+		int rc = stack_compose(&u->st, &dropped, err, up);
+		free(dropped);
+		if (rc < 0)
+			return -1;
+	}
 	double until = t1 + u->st.timeout, logged = 0;
 	for (;;) {
 		clock_sleep(1.0);
@@ -420,9 +442,12 @@ static void usage(FILE *f)
 		"re-clone), waited for until it streams and has caught up, made ready; then a switchover to an\n"
 		"upgraded replica, and the old leader last. Refuses a cluster that is paused, lagging,\n"
 		"without a leader or taking a backup; stops at a failed step, the node left drained and the\n"
-		"cluster serving; run again, it resumes. After it, keep FLOTILLA_TAG=TAG for docker-compose.\n\n"
+		"cluster serving; run again, it resumes. After it, keep FLOTILLA_TAG=TAG for docker-compose.\n"
+		"With --swarm, the stack deployed to Docker Swarm (flotilla stack deploy): each member's\n"
+		"service updated (docker service update --image) in the same order.\n\n"
 		"  --image IMAGE      flotilla/db:TAG (or TAG), built beforehand (FLOTILLA_TAG=TAG images/build)\n"
 		"  --stack NAME       ha (default) or dev\n"
+		"  --swarm            the stack runs on Docker Swarm, as --project\n"
 		"  --project NAME     the compose project (default flotilla-STACK)\n"
 		"  --secrets DIR      the secrets' directory (default as flotilla stack)\n"
 		"  --timeout SECONDS  how long a node may take to stream again (default %.0f)\n"
@@ -434,7 +459,7 @@ static void usage(FILE *f)
 		UP_DEFAULT_TIMEOUT);
 }
 
-enum { UP_IMAGE = 0x300, UP_STACK, UP_PROJECT, UP_SECRETS, UP_TIMEOUT, UP_DRY_RUN, UP_YES, UP_JSON };
+enum { UP_IMAGE = 0x300, UP_STACK, UP_PROJECT, UP_SECRETS, UP_TIMEOUT, UP_DRY_RUN, UP_YES, UP_JSON, UP_SWARM };
 
 static int image_set(up_args *u, const char *image, fl_err *err)
 {
@@ -465,6 +490,7 @@ static int parse(int argc, char **argv, up_args *u, fl_err *err)
 		{"dry-run", no_argument, NULL, UP_DRY_RUN},
 		{"yes", no_argument, NULL, UP_YES},
 		{"json", no_argument, NULL, UP_JSON},
+		{"swarm", no_argument, NULL, UP_SWARM},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -505,6 +531,9 @@ static int parse(int argc, char **argv, up_args *u, fl_err *err)
 		case UP_JSON:
 			u->json = true;
 			break;
+		case UP_SWARM:
+			u->st.swarm = true;
+			break;
 		case 'h':
 			u->help = true;
 			return 0;
@@ -521,6 +550,8 @@ static int parse(int argc, char **argv, up_args *u, fl_err *err)
 		return fl_fail(err, FL_ERR_USAGE, "upgrade: --image flotilla/db:TAG is required");
 	if (stack != NULL && strcmp(stack, "single") == 0)
 		return fl_fail(err, FL_ERR_USAGE, "upgrade: stack single has one node: nothing to roll through");
+	if (u->st.swarm && stack != NULL && strcmp(stack, "ha") != 0)
+		return fl_fail(err, FL_ERR_USAGE, "upgrade: Swarm runs the ha stack (stacks/ha/docker-stack.yml)");
 	return stack_select(&u->st, stack, project, secrets, err);
 }
 

@@ -17,7 +17,11 @@ left as it was, and the test deploys there).
            haproxy:5000 resume; Swarm starts a new task of the member, and
            the cluster has a leader and two streaming replicas again (the
            old leader, back within seconds with the most WAL, may lead
-           again)."""
+           again);
+  upgrade  `flotilla upgrade --swarm` to a second tag of the database
+           image: each member's service updated in turn (the leader's
+           last, after a switchover), every member on the new image, every
+           row kept, a write through haproxy:5000 after it."""
 import json
 import os
 import secrets
@@ -35,6 +39,7 @@ ETCDS = ["etcd1", "etcd2", "etcd3"]
 PINNED = ETCDS + DBS + ["backup"]
 SERVICES = PINNED + ["haproxy"]
 SECRETS = ("superuser_password", "replication_password", "api_token", "backup_token")
+NEXT = "flotilla/db:e2e-swarm-%d" % os.getpid()
 # psql inside a member's container, the password read there from its secret (never on a command line).
 PSQL = ("PGPASSWORD=$(cat /run/secrets/superuser_password) /usr/lib/postgresql/15/bin/psql -X -qAt "
         "-v ON_ERROR_STOP=1 \"host=%s port=%d user=postgres dbname=postgres connect_timeout=2\" -c \"$1\"")
@@ -164,75 +169,114 @@ class Swarm:
 
 def main():
     build_images()
-    with Swarm() as s:
-        t0 = time.monotonic()
-        secrets_dir = os.path.join(s.secrets_dir, "secrets")
-        r = sh([FLOTILLA, "stack", "deploy", "--project", s.name, "--secrets", secrets_dir], timeout=600)
-        out = r.stdout.decode()
-        print(r.stderr.decode()[-3000:], flush=True)
-        for n in SECRETS:
-            st = os.stat(os.path.join(secrets_dir, n))
-            check(st.st_uid == IMAGE_UID and st.st_mode & 0o077 == 0, "%s: uid %d mode %o" % (n, st.st_uid, st.st_mode))
-            with open(os.path.join(secrets_dir, n)) as f:
-                s.values.append(f.read().strip())
-        check(not any(v in out or v in r.stderr.decode() for v in s.values), "flotilla stack deploy printed a secret")
-        check("haproxy:5000" in out and "db1" in out, "flotilla stack deploy printed:\n%s" % out)
-        labels = sh(["docker", "node", "inspect", "-f", "{{json .Spec.Labels}}", s.node]).stdout.decode()
-        check(all('"flotilla.%s":"true"' % m in labels for m in PINNED), "node labels: %s" % labels)
-        check(s.healthy(SERVICES), "flotilla stack deploy returned before every task was healthy")
-        healthy = time.monotonic() - t0
-        leader = s.settled("db1")
-        log("deploy: `flotilla stack deploy` labelled the node, made the secrets and returned with every task "
-            "healthy in %.1f s; %s leads, the others stream (%.1f s)"
-            % (healthy, leader, time.monotonic() - t0))
+    # The image the upgrade rolls out: the tree's, a label apart (built without the network).
+    sh(["docker", "build", "-q", "-t", NEXT, "--label", "org.flotilla.e2e.upgrade=swarm", "-"],
+       input=b"FROM flotilla/db:dev\n")
+    try:
+        with Swarm() as s:
+            deployed(s)
+    finally:
+        sh(["docker", "rmi", "-f", NEXT], check_rc=False)
 
-        via = [d for d in DBS if d != leader][0]
-        check(s.psql(via, "haproxy", 5000, "CREATE TABLE swarm (id int PRIMARY KEY)") is not None,
-              "CREATE TABLE through haproxy:5000 failed")
-        s.psql(via, "haproxy", 5000, "INSERT INTO swarm SELECT generate_series(1, 100)")
-        wait_for(lambda: s.psql(via, "haproxy", 5001, "SELECT count(*) || ' ' || pg_is_in_recovery() FROM swarm")
-                 == "100 true", 30, "the rows through haproxy:5001 from a replica")
-        log("a write through haproxy:5000 read back through haproxy:5001 from a replica")
 
-        # The sidecar, asked from a member's container (the cluster network) with the member's own secret.
-        listed = wait_for(lambda: s.backups(via), 120, "the backup sidecar's bootstrap backup")
-        log("backup: the sidecar's task is healthy and lists its bootstrap backup %s (from %s)"
-            % (listed[0]["label"], listed[0]["source"]))
+def deployed(s):
+    t0 = time.monotonic()
+    secrets_dir = os.path.join(s.secrets_dir, "secrets")
+    r = sh([FLOTILLA, "stack", "deploy", "--project", s.name, "--secrets", secrets_dir], timeout=600)
+    out = r.stdout.decode()
+    print(r.stderr.decode()[-3000:], flush=True)
+    for n in SECRETS:
+        st = os.stat(os.path.join(secrets_dir, n))
+        check(st.st_uid == IMAGE_UID and st.st_mode & 0o077 == 0, "%s: uid %d mode %o" % (n, st.st_uid, st.st_mode))
+        with open(os.path.join(secrets_dir, n)) as f:
+            s.values.append(f.read().strip())
+    check(not any(v in out or v in r.stderr.decode() for v in s.values), "flotilla stack deploy printed a secret")
+    check("haproxy:5000" in out and "db1" in out, "flotilla stack deploy printed:\n%s" % out)
+    labels = sh(["docker", "node", "inspect", "-f", "{{json .Spec.Labels}}", s.node]).stdout.decode()
+    check(all('"flotilla.%s":"true"' % m in labels for m in PINNED), "node labels: %s" % labels)
+    check(s.healthy(SERVICES), "flotilla stack deploy returned before every task was healthy")
+    healthy = time.monotonic() - t0
+    leader = s.settled("db1")
+    log("deploy: `flotilla stack deploy` labelled the node, made the secrets and returned with every task "
+        "healthy in %.1f s; %s leads, the others stream (%.1f s)"
+        % (healthy, leader, time.monotonic() - t0))
 
-        for svc in SERVICES:
-            cid = s.container(svc)
-            text = sh(["docker", "inspect", cid]).stdout.decode() + sh(
-                ["docker", "service", "inspect", "%s_%s" % (s.name, svc)]).stdout.decode()
-            check(not any(v in text for v in s.values), "a secret value is in docker inspect of %s" % svc)
-            out = sh(["docker", "exec", cid, "bash", "-c",
-                      "cat /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n'; "
-                      "awk '/^Uid:/{print \"uid=\" $2}' /proc/[0-9]*/status"]).stdout.decode(errors="replace")
-            check(not any(v in out for v in s.values), "a secret value is in a process of %s" % svc)
-            check("uid=0" not in out.split(), "a process of %s runs as root" % svc)
-        log("secrets: none in docker inspect (containers and services), argv or environ; no process as root")
+    via = [d for d in DBS if d != leader][0]
+    check(s.psql(via, "haproxy", 5000, "CREATE TABLE swarm (id int PRIMARY KEY)") is not None,
+          "CREATE TABLE through haproxy:5000 failed")
+    s.psql(via, "haproxy", 5000, "INSERT INTO swarm SELECT generate_series(1, 100)")
+    wait_for(lambda: s.psql(via, "haproxy", 5001, "SELECT count(*) || ' ' || pg_is_in_recovery() FROM swarm")
+             == "100 true", 30, "the rows through haproxy:5001 from a replica")
+    log("a write through haproxy:5000 read back through haproxy:5001 from a replica")
 
-        old = leader
-        via = [d for d in DBS if d != old][0]
-        killed = s.container(old)
-        t_kill = time.monotonic()
-        sh(["docker", "kill", killed])
-        n = [0]
+    # The sidecar, asked from a member's container (the cluster network) with the member's own secret.
+    listed = wait_for(lambda: s.backups(via), 120, "the backup sidecar's bootstrap backup")
+    log("backup: the sidecar's task is healthy and lists its bootstrap backup %s (from %s)"
+        % (listed[0]["label"], listed[0]["source"]))
 
-        def write():
-            n[0] += 1
-            return s.psql(via, "haproxy", 5000, "INSERT INTO swarm VALUES (%d) RETURNING 1" % (1000 + n[0])) == "1"
+    for svc in SERVICES:
+        cid = s.container(svc)
+        text = sh(["docker", "inspect", cid]).stdout.decode() + sh(
+            ["docker", "service", "inspect", "%s_%s" % (s.name, svc)]).stdout.decode()
+        check(not any(v in text for v in s.values), "a secret value is in docker inspect of %s" % svc)
+        out = sh(["docker", "exec", cid, "bash", "-c",
+                  "cat /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n'; "
+                  "awk '/^Uid:/{print \"uid=\" $2}' /proc/[0-9]*/status"]).stdout.decode(errors="replace")
+        check(not any(v in out for v in s.values), "a secret value is in a process of %s" % svc)
+        check("uid=0" not in out.split(), "a process of %s runs as root" % svc)
+    log("secrets: none in docker inspect (containers and services), argv or environ; no process as root")
 
-        wait_for(write, 60, "a write through haproxy:5000 after the kill", interval=0.1)
-        took = time.monotonic() - t_kill
-        # Swarm starts the task again within seconds (restart delay 2 s): the old leader, with the most WAL
-        # of an asynchronous cluster, may well win the election again. Either way: one leader, two replicas.
-        wait_for(lambda: s.containers(old) and s.containers(old)[0] != killed, 60, "a new task of %s" % old)
-        new = s.settled(via)
-        total = s.psql(via, "haproxy", 5000, "SELECT count(*) FROM swarm")
-        check(total is not None and int(total) >= 101, "rows missing after the kill: %s" % total)
-        log("kill: %s's task killed; a write acknowledged through haproxy:5000 %.1f s after the kill (polled "
-            "through docker exec); Swarm started a new task of %s; %s leads, the others stream (%.1f s)"
-            % (old, took, old, new, time.monotonic() - t_kill))
+    old = leader
+    via = [d for d in DBS if d != old][0]
+    killed = s.container(old)
+    t_kill = time.monotonic()
+    sh(["docker", "kill", killed])
+    n = [0]
+
+    def write():
+        n[0] += 1
+        return s.psql(via, "haproxy", 5000, "INSERT INTO swarm VALUES (%d) RETURNING 1" % (1000 + n[0])) == "1"
+
+    wait_for(write, 60, "a write through haproxy:5000 after the kill", interval=0.1)
+    took = time.monotonic() - t_kill
+    # Swarm starts the task again within seconds (restart delay 2 s): the old leader, with the most WAL
+    # of an asynchronous cluster, may well win the election again. Either way: one leader, two replicas.
+    wait_for(lambda: s.containers(old) and s.containers(old)[0] != killed, 60, "a new task of %s" % old)
+    new = s.settled(via)
+    total = s.psql(via, "haproxy", 5000, "SELECT count(*) FROM swarm")
+    check(total is not None and int(total) >= 101, "rows missing after the kill: %s" % total)
+    log("kill: %s's task killed; a write acknowledged through haproxy:5000 %.1f s after the kill (polled "
+        "through docker exec); Swarm started a new task of %s; %s leads, the others stream (%.1f s)"
+        % (old, took, old, new, time.monotonic() - t_kill))
+
+    upgrade(s, via)
+
+
+def upgrade(s, via):
+    """flotilla upgrade --swarm: each member's service updated in turn, the leader's last after a switchover."""
+    leader = s.settled(via)
+    before = s.psql(via, "haproxy", 5000, "SELECT count(*) FROM swarm")
+    secrets_dir = os.path.join(s.secrets_dir, "secrets")
+    t0 = time.monotonic()
+    r = sh([FLOTILLA, "upgrade", "--swarm", "--project", s.name, "--secrets", secrets_dir, "--image", NEXT, "--yes",
+            "--json"], timeout=1200)
+    print(r.stderr.decode()[-4000:], flush=True)
+    summary = json.loads(r.stdout.decode())
+    want = sh(["docker", "image", "inspect", "-f", "{{.Id}}", NEXT]).stdout.decode().strip()
+    images = {d: sh(["docker", "inspect", "-f", "{{.Image}}", s.container(d)]).stdout.decode().strip() for d in DBS}
+    check(all(i == want for i in images.values()), "after the upgrade the members run %s, not %s" % (images, want))
+    order = [n["node"] for n in summary["nodes"]]
+    check(len(order) == 3 and order[-1] == leader and summary["switchover"]["from"] == leader,
+          "the upgrade went %s with switchover %s; %s led" % (order, summary["switchover"], leader))
+    via = [d for d in DBS if d != summary["switchover"]["to"]][0]
+    new = s.settled(via)
+    s.psql(via, "haproxy", 5000, "INSERT INTO swarm VALUES (5000)")
+    after = s.psql(via, "haproxy", 5000, "SELECT count(*) FROM swarm")
+    check(after is not None and int(after) == int(before) + 1, "rows before %s, after %s" % (before, after))
+    log("upgrade: `flotilla upgrade --swarm` moved %s to %s in %.1f s (switchover %s -> %s, %.1f s); %s leads; "
+        "every row kept" % (" then ".join(order), NEXT, time.monotonic() - t0, summary["switchover"]["from"],
+                            summary["switchover"]["to"], summary["switchover"]["seconds"], new))
+
 
 if __name__ == "__main__":
     run_test(main)

@@ -72,7 +72,7 @@ def build_tags():
     sh(["docker", "build", "-q", "-t", NEXT, "--label", "org.flotilla.e2e.upgrade=next", "-"],
        input=b"FROM flotilla/db:dev\n")
     sh(["docker", "build", "-q", "-t", BAD, "--label", "org.flotilla.e2e.upgrade=bad", "-"],
-       input=b"FROM flotilla/db:dev\nHEALTHCHECK --interval=2s --timeout=2s --start-period=0s --retries=2 CMD false\n")
+       input=b"FROM flotilla/db:dev\nHEALTHCHECK --interval=2s --timeout=2s --start-period=1s --retries=2 CMD false\n")
     ids = {t: sh(["docker", "image", "inspect", "-f", "{{.Id}}", t]).stdout.decode().strip()
            for t in ("flotilla/db:dev", NEXT, BAD)}
     check(len(set(ids.values())) == 3, "the three tags are not three images: %s" % ids)
@@ -136,8 +136,10 @@ def run(s, ids):
 
     token = os.path.join(s.secrets_dir, "backup_token")
     url = "http://127.0.0.1:%s" % s.env["FLOTILLA_BACKUP_PORT"]
-    wait_for(lambda: sh([FLOTILLA, "backup", "list", "--json", "--url", url, "--token-file", token],
-                        check_rc=False).stdout.decode().strip().startswith("[{"), 180, "the bootstrap backup")
+    def listed():
+        r = sh([FLOTILLA, "backup", "list", "--json", "--url", url, "--token-file", token], check_rc=False)
+        return r.returncode == 0 and json.loads(r.stdout.decode())
+    wait_for(listed, 180, "the bootstrap backup")
     label = sh([FLOTILLA, "backup", "now", "--url", url, "--token-file", token], timeout=600).stdout.decode().split()[-1]
     log("backup: %s taken before the upgrade" % label)
 
@@ -211,9 +213,10 @@ def run(s, ids):
     r = s.exec("backup", "flotilla-backup", "drill", "--backup", label, "--report", "/tmp/e2e-drill.json",
                check_rc=False)
     report = json.loads(s.exec("backup", "cat", "/tmp/e2e-drill.json").stdout.decode())
+    failed = [(p.get("name"), p.get("error")) for p in report.get("phases", []) if not p.get("ok", True)]
     check(r.returncode == 0 and report.get("backup") == label and report.get("verdict") == "pass",
-          "the drill of %s after the upgrade: exit %d, %s" % (label, r.returncode,
-                                                              {k: report.get(k) for k in ("backup", "verdict")}))
+          "the drill of %s after the upgrade: exit %d, verdict %s, failed phases %s\n%s" % (
+              label, r.returncode, report.get("verdict"), failed, r.stderr.decode(errors="replace")[-3000:]))
     log("restore: %s, taken before the upgrade, restored and passed a drill after it" % label)
 
 
