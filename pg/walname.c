@@ -435,5 +435,18 @@ int wal_walk_chain(const wal_history_entry *hist, int n, uint32_t target_tli, ui
 	i = chain_advance(&c, i, s);
 	wal_segment_name(chain_tli(&c, i), s, seg_size, out->missing);
 	out->gap = s <= last_segno;
+	/*
+	 * The newest segment held is an older timeline's copy of the segment where the new one began, whose own
+	 * copy is still being written (a switchover or failover just happened): recovery reads that copy up to
+	 * the switch point and stops there. That is the end, not a gap.
+	 */
+	for (int k = i - 1; out->gap && s == last_segno && k >= 0 && wal_segno(chain_begin(&c, k + 1), seg_size) == s;
+	     k--) {
+		if (have(arg, chain_tli(&c, k), s)) {
+			out->end_tli = chain_tli(&c, k);
+			out->end_segno = s;
+			out->gap = false;
+		}
+	}
 	return 0;
 }

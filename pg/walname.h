@@ -93,7 +93,9 @@ typedef struct wal_walk {
  * timeline's copy of it is never asked for. Goes until the first segment
  * have() does not find, or past last_segno (the newest segment the archive
  * holds, of any timeline) without asking beyond it: gap is set when that
- * first missing segment is at or before last_segno. Fails (FL_ERR_CONFIG)
+ * first missing segment is at or before last_segno, unless it is the last
+ * one and the segment where its timeline began, of which an older timeline's
+ * copy is held (a switch just happened: that copy is the end). Fails (FL_ERR_CONFIG)
  * when start_tli is neither target_tli nor in its history, when start_segno
  * begins at or after the LSN where start_tli ended or lies before the
  * segment where it began, for a history whose timelines do not increase up
