@@ -564,8 +564,24 @@ static int upgrade_run(up_args *u, up_result *r, fl_err *err)
 		char why[256];
 		if (read_view(u, NULL, &v, err) < 0)
 			return -1;
-		if (upgrade_refusal(&v, u->image_id, UP_MAX_LAG_MB, why, sizeof why) < 0)
-			return fl_fail(err, FL_ERR_CONFLICT, "upgrade: refused: %s", why);
+		/* Refused at the start; after a step, the cluster gets until --timeout to settle (a rejoin, a lag). */
+		double until = clock_mono() + u->st.timeout, said = 0;
+		while (upgrade_refusal(&v, u->image_id, UP_MAX_LAG_MB, why, sizeof why) < 0) {
+			if (!planned)
+				return fl_fail(err, FL_ERR_CONFLICT, "upgrade: refused: %s", why);
+			if (clock_mono() > until)
+				return fl_fail(
+					err, FL_ERR_TIMEOUT,
+					"upgrade: the cluster did not settle within %.0f s after the last step: %s",
+					u->st.timeout, why);
+			if (clock_mono() - said >= 5) {
+				progress(u, "waiting for the cluster to settle: %s", why);
+				said = clock_mono();
+			}
+			clock_sleep(1.0);
+			if (read_view(u, NULL, &v, err) < 0)
+				return -1;
+		}
 		if (!planned) {
 			print_plan(u, v);
 			if (u->dry_run)
