@@ -336,6 +336,20 @@ static bool named_in(const str_list *l, const char *name)
 	return false;
 }
 
+int dynconf_params_kept(const json_t *cfg, const str_list *own, const char **names, int max)
+{
+	const json_t *params = json_object_get(json_object_get(cfg, "postgresql"), "parameters");
+	int n = 0;
+	const char *name;
+	json_t *v;
+	json_object_foreach((json_t *)params, name, v)
+	{
+		if (n < max && named_in(own, name))
+			names[n++] = name;
+	}
+	return n;
+}
+
 void dynconf_params_free(str_list *l)
 {
 	for (int i = 0; i < l->n; i++)

@@ -62,6 +62,9 @@ int dynconf_overridden(const json_t *cfg, const options *o, const char **names, 
  */
 void dynconf_pg_params(const json_t *cfg, const str_list *skip, str_list *out);
 
+/* The document's parameters that own (the node's postgresql.parameters) names, and so keeps, up to max. */
+int dynconf_params_kept(const json_t *cfg, const str_list *own, const char **names, int max);
+
 /* The pg_hba lines; 0 when the document sets none (the built-in rules apply). */
 int dynconf_hba(const json_t *cfg, const char **lines, int max);
 

@@ -320,6 +320,11 @@ static void config_changed(node *n, const etcd_kv *kv)
 	n->o->maximum_lag_on_failover = next.maximum_lag_on_failover;
 	n->o->synchronous_mode = next.synchronous_mode;
 
+	const char *own[16];
+	for (int i = 0, k = dynconf_params_kept(cfg, &n->o->pg_parameters, own, 16); i < k; i++)
+		log_info("dynamic configuration: postgresql.parameters.%s stays as this node's postgresql.parameters "
+			 "sets it",
+			 own[i]);
 	str_list params = {0};
 	dynconf_pg_params(cfg, &n->o->pg_parameters, &params);
 	int kept = 0, restart = 0;

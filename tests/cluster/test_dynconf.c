@@ -216,6 +216,10 @@ static void test_params(void)
 			fprintf(stderr, "missing %s\n", want[i]);
 		CU_ASSERT(found);
 	}
+	const char *kept[4];
+	CU_ASSERT_EQUAL(dynconf_params_kept(cfg, &skip, kept, 4), 1);
+	CU_ASSERT_STRING_EQUAL(kept[0], "shared_buffers");
+	CU_ASSERT_EQUAL(dynconf_params_kept(cfg, NULL, kept, 4), 0);
 	dynconf_pg_params(cfg, NULL, &out);
 	CU_ASSERT_EQUAL(out.n, 6);
 	dynconf_params_free(&out);
