@@ -283,14 +283,8 @@ static int request_fill(struct evhttp_request *req, const char *host_header, con
 	int rc = evhttp_add_header(out, "Host", host_header);
 	for (int i = 0; rc == 0 && i < n_headers; i++)
 		rc = evhttp_add_header(out, headers[i].name, headers[i].value);
-	if (rc == 0 && body != NULL) {
-		/* evhttp counts the body of a POST or PUT only: a PATCH needs its length said. */
-		char length[32];
-		snprintf(length, sizeof length, "%zu", body_len);
-		rc = evhttp_add_header(out, "Content-Length", length);
-		if (rc == 0)
-			rc = evbuffer_add(evhttp_request_get_output_buffer(req), body, body_len);
-	}
+	if (rc == 0 && body != NULL)
+		rc = evbuffer_add(evhttp_request_get_output_buffer(req), body, body_len);
 	return rc == 0 ? 0 : -1;
 }
 
@@ -358,6 +352,12 @@ void http_peer_exchange_raw(http_peer *p, const char *method, const char *target
 	daemon_timer_arm(timer, budget);
 	errno = 0;
 	enum evhttp_cmd_type cmd = command(method);
+	/* evhttp counts the body of a POST or PUT itself, not a PATCH's. */
+	if (cmd == EVHTTP_REQ_PATCH && body != NULL) {
+		char length[32];
+		snprintf(length, sizeof length, "%zu", body_len);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Length", length);
+	}
 	/* A connect that fails at once calls back from inside evhttp_make_request. */
 	if (evhttp_make_request(p->conn, req, cmd, target) != 0 && x->outcome == HTTP_PENDING) {
 		x->outcome = HTTP_FAILED;
