@@ -63,17 +63,47 @@ bool pid_matches(pid_t pid, const char *program, const char *path)
 	return is_program && on_path;
 }
 
-/* Waits until pid no longer matches; reaps it when it is our child. */
+/*
+ * True while pid is on its way out: it has released its memory (an empty
+ * cmdline) but is not yet a zombie, so it may still hold its files, sockets
+ * and ports. A process that vanished, a zombie, or a pid reused by a program
+ * with arguments is not.
+ */
+static bool pid_exiting(pid_t pid)
+{
+	char file[64], buf[512];
+	str_fmt(file, sizeof file, "/proc/%d/stat", (int)pid);
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t len = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (len <= 0)
+		return false;
+	buf[len] = '\0';
+	const char *paren = strrchr(buf, ')');
+	if (paren == NULL || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X' || paren[2] == '\0')
+		return false;
+	str_fmt(file, sizeof file, "/proc/%d/cmdline", (int)pid);
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	len = read(fd, buf, 1);
+	close(fd);
+	return len == 0;
+}
+
+/* Waits until pid no longer matches and has ended (gone or a zombie); reaps it when it is our child. */
 bool pid_wait_gone(pid_t pid, const char *program, const char *path, double seconds)
 {
 	double deadline = clock_mono() + seconds;
 	for (;;) {
 		waitpid(pid, NULL, WNOHANG);
-		if (!pid_matches(pid, program, path))
+		if (!pid_matches(pid, program, path) && !pid_exiting(pid))
 			return true;
 		if (clock_mono() >= deadline)
 			return false;
-		clock_sleep(0.1);
+		clock_sleep(0.02);
 	}
 }
 
