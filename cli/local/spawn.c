@@ -23,6 +23,20 @@
 #include "common/clock.h"
 #include "common/log.h"
 
+/* Up to size - 1 bytes of /proc/PID/what, NUL-terminated: their count, or -1 when it cannot be read. */
+static ssize_t proc_read(pid_t pid, const char *what, char *buf, size_t size)
+{
+	char file[64];
+	str_fmt(file, sizeof file, "/proc/%d/%s", (int)pid, what);
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t len = read(fd, buf, size - 1);
+	close(fd);
+	buf[len > 0 ? len : 0] = '\0';
+	return len;
+}
+
 /*
  * True while pid runs a program whose name starts with `program` and works on
  * `path` (an argument equal to it, an "--opt=path" argument, or its cwd).
@@ -33,15 +47,9 @@ bool pid_matches(pid_t pid, const char *program, const char *path)
 	if (pid <= 0)
 		return false;
 	char file[64], buf[16384];
-	str_fmt(file, sizeof file, "/proc/%d/cmdline", (int)pid);
-	int fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ssize_t len = read(fd, buf, sizeof buf - 1);
-	close(fd);
+	ssize_t len = proc_read(pid, "cmdline", buf, sizeof buf);
 	if (len <= 0)
 		return false;
-	buf[len] = '\0';
 	bool is_program = false, on_path = false;
 	for (char *a = buf; a < buf + len; a += strlen(a) + 1) {
 		const char *base = strrchr(a, '/') ? strrchr(a, '/') + 1 : a;
@@ -71,26 +79,13 @@ bool pid_matches(pid_t pid, const char *program, const char *path)
  */
 static bool pid_exiting(pid_t pid)
 {
-	char file[64], buf[512];
-	str_fmt(file, sizeof file, "/proc/%d/stat", (int)pid);
-	int fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	char buf[512];
+	if (proc_read(pid, "stat", buf, sizeof buf) <= 0)
 		return false;
-	ssize_t len = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (len <= 0)
-		return false;
-	buf[len] = '\0';
 	const char *paren = strrchr(buf, ')');
 	if (paren == NULL || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X' || paren[2] == '\0')
 		return false;
-	str_fmt(file, sizeof file, "/proc/%d/cmdline", (int)pid);
-	fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	len = read(fd, buf, 1);
-	close(fd);
-	return len == 0;
+	return proc_read(pid, "cmdline", buf, 2) == 0;
 }
 
 /* Waits until pid no longer matches and has ended (gone or a zombie); reaps it when it is our child. */
