@@ -270,7 +270,7 @@ static int now(const sidecar_ref *r, bool wait, bool as_json, fl_err *err)
 	}
 	double t0 = clock_mono(), shown = 0;
 	for (;;) {
-		clock_sleep(0.5);
+		clock_sleep(0.1);
 		if (api_call(r, false, "/status", 200, &a, err) < 0)
 			return -1;
 		json_t *st = json_loads(a.body, 0, NULL);
@@ -375,7 +375,7 @@ static int drill(const sidecar_ref *r, bool wait, bool as_json, fl_err *err)
 		return 0;
 	double t0 = clock_mono();
 	for (;;) {
-		clock_sleep(1.0);
+		clock_sleep(0.2);
 		if (api_call(r, false, "/status", 200, &a, err) < 0)
 			return -1;
 		json_t *st = json_loads(a.body, 0, NULL);
