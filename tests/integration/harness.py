@@ -219,9 +219,22 @@ def port_free(port):
     return True
 
 
+def ephemeral_low(default=32768):
+    """The lowest port the kernel hands to outgoing connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
+
+
 def pick_base_port(nodes, lo=20000, hi=40000):
-    """A random base port P such that P .. P+10*(nodes+1)+9 are all free."""
+    """A random base port P such that P .. P+10*(nodes+1)+9 are all free, below the kernel's ephemeral ports:
+    a port free now could otherwise be taken by an outgoing connection before the cluster listens on it."""
     span = 10 * (nodes + 1) + 10
+    hi = min(hi, ephemeral_low())
+    if hi - span <= lo:
+        lo = max(1024, hi - 10000)
     for _ in range(200):
         p = random.randrange(lo, hi - span)
         p -= p % 10
