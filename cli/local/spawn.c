@@ -88,9 +88,14 @@ static bool pid_exiting(pid_t pid)
 	return proc_read(pid, "cmdline", buf, 2) == 0;
 }
 
-/* Waits until pid no longer matches and has ended (gone or a zombie); reaps it when it is our child. */
+/*
+ * Waits until pid no longer matches and has ended (gone or a zombie); reaps it when it is our child. No pid is
+ * gone at once (waitpid of 0 or -1 would reap any child).
+ */
 bool pid_wait_gone(pid_t pid, const char *program, const char *path, double seconds)
 {
+	if (pid <= 0)
+		return true;
 	double deadline = clock_mono() + seconds;
 	for (;;) {
 		waitpid(pid, NULL, WNOHANG);
