@@ -31,7 +31,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import FLOTILLA, IMAGE_UID, TestFailure, build_images, check, log, run_test, sh, wait_for  # noqa: E402
+from e2e import (FLOTILLA, IMAGE_UID, TestFailure, build_images, check, container_processes, lasting_root,  # noqa: E402
+                 log, run_test, sh, wait_for)
 
 DBS = ["db1", "db2", "db3"]
 ETCDS = ["etcd1", "etcd2", "etcd3"]
@@ -219,11 +220,12 @@ def deployed(s):
         text = sh(["docker", "inspect", cid]).stdout.decode() + sh(
             ["docker", "service", "inspect", "%s_%s" % (s.name, svc)]).stdout.decode()
         check(not any(v in text for v in s.values), "a secret value is in docker inspect of %s" % svc)
-        out = sh(["docker", "exec", cid, "bash", "-c",
-                  "cat /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n'; "
-                  "awk '/^Uid:/{print \"uid=\" $2}' /proc/[0-9]*/status"]).stdout.decode(errors="replace")
-        check(not any(v in out for v in s.values), "a secret value is in a process of %s" % svc)
-        check("uid=0" not in out.split(), "a process of %s runs as root" % svc)
+        procs = container_processes(cid)
+        check(procs, "no process seen in %s" % svc)
+        check(not any(v in p[3] or v in p[4] for p in procs for v in s.values),
+              "a secret value is in a process of %s" % svc)
+        root = lasting_root(cid, procs)
+        check(not root, "%s runs %s as root" % (svc, "; ".join(root)))
     log("secrets: none in docker inspect (containers and services), argv or environ; no process as root")
 
     old = leader
