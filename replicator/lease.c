@@ -25,6 +25,14 @@ double lease_request_timeout(const decide_config *cfg, const agent_state *agent,
 	return left > 0.05 ? left : 0.05;
 }
 
+double lease_retry_delay(const decide_config *cfg, const agent_state *agent, const lease_counters *c, double now)
+{
+	if (c->streak == 0 || agent->lease == 0 ||
+	    now >= agent->lease_renewed_at + (double)decide_lease_ttl(cfg, agent))
+		return -1;
+	return LEASE_RETRY_STEP;
+}
+
 bool lease_needs_regrant(const decide_config *cfg, const agent_state *agent)
 {
 	return agent->lease != 0 && agent->lease_ttl != cfg->ttl;
@@ -66,11 +74,23 @@ int lease_refresh(store *st, const decide_config *cfg, agent_state *agent, doubl
 	if (agent->lease != 0) {
 		long left = 0;
 		if (store_lease_keepalive(st, agent->lease, &left, &err) < 0) {
-			log_warn("lease renewal failed: %s", err.msg);
 			c->failures++;
+			if (c->streak++ == 0) {
+				c->failing_since = sent;
+				c->logged_at = sent;
+				log_warn("lease renewal failed: %s", err.msg);
+			} else if (sent - c->logged_at >= 1.0) {
+				c->logged_at = sent;
+				log_warn("lease renewal failed (%u attempts in %.1f s): %s", c->streak,
+					 sent - c->failing_since, err.msg);
+			}
 			return -1;
 		}
 		c->renewals++;
+		if (c->streak > 0)
+			log_info("lease renewed again after %u failed attempt%s in %.1f s", c->streak,
+				 c->streak == 1 ? "" : "s", sent - c->failing_since);
+		c->streak = 0;
 		if (left <= 0) {
 			log_warn("lease %lld expired", (long long)agent->lease);
 			agent->lease = 0;

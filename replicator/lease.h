@@ -17,7 +17,13 @@
 
 typedef struct lease_counters {
 	uint64_t renewals, failures;
+	unsigned streak;      /* renewals failed in a row */
+	double failing_since; /* when the first of them was sent */
+	double logged_at;     /* when the last of them was logged */
 } lease_counters;
+
+/* Seconds between renewal attempts while they fail and the lease may still be alive. */
+#define LEASE_RETRY_STEP 0.1
 
 /* Seconds a leader has left before it must fence (a large number for a non-leader). */
 double lease_fence_left(const decide_config *cfg, const agent_state *agent, double now);
@@ -31,6 +37,15 @@ double lease_fence_process_deadline(const decide_config *cfg, const agent_state 
 /* The timeout of the next etcd request: retry_timeout, cut so that a leader's request ends before its deadline (50 ms at least). */
 double lease_request_timeout(const decide_config *cfg, const agent_state *agent, double retry_timeout, double now);
 
+/*
+ * Seconds until the next renewal attempt after a failed one: LEASE_RETRY_STEP
+ * while the lease may still be alive (sent + ttl not passed), else -1 (the
+ * agent's normal loop). An etcd election can hold an attempt for its whole
+ * timeout; a leader waiting loop_wait after that could reach its fencing
+ * deadline with no attempt left, though etcd answers again well before it.
+ */
+double lease_retry_delay(const decide_config *cfg, const agent_state *agent, const lease_counters *c, double now);
+
 /* Whether the lease was granted with another ttl than the configured one (a reload changed it). */
 bool lease_needs_regrant(const decide_config *cfg, const agent_state *agent);
 /*
@@ -38,7 +53,8 @@ bool lease_needs_regrant(const decide_config *cfg, const agent_state *agent);
  * expired; agent->lease, lease_ttl and lease_renewed_at follow. After a
  * renewal, a lease whose ttl a reload changed is replaced by one granted
  * with the new ttl, onto which a leader moves its key. now_fn gives the
- * monotonic time a request is sent. -1 (logged) when etcd did not answer.
+ * monotonic time a request is sent. -1 when etcd did not answer; a run of
+ * failures is logged at its first and then once a second, and its end once.
  */
 int lease_refresh(store *st, const decide_config *cfg, agent_state *agent, double retry_timeout, double (*now_fn)(void),
 		  lease_counters *c);

@@ -1224,6 +1224,8 @@ static double next_delay(const node *n, const decision *d, double now)
 {
 	double delay = n->o->loop_wait;
 	bool starting = d->act == ACT_START_PRIMARY || d->act == ACT_START_REPLICA;
+	decide_config cfg = config_of(n);
+	double retry = lease_retry_delay(&cfg, &n->agent, &n->lease, now);
 	if (starting && n->local.recent_crashes > 0) {
 		/* Back off a crash loop; a leader faster: it holds the key while PostgreSQL is down, and gives it
 		 * up after max_restarts within the lease's ttl. */
@@ -1231,6 +1233,8 @@ static double next_delay(const node *n, const decision *d, double now)
 		delay = n->local.recent_crashes < 10 ? step * n->local.recent_crashes : 5.0;
 	} else if (d->act != ACT_NONE && d->act != ACT_LEAD && d->act != ACT_FOLLOW)
 		delay = 0.05;
+	else if (retry >= 0 && retry < delay)
+		delay = retry; /* a failed lease renewal: again soon, while the lease may live */
 	else if (n->local.running && !n->local.answering)
 		delay = 0.2;
 	else if (!n->view.has_leader && n->agent.etcd_ok)

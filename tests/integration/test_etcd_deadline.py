@@ -1,17 +1,27 @@
 #!/usr/bin/python3
-"""Every etcd request of a leader ends by its fencing deadline, not only the
-first of a tick: a leader whose etcd stops answering in the middle of a
-tick, right after a successful renewal, fences itself (its agent, not the
-fence process) before ttl - 0.5 s have passed since that renewal, and so
-before etcd could expire the lease.
+"""A leader and its fencing deadline, with etcd behind a gate:
+
+  blip   etcd holds one lease renewal of the leader for its whole timeout
+         (an etcd election does that), then answers again, 0.5 s before
+         the leader's deadline: the leader tries again at once, renews,
+         and keeps leading; no write is refused, nothing fences;
+  dead   etcd stops answering in the middle of a tick, right after a
+         successful renewal: every etcd request of the leader ends by its
+         fencing deadline, not only the first of a tick, so the leader
+         fences itself (its agent, not the fence process) before
+         ttl - 0.5 s have passed since that renewal, and so before etcd
+         could expire the lease.
 
 The leader's etcd traffic goes through a gate that understands the etcd
-gateway's HTTP requests: once armed, it lets one lease keepalive and the
+gateway's HTTP requests. For the blip it lets a keepalive and the rest of
+that tick through, then holds (never forwards, never answers) what comes
+0.2 s or more after that keepalive, until the test opens it again (the
+requests held stay held). For the dead etcd it lets one keepalive and the
 range read after it through, then holds every later request (a black
-hole), so that the same tick's writes (status, member record) hang. The
-leader runs with retry_timeout = 2 s (ttl - 1, the most its ttl allows),
-so that two writes bounded only by retry_timeout would keep its agent busy
-for 4 s, past the lease."""
+hole), so that the same tick's writes (status, member record) hang; the
+leader runs with retry_timeout = 2 s there (ttl - 1, the most its ttl
+allows), so that two writes bounded only by retry_timeout would keep its
+agent busy for 4 s, past the lease."""
 import os
 import select
 import socket
@@ -30,7 +40,12 @@ class RequestGate:
     request passes, then requests pass until a /v3/kv/range one has passed,
     and every request after it is held: never forwarded, never answered
     (on every connection, new ones too). heal() closes the held connections
-    and lets everything through again."""
+    and lets everything through again. arm_blip(): the next keepalive
+    passes, and so do requests for BLIP_PASS s after it; the first request
+    after that, and every one until reopen(), is held. reopen() lets new
+    requests through and leaves the held ones held."""
+
+    BLIP_PASS = 0.2
 
     def __init__(self, url):
         host, port = url.split("://", 1)[1].rstrip("/").split(":")
@@ -44,6 +59,7 @@ class RequestGate:
         self.state = "open"  # open, armed, renewed (a keepalive passed), shut
         self.t_keepalive = None  # time.time() the armed keepalive was forwarded
         self.t_range = None
+        self.t_held_keepalive = None  # time.time() the gate first held a keepalive (blip)
         self.held = []
         self.closing = False
         self.requests = 0
@@ -60,6 +76,15 @@ class RequestGate:
     def shut(self):
         with self.lock:
             return self.state == "shut"
+
+    def arm_blip(self):
+        with self.lock:
+            self.state = "blip-armed"
+            self.t_keepalive = self.t_held_keepalive = None
+
+    def reopen(self):
+        with self.lock:
+            self.state = "open"
 
     def heal(self):
         with self.lock:
@@ -84,6 +109,16 @@ class RequestGate:
         with self.lock:
             self.requests += 1
             if self.state == "shut":
+                return False
+            now = time.time()
+            if self.state == "blip-armed" and path == "/v3/lease/keepalive":
+                self.state = "blip"
+                self.t_keepalive = now
+            elif self.state == "blip" and now - self.t_keepalive >= self.BLIP_PASS:
+                self.state = "blip-shut"
+            if self.state == "blip-shut":
+                if path == "/v3/lease/keepalive" and self.t_held_keepalive is None:
+                    self.t_held_keepalive = now
                 return False
             if self.state == "armed" and path == "/v3/lease/keepalive":
                 self.state = "renewed"
@@ -147,6 +182,42 @@ class RequestGate:
                     pass
 
 
+def reloaded(c, name, path, offset, agent, n):
+    wait_for(lambda: len(log_lines(path, offset, agent, "configuration reloaded")) >= n, 10,
+             "%s to reload %d setting%s" % (name, n, "s" if n > 1 else ""))
+    refused = log_lines(path, offset, agent, "reload refused")
+    check(not refused, "%s refused the reload: %s" % (name, refused))
+
+
+def blip(c, gate, old, path, agent):
+    """One renewal held for its whole timeout, etcd back 0.5 s before the deadline: the leader keeps leading."""
+    offset = os.path.getsize(path)
+    gate.arm_blip()
+    wait_for(lambda: gate.t_held_keepalive, 10, "a keepalive of %s held by the gate" % old, interval=0.02)
+    gate.reopen()
+    t_renewed, t_held = gate.t_keepalive, gate.t_held_keepalive
+    refused = []
+    end = t_renewed + TTL + 1.0  # past the lease's ttl from the last renewal that passed
+    while time.time() < end:
+        if not c.accepts_write(old):
+            refused.append(time.time() - t_renewed)
+        time.sleep(0.05)
+    for t, line in log_lines(path, offset, agent, "lease rene"):
+        log("%+.3f s after the renewal: %s" % (t - t_renewed, line))
+    fenced = log_lines(path, offset, agent, "fencing")
+    check(not fenced, "%s fenced itself though etcd answered again 0.5 s before its deadline: %s"
+          % (old, fenced[0][1] if fenced else ""))
+    check(not refused, "%s refused writes %.2f s after its last renewal" % (old, refused[0] if refused else 0))
+    again = log_lines(path, offset, agent, "lease renewed again")
+    check(again, "%s logged no renewal after the held one" % old)
+    failed = log_lines(path, offset, agent, "lease renewal failed")
+    check(len(failed) == 1, "%s logged %d failed renewals for one held attempt" % (old, len(failed)))
+    check(c.healthy() == old, "%s no longer leads a healthy cluster after the blip" % old)
+    log("blip: a renewal held %.2f s after the last one, until its timeout; renewed again %.2f s after the last "
+        "one (deadline: %.1f s); %s kept leading and took every write"
+        % (t_held - t_renewed, again[0][0] - t_renewed, TTL - 1.0, old))
+
+
 def main():
     with Cluster(nodes=3) as c:
         old = c.wait_healthy(60)
@@ -155,15 +226,19 @@ def main():
         gate = RequestGate(c.etcd_endpoint)
         c.cleanups.append(gate.close)
         offset = os.path.getsize(path)
-        c.set_setting(old, "retry_timeout", "2.0")
         c.set_etcd_endpoints(old, [gate.url])
-        wait_for(lambda: len(log_lines(path, offset, agent, "configuration reloaded")) >= 2, 10,
-                 "%s to reload both settings" % old)
-        refused = log_lines(path, offset, agent, "reload refused")
-        check(not refused, "%s refused the reload: %s" % (old, refused))
+        reloaded(c, old, path, offset, agent, 1)
         n0 = gate.requests
         time.sleep(1.5)
         check(gate.requests > n0 + 5, "%s sends no etcd requests through the gate" % old)
+        check(c.healthy() == old, "the cluster is not healthy with %s as leader after the reload" % old)
+
+        blip(c, gate, old, path, agent)
+
+        offset = os.path.getsize(path)
+        c.set_setting(old, "retry_timeout", "2.0")
+        reloaded(c, old, path, offset, agent, 1)
+        time.sleep(1.0)
         check(c.healthy() == old, "the cluster is not healthy with %s as leader after the reload" % old)
 
         offset = os.path.getsize(path)

@@ -57,10 +57,37 @@ static void test_a_reloaded_ttl_counts_once_its_lease_has_it(void)
 	CU_ASSERT_FALSE(lease_needs_regrant(&cfg, &a)); /* no lease: the next grant takes the ttl */
 }
 
+/* After a failed renewal, the next attempt comes soon while the lease may still be alive, for any agent. */
+static void test_a_failed_renewal_is_retried_soon_while_the_lease_lives(void)
+{
+	static const struct {
+		bool leader;
+		int64_t lease;
+		unsigned streak;
+		double now, want;
+	} rows[] = {
+		{true, 7, 1, 101.5, LEASE_RETRY_STEP},  /* an attempt held 1 s: 0.5 s left to the deadline */
+		{true, 7, 5, 101.9, LEASE_RETRY_STEP},  /* still failing, 0.1 s left */
+		{true, 7, 0, 101.5, -1},                /* the last renewal worked: the normal loop */
+		{false, 7, 1, 102.9, LEASE_RETRY_STEP}, /* a replica: its member key lives until sent + ttl */
+		{false, 7, 3, 103.0, -1},               /* etcd may have expired the lease: no hurry */
+		{true, 7, 2, 104.0, -1},
+		{false, 0, 1, 100.5, -1}, /* no lease: a grant, at the normal loop */
+	};
+	decide_config cfg = {.ttl = 3, .fence_margin = 1.0};
+	for (unsigned i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		agent_state a = {.leader = rows[i].leader, .lease = rows[i].lease, .lease_renewed_at = 100.0};
+		lease_counters c = {.streak = rows[i].streak};
+		CU_ASSERT_DOUBLE_EQUAL(lease_retry_delay(&cfg, &a, &c, rows[i].now), rows[i].want, 1e-9);
+	}
+}
+
 void suite_register(void)
 {
 	CU_pSuite s = CU_add_suite("lease", NULL, NULL);
 	CU_add_test(s, "fence left counts from the sent renewal", test_fence_left_counts_from_the_sent_renewal);
 	CU_add_test(s, "a leader's requests end before its deadline", test_a_leaders_requests_end_before_its_deadline);
 	CU_add_test(s, "a reloaded ttl counts once its lease has it", test_a_reloaded_ttl_counts_once_its_lease_has_it);
+	CU_add_test(s, "a failed renewal is retried soon while the lease lives",
+		    test_a_failed_renewal_is_retried_soon_while_the_lease_lives);
 }
